@@ -1,0 +1,212 @@
+"""scopeflow: a dataflow-graph framework whose scope state lives in ``contextvars``.
+
+Map: ``_context`` holds the task-local frame (modes, default graph, context-switch log,
+scopes, tapes); ``_graph`` and ``_scopes`` build graphs; ``_ops`` defines ops and runs
+them eagerly or adds them to graphs; ``_execution`` runs graphs; ``_init_scope`` lifts op
+creation out of function graphs. Everything public is re-exported here.
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from . import errors as errors
+from ._context import (
+    ContextSwitch as ContextSwitch,
+    ScopedExecutor as ScopedExecutor,
+    ScopesSnapshot as ScopesSnapshot,
+    context_switches as context_switches,
+    copy_scopes as copy_scopes,
+    disable_eager_execution as disable_eager_execution,
+    eager_mode as eager_mode,
+    enable_eager_execution as enable_eager_execution,
+    executing_eagerly as executing_eagerly,
+    graph_mode as graph_mode,
+    run_in_scopes as run_in_scopes,
+    stop_recording as stop_recording,
+)
+from ._execution import Session as Session
+from ._graph import (
+    FuncGraph as FuncGraph,
+    Graph as Graph,
+    Operation as Operation,
+    Tensor as Tensor,
+    get_default_graph as get_default_graph,
+    has_default_graph as has_default_graph,
+    reset_default_graph as reset_default_graph,
+)
+from ._init_scope import (
+    executing_eagerly_outside_functions as executing_eagerly_outside_functions,
+    init_scope as init_scope,
+    inside_function as inside_function,
+)
+from ._ops import (
+    abs as abs,
+    add as add,
+    cast as cast,
+    concat as concat,
+    constant as constant,
+    convert_to_tensor as convert_to_tensor,
+    divide as divide,
+    equal as equal,
+    exp as exp,
+    fill as fill,
+    greater as greater,
+    greater_equal as greater_equal,
+    group as group,
+    identity as identity,
+    less as less,
+    less_equal as less_equal,
+    log as log,
+    logical_and as logical_and,
+    logical_not as logical_not,
+    logical_or as logical_or,
+    matmul as matmul,
+    maximum as maximum,
+    minimum as minimum,
+    multiply as multiply,
+    negative as negative,
+    no_op as no_op,
+    not_equal as not_equal,
+    ones as ones,
+    placeholder as placeholder,
+    pow as pow,
+    reduce_max as reduce_max,
+    reduce_mean as reduce_mean,
+    reduce_sum as reduce_sum,
+    relu as relu,
+    reshape as reshape,
+    sigmoid as sigmoid,
+    sqrt as sqrt,
+    square as square,
+    stack as stack,
+    subtract as subtract,
+    tanh as tanh,
+    transpose as transpose,
+    where as where,
+    zeros as zeros,
+)
+from ._scopes import (
+    control_dependencies as control_dependencies,
+    device as device,
+    get_name_scope as get_name_scope,
+    name_scope as name_scope,
+)
+from ._tensor import EagerTensor as EagerTensor
+from .errors import (
+    FailedPreconditionError as FailedPreconditionError,
+    InvalidArgumentError as InvalidArgumentError,
+    ScopeflowError as ScopeflowError,
+    ScopeNestingError as ScopeNestingError,
+)
+
+__version__ = "0.1.0"
+
+bool_ = _np.dtype(_np.bool_)
+float16 = _np.dtype(_np.float16)
+float32 = _np.dtype(_np.float32)
+float64 = _np.dtype(_np.float64)
+int8 = _np.dtype(_np.int8)
+int16 = _np.dtype(_np.int16)
+int32 = _np.dtype(_np.int32)
+int64 = _np.dtype(_np.int64)
+uint8 = _np.dtype(_np.uint8)
+complex64 = _np.dtype(_np.complex64)
+complex128 = _np.dtype(_np.complex128)
+
+__all__ = [
+    "ContextSwitch",
+    "EagerTensor",
+    "FailedPreconditionError",
+    "FuncGraph",
+    "Graph",
+    "InvalidArgumentError",
+    "Operation",
+    "ScopeNestingError",
+    "ScopedExecutor",
+    "ScopeflowError",
+    "ScopesSnapshot",
+    "Session",
+    "Tensor",
+    "abs",
+    "add",
+    "bool_",
+    "cast",
+    "complex128",
+    "complex64",
+    "concat",
+    "constant",
+    "context_switches",
+    "control_dependencies",
+    "convert_to_tensor",
+    "copy_scopes",
+    "device",
+    "disable_eager_execution",
+    "divide",
+    "eager_mode",
+    "enable_eager_execution",
+    "equal",
+    "errors",
+    "executing_eagerly",
+    "executing_eagerly_outside_functions",
+    "exp",
+    "fill",
+    "float16",
+    "float32",
+    "float64",
+    "get_default_graph",
+    "get_name_scope",
+    "graph_mode",
+    "greater",
+    "greater_equal",
+    "group",
+    "has_default_graph",
+    "identity",
+    "init_scope",
+    "inside_function",
+    "int16",
+    "int32",
+    "int64",
+    "int8",
+    "less",
+    "less_equal",
+    "log",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "matmul",
+    "maximum",
+    "minimum",
+    "multiply",
+    "name_scope",
+    "negative",
+    "no_op",
+    "not_equal",
+    "ones",
+    "placeholder",
+    "pow",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_sum",
+    "relu",
+    "reset_default_graph",
+    "reshape",
+    "run_in_scopes",
+    "sigmoid",
+    "sqrt",
+    "square",
+    "stack",
+    "stop_recording",
+    "subtract",
+    "tanh",
+    "transpose",
+    "uint8",
+    "where",
+    "zeros",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("scopeflow."):
+        _obj.__module__ = "scopeflow"
+del _name, _obj

@@ -1,0 +1,575 @@
+"""Task-local scope state: one ContextVar holding an immutable frame.
+
+Every piece of ambient state (execution mode, default graph, context-switch log, the
+current name scope / control dependencies / device / control-flow scope, tapes and the
+"recording paused" flag) lives in one frame: a plain tuple laid out by the index
+constants below. Entering a scope builds a new frame whose ``PARENT`` is the current one
+and sets the ContextVar; leaving checks that the scope's frame is still the current one
+and resets with the saved token. Because frames are immutable and the ContextVar is
+copied with every asyncio/trio task, ``to_thread`` call and ``copy_context()``, a child
+always starts from its parent's state and nothing it enters can leak back.
+
+Frames are tuples, not a dataclass, on purpose: building a slots object costs about
+25 x building a tuple on our reference machine, and every scope entry builds one frame.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, final
+
+from .errors import ScopeNestingError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._graph import Graph
+
+__all__ = [
+    "ContextSwitch",
+    "ScopedExecutor",
+    "ScopesSnapshot",
+    "context_switches",
+    "copy_scopes",
+    "disable_eager_execution",
+    "eager_mode",
+    "enable_eager_execution",
+    "executing_eagerly",
+    "graph_mode",
+    "run_in_scopes",
+    "stop_recording",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# ---------------------------------------------------------------------------------------
+# Frame layout. A frame is ``tuple[Any, ...]`` with these fields:
+PARENT: Final = 0  # the frame this one was pushed on, or None for a root frame
+OWNER: Final = 1  # the scope object that pushed it (named in nesting errors), or None
+EAGER: Final = 2  # True while executing eagerly
+GRAPH: Final = 3  # the default graph, or None: the process-wide global default graph
+SCOPES: Final = 4  # name scope / control deps / device / control-flow scope (see below)
+LOG: Final = 5  # tuple[ContextSwitch, ...], oldest first
+TAPES: Final = 6  # tuple of active gradient tapes, outermost first
+PAUSED: Final = 7  # True while every tape visible here is paused
+AUX: Final = 8  # (graph, scopes) when a scope changed a graph that is not current, else None
+
+# The scope record of one op-creation context (a graph, or eager mode) is a 4-tuple:
+NAME: Final = 0  # absolute name scope without trailing slash; "" at the root
+CONTROLS: Final = 1  # control-dependency chain: () or (parent_chain, ops_tuple)
+DEVICE: Final = 2  # canonical device string; "" for none
+FLOW: Final = 3  # the control-flow scope ops are created in, or None
+
+Frame = tuple[Any, ...]
+Scopes = tuple[str, tuple[Any, ...], str, Any]
+
+EMPTY_SCOPES: Final[Scopes] = ("", (), "", None)
+
+
+@final
+class ContextSwitch:
+    """One entry of the context-switch log.
+
+    A graph's ``as_default()`` and ``eager_mode()`` append an entry while they are open;
+    ``init_scope`` walks the log from the newest entry to find where ops should go.
+
+    Attributes:
+        is_building_function: True for a function graph being traced.
+        enter_context: a zero-argument callable returning a scope that re-enters it.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> g = sf.Graph()
+        >>> with g.as_default():
+        ...     sf.context_switches()[-1].is_building_function
+        False
+    """
+
+    __slots__ = ("_graph", "_is_eager", "enter_context", "is_building_function")
+
+    def __init__(
+        self,
+        *,
+        is_building_function: bool,
+        enter_context: Callable[[], Any],
+        graph: Graph | None,
+        is_eager: bool,
+    ) -> None:
+        self.is_building_function = is_building_function
+        self.enter_context = enter_context
+        # For a graph entry, the graph; for an eager entry, the graph that was the default
+        # when eager mode was entered (never a function graph; None = global default).
+        self._graph = graph
+        self._is_eager = is_eager
+
+    @property
+    def device_stack(self) -> str:
+        """The device this context currently uses in the calling task ("" for none).
+
+        Like TensorFlow's entry, this is live: it is the device scope open on that graph
+        (or eager context) in the current task now, not when the entry was logged.
+        """
+        cur = _STATE.get(_roots[0])
+        return scopes_of(cur, None if self._is_eager else self._graph, self._is_eager)[DEVICE]
+
+    def __repr__(self) -> str:
+        if self._is_eager:
+            return "ContextSwitch(eager)"
+        return f"ContextSwitch({self._graph!r}, is_building_function={self.is_building_function})"
+
+
+def _eager_switch_for(graph: Graph | None) -> ContextSwitch:
+    """The log entry for entering eager mode while ``graph`` is the default graph."""
+    if graph is None:
+        return _ROOT_EAGER_SWITCH
+    switch = graph._eager_switch
+    if switch is None:
+        switch = graph._eager_switch = ContextSwitch(
+            is_building_function=False, enter_context=eager_mode, graph=graph, is_eager=True
+        )
+    return switch
+
+
+_ROOT_EAGER_SWITCH: Final = ContextSwitch(
+    is_building_function=False,
+    enter_context=lambda: eager_mode(),
+    graph=None,
+    is_eager=True,
+)
+
+# The process default mode picks the root frame. Index 0 is read on every hot path.
+_ROOT_EAGER: Final[Frame] = (
+    None, None, True, None, EMPTY_SCOPES, (_ROOT_EAGER_SWITCH,), (), False, None,
+)  # fmt: skip
+_ROOT_GRAPH: Final[Frame] = (None, None, False, None, EMPTY_SCOPES, (), (), False, None)
+_roots: list[Frame] = [_ROOT_EAGER]
+
+_STATE: Final[contextvars.ContextVar[Frame]] = contextvars.ContextVar("scopeflow_state")
+
+
+def current() -> Frame:
+    """The calling context's current frame."""
+    return _STATE.get(_roots[0])
+
+
+def root_frame() -> Frame:
+    """The frame every context without scopes starts from (the process default mode)."""
+    return _roots[0]
+
+
+# The process-wide global default graph, created lazily by ``_graph`` (which imports this
+# module, so it cannot be imported here). A one-element list so both modules share it.
+GLOBAL_GRAPH: Final[list[Graph | None]] = [None]
+
+
+def scopes_of(frame: Frame, graph: Graph | None, eager: bool) -> Scopes:
+    """The scope record of ``graph`` (or of eager mode) as it stands in ``frame``.
+
+    Walks from ``frame`` towards the root and returns the record of the newest frame in
+    which that context was current (or changed through ``AUX``). Only scope entries that
+    switch contexts call this; the hot paths read ``frame[SCOPES]`` directly.
+    """
+    f: Frame | None = frame
+    if eager:
+        while f is not None:
+            if f[EAGER]:
+                return f[SCOPES]  # type: ignore[no-any-return]
+            f = f[PARENT]
+        return EMPTY_SCOPES
+    glob = GLOBAL_GRAPH[0]
+    if graph is None:
+        graph = glob  # None before the global graph exists: frames with GRAPH None match
+    is_global = graph is glob
+    while f is not None:
+        aux = f[AUX]
+        if aux is not None and aux[0] is graph:
+            return aux[1]  # type: ignore[no-any-return]
+        if not f[EAGER]:
+            g = f[GRAPH]
+            if g is graph or (g is None and is_global):
+                return f[SCOPES]  # type: ignore[no-any-return]
+        f = f[PARENT]
+    return EMPTY_SCOPES
+
+
+# ---------------------------------------------------------------------------------------
+# The scope protocol: push a frame on enter, verify nesting and reset on exit.
+
+_ADVICE: Final = (
+    "Scopes must be left in the reverse order they were entered, by the task or thread "
+    "that entered them: use `with` / `async with` blocks, and close an async generator "
+    "that holds a scope in the task that iterates it."
+)
+
+
+class Scope:
+    """Base of every scopeflow scope: usable with ``with`` and ``async with``.
+
+    Entry state (the pushed frame and its ContextVar token) is kept per entry, so one
+    scope object may be entered again after it was left, nested in itself, or entered by
+    two tasks at once. The first open entry lives in two slots (the common case costs no
+    allocation); further simultaneous entries go in a small dict.
+    """
+
+    __slots__ = ("_frame", "_more", "_token")
+
+    def __init__(self) -> None:
+        self._frame: Frame | None = None
+        self._token: contextvars.Token[Frame] | None = None
+        self._more: dict[int, tuple[Frame, contextvars.Token[Frame]]] | None = None
+
+    def _push(self, frame: Frame) -> None:
+        token = _STATE.set(frame)
+        if self._frame is None:
+            self._frame = frame
+            self._token = token
+        else:
+            self._push_more(frame, token)
+
+    def _push_more(self, frame: Frame, token: contextvars.Token[Frame]) -> None:
+        """Record a second simultaneous entry (re-entry, or another task)."""
+        if self._more is None:
+            self._more = {}
+        self._more[id(frame)] = (frame, token)
+
+    def __enter__(self) -> Any:
+        """Push this scope's frame; return what ``with ... as x`` binds."""
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        cur = _STATE.get(None)
+        if cur is self._frame and cur is not None:
+            try:
+                _STATE.reset(self._token)  # type: ignore[arg-type]
+            except ValueError:
+                raise self._elsewhere() from None
+            self._frame = self._token = None
+            return
+        self._exit_slow(cur)
+
+    async def __aenter__(self) -> Any:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # -- the uncommon exits ------------------------------------------------------------
+
+    def _entries(self) -> Iterator[tuple[Frame, contextvars.Token[Frame]]]:
+        if self._frame is not None:
+            yield self._frame, self._token  # type: ignore[misc]
+        if self._more:
+            yield from list(self._more.values())
+
+    def _forget(self, frame: Frame) -> None:
+        if self._frame is frame:
+            self._frame = self._token = None
+        elif self._more:
+            self._more.pop(id(frame), None)
+
+    def _exit_slow(self, cur: Frame | None) -> None:
+        mine = {id(frame): (frame, token) for frame, token in self._entries()}
+        if not mine:
+            msg = (
+                f"{self!r} is not open in this context: it was already left, or it was "
+                f"closed because a scope around it was left first. {_ADVICE}"
+            )
+            raise ScopeNestingError(msg)
+        # Walk from the innermost open frame outwards looking for one of our entries.
+        f = cur
+        while f is not None and id(f) not in mine:
+            f = f[PARENT]
+        if f is None:
+            msg = (
+                f"{self!r} was entered in a different context (another task, thread or "
+                f"copied Context) and cannot be left from this one. {_ADVICE}"
+            )
+            raise ScopeNestingError(msg)
+        frame, token = mine[id(f)]
+        try:
+            _STATE.reset(token)
+        except ValueError:
+            raise self._elsewhere() from None
+        self._forget(frame)
+        if cur is frame:  # a second simultaneous entry of this object, left in order
+            return
+        # Misnested: close every scope opened inside ours, then report the innermost one.
+        assert cur is not None
+        inner = cur[OWNER]
+        g: Frame | None = cur
+        while g is not None and g is not frame:
+            owner = g[OWNER]
+            if owner is not None:
+                owner._forget(g)
+            g = g[PARENT]
+        msg = (
+            f"{self!r} was left while {inner!r}, entered inside it, was still open. Both "
+            f"are now closed and the state is what it was before {self!r} was entered. "
+            f"{_ADVICE}"
+        )
+        raise ScopeNestingError(msg)
+
+    def _elsewhere(self) -> ScopeNestingError:
+        msg = (
+            f"{self!r} is being left in a different context than the one that entered it "
+            f"(another task, thread or copied Context); it was entered elsewhere. {_ADVICE}"
+        )
+        return ScopeNestingError(msg)
+
+
+# ---------------------------------------------------------------------------------------
+# Modes
+
+
+def executing_eagerly() -> bool:
+    """Whether ops run immediately in the calling task (True) or build a graph.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.executing_eagerly()
+        True
+        >>> with sf.Graph().as_default():
+        ...     sf.executing_eagerly()
+        False
+    """
+    return _STATE.get(_roots[0])[EAGER]  # type: ignore[no-any-return]
+
+
+@final
+class _EagerMode(Scope):
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        cur = _STATE.get(_roots[0])
+        graph = cur[GRAPH]
+        if graph is not None and graph.building_function:
+            graph = graph._non_function_outer()
+        self._push(
+            (
+                cur, self, True, graph, scopes_of(cur, None, True),
+                cur[LOG] + (_eager_switch_for(graph),), cur[TAPES], cur[PAUSED], None,
+            )
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return "eager_mode()"
+
+
+@final
+class _GraphMode(Scope):
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        cur = _STATE.get(_roots[0])
+        graph = cur[GRAPH]
+        self._push(
+            (
+                cur, self, False, graph, scopes_of(cur, graph, False),
+                cur[LOG], cur[TAPES], cur[PAUSED], None,
+            )
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return "graph_mode()"
+
+
+def eager_mode() -> Scope:
+    """A scope whose body executes eagerly; logged as a non-function context switch.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.Graph().as_default(), sf.eager_mode():
+        ...     sf.executing_eagerly()
+        True
+    """
+    return _EagerMode()
+
+
+def graph_mode() -> Scope:
+    """A scope whose body builds graphs; ops go to the default graph.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.graph_mode():
+        ...     sf.executing_eagerly()
+        False
+    """
+    return _GraphMode()
+
+
+def enable_eager_execution() -> None:
+    """Make eager execution the process-wide default mode (the initial setting).
+
+    Call it at program start-up: contexts that already entered scopes keep their state,
+    every other context (new tasks' parents included) starts from the new default.
+    """
+    _roots[0] = _ROOT_EAGER
+
+
+def disable_eager_execution() -> None:
+    """Make graph building the process-wide default mode, as in TensorFlow 1.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.disable_eager_execution(); sf.executing_eagerly()
+        False
+        >>> sf.enable_eager_execution(); sf.executing_eagerly()
+        True
+    """
+    _roots[0] = _ROOT_GRAPH
+
+
+def context_switches() -> tuple[ContextSwitch, ...]:
+    """The calling context's log of context switches, oldest first.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> len(sf.context_switches())
+        1
+    """
+    return _STATE.get(_roots[0])[LOG]  # type: ignore[no-any-return]
+
+
+@final
+class _StopRecording(Scope):
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        cur = _STATE.get(_roots[0])
+        self._push(
+            (cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], cur[TAPES], True, None)
+        )
+
+    def __repr__(self) -> str:
+        return "stop_recording()"
+
+
+def stop_recording() -> Scope:
+    """A scope in which every gradient tape visible to this context is paused.
+
+    Nested pauses are safe: recording resumes when the outermost pause ends.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.stop_recording():
+        ...     pass
+    """
+    return _StopRecording()
+
+
+def recording_paused() -> bool:
+    """Whether tapes are paused in the calling context."""
+    return _STATE.get(_roots[0])[PAUSED]  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------------------
+# Carrying scopes into threads, executors and callbacks
+
+
+@final
+class ScopesSnapshot:
+    """The scope state of one context, captured by :func:`copy_scopes`.
+
+    It holds an immutable frame, so later changes in the captured context never show.
+    """
+
+    __slots__ = ("_frame",)
+
+    def __init__(self, frame: Frame) -> None:
+        self._frame = frame
+
+    def __repr__(self) -> str:
+        return f"<ScopesSnapshot eager={self._frame[EAGER]} switches={len(self._frame[LOG])}>"
+
+
+def copy_scopes() -> ScopesSnapshot:
+    """Capture the calling context's scopes for :func:`run_in_scopes`.
+
+    Plain ``threading.Thread`` and ``loop.run_in_executor`` start from an empty context;
+    carry the caller's scopes across with this pair.
+
+    Example:
+        >>> import threading, scopeflow as sf
+        >>> g = sf.Graph()
+        >>> with g.as_default():
+        ...     snap = sf.copy_scopes()
+        >>> seen = []
+        >>> t = threading.Thread(
+        ...     target=sf.run_in_scopes, args=(snap, lambda: seen.append(sf.get_default_graph()))
+        ... )
+        >>> t.start(); t.join(); seen[0] is g
+        True
+    """
+    return ScopesSnapshot(_STATE.get(_roots[0]))
+
+
+def run_in_scopes(
+    snapshot: ScopesSnapshot, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Call ``fn`` inside the scopes captured by ``snapshot``, then restore the caller's.
+
+    Scopes that ``fn`` enters and leaves stay its own. The call runs in a fresh copy of
+    the calling context, so it never changes the caller's other context variables.
+    """
+    if not isinstance(snapshot, ScopesSnapshot):
+        msg = (
+            f"run_in_scopes() needs a ScopesSnapshot from sf.copy_scopes(), "
+            f"got {type(snapshot).__name__}"
+        )
+        raise TypeError(msg)
+
+    def call() -> T:
+        _STATE.set(snapshot._frame)
+        return fn(*args, **kwargs)
+
+    return contextvars.copy_context().run(call)
+
+
+@final
+class ScopedExecutor(Executor):
+    """Wrap an executor so each submitted call runs in the submitter's context.
+
+    The context (scopeflow's scopes and every other ContextVar) is captured at submit
+    time, so what the submitter enters afterwards never reaches the call.
+
+    Example:
+        >>> from concurrent.futures import ThreadPoolExecutor
+        >>> import scopeflow as sf
+        >>> g = sf.Graph()
+        >>> with ThreadPoolExecutor(2) as pool, g.as_default():
+        ...     sf.ScopedExecutor(pool).submit(sf.get_default_graph).result() is g
+        True
+    """
+
+    def __init__(self, executor: Executor) -> None:
+        if not isinstance(executor, Executor):
+            msg = f"ScopedExecutor wraps a concurrent.futures.Executor, got {executor!r}"
+            raise TypeError(msg)
+        self._executor = executor
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Schedule ``fn(*args, **kwargs)`` in a copy of the calling context."""
+        ctx = contextvars.copy_context()
+        return self._executor.submit(ctx.run, fn, *args, **kwargs)  # type: ignore[arg-type]
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut the wrapped executor down."""
+        self._executor.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+# One lock for lazily created process-wide objects (the global default graph).
+process_lock: Final = threading.Lock()

@@ -1,0 +1,341 @@
+"""Graph execution: :class:`Session` compiles run plans and executes them on NumPy.
+
+A plan is the list of operations a set of fetches needs given a set of fed tensors, in an
+order that respects data and control edges. Plans are cached per (fetches, feeds) on the
+session, so a repeated ``run`` only executes kernels. ``run`` keeps every value in local
+variables and may be called from several threads at once.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, final
+
+import anyio.to_thread
+import numpy as np
+
+from ._graph import Graph, Operation, Tensor, get_default_graph
+from ._ops._registry import REGISTRY
+from ._tensor import EagerTensor, to_array
+from .errors import GraphMismatchError, InvalidArgumentError, OpError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._context import Scope
+
+__all__ = ["Session"]
+
+
+@final
+class _Plan:
+    """A compiled run: kernels over integer value slots.
+
+    ``steps`` holds (op, kernel, attrs, input slots, first output slot, output count,
+    output dtypes); fed tensors occupy the slots listed in ``feed_slots``.
+    """
+
+    __slots__ = ("feed_slots", "fetch_slots", "n_slots", "steps")
+
+    def __init__(
+        self,
+        steps: list[tuple[Any, ...]],
+        feed_slots: tuple[int, ...],
+        fetch_slots: tuple[int | None, ...],
+        n_slots: int,
+    ) -> None:
+        self.steps = steps
+        self.feed_slots = feed_slots
+        self.fetch_slots = fetch_slots
+        self.n_slots = n_slots
+
+
+def _compile(
+    graph: Graph, targets: tuple[Tensor | Operation, ...], feeds: tuple[Tensor, ...]
+) -> _Plan:
+    fed = set(feeds)
+    # Iterative depth-first post-order over data and control edges: deterministic and
+    # safe for deep graphs (no recursion limit).
+    order: list[Operation] = []
+    state: dict[Operation, bool] = {}  # False: on the stack, True: emitted
+    roots = [t if isinstance(t, Operation) else t._op for t in targets if t not in fed]
+    for root in roots:
+        if root in state:
+            continue
+        stack: list[tuple[Operation, bool]] = [(root, False)]
+        while stack:
+            op, expanded = stack.pop()
+            if expanded:
+                state[op] = True
+                order.append(op)
+                continue
+            if op in state:
+                continue
+            state[op] = False
+            stack.append((op, True))
+            deps = [t._op for t in reversed(op._inputs) if t not in fed]
+            deps.extend(reversed(op._control_inputs))
+            for dep in deps:
+                if dep not in state:
+                    stack.append((dep, False))
+    slots: dict[Tensor, int] = {}
+    for t in feeds:
+        slots[t] = len(slots)
+    steps = []
+    for op in order:
+        if op._type == "Placeholder":
+            missing = [t for t in op._outputs if t not in fed]
+            if missing:
+                msg = (
+                    f"You must feed a value for placeholder {op.name!r} "
+                    f"(dtype {op._outputs[0].dtype.name}, shape {op._outputs[0].shape}): "
+                    f"pass feed_dict={{{op.name!r}: value}} or the tensor itself as the key"
+                )
+                raise InvalidArgumentError(msg)
+        in_slots = tuple(slots[t] for t in op._inputs)
+        first = len(slots)
+        for t in op._outputs:
+            if t not in fed:
+                slots[t] = len(slots)
+            else:
+                slots[object()] = len(slots)  # type: ignore[index]  # keep outputs contiguous
+        opdef = REGISTRY[op._type]
+        dtypes = tuple(t._dtype for t in op._outputs)
+        steps.append((op, opdef.kernel, op._attrs, in_slots, first, len(op._outputs), dtypes))
+    fetch_slots = tuple(slots[t] if isinstance(t, Tensor) else None for t in targets)
+    return _Plan(steps, tuple(range(len(feeds))), fetch_slots, len(slots))
+
+
+def _flatten(fetches: Any, out: list[Any]) -> Any:
+    """Append the leaves of ``fetches`` to ``out``; return a rebuild template."""
+    if isinstance(fetches, Mapping):
+        return (type(fetches), [(k, _flatten(v, out)) for k, v in fetches.items()])
+    if isinstance(fetches, (list, tuple)):
+        return (type(fetches), [_flatten(v, out) for v in fetches])
+    out.append(fetches)
+    return len(out) - 1
+
+
+def _rebuild(template: Any, values: list[Any]) -> Any:
+    if isinstance(template, int):
+        return values[template]
+    kind, items = template
+    if issubclass(kind, Mapping):
+        built = {k: _rebuild(v, values) for k, v in items}
+        return built if kind is dict else kind(built)
+    seq = [_rebuild(v, values) for v in items]
+    if kind is list:
+        return seq
+    if kind is tuple:
+        return tuple(seq)
+    if hasattr(kind, "_fields"):  # namedtuple
+        return kind(*seq)
+    return kind(seq)
+
+
+@final
+class Session:
+    """Runs operations of one graph.
+
+    ``with sf.Session(g) as sess:`` also makes ``g`` the default graph of the body, as in
+    TensorFlow 1. Fetches may be tensors, operations, tensor names, variables or nested
+    lists/tuples/dicts of them; the result has the same structure, with NumPy values for
+    tensors and None for operations.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> g = sf.Graph()
+        >>> with g.as_default():
+        ...     x = sf.placeholder(sf.float32, shape=(2,))
+        ...     y = x * 2.0
+        >>> with sf.Session(g) as sess:
+        ...     sess.run({"y": y}, feed_dict={x: [1.0, 2.0]})
+        {'y': array([2., 4.], dtype=float32)}
+    """
+
+    def __init__(self, graph: Graph | None = None) -> None:
+        if graph is None:
+            graph = get_default_graph()
+        elif not isinstance(graph, Graph):
+            msg = f"Session(graph) takes a sf.Graph, got {graph!r}"
+            raise TypeError(msg)
+        self.graph = graph
+        self._closed = False
+        self._plans: dict[Any, _Plan] = {}
+        self._lock = threading.Lock()
+        self._scopes: list[Scope] = []
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the session; ``run`` afterwards raises ``RuntimeError``."""
+        self._closed = True
+        self._plans = {}
+
+    def __enter__(self) -> Session:
+        scope = self.graph.as_default()
+        scope.__enter__()
+        self._scopes.append(scope)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        scope = self._scopes.pop()
+        try:
+            scope.__exit__(exc_type, exc, tb)
+        finally:
+            self.close()
+
+    async def __aenter__(self) -> Session:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # -- running -------------------------------------------------------------------------
+
+    def _target(self, fetch: Any) -> Tensor | Operation:
+        if isinstance(fetch, str):
+            g = self.graph
+            return g.get_tensor_by_name(fetch) if ":" in fetch else g.get_operation_by_name(fetch)
+        hook = getattr(fetch, "__sf_fetch__", None)
+        if hook is not None:
+            fetch = hook(self.graph)
+        if isinstance(fetch, (Tensor, Operation)):
+            if fetch.graph is not self.graph:
+                msg = (
+                    f"Cannot fetch {fetch.name!r}: it belongs to {fetch.graph!r}, but this "
+                    f"session runs {self.graph!r}"
+                )
+                raise GraphMismatchError(msg)
+            return fetch
+        if isinstance(fetch, EagerTensor):
+            msg = (
+                "Cannot fetch an eager tensor from a Session: it already has a value "
+                "(call .numpy() on it)"
+            )
+            raise TypeError(msg)
+        msg = (
+            f"Cannot fetch {fetch!r} of type {type(fetch).__name__}: fetches are tensors, "
+            f"operations, tensor or op names, or lists/tuples/dicts of them"
+        )
+        raise TypeError(msg)
+
+    def _feed(self, key: Any, value: Any) -> tuple[Tensor, np.ndarray[Any, Any]]:
+        if isinstance(key, str):
+            key = self.graph.get_tensor_by_name(key if ":" in key else f"{key}:0")
+        hook = getattr(key, "__sf_fetch__", None)
+        if hook is not None:
+            key = hook(self.graph)
+        if not isinstance(key, Tensor):
+            msg = f"feed_dict keys are tensors of the graph or their names, got {key!r}"
+            raise TypeError(msg)
+        if key.graph is not self.graph:
+            msg = f"Cannot feed {key.name!r}: it belongs to {key.graph!r}, not {self.graph!r}"
+            raise GraphMismatchError(msg)
+        try:
+            arr = to_array(value, key.dtype)
+        except TypeError as err:
+            msg = f"Cannot feed {key.name!r} (dtype {key.dtype.name}): {err}"
+            raise InvalidArgumentError(msg) from None
+        shape = key.shape
+        if shape is not None and (
+            len(shape) != arr.ndim
+            or any(d is not None and d != n for d, n in zip(shape, arr.shape, strict=True))
+        ):
+            msg = (
+                f"Cannot feed a value of shape {arr.shape} for {key.name!r}, which has "
+                f"shape {shape}"
+            )
+            raise InvalidArgumentError(msg)
+        return key, arr
+
+    def run(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None) -> Any:
+        """Run the graph to compute ``fetches``.
+
+        Args:
+            fetches: a tensor, operation, name, or nested list/tuple/dict of them.
+            feed_dict: values for placeholders (or any tensors) by tensor or name.
+
+        Returns:
+            ``fetches`` with every tensor replaced by its NumPy value and every
+            operation by None.
+
+        Raises:
+            InvalidArgumentError: a placeholder the fetches need is not fed, or a fed
+                value does not match its tensor's dtype or shape.
+            GraphMismatchError: a fetch or feed belongs to another graph.
+        """
+        if self._closed:
+            msg = "Attempted to use a closed Session"
+            raise RuntimeError(msg)
+        leaves: list[Any] = []
+        template = _flatten(fetches, leaves)
+        targets = tuple(self._target(f) for f in leaves)
+        feeds = [self._feed(k, v) for k, v in (feed_dict or {}).items()]
+        feed_keys = tuple(t for t, _ in feeds)
+        key = (targets, feed_keys)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = _compile(self.graph, targets, feed_keys)
+            with self._lock:
+                self._plans[key] = plan
+        values = _execute(plan, [a for _, a in feeds])
+        results = [None if s is None else _to_user(values[s]) for s in plan.fetch_slots]
+        return _rebuild(template, results)
+
+    async def arun(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None) -> Any:
+        """``run`` in a worker thread, in a copy of the caller's context.
+
+        The event loop keeps serving other tasks meanwhile (asyncio and trio alike).
+        """
+        ctx = contextvars.copy_context()
+        call = functools.partial(ctx.run, self.run, fetches, feed_dict)
+        return await anyio.to_thread.run_sync(call)
+
+
+def _execute(plan: _Plan, fed: list[np.ndarray[Any, Any]]) -> list[Any]:
+    values: list[Any] = [None] * plan.n_slots
+    values[: len(fed)] = fed
+    for op, kernel, attrs, in_slots, first, n_out, dtypes in plan.steps:
+        try:
+            with np.errstate(all="ignore"):
+                result = kernel(attrs, *[values[i] for i in in_slots])
+        except OpError:
+            raise
+        except (ValueError, IndexError, TypeError) as err:
+            msg = f"Operation {op.name!r} ({op.type}) failed: {err}"
+            raise InvalidArgumentError(msg) from err
+        if n_out == 1:
+            arr = np.asarray(result)
+            if arr.dtype != dtypes[0]:
+                arr = arr.astype(dtypes[0])
+            values[first] = arr
+        elif n_out:
+            for i, r in enumerate(result):
+                arr = np.asarray(r)
+                if arr.dtype != dtypes[i]:
+                    arr = arr.astype(dtypes[i])
+                values[first + i] = arr
+    return values
+
+
+def _to_user(arr: np.ndarray[Any, Any]) -> Any:
+    """A value the caller owns: a fresh writable array, or a NumPy scalar for 0-d."""
+    if arr.ndim == 0:
+        return arr[()]
+    if not arr.flags.writeable or arr.base is not None:
+        return arr.copy()
+    return arr

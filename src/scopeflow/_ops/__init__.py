@@ -1,0 +1,69 @@
+"""Ops: the registry, the eager/graph dispatcher and every op's rule and kernel.
+
+``_registry`` defines ops, ``_core`` runs them (and holds constants, placeholders and
+identity), ``_math`` has element-wise math, ``_array`` shapes and indexing, ``_reduce``
+reductions and ``matmul``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .. import _tensor_ops
+from ._array import (
+    concat as concat,
+    fill as fill,
+    getitem as getitem,
+    ones as ones,
+    reshape as reshape,
+    stack as stack,
+    transpose as transpose,
+    where as where,
+    zeros as zeros,
+)
+from ._core import (
+    apply as apply,
+    constant as constant,
+    convert_to_tensor as convert_to_tensor,
+    group as group,
+    identity as identity,
+    no_op as no_op,
+    placeholder as placeholder,
+)
+from ._math import (
+    abs as abs,
+    add as add,
+    cast as cast,
+    divide as divide,
+    equal as equal,
+    exp as exp,
+    greater as greater,
+    greater_equal as greater_equal,
+    less as less,
+    less_equal as less_equal,
+    log as log,
+    logical_and as logical_and,
+    logical_not as logical_not,
+    logical_or as logical_or,
+    maximum as maximum,
+    minimum as minimum,
+    multiply as multiply,
+    negative as negative,
+    not_equal as not_equal,
+    pow as pow,
+    relu as relu,
+    sigmoid as sigmoid,
+    sqrt as sqrt,
+    square as square,
+    subtract as subtract,
+    tanh as tanh,
+)
+from ._reduce import (
+    matmul as matmul,
+    reduce_max as reduce_max,
+    reduce_mean as reduce_mean,
+    reduce_sum as reduce_sum,
+)
+from ._registry import REGISTRY as REGISTRY, OpDef as OpDef, register_op as register_op
+
+_tensor_ops.bind(sys.modules[__name__])

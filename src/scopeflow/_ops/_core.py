@@ -1,0 +1,389 @@
+"""Running an op in the calling context, and the ops every graph needs.
+
+:func:`apply` is the one entry point for all ops: in eager mode it converts the inputs to
+arrays, validates them with the op's rule and runs its kernel; in graph mode it converts
+the inputs to tensors of the default graph and adds an operation with the calling task's
+name scope, control dependencies, device and control-flow scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import numpy as np
+
+from .._context import _STATE, EAGER, GRAPH, PAUSED, TAPES, Frame, _roots
+from .._graph import Graph, Operation, Shape, Tensor, global_default_graph
+from .._scopes import ControlDependencies
+from .._tensor import EagerTensor, as_dtype, to_array, wrap
+from ..errors import InvalidArgumentError
+from ._registry import OpDef, Spec, register_op
+
+__all__ = [
+    "apply",
+    "constant",
+    "convert_to_tensor",
+    "group",
+    "identity",
+    "no_op",
+    "placeholder",
+    "record_hook",
+]
+
+NO_ATTRS: Final[dict[str, Any]] = {}
+
+# Set by the autodiff module: called as hook(frame, opdef, inputs, outputs, attrs) for
+# eager ops while a tape is active and not paused.
+record_hook: list[Callable[..., None] | None] = [None]
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return f"{value.name!r} ({value.dtype.name}, shape {value.shape})"
+    if isinstance(value, EagerTensor):
+        return f"eager ({value.dtype.name}, shape {value.shape})"
+    return repr(value)
+
+
+def _dtype_hint(inputs: tuple[Any, ...]) -> np.dtype[Any] | None:
+    for x in inputs:
+        if isinstance(x, (Tensor, EagerTensor)) or hasattr(x, "__sf_tensor__"):
+            return x.dtype  # type: ignore[no-any-return]
+    return None
+
+
+def _resolve(x: Any) -> Any:
+    """Tensor-like objects (variables) turn into tensors through ``__sf_tensor__``."""
+    hook = getattr(x, "__sf_tensor__", None)
+    return hook() if hook is not None else x
+
+
+def _fail(opdef: OpDef, name: str | None, inputs: tuple[Any, ...], err: Exception) -> Exception:
+    label = opdef.type if name is None else f"{opdef.type} {name!r}"
+    described = ", ".join(_describe(x) for x in inputs)
+    msg = f"{label}: {err} (inputs: {described})"
+    return type(err)(msg) if isinstance(err, (TypeError, ValueError)) else err
+
+
+def apply(
+    opdef: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], name: str | None = None
+) -> Any:
+    """Run or build ``opdef`` on ``inputs`` in the calling context.
+
+    Returns:
+        The single output tensor, a tuple for several outputs, and for ops without
+        outputs the Operation (graph mode) or None (eager).
+    """
+    frame = _STATE.get(_roots[0])
+    if frame[EAGER]:
+        return _apply_eager(frame, opdef, inputs, attrs, name)
+    graph = frame[GRAPH]
+    if graph is None:
+        graph = global_default_graph()
+    return _apply_graph(frame, graph, opdef, inputs, attrs, name)
+
+
+def _eager_arrays(opdef: OpDef, inputs: tuple[Any, ...]) -> tuple[np.ndarray[Any, Any], ...]:
+    hint = _dtype_hint(inputs) if opdef.same_dtype else None
+    out = []
+    for x in inputs:
+        if type(x) is EagerTensor:
+            out.append(x._value)
+        else:
+            x = _resolve(x)
+            if type(x) is EagerTensor:
+                out.append(x._value)
+            else:
+                out.append(to_array(x, hint if not isinstance(x, np.ndarray) else None))
+    return tuple(out)
+
+
+def _apply_eager(
+    frame: Frame, opdef: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], name: str | None
+) -> Any:
+    try:
+        arrays = _eager_arrays(opdef, inputs)
+        specs = opdef.infer(tuple((a.dtype, a.shape) for a in arrays), attrs)
+    except (TypeError, ValueError) as err:
+        raise _fail(opdef, name, inputs, err) from None
+    try:
+        with np.errstate(all="ignore"):
+            result = opdef.kernel(attrs, *arrays)
+    except (ValueError, IndexError) as err:
+        msg = f"{opdef.type}: {err}"
+        raise InvalidArgumentError(msg) from None
+    outputs = _as_outputs(opdef, result, specs)
+    if frame[TAPES] and not frame[PAUSED]:
+        hook = record_hook[0]
+        if hook is not None:
+            hook(frame, opdef, inputs, outputs, attrs)
+    if len(outputs) == 1:
+        return outputs[0]
+    if not outputs:
+        return None
+    return outputs
+
+
+def _as_outputs(opdef: OpDef, result: Any, specs: tuple[Spec, ...]) -> tuple[EagerTensor, ...]:
+    if len(specs) == 0:
+        return ()
+    results = (result,) if len(specs) == 1 else tuple(result)
+    out = []
+    for value, (dtype, _) in zip(results, specs, strict=True):
+        arr = np.asarray(value)
+        if arr.dtype != dtype:
+            arr = arr.astype(dtype)
+        # A result may view an input (reshape, transpose): inputs never change, so the
+        # new tensor can share their buffer.
+        out.append(wrap(arr))
+    return tuple(out)
+
+
+def graph_tensor(frame: Frame, graph: Graph, x: Any, dtype: np.dtype[Any] | None) -> Tensor:
+    """``x`` as a tensor of ``graph``: its own tensors pass, values become constants."""
+    if type(x) is Tensor:
+        if x._op._graph is graph:
+            return x
+        return graph._foreign_input(x)
+    x = _resolve(x)
+    if type(x) is Tensor:
+        if x._op._graph is graph:
+            return x
+        return graph._foreign_input(x)
+    if type(x) is EagerTensor:
+        return graph._eager_input(x)
+    if isinstance(x, Operation):
+        msg = f"Operation {x.name!r} has no value to use as an input; use one of its outputs"
+        raise TypeError(msg)
+    arr = to_array(x, dtype if not isinstance(x, np.ndarray) else None)
+    return _make_const(frame, graph, arr, None)
+
+
+def _apply_graph(
+    frame: Frame,
+    graph: Graph,
+    opdef: OpDef,
+    inputs: tuple[Any, ...],
+    attrs: dict[str, Any],
+    name: str | None,
+) -> Any:
+    try:
+        hint = None
+        tensors = []
+        for x in inputs:
+            # Inputs that already are tensors of this graph are the common case.
+            if type(x) is Tensor and x._op._graph is graph:
+                tensors.append(x)
+            else:
+                if hint is None and opdef.same_dtype:
+                    hint = _dtype_hint(inputs)
+                tensors.append(graph_tensor(frame, graph, x, hint))
+        specs = opdef.infer(tuple([(t._dtype, t._shape) for t in tensors]), attrs)
+    except (TypeError, ValueError) as err:
+        raise _fail(opdef, name, inputs, err) from None
+    op = graph._create_op(opdef.type, tuple(tensors), attrs, specs, name, frame)
+    outputs = op._outputs
+    if len(outputs) == 1:
+        return outputs[0]
+    if not outputs:
+        return op
+    return outputs
+
+
+# -- constants, placeholders, identity -------------------------------------------------
+
+
+def _no_inputs(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    return ((attrs["dtype"], attrs["shape"]),)
+
+
+def _const_kernel(attrs: dict[str, Any]) -> np.ndarray[Any, Any]:
+    return attrs["value"]  # type: ignore[no-any-return]
+
+
+def _placeholder_kernel(attrs: dict[str, Any]) -> np.ndarray[Any, Any]:
+    msg = f"Placeholder {attrs['name']!r} must be fed a value (pass it in feed_dict)"
+    raise InvalidArgumentError(msg)
+
+
+CONST = register_op("Const", infer=_no_inputs, kernel=_const_kernel, differentiable=False)
+PLACEHOLDER = register_op(
+    "Placeholder", infer=_no_inputs, kernel=_placeholder_kernel, differentiable=False
+)
+
+
+def _make_const(frame: Frame, graph: Graph, arr: np.ndarray[Any, Any], name: str | None) -> Tensor:
+    arr.flags.writeable = False
+    attrs = {"value": arr, "dtype": arr.dtype, "shape": arr.shape}
+    op = graph._create_op("Const", (), attrs, ((arr.dtype, arr.shape),), name or "Const", frame)
+    return op._outputs[0]
+
+
+def constant(
+    value: Any, dtype: Any = None, shape: Iterable[int] | None = None, name: str | None = None
+) -> Any:
+    """A tensor holding ``value``: eager when executing eagerly, else a ``Const`` op.
+
+    Args:
+        value: a Python number, nested list, NumPy array or eager tensor.
+        dtype: the dtype; by default NumPy arrays keep theirs, Python floats are float32
+            and ints int32.
+        shape: reshape (or broadcast a scalar) to this shape.
+        name: the op name in graph mode.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.constant(1.5, shape=(2,)).numpy()
+        array([1.5, 1.5], dtype=float32)
+    """
+    dt = as_dtype(dtype) if dtype is not None else None
+    arr = to_array(value, dt)
+    if arr is getattr(value, "_value", None):
+        arr = arr.copy()
+    if shape is not None:
+        target = tuple(int(d) for d in shape)
+        if arr.size == 1:
+            arr = np.full(target, arr.reshape(()), dtype=arr.dtype)
+        elif int(np.prod(target)) == arr.size:
+            arr = arr.reshape(target)
+        else:
+            msg = (
+                f"constant(): a value of shape {arr.shape} ({arr.size} elements) cannot be "
+                f"reshaped to {target}"
+            )
+            raise ValueError(msg)
+    frame = _STATE.get(_roots[0])
+    if frame[EAGER]:
+        return wrap(arr)
+    graph = frame[GRAPH]
+    if graph is None:
+        graph = global_default_graph()
+    return _make_const(frame, graph, arr, name)
+
+
+def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) -> Any:
+    """``value`` as a tensor of the calling context (tensors of that context pass through).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.convert_to_tensor([1, 2]).dtype
+        dtype('int32')
+    """
+    dt = as_dtype(dtype) if dtype is not None else None
+    value = _resolve(value)
+    frame = _STATE.get(_roots[0])
+    if frame[EAGER]:
+        if type(value) is EagerTensor:
+            if dt is not None and value.dtype != dt:
+                msg = f"convert_to_tensor(): tensor has dtype {value.dtype.name}, not {dt.name}"
+                raise TypeError(msg)
+            return value
+        return wrap(to_array(value, dt))
+    graph = frame[GRAPH]
+    if graph is None:
+        graph = global_default_graph()
+    if type(value) is Tensor:
+        t = graph_tensor(frame, graph, value, dt)
+        if dt is not None and t.dtype != dt:
+            msg = f"convert_to_tensor(): tensor {t.name!r} has dtype {t.dtype.name}, not {dt.name}"
+            raise TypeError(msg)
+        return t
+    if type(value) is EagerTensor:
+        return graph._eager_input(value)
+    return _make_const(frame, graph, to_array(value, dt), name)
+
+
+def placeholder(
+    dtype: Any, shape: Iterable[int | None] | None = None, name: str | None = None
+) -> Tensor:
+    """A graph input to be fed at run time (graph mode only).
+
+    Args:
+        dtype: the dtype of the fed value.
+        shape: the static shape; ``None`` entries (or ``shape=None``) are unknown.
+        name: the op name.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.Graph().as_default():
+        ...     x = sf.placeholder(sf.float32, shape=(None, 3), name="x")
+        >>> x.name, x.shape
+        ('x:0', (None, 3))
+    """
+    dt = as_dtype(dtype)
+    frame = _STATE.get(_roots[0])
+    if frame[EAGER]:
+        msg = (
+            "placeholder() is not compatible with eager execution: call it inside "
+            "`with graph.as_default():`, or pass values directly to eager ops"
+        )
+        raise RuntimeError(msg)
+    static: Shape | None = None
+    if shape is not None:
+        static = tuple(None if d is None else int(d) for d in shape)
+        if any(d is not None and d < 0 for d in static):
+            msg = f"placeholder(): shape {tuple(shape)} has a negative size"
+            raise ValueError(msg)
+    graph = frame[GRAPH]
+    if graph is None:
+        graph = global_default_graph()
+    attrs = {"dtype": dt, "shape": static, "name": name}
+    op = graph._create_op("Placeholder", (), attrs, ((dt, static),), name or "Placeholder", frame)
+    attrs["name"] = op.name
+    out: Tensor = op._outputs[0]
+    return out
+
+
+def _identity_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    return specs
+
+
+IDENTITY = register_op("Identity", infer=_identity_rule, kernel=lambda attrs, x: x)
+
+
+def identity(x: Any, name: str | None = None) -> Any:
+    """A tensor with the same value as ``x`` (a new op in graph mode).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.identity([1.0]).numpy()
+        array([1.], dtype=float32)
+    """
+    return apply(IDENTITY, (x,), NO_ATTRS, name)
+
+
+def _no_outputs(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    return ()
+
+
+NO_OP = register_op("NoOp", infer=_no_outputs, kernel=lambda attrs, *xs: None, differentiable=False)
+
+
+def no_op(name: str | None = None) -> Operation | None:
+    """An op that does nothing: a target for control dependencies (None when eager)."""
+    return apply(NO_OP, (), NO_ATTRS, name)  # type: ignore[no-any-return]
+
+
+def group(*inputs: Any, name: str | None = None) -> Operation | None:
+    """An op that runs after all ``inputs`` (ops or tensors) and has no output.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.Graph().as_default():
+        ...     a, b = sf.constant(1.0), sf.constant(2.0)
+        ...     g = sf.group(a, b)
+        >>> [op.name for op in g.control_inputs]
+        ['Const', 'Const_1']
+    """
+    frame = _STATE.get(_roots[0])
+    if frame[EAGER]:
+        return None
+    deps: list[Operation] = []
+    for x in inputs:
+        if isinstance(x, (list, tuple)):
+            deps.extend(y.op if isinstance(y, Tensor) else y for y in x)
+        else:
+            deps.append(x.op if isinstance(x, Tensor) else x)
+    with ControlDependencies(deps):
+        return no_op(name=name or "group_deps")

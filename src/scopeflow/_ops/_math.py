@@ -1,0 +1,348 @@
+"""Element-wise math: arithmetic, unary functions, comparisons and logic, casts.
+
+Binary ops broadcast like NumPy and, as in TensorFlow, need both inputs of one dtype;
+Python numbers take the dtype of the tensor they meet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import numpy as np
+
+from .._context import _STATE, EAGER, TAPES, _roots
+from .._tensor import EagerTensor, as_dtype, wrap
+from ._core import NO_ATTRS, apply
+from ._registry import OpDef, Spec, broadcast_shapes, register_op
+
+__all__ = [
+    "abs",
+    "add",
+    "cast",
+    "divide",
+    "equal",
+    "exp",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "log",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "maximum",
+    "minimum",
+    "multiply",
+    "negative",
+    "not_equal",
+    "pow",
+    "relu",
+    "sigmoid",
+    "sqrt",
+    "square",
+    "subtract",
+    "tanh",
+]
+
+_BOOL: Final = np.dtype(np.bool_)
+_FLOAT64: Final = np.dtype(np.float64)
+# Dtypes the arithmetic fast path accepts without further checks.
+_NUMERIC: Final = frozenset(
+    np.dtype(t)
+    for t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+              np.uint8, np.uint16, np.uint32, np.uint64, np.complex64, np.complex128)
+)  # fmt: skip
+
+
+def _kinds(dtype: np.dtype[Any], kinds: str, what: str) -> None:
+    if dtype.kind not in kinds:
+        msg = f"expected {what} inputs, got dtype {dtype.name}"
+        raise TypeError(msg)
+
+
+def _binary_rule(kinds: str, what: str, out: Callable[[np.dtype[Any]], np.dtype[Any]]) -> Any:
+    def rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+        (da, sa), (db, sb) = specs
+        if da != db:
+            msg = (
+                f"both inputs must have the same dtype, got {da.name} and {db.name}; "
+                f"use sf.cast() to convert one"
+            )
+            raise TypeError(msg)
+        _kinds(da, kinds, what)
+        return ((out(da), broadcast_shapes(sa, sb)),)
+
+    return rule
+
+
+def _unary_rule(kinds: str, what: str, out: Callable[[np.dtype[Any]], np.dtype[Any]]) -> Any:
+    def rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+        ((dtype, shape),) = specs
+        _kinds(dtype, kinds, what)
+        return ((out(dtype), shape),)
+
+    return rule
+
+
+def _same(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    return dtype
+
+
+def _to_bool(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    return _BOOL
+
+
+def _true_div(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    # TensorFlow's true division: integers divide to float64.
+    return _FLOAT64 if dtype.kind in "iu" else dtype
+
+
+_NUM = "iufc"
+_REAL = "iuf"
+_FLOAT = "fc"
+
+
+def _binary(name: str, kernel: Callable[..., Any], kinds: str, what: str,
+            out: Callable[[np.dtype[Any]], np.dtype[Any]] = _same,
+            differentiable: bool = True) -> OpDef:  # fmt: skip
+    return register_op(
+        name, infer=_binary_rule(kinds, what, out), kernel=lambda attrs, a, b: kernel(a, b),
+        differentiable=differentiable,
+    )  # fmt: skip
+
+
+def _unary(name: str, kernel: Callable[..., Any], kinds: str, what: str,
+           out: Callable[[np.dtype[Any]], np.dtype[Any]] = _same,
+           differentiable: bool = True) -> OpDef:  # fmt: skip
+    return register_op(
+        name, infer=_unary_rule(kinds, what, out), kernel=lambda attrs, a: kernel(a),
+        differentiable=differentiable,
+    )  # fmt: skip
+
+
+def _sigmoid(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    # Stable for large |a|: exp never overflows on the side that matters.
+    e = np.exp(-np.abs(a))
+    out: np.ndarray[Any, Any] = np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype)
+    return out
+
+
+ADD = _binary("Add", np.add, _NUM, "numeric")
+SUB = _binary("Sub", np.subtract, _NUM, "numeric")
+MUL = _binary("Mul", np.multiply, _NUM, "numeric")
+DIV = _binary(
+    "RealDiv",
+    lambda a, b: np.true_divide(a, b, dtype=_true_div(a.dtype)),
+    _NUM,
+    "numeric",
+    _true_div,
+)
+POW = _binary("Pow", np.power, _NUM, "numeric")
+MAXIMUM = _binary("Maximum", np.maximum, _REAL, "real")
+MINIMUM = _binary("Minimum", np.minimum, _REAL, "real")
+EQUAL = _binary("Equal", np.equal, "biufc", "numeric or bool", _to_bool, differentiable=False)
+NOT_EQUAL = _binary(
+    "NotEqual", np.not_equal, "biufc", "numeric or bool", _to_bool, differentiable=False
+)
+LESS = _binary("Less", np.less, _REAL, "real", _to_bool, differentiable=False)
+LESS_EQUAL = _binary("LessEqual", np.less_equal, _REAL, "real", _to_bool, differentiable=False)
+GREATER = _binary("Greater", np.greater, _REAL, "real", _to_bool, differentiable=False)
+GREATER_EQUAL = _binary(
+    "GreaterEqual", np.greater_equal, _REAL, "real", _to_bool, differentiable=False
+)
+LOGICAL_AND = _binary("LogicalAnd", np.logical_and, "b", "bool", differentiable=False)
+LOGICAL_OR = _binary("LogicalOr", np.logical_or, "b", "bool", differentiable=False)
+
+NEG = _unary("Neg", np.negative, _NUM, "numeric")
+ABS = _unary("Abs", np.abs, _REAL, "real")
+SQUARE = _unary("Square", np.square, _NUM, "numeric")
+SQRT = _unary("Sqrt", np.sqrt, _FLOAT, "floating-point")
+EXP = _unary("Exp", np.exp, _FLOAT, "floating-point")
+LOG = _unary("Log", np.log, _FLOAT, "floating-point")
+TANH = _unary("Tanh", np.tanh, _FLOAT, "floating-point")
+SIGMOID = _unary("Sigmoid", _sigmoid, "f", "floating-point")
+RELU = _unary("Relu", lambda a: np.maximum(a, np.zeros((), a.dtype)), _REAL, "real")
+LOGICAL_NOT = _unary("LogicalNot", np.logical_not, "b", "bool", differentiable=False)
+
+
+def _fast_binary(opdef: OpDef, ufunc: Any) -> Callable[..., Any]:
+    """An op function with a fast path for two same-dtype, same-shape eager tensors.
+
+    The fast path skips conversion and the rule: with equal dtypes from ``_NUMERIC`` and
+    equal shapes there is nothing to check, and no tape may need the op. It is the
+    per-op overhead SPEC section 11 measures, so it stays this small.
+    """
+
+    def op(x: Any, y: Any, name: str | None = None) -> Any:
+        if type(x) is EagerTensor and type(y) is EagerTensor:
+            frame = _STATE.get(_roots[0])
+            if frame[EAGER] and not frame[TAPES]:
+                a = x._value
+                b = y._value
+                if a.dtype is b.dtype and a.shape == b.shape and a.dtype in _NUMERIC:
+                    r = ufunc(a, b)
+                    return wrap(r if type(r) is np.ndarray else np.asarray(r))
+        return apply(opdef, (x, y), NO_ATTRS, name)
+
+    return op
+
+
+add = _fast_binary(ADD, np.add)
+add.__name__ = "add"
+add.__doc__ = """``x + y`` element-wise, with broadcasting.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.add([1.0, 2.0], 1.0).numpy()
+        array([2., 3.], dtype=float32)
+    """
+subtract = _fast_binary(SUB, np.subtract)
+subtract.__name__ = "subtract"
+subtract.__doc__ = "``x - y`` element-wise, with broadcasting."
+multiply = _fast_binary(MUL, np.multiply)
+multiply.__name__ = "multiply"
+multiply.__doc__ = "``x * y`` element-wise, with broadcasting."
+
+
+def divide(x: Any, y: Any, name: str | None = None) -> Any:
+    """``x / y`` element-wise (true division: integer inputs give float64).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.divide([1, 3], 2).numpy()
+        array([0.5, 1.5])
+    """
+    return apply(DIV, (x, y), NO_ATTRS, name)
+
+
+def pow(x: Any, y: Any, name: str | None = None) -> Any:  # noqa: A001 - TensorFlow's name
+    """``x ** y`` element-wise."""
+    return apply(POW, (x, y), NO_ATTRS, name)
+
+
+def maximum(x: Any, y: Any, name: str | None = None) -> Any:
+    """The element-wise maximum."""
+    return apply(MAXIMUM, (x, y), NO_ATTRS, name)
+
+
+def minimum(x: Any, y: Any, name: str | None = None) -> Any:
+    """The element-wise minimum."""
+    return apply(MINIMUM, (x, y), NO_ATTRS, name)
+
+
+def equal(x: Any, y: Any, name: str | None = None) -> Any:
+    """``x == y`` element-wise, as a bool tensor."""
+    return apply(EQUAL, (x, y), NO_ATTRS, name)
+
+
+def not_equal(x: Any, y: Any, name: str | None = None) -> Any:
+    """``x != y`` element-wise, as a bool tensor."""
+    return apply(NOT_EQUAL, (x, y), NO_ATTRS, name)
+
+
+def less(x: Any, y: Any, name: str | None = None) -> Any:
+    """``x < y`` element-wise, as a bool tensor."""
+    return apply(LESS, (x, y), NO_ATTRS, name)
+
+
+def less_equal(x: Any, y: Any, name: str | None = None) -> Any:
+    """``x <= y`` element-wise, as a bool tensor."""
+    return apply(LESS_EQUAL, (x, y), NO_ATTRS, name)
+
+
+def greater(x: Any, y: Any, name: str | None = None) -> Any:
+    """``x > y`` element-wise, as a bool tensor."""
+    return apply(GREATER, (x, y), NO_ATTRS, name)
+
+
+def greater_equal(x: Any, y: Any, name: str | None = None) -> Any:
+    """``x >= y`` element-wise, as a bool tensor."""
+    return apply(GREATER_EQUAL, (x, y), NO_ATTRS, name)
+
+
+def logical_and(x: Any, y: Any, name: str | None = None) -> Any:
+    """Element-wise AND of bool tensors."""
+    return apply(LOGICAL_AND, (x, y), NO_ATTRS, name)
+
+
+def logical_or(x: Any, y: Any, name: str | None = None) -> Any:
+    """Element-wise OR of bool tensors."""
+    return apply(LOGICAL_OR, (x, y), NO_ATTRS, name)
+
+
+def logical_not(x: Any, name: str | None = None) -> Any:
+    """Element-wise NOT of a bool tensor."""
+    return apply(LOGICAL_NOT, (x,), NO_ATTRS, name)
+
+
+def negative(x: Any, name: str | None = None) -> Any:
+    """``-x`` element-wise."""
+    return apply(NEG, (x,), NO_ATTRS, name)
+
+
+def abs(x: Any, name: str | None = None) -> Any:  # noqa: A001 - TensorFlow's name
+    """``|x|`` element-wise."""
+    return apply(ABS, (x,), NO_ATTRS, name)
+
+
+def square(x: Any, name: str | None = None) -> Any:
+    """``x * x`` element-wise."""
+    return apply(SQUARE, (x,), NO_ATTRS, name)
+
+
+def sqrt(x: Any, name: str | None = None) -> Any:
+    """The element-wise square root (floating-point inputs)."""
+    return apply(SQRT, (x,), NO_ATTRS, name)
+
+
+def exp(x: Any, name: str | None = None) -> Any:
+    """``e ** x`` element-wise (floating-point inputs)."""
+    return apply(EXP, (x,), NO_ATTRS, name)
+
+
+def log(x: Any, name: str | None = None) -> Any:
+    """The element-wise natural logarithm (floating-point inputs)."""
+    return apply(LOG, (x,), NO_ATTRS, name)
+
+
+def tanh(x: Any, name: str | None = None) -> Any:
+    """The element-wise hyperbolic tangent (floating-point inputs)."""
+    return apply(TANH, (x,), NO_ATTRS, name)
+
+
+def sigmoid(x: Any, name: str | None = None) -> Any:
+    """``1 / (1 + exp(-x))`` element-wise, computed stably (floating-point inputs)."""
+    return apply(SIGMOID, (x,), NO_ATTRS, name)
+
+
+def relu(x: Any, name: str | None = None) -> Any:
+    """``max(x, 0)`` element-wise."""
+    return apply(RELU, (x,), NO_ATTRS, name)
+
+
+def _cast_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    ((dtype, shape),) = specs
+    _kinds(dtype, "biufc", "numeric or bool")
+    return ((attrs["dtype"], shape),)
+
+
+def _cast_kernel(attrs: dict[str, Any], a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    target: np.dtype[Any] = attrs["dtype"]
+    if a.dtype.kind == "c" and target.kind != "c":
+        a = a.real
+    return a.astype(target)
+
+
+CAST = register_op("Cast", infer=_cast_rule, kernel=_cast_kernel, same_dtype=False)
+
+
+def cast(x: Any, dtype: Any, name: str | None = None) -> Any:
+    """``x`` converted to ``dtype`` (floats to ints truncate toward zero).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.cast([1.7, -1.7], sf.int32).numpy()
+        array([ 1, -1], dtype=int32)
+    """
+    return apply(CAST, (x,), {"dtype": as_dtype(dtype)}, name)

@@ -1,0 +1,314 @@
+"""The graph scopes: ``as_default``, name scopes, control dependencies and devices.
+
+Each scope pushes one frame (see ``_context``). The module-level ``name_scope``,
+``control_dependencies`` and ``device`` act on the calling task's current context: eager
+mode, or the default graph. ``Graph.name_scope`` and friends act on that graph even when it
+is not the default; the change is then carried in the frame's ``AUX`` field so the graph
+finds it when it becomes the default again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, final
+
+from . import _context
+from ._context import (
+    _STATE,
+    CONTROLS,
+    DEVICE,
+    EAGER,
+    FLOW,
+    GLOBAL_GRAPH,
+    GRAPH,
+    LOG,
+    NAME,
+    PAUSED,
+    SCOPES,
+    TAPES,
+    Frame,
+    Scope,
+    Scopes,
+    _roots,
+)
+from ._device import canonical_device, merge_devices
+from ._graph import (
+    Graph,
+    Operation,
+    Tensor,
+    _check_name,
+    global_default_graph,
+)
+from .errors import GraphMismatchError
+
+__all__ = [
+    "AsDefault",
+    "ControlDependencies",
+    "DeviceScope",
+    "NameScope",
+    "control_dependencies",
+    "device",
+    "get_name_scope",
+    "name_scope",
+]
+
+
+@final
+class AsDefault(Scope):
+    """``graph.as_default()``: the graph becomes the default of the calling task."""
+
+    __slots__ = ("_graph",)
+
+    def __init__(self, graph: Graph) -> None:
+        self._graph = graph
+        self._frame = None
+        self._token = None
+        self._more = None
+
+    def __enter__(self) -> Graph:
+        cur = _STATE.get(_roots[0])
+        graph = self._graph
+        self._push(
+            (
+                cur, self, False, graph, _context.scopes_of(cur, graph, False),
+                cur[LOG] + (graph._switch,), cur[TAPES], cur[PAUSED], None,
+            )
+        )  # fmt: skip
+        return graph
+
+    def __repr__(self) -> str:
+        return f"{self._graph!r}.as_default()"
+
+
+def _modify(cur: Frame, owner: Scope, graph: Graph | None, new: Scopes) -> Frame:
+    """A frame like ``cur`` in which ``graph``'s (None: current context's) scopes are ``new``."""
+    if graph is None:
+        return (
+            cur, owner, cur[EAGER], cur[GRAPH], new, cur[LOG], cur[TAPES], cur[PAUSED], None,
+        )  # fmt: skip
+    return (
+        cur, owner, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], cur[TAPES], cur[PAUSED],
+        (graph, new),
+    )  # fmt: skip
+
+
+def _target(cur: Frame, graph: Graph | None) -> tuple[Graph | None, Scopes, Graph | None]:
+    """(graph to act on or None for eager, its scopes, graph to pass to ``_modify``)."""
+    if graph is None:
+        if cur[EAGER]:
+            return None, cur[SCOPES], None
+        g = cur[GRAPH]
+        return (g if g is not None else global_default_graph()), cur[SCOPES], None
+    if not cur[EAGER]:
+        g = cur[GRAPH]
+        if g is graph or (g is None and graph is GLOBAL_GRAPH[0]):
+            return graph, cur[SCOPES], None
+    return graph, _context.scopes_of(cur, graph, False), graph
+
+
+@final
+class NameScope(Scope):
+    """A name scope on the current context (``graph`` None) or on one graph."""
+
+    __slots__ = ("_graph", "_name")
+
+    def __init__(self, name: str | None, graph: Graph | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            msg = f"A name scope must be a string or None, got {name!r}"
+            raise TypeError(msg)
+        self._name = name
+        self._graph = graph
+        self._frame = None
+        self._token = None
+        self._more = None
+
+    def __enter__(self) -> str:
+        # Hot path (SPEC section 11): the current context is read once, the frame is
+        # built inline and pushed without helper calls when this is the first entry.
+        cur = _STATE.get(_roots[0])
+        name = self._name
+        if self._graph is None:
+            scopes = cur[SCOPES]
+            aux = None
+            graph = None if cur[EAGER] else (cur[GRAPH] or global_default_graph())
+        else:
+            graph, scopes, aux = _target(cur, self._graph)
+        old = scopes[NAME]
+        if not name:
+            new = ""
+        elif graph is None:  # eager name scopes just concatenate
+            new = name[:-1] if name[-1] == "/" else (f"{old}/{name}" if old else name)
+        else:
+            _check_name(name, bool(old))
+            if name[-1] == "/":
+                new = name[:-1]
+            else:
+                new = graph._unique_name(f"{old}/{name}" if old else name)
+        new_scopes = (new, scopes[CONTROLS], scopes[DEVICE], scopes[FLOW])
+        if aux is None:
+            frame = (
+                cur, self, cur[EAGER], cur[GRAPH], new_scopes, cur[LOG], cur[TAPES],
+                cur[PAUSED], None,
+            )  # fmt: skip
+        else:
+            frame = _modify(cur, self, aux, new_scopes)
+        token = _STATE.set(frame)
+        if self._frame is None:
+            self._frame = frame
+            self._token = token
+        else:
+            self._push_more(frame, token)
+        return f"{new}/" if new else ""
+
+    def __repr__(self) -> str:
+        return f"name_scope({self._name!r})"
+
+
+def _control_ops(control_inputs: Iterable[Any], graph: Graph | None) -> tuple[Operation, ...]:
+    ops: list[Operation] = []
+    for c in control_inputs:
+        if isinstance(c, Tensor):
+            c = c._op
+        if isinstance(c, Operation):
+            if graph is not None and c._graph is not graph:
+                msg = (
+                    f"Control input {c.name!r} belongs to {c._graph!r}, not to {graph!r} "
+                    f"where the dependent ops are being built"
+                )
+                raise GraphMismatchError(msg)
+            if c not in ops:
+                ops.append(c)
+        elif graph is None:
+            if callable(c):
+                c()
+            # Eager values already exist: a dependency on them is a no-op.
+        else:
+            msg = (
+                f"control_dependencies() takes operations or tensors of {graph!r}, "
+                f"got {c!r} of type {type(c).__name__}"
+            )
+            raise TypeError(msg)
+    return tuple(ops)
+
+
+@final
+class ControlDependencies(Scope):
+    """Ops created in the body depend on ``control_inputs``; ``None`` clears them."""
+
+    __slots__ = ("_graph", "_inputs")
+
+    def __init__(self, control_inputs: Iterable[Any] | None, graph: Graph | None = None) -> None:
+        if control_inputs is not None:
+            if isinstance(control_inputs, (Tensor, Operation)) or not isinstance(
+                control_inputs, Iterable
+            ):
+                msg = (
+                    f"control_dependencies() takes a list of operations or tensors, or "
+                    f"None; got {control_inputs!r}. Wrap a single one in a list"
+                )
+                raise TypeError(msg)
+            control_inputs = list(control_inputs)
+        self._inputs = control_inputs
+        self._graph = graph
+        self._frame = None
+        self._token = None
+        self._more = None
+
+    def __enter__(self) -> None:
+        cur = _STATE.get(_roots[0])
+        graph, scopes, aux = _target(cur, self._graph)
+        inputs = self._inputs
+        if inputs is None:
+            new: Scopes = (scopes[NAME], (), scopes[DEVICE], None)
+        else:
+            ops = _control_ops(inputs, graph)
+            chain = (scopes[CONTROLS], ops) if ops else scopes[CONTROLS]
+            new = (scopes[NAME], chain, scopes[DEVICE], scopes[FLOW])
+        self._push(_modify(cur, self, aux, new))
+
+    def __repr__(self) -> str:
+        if self._inputs is None:
+            return "control_dependencies(None)"
+        names = [getattr(c, "name", repr(c)) for c in self._inputs]
+        return f"control_dependencies({names!r})"
+
+
+@final
+class DeviceScope(Scope):
+    """Ops created in the body record ``spec`` (merged with enclosing specs)."""
+
+    __slots__ = ("_graph", "_spec")
+
+    def __init__(self, spec: str | None, graph: Graph | None = None) -> None:
+        if spec is not None:
+            canonical_device(spec)  # validate now: a bad spec fails where it is written
+        self._spec = spec
+        self._graph = graph
+        self._frame = None
+        self._token = None
+        self._more = None
+
+    def __enter__(self) -> None:
+        cur = _STATE.get(_roots[0])
+        _, scopes, aux = _target(cur, self._graph)
+        spec = self._spec
+        dev = "" if spec is None else merge_devices(scopes[DEVICE], spec)
+        self._push(_modify(cur, self, aux, (scopes[NAME], scopes[CONTROLS], dev, scopes[FLOW])))
+
+    def __repr__(self) -> str:
+        return f"device({self._spec!r})"
+
+
+def name_scope(name: str | None) -> Scope:
+    """A name scope on the calling task's current context (eager, or the default graph).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.Graph().as_default():
+        ...     with sf.name_scope("layer") as scope:
+        ...         c = sf.constant(1.0, name="w")
+        >>> scope, c.op.name
+        ('layer/', 'layer/w')
+    """
+    return NameScope(name)
+
+
+def control_dependencies(control_inputs: Iterable[Any] | None) -> Scope:
+    """Make ops created in the body run after ``control_inputs``; ``None`` clears.
+
+    In eager mode the inputs have already run; callables among them are called once.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.Graph().as_default():
+        ...     a = sf.constant(1.0, name="a")
+        ...     with sf.control_dependencies([a]):
+        ...         b = sf.constant(2.0, name="b")
+        >>> [op.name for op in b.op.control_inputs]
+        ['a']
+    """
+    return ControlDependencies(control_inputs)
+
+
+def device(spec: str | None) -> Scope:
+    """Record ``spec`` as the device of ops created in the body; ``None`` clears it.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.Graph().as_default(), sf.device("/cpu:0"):
+        ...     sf.constant(1.0).op.device
+        '/device:CPU:0'
+    """
+    return DeviceScope(spec)
+
+
+def get_name_scope() -> str:
+    """The calling task's current name scope (eager or default graph), no trailing slash.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.name_scope("a"), sf.name_scope("b"):
+        ...     sf.get_name_scope()
+        'a/b'
+    """
+    return _STATE.get(_roots[0])[SCOPES][NAME]  # type: ignore[no-any-return]

@@ -1,0 +1,205 @@
+"""Eager tensors and conversion of Python and NumPy values.
+
+An :class:`EagerTensor` wraps a NumPy array that nobody else holds: it is created from a
+kernel's fresh result or from a private copy, and :meth:`EagerTensor.numpy` hands out
+read-only views, so an eager tensor never changes after it is made.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, final
+
+import numpy as np
+
+from ._graph import Shape, Tensor, _no_public_constructor
+from ._tensor_ops import TensorOperators
+
+__all__ = ["EagerTensor", "as_dtype", "to_array", "wrap"]
+
+# Default dtypes for Python values, as in TensorFlow: float32 and int32.
+_PY_DEFAULTS: Final = {
+    float: np.dtype(np.float32),
+    int: np.dtype(np.int32),
+    bool: np.dtype(np.bool_),
+}
+
+
+@final
+class EagerTensor(TensorOperators):
+    """A concrete value computed eagerly: immutable, backed by NumPy.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> t = sf.constant([1.0, 2.0]) * 3
+        >>> t.numpy(), t.shape, t.dtype
+        (array([3., 6.], dtype=float32), (2,), dtype('float32'))
+    """
+
+    __slots__ = ("__weakref__", "_value")
+
+    _value: np.ndarray[Any, Any]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        _no_public_constructor(EagerTensor)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The NumPy dtype."""
+        dtype: np.dtype[Any] = self._value.dtype
+        return dtype
+
+    @property
+    def shape(self) -> Shape:
+        """The shape, fully known."""
+        return self._value.shape  # type: ignore[no-any-return]
+
+    @property
+    def ndim(self) -> int:
+        """The rank."""
+        return self._value.ndim
+
+    def numpy(self) -> np.ndarray[Any, Any]:
+        """The value as a read-only NumPy array (a view: copy it to modify it)."""
+        view = self._value.view()
+        view.flags.writeable = False
+        return view
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
+        if dtype is not None and np.dtype(dtype) != self._value.dtype:
+            return self._value.astype(dtype)
+        if copy:
+            return self._value.copy()
+        return self.numpy()
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python scalar."""
+        return self._value.item()
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __int__(self) -> int:
+        return int(self._value)
+
+    def __index__(self) -> int:
+        if self._value.dtype.kind not in "iu":
+            msg = f"Only integer tensors can be used as an index, not {self._value.dtype}"
+            raise TypeError(msg)
+        return int(self._value)
+
+    def __len__(self) -> int:
+        if self._value.ndim == 0:
+            msg = "len() of a scalar tensor"
+            raise TypeError(msg)
+        return len(self._value)
+
+    def __iter__(self) -> Any:
+        for row in self._value:
+            yield wrap(np.asarray(row))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._value, separator=", ")
+        return f"<sf.EagerTensor shape={self.shape} dtype={self.dtype.name} numpy={body}>"
+
+
+def wrap(array: np.ndarray[Any, Any]) -> EagerTensor:
+    """Wrap a fresh array that no one else references (kernel outputs)."""
+    t = object.__new__(EagerTensor)
+    t._value = array
+    return t
+
+
+def as_dtype(dtype: Any) -> np.dtype[Any]:
+    """``dtype`` as a NumPy dtype; ``TypeError`` for anything that is not one."""
+    try:
+        result: np.dtype[Any] = np.dtype(dtype)
+    except TypeError:
+        msg = f"{dtype!r} is not a dtype; pass a NumPy dtype such as sf.float32"
+        raise TypeError(msg) from None
+    return result
+
+
+def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, Any]:
+    """A private NumPy array holding ``value`` (Python number, nested list, array).
+
+    Python values take ``dtype`` if given, else TensorFlow's defaults (float32, int32);
+    NumPy arrays keep their dtype unless ``dtype`` is given.
+
+    Raises:
+        TypeError: a graph tensor, an object NumPy cannot convert, or a lossy cast.
+    """
+    if isinstance(value, Tensor):
+        msg = (
+            f"Graph tensor {value.name!r} of {value.graph!r} cannot be used outside its "
+            f"graph, here in eager code. It probably leaked out of an init_scope() or a "
+            f"traced function: return it from the function, or run its graph in a Session"
+        )
+        raise TypeError(msg)
+    if isinstance(value, EagerTensor):
+        arr = value._value
+        if dtype is not None and arr.dtype != dtype:
+            msg = f"Expected a tensor of dtype {dtype.name}, got one of dtype {arr.dtype.name}"
+            raise TypeError(msg)
+        return arr
+    if isinstance(value, np.ndarray | np.generic):
+        if dtype is None or value.dtype == dtype:
+            return np.array(value, copy=True)
+        return _cast_checked(np.asarray(value), dtype)
+    if dtype is None:
+        default = _PY_DEFAULTS.get(type(value))
+        if default is not None:
+            try:
+                return np.array(value, dtype=default)
+            except OverflowError:
+                msg = f"{value!r} does not fit in {default.name}; pass dtype=sf.int64"
+                raise TypeError(msg) from None
+        try:
+            arr = np.array(value)
+        except (ValueError, TypeError) as e:
+            msg = f"Cannot convert {value!r} to a tensor: {e}"
+            raise TypeError(msg) from None
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        elif arr.dtype == np.int64:
+            arr = _cast_checked(arr, np.dtype(np.int32))
+        elif arr.dtype.kind not in "biufc":
+            msg = (
+                f"Cannot convert {value!r} to a tensor: its NumPy dtype {arr.dtype} is not "
+                f"numeric or boolean"
+            )
+            raise TypeError(msg)
+        return arr
+    try:
+        arr = np.array(value)
+    except (ValueError, TypeError) as e:
+        msg = f"Cannot convert {value!r} to a tensor of dtype {dtype.name}: {e}"
+        raise TypeError(msg) from None
+    return _cast_checked(arr, dtype)
+
+
+def _cast_checked(arr: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+    """``arr`` as ``dtype``, refusing casts that change values (1.5 -> int, 2**40 -> int32)."""
+    if arr.dtype.kind not in "biufc":
+        msg = f"Cannot convert a value of NumPy dtype {arr.dtype} to a {dtype.name} tensor"
+        raise TypeError(msg)
+    if arr.dtype.kind == "c" and dtype.kind != "c":
+        msg = f"Cannot convert a complex value to a {dtype.name} tensor"
+        raise TypeError(msg)
+    with np.errstate(all="ignore"):
+        out = arr.astype(dtype)
+        lossy = arr.size and not np.array_equal(
+            out.astype(arr.dtype), arr, equal_nan=arr.dtype.kind in "fc"
+        )
+    if lossy and not (arr.dtype.kind == "f" and dtype.kind == "f"):
+        msg = (
+            f"Cannot convert {arr.tolist()!r} to a {dtype.name} tensor without changing its "
+            f"value; cast it explicitly with sf.cast()"
+        )
+        raise TypeError(msg)
+    return out
