@@ -6,8 +6,6 @@ them eagerly or adds them to graphs; ``_execution`` runs graphs; ``_init_scope``
 creation out of function graphs. Everything public is re-exported here.
 """
 
-from __future__ import annotations
-
 import numpy as _np
 
 from . import errors as errors
@@ -26,8 +24,14 @@ from ._context import (
     stop_recording as stop_recording,
 )
 from ._execution import Session as Session
+from ._func_graph import FuncGraph as FuncGraph
+from ._function import (
+    ConcreteFunction as ConcreteFunction,
+    Function as Function,
+    TensorSpec as TensorSpec,
+    function as function,
+)
 from ._graph import (
-    FuncGraph as FuncGraph,
     Graph as Graph,
     Operation as Operation,
     Tensor as Tensor,
@@ -92,7 +96,12 @@ from ._scopes import (
     get_name_scope as get_name_scope,
     name_scope as name_scope,
 )
+from ._tape import GradientTape as GradientTape, gradients as gradients
 from ._tensor import EagerTensor as EagerTensor
+from ._variables import (
+    Variable as Variable,
+    global_variables_initializer as global_variables_initializer,
+)
 from .errors import (
     FailedPreconditionError as FailedPreconditionError,
     InvalidArgumentError as InvalidArgumentError,
@@ -115,10 +124,13 @@ complex64 = _np.dtype(_np.complex64)
 complex128 = _np.dtype(_np.complex128)
 
 __all__ = [
+    "ConcreteFunction",
     "ContextSwitch",
     "EagerTensor",
     "FailedPreconditionError",
     "FuncGraph",
+    "Function",
+    "GradientTape",
     "Graph",
     "InvalidArgumentError",
     "Operation",
@@ -128,6 +140,8 @@ __all__ = [
     "ScopesSnapshot",
     "Session",
     "Tensor",
+    "TensorSpec",
+    "Variable",
     "abs",
     "add",
     "bool_",
@@ -154,8 +168,11 @@ __all__ = [
     "float16",
     "float32",
     "float64",
+    "function",
     "get_default_graph",
     "get_name_scope",
+    "global_variables_initializer",
+    "gradients",
     "graph_mode",
     "greater",
     "greater_equal",

@@ -27,7 +27,30 @@ if TYPE_CHECKING:
 
     from ._context import Scope
 
-__all__ = ["Session"]
+__all__ = ["Session", "current_run"]
+
+
+@final
+class _RunState:
+    """What kernels of stateful ops reach while a session runs: the session's values of
+    graph variables, and the lock that makes their updates atomic."""
+
+    __slots__ = ("lock", "resources")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.resources: dict[Any, np.ndarray[Any, Any]] = {}
+
+
+# Set for the duration of Session.run (a function call inside the run sees it too).
+_CURRENT_RUN: contextvars.ContextVar[_RunState | None] = contextvars.ContextVar(
+    "scopeflow_run", default=None
+)
+
+
+def current_run() -> _RunState | None:
+    """The state of the session run executing in this context, if any."""
+    return _CURRENT_RUN.get()
 
 
 @final
@@ -53,7 +76,7 @@ class _Plan:
         self.n_slots = n_slots
 
 
-def _compile(
+def compile_plan(
     graph: Graph, targets: tuple[Tensor | Operation, ...], feeds: tuple[Tensor, ...]
 ) -> _Plan:
     fed = set(feeds)
@@ -167,6 +190,7 @@ class Session:
         self._plans: dict[Any, _Plan] = {}
         self._lock = threading.Lock()
         self._scopes: list[Scope] = []
+        self._run_state = _RunState()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -289,10 +313,14 @@ class Session:
         key = (targets, feed_keys)
         plan = self._plans.get(key)
         if plan is None:
-            plan = _compile(self.graph, targets, feed_keys)
+            plan = compile_plan(self.graph, targets, feed_keys)
             with self._lock:
                 self._plans[key] = plan
-        values = _execute(plan, [a for _, a in feeds])
+        token = _CURRENT_RUN.set(self._run_state)
+        try:
+            values = execute(plan, [a for _, a in feeds])
+        finally:
+            _CURRENT_RUN.reset(token)
         results = [None if s is None else _to_user(values[s]) for s in plan.fetch_slots]
         return _rebuild(template, results)
 
@@ -306,7 +334,8 @@ class Session:
         return await anyio.to_thread.run_sync(call)
 
 
-def _execute(plan: _Plan, fed: list[np.ndarray[Any, Any]]) -> list[Any]:
+def execute(plan: _Plan, fed: list[np.ndarray[Any, Any]]) -> list[Any]:
+    """Run ``plan`` with ``fed`` values in its feed slots; return every slot's value."""
     values: list[Any] = [None] * plan.n_slots
     values[: len(fed)] = fed
     for op, kernel, attrs, in_slots, first, n_out, dtypes in plan.steps:

@@ -33,13 +33,12 @@ from ._context import (
     process_lock,
 )
 from ._tensor_ops import TensorOperators
-from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError
+from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError, TracingError
 
 if TYPE_CHECKING:
     from ._context import Scope
 
 __all__ = [
-    "FuncGraph",
     "Graph",
     "Operation",
     "Shape",
@@ -58,11 +57,8 @@ _valid_names: dict[tuple[str, bool], bool] = {}
 _graph_ids = itertools.count(1)
 
 
-def _no_public_constructor(cls: type) -> NoReturn:
-    msg = (
-        f"{cls.__name__} objects are created by scopeflow; build them with ops such as "
-        f"sf.constant() or sf.placeholder() inside a graph"
-    )
+def _no_public_constructor(cls: type, how: str) -> NoReturn:
+    msg = f"{cls.__name__} objects are created by scopeflow, not directly: {how}"
     raise TypeError(msg)
 
 
@@ -89,7 +85,11 @@ class Tensor(TensorOperators):
     _shape: Shape | None
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        _no_public_constructor(Tensor)
+        _no_public_constructor(
+            Tensor,
+            "build one with an op such as sf.constant() or sf.placeholder() inside "
+            "`with graph.as_default():`",
+        )
 
     @property
     def op(self) -> Operation:
@@ -189,7 +189,11 @@ class Operation:
     _type: str
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        _no_public_constructor(Operation)
+        _no_public_constructor(
+            Operation,
+            "an op function such as sf.no_op() or sf.add() adds one to the default "
+            "graph; reach it through a tensor's .op",
+        )
 
     @property
     def name(self) -> str:
@@ -426,6 +430,9 @@ class Graph:
 
     def _foreign_input(self, t: Tensor) -> Tensor:
         """Called for an input tensor of another graph; a function graph captures it."""
+        escaped = escaped_from(t)
+        if escaped is not None:
+            raise TracingError(escaped)
         msg = (
             f"Tensor {t.name!r} belongs to {t.graph!r}, not to {self!r} being built here; "
             f"ops can only combine tensors of one graph. Create the value in {self!r}, or "
@@ -450,6 +457,7 @@ class Graph:
         outputs: Sequence[tuple[np.dtype[Any], Shape | None]],
         name: str | None,
         frame: tuple[Any, ...],
+        stateful: bool = False,
     ) -> Operation:
         """Create an operation with the calling task's scopes (``frame``).
 
@@ -478,6 +486,8 @@ class Graph:
         op._inputs = inputs
         op._attrs = attrs
         op._control_inputs = _control_inputs_for(chain, inputs) if chain else ()
+        if stateful and self.building_function:
+            self._order_stateful(op)  # type: ignore[attr-defined]
         op._ctl = chain
         op._device = scopes[DEVICE]
         op._flow = scopes[FLOW]
@@ -510,31 +520,6 @@ class Graph:
         return op
 
 
-class FuncGraph(Graph):
-    """A graph that a traced function is built into (``building_function`` is True).
-
-    Example:
-        >>> import scopeflow as sf
-        >>> outer = sf.Graph()
-        >>> fg = sf.FuncGraph("f", outer_graph=outer)
-        >>> fg.building_function, fg.outer_graph is outer
-        (True, True)
-    """
-
-    building_function = True
-
-    def __init__(self, name: str, outer_graph: Graph | None = None) -> None:
-        if outer_graph is not None and not isinstance(outer_graph, Graph):
-            msg = f"outer_graph must be a Graph or None, got {outer_graph!r}"
-            raise TypeError(msg)
-        self.outer_graph = outer_graph
-        """The graph the function is traced from (None: the global default graph)."""
-        super().__init__(name)
-
-    def __repr__(self) -> str:
-        return f"<sf.FuncGraph {self._name!r}>"
-
-
 def _check_name(name: str, nested: bool) -> None:
     if (name, nested) in _valid_names:
         return
@@ -561,7 +546,7 @@ def _control_inputs_for(
     the input already waits for those ops, so the new op does too (TensorFlow's pruning).
     """
     input_chains = [t._op._ctl for t in inputs]
-    result: list[Operation] = []
+    per_scope: list[tuple[Operation, ...]] = []  # innermost scope first
     node = chain
     while node:
         parent, ops = node
@@ -575,12 +560,26 @@ def _control_inputs_for(
             if dominated:
                 break
         if not dominated:
-            for op in ops:
-                if op not in result:
-                    result.append(op)
+            per_scope.append(ops)
         node = parent
-    result.reverse()
+    result: list[Operation] = []
+    for ops in reversed(per_scope):  # outermost scope first, each in the order given
+        for op in ops:
+            if op not in result:
+                result.append(op)
     return tuple(result)
+
+
+def escaped_from(t: Tensor) -> str | None:
+    """If ``t`` belongs to a function graph whose trace has finished, say so."""
+    fn_name = getattr(t._op._graph, "_sealed_by", None)
+    if fn_name is None:
+        return None
+    return (
+        f"Tensor {t.name!r} was created while tracing function {fn_name!r} and escaped it: "
+        f"that trace has finished, so the tensor will never have a value. Return it from "
+        f"{fn_name} (its outputs are real values), or create it inside init_scope()"
+    )
 
 
 def global_default_graph() -> Graph:

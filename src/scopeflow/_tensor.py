@@ -11,7 +11,7 @@ from typing import Any, Final, final
 
 import numpy as np
 
-from ._graph import Shape, Tensor, _no_public_constructor
+from ._graph import Shape, Tensor, _no_public_constructor, escaped_from
 from ._tensor_ops import TensorOperators
 
 __all__ = ["EagerTensor", "as_dtype", "to_array", "wrap"]
@@ -40,7 +40,9 @@ class EagerTensor(TensorOperators):
     _value: np.ndarray[Any, Any]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        _no_public_constructor(EagerTensor)
+        _no_public_constructor(
+            EagerTensor, "call sf.constant(value) or any op while executing eagerly"
+        )
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -135,6 +137,9 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
         TypeError: a graph tensor, an object NumPy cannot convert, or a lossy cast.
     """
     if isinstance(value, Tensor):
+        escaped = escaped_from(value)
+        if escaped is not None:
+            raise TypeError(escaped)
         msg = (
             f"Graph tensor {value.name!r} of {value.graph!r} cannot be used outside its "
             f"graph, here in eager code. It probably leaked out of an init_scope() or a "

@@ -62,17 +62,3 @@ class FailedPreconditionError(OpError, RuntimeError):
 
 class TracingError(ScopeflowError, RuntimeError):
     """A symbolic tensor was used after the trace that created it had finished."""
-
-
-for _cls in (
-    ScopeflowError,
-    ScopeNestingError,
-    GraphMismatchError,
-    FinalizedGraphError,
-    OpError,
-    InvalidArgumentError,
-    FailedPreconditionError,
-    TracingError,
-):
-    _cls.__module__ = "scopeflow"
-del _cls

@@ -34,7 +34,7 @@ __all__ = [
 NO_ATTRS: Final[dict[str, Any]] = {}
 
 # Set by the autodiff module: called as hook(frame, opdef, inputs, outputs, attrs) for
-# eager ops while a tape is active and not paused.
+# every op run or built while a tape is active and not paused (inputs are tensors).
 record_hook: list[Callable[..., None] | None] = [None]
 
 
@@ -84,27 +84,26 @@ def apply(
     return _apply_graph(frame, graph, opdef, inputs, attrs, name)
 
 
-def _eager_arrays(opdef: OpDef, inputs: tuple[Any, ...]) -> tuple[np.ndarray[Any, Any], ...]:
+def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...]) -> list[Any]:
+    """Each input as an EagerTensor (tensors, resolved variables) or a fresh array."""
     hint = _dtype_hint(inputs) if opdef.same_dtype else None
-    out = []
+    out: list[Any] = []
     for x in inputs:
-        if type(x) is EagerTensor:
-            out.append(x._value)
-        else:
+        if type(x) is not EagerTensor:
             x = _resolve(x)
-            if type(x) is EagerTensor:
-                out.append(x._value)
-            else:
-                out.append(to_array(x, hint if not isinstance(x, np.ndarray) else None))
-    return tuple(out)
+            if type(x) is not EagerTensor:
+                x = to_array(x, hint if not isinstance(x, np.ndarray) else None)
+        out.append(x)
+    return out
 
 
 def _apply_eager(
     frame: Frame, opdef: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], name: str | None
 ) -> Any:
     try:
-        arrays = _eager_arrays(opdef, inputs)
-        specs = opdef.infer(tuple((a.dtype, a.shape) for a in arrays), attrs)
+        resolved = _eager_inputs(opdef, inputs)
+        arrays = [x._value if type(x) is EagerTensor else x for x in resolved]
+        specs = opdef.infer(tuple([(a.dtype, a.shape) for a in arrays]), attrs)
     except (TypeError, ValueError) as err:
         raise _fail(opdef, name, inputs, err) from None
     try:
@@ -117,7 +116,8 @@ def _apply_eager(
     if frame[TAPES] and not frame[PAUSED]:
         hook = record_hook[0]
         if hook is not None:
-            hook(frame, opdef, inputs, outputs, attrs)
+            tensors = tuple(x if type(x) is EagerTensor else wrap(x) for x in resolved)
+            hook(frame, opdef, tensors, outputs, attrs)
     if len(outputs) == 1:
         return outputs[0]
     if not outputs:
@@ -182,8 +182,12 @@ def _apply_graph(
         specs = opdef.infer(tuple([(t._dtype, t._shape) for t in tensors]), attrs)
     except (TypeError, ValueError) as err:
         raise _fail(opdef, name, inputs, err) from None
-    op = graph._create_op(opdef.type, tuple(tensors), attrs, specs, name, frame)
+    op = graph._create_op(opdef.type, tuple(tensors), attrs, specs, name, frame, opdef.stateful)
     outputs = op._outputs
+    if frame[TAPES] and not frame[PAUSED]:
+        hook = record_hook[0]
+        if hook is not None:
+            hook(frame, opdef, op._inputs, outputs, attrs)
     if len(outputs) == 1:
         return outputs[0]
     if not outputs:

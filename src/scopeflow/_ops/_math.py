@@ -6,7 +6,7 @@ Python numbers take the dtype of the tensor they meet.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -14,6 +14,7 @@ import numpy as np
 from .._context import _STATE, EAGER, TAPES, _roots
 from .._tensor import EagerTensor, as_dtype, wrap
 from ._core import NO_ATTRS, apply
+from ._grad_util import GradRecord, ones_like, register_gradient, unbroadcast, zeros_like
 from ._registry import OpDef, Spec, broadcast_shapes, register_op
 
 __all__ = [
@@ -346,3 +347,135 @@ def cast(x: Any, dtype: Any, name: str | None = None) -> Any:
         array([ 1, -1], dtype=int32)
     """
     return apply(CAST, (x,), {"dtype": as_dtype(dtype)}, name)
+
+
+# -- gradients -----------------------------------------------------------------------
+# Each returns one gradient per input, built from the ops above, so the same code runs
+# eagerly (eager tapes) and builds graph ops (symbolic gradients).
+
+
+def _mask(condition: Any, like: Any) -> Any:
+    """``condition`` as 0/1 values of ``like``'s dtype."""
+    return cast(condition, like.dtype)
+
+
+@register_gradient("Add")
+def _add_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    x, y = op.inputs
+    return unbroadcast(dy, x), unbroadcast(dy, y)
+
+
+@register_gradient("Sub")
+def _sub_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    x, y = op.inputs
+    return unbroadcast(dy, x), unbroadcast(negative(dy), y)
+
+
+@register_gradient("Mul")
+def _mul_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    x, y = op.inputs
+    return unbroadcast(multiply(dy, y), x), unbroadcast(multiply(dy, x), y)
+
+
+@register_gradient("RealDiv")
+def _div_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    x, y = op.inputs
+    if x.dtype.kind not in "fc":
+        return None, None
+    dx = divide(dy, y)
+    dyy = negative(multiply(dy, divide(op.outputs[0], y)))
+    return unbroadcast(dx, x), unbroadcast(dyy, y)
+
+
+@register_gradient("Pow")
+def _pow_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    x, y = op.inputs
+    (z,) = op.outputs
+    dx = multiply(dy, multiply(y, pow(x, subtract(y, ones_like(y)))))
+    if x.dtype.kind not in "fc":
+        return unbroadcast(dx, x), None
+    # d(x**y)/dy = x**y * log(x), taken as 0 where x <= 0 (where log is undefined).
+    positive = _mask(greater(x, zeros_like(x)), x)
+    safe_x = add(multiply(x, positive), subtract(ones_like(x), positive))
+    dyy = multiply(dy, multiply(z, multiply(log(safe_x), positive)))
+    return unbroadcast(dx, x), unbroadcast(dyy, y)
+
+
+def _select_grad(op: GradRecord, dy: Any, x_wins: Any) -> Sequence[Any]:
+    x, y = op.inputs
+    mx = _mask(x_wins, dy)
+    my = subtract(ones_like(mx), mx)
+    return unbroadcast(multiply(dy, mx), x), unbroadcast(multiply(dy, my), y)
+
+
+@register_gradient("Maximum")
+def _maximum_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    x, y = op.inputs
+    return _select_grad(op, dy, greater_equal(x, y))
+
+
+@register_gradient("Minimum")
+def _minimum_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    x, y = op.inputs
+    return _select_grad(op, dy, less_equal(x, y))
+
+
+@register_gradient("Neg")
+def _neg_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    return (negative(dy),)
+
+
+@register_gradient("Abs")
+def _abs_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    (x,) = op.inputs
+    zero = zeros_like(x)
+    sign = subtract(_mask(greater(x, zero), x), _mask(less(x, zero), x))
+    return (multiply(dy, sign),)
+
+
+@register_gradient("Square")
+def _square_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    (x,) = op.inputs
+    return (multiply(dy, add(x, x)),)
+
+
+@register_gradient("Sqrt")
+def _sqrt_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    (out,) = op.outputs
+    return (divide(dy, add(out, out)),)
+
+
+@register_gradient("Exp")
+def _exp_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    return (multiply(dy, op.outputs[0]),)
+
+
+@register_gradient("Log")
+def _log_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    return (divide(dy, op.inputs[0]),)
+
+
+@register_gradient("Tanh")
+def _tanh_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    (out,) = op.outputs
+    return (multiply(dy, subtract(ones_like(out), square(out))),)
+
+
+@register_gradient("Sigmoid")
+def _sigmoid_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    (out,) = op.outputs
+    return (multiply(dy, multiply(out, subtract(ones_like(out), out))),)
+
+
+@register_gradient("Relu")
+def _relu_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    (x,) = op.inputs
+    return (multiply(dy, _mask(greater(x, zeros_like(x)), dy)),)
+
+
+@register_gradient("Cast")
+def _cast_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    (x,) = op.inputs
+    if x.dtype.kind not in "fc" or op.outputs[0].dtype.kind not in "fc":
+        return (None,)  # casts to or from integers have no gradient
+    return (cast(dy, x.dtype),)

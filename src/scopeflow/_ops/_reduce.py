@@ -1,14 +1,229 @@
-"""Reductions and matmul (placeholder implementations, completed separately)."""
+"""Reductions (sum, mean, max over axes) and matrix multiplication.
+
+Reductions keep the input dtype, as in TensorFlow: the sum of int32 values is int32 and
+the mean of integers is an integer (rounded toward zero). The ``axis`` attr is None (all
+dimensions) or a tuple of ints that may be negative; rules check it against the rank when
+the rank is known, kernels when it is not.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._graph import Shape
+from ._array import as_int_tuple, normalize_axis
+from ._core import apply
+from ._registry import Spec, broadcast_shapes, register_op
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from numpy.typing import NDArray
+
+    from ._registry import OpDef
 
 __all__ = ["matmul", "reduce_max", "reduce_mean", "reduce_sum"]
 
 
-def _todo(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+def _axes(axis: tuple[int, ...], rank: int) -> tuple[int, ...]:
+    """``axis`` normalized to ``[0, rank)``; ``ValueError`` for a bad or repeated axis."""
+    axes = tuple(normalize_axis(a, rank) for a in axis)
+    if len(set(axes)) != len(axes):
+        msg = f"axis {axis} names a dimension more than once (rank {rank})"
+        raise ValueError(msg)
+    return axes
 
 
-matmul = reduce_max = reduce_mean = reduce_sum = _todo
+def _reduced_shape(shape: Shape | None, axis: tuple[int, ...] | None, keepdims: bool) -> Any:
+    if axis is None:
+        if not keepdims:
+            return ()
+        return None if shape is None else (1,) * len(shape)
+    if shape is None:
+        return None
+    axes = _axes(axis, len(shape))
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_rule(kinds: str, what: str) -> Callable[..., tuple[Spec, ...]]:
+    def rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+        ((dtype, shape),) = specs
+        if dtype.kind not in kinds:
+            msg = f"expected {what} inputs, got dtype {dtype.name}"
+            raise TypeError(msg)
+        return ((dtype, _reduced_shape(shape, attrs["axis"], attrs["keepdims"])),)
+
+    return rule
+
+
+def _count(x: NDArray[Any], axis: tuple[int, ...] | None) -> int:
+    """How many elements each output element of a reduction combines."""
+    if axis is None:
+        return int(x.size)
+    return math.prod(x.shape[a] for a in _axes(axis, x.ndim))
+
+
+def _sum_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
+    return np.sum(x, axis=attrs["axis"], dtype=x.dtype, keepdims=attrs["keepdims"])
+
+
+def _mean_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
+    axis, keepdims = attrs["axis"], attrs["keepdims"]
+    n = _count(x, axis)
+    if x.dtype.kind in "iu":
+        if n == 0:
+            msg = f"the mean of no elements (input shape {x.shape}, axis {axis}) is undefined"
+            raise ValueError(msg)
+        wide = np.int64 if x.dtype.kind == "i" else np.uint64
+        total = np.sum(x, axis=axis, dtype=wide, keepdims=keepdims)
+        # Integer division rounding toward zero, as TensorFlow's integer mean does.
+        quotient = np.where(total < 0, -(-total // n), total // n)
+        return quotient.astype(x.dtype)
+    # float16 accumulates in float32 to avoid losing most of the sum; an empty mean is
+    # NaN (computed without numpy.mean, whose warning the strict test settings reject).
+    acc = np.float32 if x.dtype == np.float16 else x.dtype
+    total = np.sum(x, axis=axis, dtype=acc, keepdims=keepdims)
+    return np.true_divide(total, n).astype(x.dtype)
+
+
+def _max_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
+    axis = attrs["axis"]
+    if _count(x, axis) == 0:
+        msg = f"reduce_max over no elements (input shape {x.shape}, axis {axis}) has no value"
+        raise ValueError(msg)
+    return np.max(x, axis=axis, keepdims=attrs["keepdims"])
+
+
+SUM = register_op("Sum", infer=_reduce_rule("iufc", "numeric"), kernel=_sum_kernel)
+MEAN = register_op("Mean", infer=_reduce_rule("iufc", "numeric"), kernel=_mean_kernel)
+MAX = register_op("Max", infer=_reduce_rule("iuf", "real"), kernel=_max_kernel)
+
+
+def _reduce(opdef: OpDef, what: str, x: Any, axis: Any, keepdims: bool, name: str | None) -> Any:
+    axes = None if axis is None else as_int_tuple(axis, f"{what}(): axis")
+    return apply(opdef, (x,), {"axis": axes, "keepdims": bool(keepdims)}, name)
+
+
+def reduce_sum(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
+    """The sum of ``x`` over ``axis`` (an int or list of ints; all dimensions by default).
+
+    Args:
+        x: a numeric tensor; the result has its dtype.
+        axis: the dimensions to reduce; negative ones count from the end.
+        keepdims: keep the reduced dimensions with size 1.
+        name: the op name in graph mode.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.reduce_sum([[1, 2], [3, 4]], axis=0).numpy()
+        array([4, 6], dtype=int32)
+    """
+    return _reduce(SUM, "reduce_sum", x, axis, keepdims, name)
+
+
+def reduce_mean(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
+    """The mean of ``x`` over ``axis``; integer means round toward zero and stay integers.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.reduce_mean([[1.0, 2.0], [3.0, 5.0]], axis=-1, keepdims=True).numpy()
+        array([[1.5],
+               [4. ]], dtype=float32)
+        >>> sf.reduce_mean([1, 2]).numpy()
+        array(1, dtype=int32)
+    """
+    return _reduce(MEAN, "reduce_mean", x, axis, keepdims, name)
+
+
+def reduce_max(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
+    """The maximum of ``x`` over ``axis``; reducing an empty dimension fails at run time.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.reduce_max([[1, 5], [3, 4]], axis=[0, 1]).numpy()
+        array(5, dtype=int32)
+    """
+    return _reduce(MAX, "reduce_max", x, axis, keepdims, name)
+
+
+# -- matmul --------------------------------------------------------------------------------
+
+
+def _matmul_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    (da, sa), (db, sb) = specs
+    if da != db:
+        msg = (
+            f"both inputs must have the same dtype, got {da.name} and {db.name}; "
+            f"use sf.cast() to convert one"
+        )
+        raise TypeError(msg)
+    if da.kind not in "iufc":
+        msg = f"expected numeric inputs, got dtype {da.name}"
+        raise TypeError(msg)
+    for label, s in (("a", sa), ("b", sb)):
+        if s is not None and len(s) < 2:
+            msg = f"{label} must have rank >= 2 (a batch of matrices), got shape {s}"
+            raise ValueError(msg)
+    if sa is None or sb is None:
+        return ((da, None),)
+    ta, tb = attrs["transpose_a"], attrs["transpose_b"]
+    m, ka = (sa[-1], sa[-2]) if ta else (sa[-2], sa[-1])
+    kb, n = (sb[-1], sb[-2]) if tb else (sb[-2], sb[-1])
+    if ka is not None and kb is not None and ka != kb:
+        msg = (
+            f"inner dimensions differ: a{' (transposed)' if ta else ''} {sa} has {ka} "
+            f"columns but b{' (transposed)' if tb else ''} {sb} has {kb} rows"
+        )
+        raise ValueError(msg)
+    try:
+        batch = broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        msg = f"batch dimensions {sa[:-2]} and {sb[:-2]} cannot be broadcast together"
+        raise ValueError(msg) from None
+    return ((da, (*(batch or ()), m, n)),)
+
+
+def _matmul_kernel(attrs: dict[str, Any], a: NDArray[Any], b: NDArray[Any]) -> Any:
+    # The rule only sees ranks that are known statically; NumPy would treat 1-D
+    # operands as vectors instead of failing.
+    if a.ndim < 2 or b.ndim < 2:
+        msg = f"matmul needs inputs of rank >= 2, got shapes {a.shape} and {b.shape}"
+        raise ValueError(msg)
+    if attrs["transpose_a"]:
+        a = np.swapaxes(a, -1, -2)
+    if attrs["transpose_b"]:
+        b = np.swapaxes(b, -1, -2)
+    return np.matmul(a, b)
+
+
+MATMUL = register_op("MatMul", infer=_matmul_rule, kernel=_matmul_kernel)
+
+
+def matmul(
+    a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False, name: str | None = None
+) -> Any:
+    """The matrix product ``a @ b`` over the last two dimensions; batch dimensions broadcast.
+
+    Args:
+        a: a tensor of rank >= 2, ``[..., m, k]`` (``[..., k, m]`` if ``transpose_a``).
+        b: a tensor of the same dtype, ``[..., k, n]`` (``[..., n, k]`` if ``transpose_b``).
+        transpose_a: transpose the last two dimensions of ``a`` first.
+        transpose_b: transpose the last two dimensions of ``b`` first.
+        name: the op name in graph mode.
+
+    Raises:
+        TypeError: the dtypes differ or are not numeric.
+        ValueError: a rank below 2, or inner or batch dimensions that cannot match.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.matmul([[1.0, 2.0]], [[3.0, 4.0]], transpose_b=True).numpy()
+        array([[11.]], dtype=float32)
+    """
+    attrs = {"transpose_a": bool(transpose_a), "transpose_b": bool(transpose_b)}
+    return apply(MATMUL, (a, b), attrs, name)

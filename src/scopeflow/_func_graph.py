@@ -1,0 +1,146 @@
+"""Function graphs: graphs a traced function is built into, with captures.
+
+A :class:`FuncGraph` turns every outside value its body uses into an input: a tensor of
+an enclosing graph or an eager tensor becomes a placeholder of the function graph (a
+*capture*), and the outside value is bound to it at call time (``captured_inputs``).
+Stateful ops (variable reads and writes, calls of stateful functions) are chained in
+program order by control edges, so a function's side effects happen as written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._context import EMPTY_SCOPES
+from ._graph import Graph, Operation, Tensor, escaped_from
+from .errors import GraphMismatchError, TracingError
+
+__all__ = ["FuncGraph"]
+
+
+class FuncGraph(Graph):
+    """A graph that a traced function is built into (``building_function`` is True).
+
+    Attributes:
+        outer_graph: the graph the function is traced from (None: the global graph).
+        inputs: placeholders for the arguments, then one per captured value.
+        outputs: the flat outputs, set when the trace ends.
+        control_outputs: stateful operations, in program order; they run on every call.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> outer = sf.Graph()
+        >>> fg = sf.FuncGraph("f", outer_graph=outer)
+        >>> fg.building_function, fg.outer_graph is outer
+        (True, True)
+    """
+
+    building_function = True
+
+    def __init__(self, name: str, outer_graph: Graph | None = None) -> None:
+        if outer_graph is not None and not isinstance(outer_graph, Graph):
+            msg = f"outer_graph must be a Graph or None, got {outer_graph!r}"
+            raise TypeError(msg)
+        if not isinstance(name, str):
+            msg = f"A function graph's name must be a string, got {name!r}"
+            raise TypeError(msg)
+        super().__init__(name)
+        self.outer_graph = outer_graph
+        self.inputs: list[Tensor] = []
+        self.outputs: list[Tensor] = []
+        self.control_outputs: list[Operation] = []
+        # id(captured value) -> (that value, kept alive so its id stays unique; the value
+        # to bind from the immediately enclosing context; the placeholder)
+        self._captures: dict[int, tuple[Any, Any, Tensor]] = {}
+        self._last_stateful: Operation | None = None
+        # Set when the trace ends: the function's name, for errors about escaped tensors.
+        self._sealed_by: str | None = None
+        # Whether variables may be created while this graph is being traced.
+        self._allow_variables = True
+        # Ops that make captures are created without the tracing task's scopes.
+        self._capture_frame = (None, None, False, self, EMPTY_SCOPES, (), (), False, None)
+
+    def __repr__(self) -> str:
+        return f"<sf.FuncGraph {self._name!r}>"
+
+    @property
+    def captured_inputs(self) -> list[Any]:
+        """The outside values bound to the capture placeholders, in input order."""
+        return [outer for _, outer, _ in self._captures.values()]
+
+    @property
+    def captures(self) -> list[tuple[Any, Tensor]]:
+        """(outside value, placeholder) pairs, in input order."""
+        return [(outer, ph) for _, outer, ph in self._captures.values()]
+
+    def _order_stateful(self, op: Operation) -> None:
+        """Run ``op`` after the previous stateful op, and on every call."""
+        last = self._last_stateful
+        if last is not None and last not in op._control_inputs:
+            op._control_inputs = (*op._control_inputs, last)
+        self._last_stateful = op
+        self.control_outputs.append(op)
+
+    def _new_capture(self, key: Any, outer: Any, dtype: Any, shape: Any) -> Tensor:
+        attrs = {"dtype": dtype, "shape": shape, "name": None}
+        op = self._create_op(
+            "Placeholder", (), attrs, ((dtype, shape),), "capture", self._capture_frame
+        )
+        attrs["name"] = op.name
+        ph: Tensor = op._outputs[0]
+        self._captures[id(key)] = (key, outer, ph)
+        self.inputs.append(ph)
+        return ph
+
+    def _foreign_input(self, t: Tensor) -> Tensor:
+        """Capture ``t``, a tensor of an enclosing graph (through every graph between)."""
+        hit = self._captures.get(id(t))
+        if hit is not None:
+            return hit[2]
+        source = t._op._graph
+        enclosing = self.outer_graph
+        while enclosing is not None and enclosing is not source:
+            enclosing = getattr(enclosing, "outer_graph", None)
+        if enclosing is None:
+            raise self._not_capturable(t)
+        outer = self.outer_graph
+        assert outer is not None
+        outer_value = t if source is outer else outer._foreign_input(t)
+        return self._new_capture(t, outer_value, t._dtype, t._shape)
+
+    def _eager_input(self, value: Any) -> Tensor:
+        """Capture an eager tensor: it is bound to a placeholder at call time."""
+        hit = self._captures.get(id(value))
+        if hit is not None:
+            return hit[2]
+        outer = self.outer_graph
+        # Inside another function, every enclosing function captures it too, so each call
+        # can pass it on.
+        outer_value = outer._eager_input(value) if isinstance(outer, FuncGraph) else value
+        return self._new_capture(value, outer_value, value.dtype, value.shape)
+
+    def _not_capturable(self, t: Tensor) -> Exception:
+        escaped = escaped_from(t)
+        if escaped is not None:
+            return TracingError(escaped)
+        source = t._op._graph
+        inner = getattr(source, "outer_graph", None)
+        while inner is not None and inner is not self:
+            inner = getattr(inner, "outer_graph", None)
+        if inner is self:
+            msg = (
+                f"Tensor {t.name!r} belongs to {source!r}, which is nested inside {self!r}: "
+                f"it is out of scope here. Pass its value out explicitly (return it from "
+                f"the loop body or branch) instead of using it directly"
+            )
+            return GraphMismatchError(msg)
+        msg = (
+            f"Tensor {t.name!r} belongs to {source!r}, which does not enclose {self!r} "
+            f"being built here; pass it to the function as an argument instead"
+        )
+        return GraphMismatchError(msg)
+
+    def _seal(self, function_name: str) -> None:
+        """End the trace: the graph is read-only and its tensors may not escape."""
+        self._sealed_by = function_name
+        self.finalize()

@@ -1,0 +1,432 @@
+"""Variables: mutable state read and written by ops.
+
+An eager variable owns a NumPy buffer; a graph variable is a handle op, an initializer op
+and read ops in its graph, and its value lives in each :class:`Session` that initializes
+it. Reads and writes are ops (``ReadVariableOp``, ``AssignVariableOp``, ...) whose kernels
+reach the storage, so the same ops work eagerly, in sessions and inside traced functions.
+A variable created while a function is being traced is lifted out with ``init_scope``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Final, final
+
+import numpy as np
+
+from . import _execution
+from ._context import _STATE, EAGER, GRAPH, NAME, SCOPES, TAPES, _roots
+from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
+from ._init_scope import init_scope
+from ._ops._core import apply, convert_to_tensor, group
+from ._ops._registry import Spec, register_op
+from ._tensor import EagerTensor, as_dtype, to_array, wrap
+from ._tensor_ops import TensorOperators
+from .errors import FailedPreconditionError, GraphMismatchError
+
+__all__ = ["Variable", "global_variables_initializer"]
+
+VARIABLES: Final = "variables"
+TRAINABLE_VARIABLES: Final = "trainable_variables"
+
+
+def _var_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    var: Variable = attrs["var"]
+    return ((var._dtype, var._shape),)
+
+
+def _assign_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    var: Variable = attrs["var"]
+    ((dtype, shape),) = specs
+    var._check_value(dtype, shape)
+    return ((var._dtype, var._shape),)
+
+
+def _no_outputs(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    return ()
+
+
+def _read(attrs: dict[str, Any]) -> np.ndarray[Any, Any]:
+    return attrs["var"]._load()  # type: ignore[no-any-return]
+
+
+def _assign(attrs: dict[str, Any], value: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return attrs["var"]._update(None, value)  # type: ignore[no-any-return]
+
+
+def _assign_add(attrs: dict[str, Any], delta: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return attrs["var"]._update(np.add, delta)  # type: ignore[no-any-return]
+
+
+def _assign_sub(attrs: dict[str, Any], delta: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return attrs["var"]._update(np.subtract, delta)  # type: ignore[no-any-return]
+
+
+VAR_HANDLE = register_op(
+    "VarHandleOp", infer=_no_outputs, kernel=lambda attrs: None, differentiable=False
+)
+READ = register_op("ReadVariableOp", infer=_var_rule, kernel=_read, stateful=True)
+ASSIGN = register_op(
+    "AssignVariableOp",
+    infer=_assign_rule,
+    kernel=_assign,
+    stateful=True,
+    same_dtype=False,
+    differentiable=False,
+)
+ASSIGN_ADD = register_op(
+    "AssignAddVariableOp",
+    infer=_assign_rule,
+    kernel=_assign_add,
+    stateful=True,
+    differentiable=False,
+)
+ASSIGN_SUB = register_op(
+    "AssignSubVariableOp",
+    infer=_assign_rule,
+    kernel=_assign_sub,
+    stateful=True,
+    differentiable=False,
+)
+
+
+@final
+class Variable(TensorOperators):
+    """A mutable tensor-like value.
+
+    Eager variables hold their value; graph variables get theirs in a session when their
+    ``initializer`` (or ``sf.global_variables_initializer()``) runs. A variable is usable
+    wherever a tensor is (operators included). Created while a function is traced, it is
+    lifted out of the function (as if made in ``init_scope``), so it is created once.
+
+    Args:
+        initial_value: a value, tensor or zero-argument callable returning one.
+        name: the name (under the current name scope); "Variable" by default.
+        trainable: whether it joins the ``"trainable_variables"`` collection and is
+            watched by gradient tapes automatically.
+        dtype: convert the initial value to this dtype.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> v = sf.Variable(1.0, name="v")
+        >>> _ = v.assign_add(2.0)
+        >>> v.numpy(), v.name
+        (array(3., dtype=float32), 'v:0')
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_dtype",
+        "_graph",
+        "_handle",
+        "_initializer",
+        "_lock",
+        "_name",
+        "_shape",
+        "_snapshot",
+        "_trainable",
+        "_value",
+    )
+
+    _dtype: np.dtype[Any]
+    _shape: Shape
+    _name: str
+
+    def __init__(
+        self,
+        initial_value: Any,
+        name: str | None = None,
+        trainable: bool = True,
+        dtype: Any = None,
+    ) -> None:
+        if name is not None and not isinstance(name, str):
+            msg = f"A variable name must be a string, got {name!r}"
+            raise TypeError(msg)
+        self._trainable = bool(trainable)
+        self._lock = threading.Lock()
+        self._graph: Graph | None = None
+        self._handle: Operation | None = None
+        self._initializer: Operation | None = None
+        self._snapshot: Tensor | None = None
+        self._value: np.ndarray[Any, Any] | None = None
+        dt = as_dtype(dtype) if dtype is not None else None
+        frame = _STATE.get(_roots[0])
+        graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
+        if not frame[EAGER] and graph.building_function:
+            _check_lifting(graph, initial_value)
+            with init_scope():
+                self._create(initial_value, name or "Variable", dt)
+        else:
+            self._create(initial_value, name or "Variable", dt)
+
+    def _create(self, initial_value: Any, name: str, dtype: np.dtype[Any] | None) -> None:
+        if callable(initial_value):
+            initial_value = initial_value()
+        frame = _STATE.get(_roots[0])
+        if frame[EAGER]:
+            arr = to_array(initial_value, dtype)
+            if isinstance(initial_value, EagerTensor) or arr is initial_value:
+                arr = arr.copy()
+            arr.flags.writeable = False
+            self._value = arr
+            self._dtype = arr.dtype
+            self._shape = arr.shape
+            prefix = frame[SCOPES][NAME]
+            self._name = f"{prefix}/{name}" if prefix else name
+            return
+        graph = get_default_graph()
+        initial = convert_to_tensor(initial_value, dtype)
+        if initial.shape is None:
+            msg = f"Variable {name!r} needs an initial value of known rank"
+            raise ValueError(msg)
+        self._dtype = initial.dtype
+        self._shape = initial.shape
+        self._graph = graph
+        self._handle = apply(VAR_HANDLE, (), {"var": self}, name)
+        handle = self._handle.name
+        self._name = handle
+        self._initializer = apply(ASSIGN, (initial,), {"var": self}, f"{handle}/Assign/").op
+        self._snapshot = apply(READ, (), {"var": self}, f"{handle}/Read/ReadVariableOp/")
+        graph.add_to_collection(VARIABLES, self)
+        if self._trainable:
+            graph.add_to_collection(TRAINABLE_VARIABLES, self)
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """``"<name>:0"``, under the name scope current at creation."""
+        return f"{self._name}:0"
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype of the value."""
+        return self._dtype
+
+    @property
+    def shape(self) -> Shape:
+        """The static shape of the value."""
+        return self._shape
+
+    @property
+    def trainable(self) -> bool:
+        """Whether gradient tapes watch it automatically."""
+        return self._trainable
+
+    @property
+    def graph(self) -> Graph | None:
+        """The graph of a graph variable; None for an eager variable."""
+        return self._graph
+
+    @property
+    def initializer(self) -> Operation:
+        """The op that assigns the initial value (graph variables only)."""
+        if self._initializer is None:
+            msg = (
+                f"Eager variable {self.name!r} is initialized at creation and has no initializer op"
+            )
+            raise AttributeError(msg)
+        return self._initializer
+
+    def __repr__(self) -> str:
+        head = f"<sf.Variable '{self.name}' shape={self._shape} dtype={self._dtype.name}"
+        if self._value is not None:
+            return f"{head} numpy={np.array2string(self._value, separator=', ')}>"
+        return f"{head}>"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    # -- values --------------------------------------------------------------------------
+
+    def numpy(self) -> np.ndarray[Any, Any]:
+        """The current value of an eager variable, as a read-only array."""
+        if self._value is None:
+            msg = (
+                f"Variable {self.name!r} lives in {self._graph!r}: fetch it with "
+                f"sf.Session(graph).run(variable) instead of .numpy()"
+            )
+            raise TypeError(msg)
+        return self._value
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
+        value = self.numpy()
+        if dtype is not None and np.dtype(dtype) != value.dtype:
+            return value.astype(dtype)
+        return value.copy() if copy else value
+
+    def read_value(self) -> Any:
+        """The current value as a tensor of the calling context."""
+        frame = _STATE.get(_roots[0])
+        if frame[EAGER] and self._value is not None and not frame[TAPES]:
+            return wrap(self._value)  # no tape is active: skip the op machinery
+        self._check_usable_here(frame)
+        return apply(READ, (), {"var": self})
+
+    def value(self) -> Any:
+        """Alias of :meth:`read_value`."""
+        return self.read_value()
+
+    def __sf_tensor__(self) -> Any:
+        return self.read_value()
+
+    def __sf_fetch__(self, graph: Graph) -> Tensor:
+        if self._graph is not graph or self._snapshot is None:
+            msg = (
+                f"Cannot fetch variable {self.name!r} from a session on {graph!r}: it "
+                f"belongs to {self._graph!r}" if self._graph is not None else
+                f"Cannot fetch eager variable {self.name!r} from a session; use .numpy()"
+            )  # fmt: skip
+            raise GraphMismatchError(msg)
+        return self._snapshot
+
+    def assign(self, value: Any, name: str | None = None) -> Any:
+        """Set the value; returns the new value as a tensor of the calling context."""
+        return self._write(ASSIGN, value, name)
+
+    def assign_add(self, delta: Any, name: str | None = None) -> Any:
+        """Add ``delta`` atomically; returns the new value."""
+        return self._write(ASSIGN_ADD, delta, name)
+
+    def assign_sub(self, delta: Any, name: str | None = None) -> Any:
+        """Subtract ``delta`` atomically; returns the new value."""
+        return self._write(ASSIGN_SUB, delta, name)
+
+    def _write(self, opdef: Any, value: Any, name: str | None) -> Any:
+        frame = _STATE.get(_roots[0])
+        self._check_usable_here(frame)
+        if isinstance(value, (Tensor, EagerTensor)) or hasattr(value, "__sf_tensor__"):
+            return apply(opdef, (value,), {"var": self}, name)
+        # Python values take the variable's dtype, as in TensorFlow.
+        return apply(opdef, (to_array(value, self._dtype),), {"var": self}, name)
+
+    def _check_usable_here(self, frame: tuple[Any, ...]) -> None:
+        if frame[EAGER]:
+            if self._value is None:
+                msg = (
+                    f"Graph variable {self.name!r} of {self._graph!r} cannot be used "
+                    f"eagerly; build ops with it inside `with graph.as_default():` and run "
+                    f"them in a Session"
+                )
+                raise TypeError(msg)
+            return
+        graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
+        home = self._graph
+        g: Graph | None = graph
+        while g is not None and g is not home:
+            g = getattr(g, "outer_graph", None) if g.building_function else None
+        if g is home and home is not None:
+            return
+        if home is None and graph.building_function:
+            return  # eager variables are read by kernels at call time
+        where = f"{home!r}" if home is not None else "eager mode"
+        msg = (
+            f"Variable {self.name!r} was created in {where} and cannot be used in {graph!r}; "
+            f"use it in its own graph or in a function traced from there"
+        )
+        raise GraphMismatchError(msg)
+
+    # -- storage (called by kernels) -----------------------------------------------------
+
+    def _check_value(self, dtype: np.dtype[Any], shape: Shape | None) -> None:
+        if dtype != self._dtype:
+            msg = (
+                f"Cannot assign a {dtype.name} value to variable {self.name!r} of dtype "
+                f"{self._dtype.name}"
+            )
+            raise TypeError(msg)
+        mine = self._shape
+        if shape is not None and (
+            len(shape) != len(mine)
+            or any(
+                a is not None and b is not None and a != b for a, b in zip(shape, mine, strict=True)
+            )
+        ):
+            msg = (
+                f"Cannot assign a value of shape {shape} to variable {self.name!r} of shape {mine}"
+            )
+            raise ValueError(msg)
+
+    def _load(self) -> np.ndarray[Any, Any]:
+        if self._graph is None:
+            return self._value  # type: ignore[return-value]
+        run = _execution.current_run()
+        value = run.resources.get(self) if run is not None else None
+        if value is None:
+            msg = (
+                f"Attempting to use uninitialized variable {self._name!r}: run its "
+                f"initializer (or sf.global_variables_initializer()) in this session first"
+            )
+            raise FailedPreconditionError(msg)
+        return value
+
+    def _update(self, fn: Any, operand: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Replace the value with ``operand`` or ``fn(old, operand)``, atomically."""
+        operand = np.asarray(operand)
+        self._check_value(operand.dtype, operand.shape)
+        if self._graph is None:
+            with self._lock:
+                new = operand.copy() if fn is None else np.asarray(fn(self._value, operand))
+                new.flags.writeable = False
+                self._value = new
+            return new
+        run = _execution.current_run()
+        if run is None:
+            msg = f"Graph variable {self._name!r} can only be assigned in a Session"
+            raise FailedPreconditionError(msg)
+        with run.lock:
+            if fn is None:
+                new = operand.copy()
+            else:
+                old = run.resources.get(self)
+                if old is None:
+                    self._load()  # raises the uninitialized error
+                new = np.asarray(fn(old, operand))
+            new.flags.writeable = False
+            run.resources[self] = new
+        return new
+
+
+def _check_lifting(graph: Any, initial_value: Any) -> None:
+    """Creation inside a trace: allowed once, with an initial value from outside."""
+    if not graph._allow_variables:
+        msg = (
+            f"A variable was created while tracing {graph!r} again. Variables may only be "
+            f"created on a function's first trace (they are created once and reused by "
+            f"later calls): create it outside the function, or keep it on an object and "
+            f"create it only if it does not exist yet"
+        )
+        raise ValueError(msg)
+    if isinstance(initial_value, Tensor) and initial_value.graph.building_function:
+        msg = (
+            f"The initial value of a variable created inside function graph {graph!r} was "
+            f"computed inside the function ({initial_value.name!r}). The variable is lifted "
+            f"out of the function, so compute its initial value in sf.init_scope() or pass "
+            f"a zero-argument callable that returns it"
+        )
+        raise ValueError(msg)
+
+
+def global_variables_initializer() -> Operation | None:
+    """An op that initializes every variable of the default graph (None when eager).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> g = sf.Graph()
+        >>> with g.as_default():
+        ...     v = sf.Variable([1.0, 2.0], name="v")
+        ...     init = sf.global_variables_initializer()
+        >>> with sf.Session(g) as sess:
+        ...     _ = sess.run(init)
+        ...     sess.run(v)
+        array([1., 2.], dtype=float32)
+    """
+    frame = _STATE.get(_roots[0])
+    if frame[EAGER]:
+        return None
+    graph = get_default_graph()
+    inits = [v.initializer for v in graph.get_collection(VARIABLES)]
+    return group(*inits, name="init")
