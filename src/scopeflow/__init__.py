@@ -23,6 +23,7 @@ from ._context import (
     run_in_scopes as run_in_scopes,
     stop_recording as stop_recording,
 )
+from ._control_flow import cond as cond, while_loop as while_loop
 from ._execution import Session as Session
 from ._func_graph import FuncGraph as FuncGraph
 from ._function import (
@@ -149,6 +150,7 @@ __all__ = [
     "complex128",
     "complex64",
     "concat",
+    "cond",
     "constant",
     "context_switches",
     "control_dependencies",
@@ -219,6 +221,7 @@ __all__ = [
     "transpose",
     "uint8",
     "where",
+    "while_loop",
     "zeros",
 ]
 

@@ -312,7 +312,7 @@ class ConcreteFunction:
             if op._type in _NOT_REPLAYED:
                 continue
             if op._type in _WRITES:
-                results: Any = op._attrs["var"].read_value()
+                results: Any = apply(REGISTRY["ReadVariableOp"], (), {"var": op._attrs["var"]})
             else:
                 args = tuple(values[id(t)] for t in op._inputs)
                 results = apply(REGISTRY[op._type], args, op._attrs)

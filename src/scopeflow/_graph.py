@@ -433,6 +433,14 @@ class Graph:
         escaped = escaped_from(t)
         if escaped is not None:
             raise TracingError(escaped)
+        label = getattr(t._op._graph, "scope_label", None)
+        if label is not None:
+            msg = (
+                f"Tensor {t.name!r} was produced inside the {label} and is out of scope in "
+                f"{self!r}; return it from the loop body (as a loop variable) or from the "
+                f"branch instead"
+            )
+            raise GraphMismatchError(msg)
         msg = (
             f"Tensor {t.name!r} belongs to {t.graph!r}, not to {self!r} being built here; "
             f"ops can only combine tensors of one graph. Create the value in {self!r}, or "

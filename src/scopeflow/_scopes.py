@@ -218,6 +218,9 @@ class ControlDependencies(Scope):
         cur = _STATE.get(_roots[0])
         graph, scopes, aux = _target(cur, self._graph)
         inputs = self._inputs
+        if inputs is None and aux is None and getattr(graph, "_control_flow", False):
+            self._push(_leave_control_flow(cur, self, graph, scopes))
+            return
         if inputs is None:
             new: Scopes = (scopes[NAME], (), scopes[DEVICE], None)
         else:
@@ -231,6 +234,22 @@ class ControlDependencies(Scope):
             return "control_dependencies(None)"
         names = [getattr(c, "name", repr(c)) for c in self._inputs]
         return f"control_dependencies({names!r})"
+
+
+def _leave_control_flow(cur: Frame, owner: Scope, graph: Any, scopes: Scopes) -> Frame:
+    """A frame in the graph that encloses every cond/while_loop scope around ``graph``.
+
+    Ops created there run once, unconditionally, as part of the enclosing graph; the
+    branch or loop body that uses their values captures them.
+    """
+    outer = graph
+    while getattr(outer, "_control_flow", False):
+        outer = outer.outer_graph
+    new: Scopes = (scopes[NAME], (), scopes[DEVICE], None)
+    return (
+        cur, owner, False, outer, new, cur[LOG] + (outer._switch,), cur[TAPES], cur[PAUSED],
+        None,
+    )  # fmt: skip
 
 
 @final

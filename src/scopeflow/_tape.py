@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, final
 
 from ._context import _STATE, EAGER, GRAPH, LOG, PAUSED, SCOPES, TAPES, Frame, Scope, _roots
+from ._function import ConcreteFunction
 from ._graph import Operation, Tensor, get_default_graph
 from ._ops import _core
 from ._ops._grad_util import GradRecord, ones_like, register_gradient
@@ -25,7 +26,11 @@ from ._variables import Variable
 __all__ = ["GradientTape", "gradients"]
 
 _READ: Final = "ReadVariableOp"
-_CALLS: Final = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+# Ops that run function graphs (calls, branches, loops): the variables those graphs read
+# connect the op to a tape even when none of its inputs is watched.
+_CALLS: Final = frozenset(
+    {"PartitionedCall", "StatefulPartitionedCall", "If", "StatelessIf", "While"}
+)
 
 
 @final
@@ -158,7 +163,7 @@ class GradientTape(Scope):
                     self._watched_vars[id(var)] = var
             elif kind in _CALLS:
                 connected = any(id(x) in tracked for x in inputs)
-                for var in variables_read(attrs["f"]):
+                for var in _attr_variables(attrs):
                     if id(var) in self._watched_vars or (self._watch_accessed and var.trainable):
                         self._watched_vars[id(var)] = var
                         connected = True
@@ -351,11 +356,21 @@ def variables_read(concrete: Any) -> tuple[Variable, ...]:
         if op.type == _READ:
             found[id(op._attrs["var"])] = op._attrs["var"]
         elif op.type in _CALLS:
-            for var in variables_read(op._attrs["f"]):
+            for var in _attr_variables(op._attrs):
                 found[id(var)] = var
     result = tuple(found.values())
     concrete._reads = result
     return result
+
+
+def _attr_variables(attrs: dict[str, Any]) -> list[Variable]:
+    """The variables read by the function graphs an op runs (found in its attrs)."""
+    found: dict[int, Variable] = {}
+    for value in attrs.values():
+        if isinstance(value, ConcreteFunction):
+            for var in variables_read(value):
+                found[id(var)] = var
+    return list(found.values())
 
 
 def _call_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
@@ -374,7 +389,7 @@ def _call_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
     return _VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
 
 
-for _call_type in _CALLS:
+for _call_type in ("PartitionedCall", "StatefulPartitionedCall"):
     register_gradient(_call_type)(_call_grad)
 
 
@@ -437,7 +452,7 @@ def _graph_records(ys: list[Tensor], xs: list[Any]) -> list[_Record]:
             hit = id(op._attrs["var"]) in var_ids
         elif op._type in _CALLS:
             hit = any(id(t) in reached for t in op._inputs) or any(
-                id(v) in var_ids for v in variables_read(op._attrs["f"])
+                id(v) in var_ids for v in _attr_variables(op._attrs)
             )
         else:
             hit = opdef.differentiable and any(id(t) in reached for t in op._inputs)

@@ -109,7 +109,7 @@ def _apply_eager(
     try:
         with np.errstate(all="ignore"):
             result = opdef.kernel(attrs, *arrays)
-    except (ValueError, IndexError) as err:
+    except (ValueError, IndexError, TypeError) as err:
         msg = f"{opdef.type}: {err}"
         raise InvalidArgumentError(msg) from None
     outputs = _as_outputs(opdef, result, specs)

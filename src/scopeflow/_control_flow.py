@@ -1,0 +1,478 @@
+"""Control flow: ``cond`` and ``while_loop``.
+
+Eagerly both are Python control flow. While a graph is built, each branch, loop condition
+and loop body is built once into its own *control-flow graph* (a function graph that
+captures the outside values it uses), and one ``If`` or ``While`` op runs them: only the
+taken branch runs, and the body runs once per iteration. A control-flow graph is the
+control-flow scope of the ops in it; ``control_dependencies(None)`` and ``init_scope``
+leave it, so what they create runs once, unconditionally, in the enclosing graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, final
+
+import numpy as np
+
+from ._context import _STATE, EAGER, _roots, eager_mode
+from ._func_graph import FuncGraph
+from ._function import ConcreteFunction, _fill_outputs, _flatten_outputs
+from ._graph import Graph, Shape, Tensor, get_default_graph
+from ._ops._core import apply, convert_to_tensor, graph_tensor, placeholder
+from ._ops._grad_util import GradRecord, register_gradient, zeros_like
+from ._ops._registry import Spec, register_op
+from ._tape import GradientTape, _VariableGrads, variables_read
+from ._tensor import EagerTensor, wrap
+
+__all__ = ["cond", "while_loop"]
+
+_BOOL: Final = np.dtype(np.bool_)
+
+
+@final
+class ControlFlowGraph(FuncGraph):
+    """The graph of one cond branch, loop condition or loop body."""
+
+    _control_flow = True
+
+    def __init__(self, name: str, outer_graph: Graph, label: str) -> None:
+        super().__init__(name, outer_graph)
+        self.scope_label = label
+        """What this graph is, for messages ("while_loop body 'w'")."""
+
+    def __repr__(self) -> str:
+        return f"<sf.ControlFlowGraph {self.scope_label}>"
+
+
+def _build(
+    outer: Graph, fn: Callable[..., Any], name: str, label: str, specs: Sequence[Spec] = ()
+) -> tuple[ConcreteFunction, Any, list[Tensor]]:
+    """Build ``fn(*placeholders)`` into a control-flow graph.
+
+    Returns:
+        (the graph as a concrete function, the output template, the placeholders).
+    """
+    graph = ControlFlowGraph(name, outer, label)
+    with graph.as_default():
+        args = [placeholder(dtype, shape, name=f"{name}_var") for dtype, shape in specs]
+        graph.inputs.extend(args)
+        result = fn(*args)
+        leaves: list[Any] = []
+        template = _flatten_outputs(result, leaves)
+        frame = _STATE.get(_roots[0])
+        graph.outputs = [graph_tensor(frame, graph, value, None) for value in leaves]
+    graph.finalize()
+    return ConcreteFunction(graph, None, len(args), template, []), template, args
+
+
+def _structure(template: Any) -> Any:
+    """An output template without leaf positions, to compare two structures."""
+    if isinstance(template, int):
+        return "tensor"
+    kind, items = template
+    if kind == "const":
+        return items
+    if issubclass(kind, Mapping):
+        return (kind.__name__, tuple((k, _structure(v)) for k, v in items))
+    return (kind.__name__, tuple(_structure(v) for v in items))
+
+
+def _merge_shapes(a: Shape | None, b: Shape | None) -> Shape | None:
+    if a is None or b is None or len(a) != len(b):
+        return None
+    return tuple(x if x == y else None for x, y in zip(a, b, strict=True))
+
+
+# -- cond ------------------------------------------------------------------------------
+
+
+def _if_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    then: ConcreteFunction = attrs["then"]
+    other: ConcreteFunction = attrs["else"]
+    return tuple(
+        (a._dtype, _merge_shapes(a._shape, b._shape))
+        for a, b in zip(then.graph.outputs, other.graph.outputs, strict=True)
+    )
+
+
+def _if_kernel(attrs: dict[str, Any], pred: np.ndarray[Any, Any], *captures: Any) -> Any:
+    n_then = attrs["n_then"]
+    if bool(pred):
+        outputs = attrs["then"]._run(list(captures[:n_then]))
+    else:
+        outputs = attrs["else"]._run(list(captures[n_then:]))
+    if len(outputs) == 1:
+        return outputs[0]
+    return tuple(outputs) if outputs else None
+
+
+IF = register_op("If", infer=_if_rule, kernel=_if_kernel, same_dtype=False, stateful=True)
+STATELESS_IF = register_op("StatelessIf", infer=_if_rule, kernel=_if_kernel, same_dtype=False)
+
+
+def _check_pred(pred: Any, what: str) -> None:
+    dtype, shape = pred.dtype, pred.shape
+    if dtype != _BOOL:
+        msg = f"{what} must be a bool tensor, got dtype {dtype.name}"
+        raise TypeError(msg)
+    if shape is not None and shape != ():
+        msg = f"{what} must be a scalar, got shape {shape}"
+        raise ValueError(msg)
+
+
+def _eager_bool(value: Any, what: str) -> bool:
+    t = value if isinstance(value, EagerTensor) else convert_to_tensor(value)
+    _check_pred(t, what)
+    return bool(t)
+
+
+def cond(
+    pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any], name: str | None = None
+) -> Any:
+    """``true_fn()`` if ``pred`` else ``false_fn()``.
+
+    Eagerly this is an ``if``. In a graph both branches are built (each once) and only
+    the taken one runs; their results must have the same structure and dtypes.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> g = sf.Graph()
+        >>> with g.as_default():
+        ...     p = sf.placeholder(sf.bool_, shape=())
+        ...     r = sf.cond(p, lambda: sf.constant(1.0), lambda: sf.constant(2.0))
+        >>> float(sf.Session(g).run(r, {p: False}))
+        2.0
+    """
+    if not callable(true_fn) or not callable(false_fn):
+        msg = "cond() takes two callables, true_fn and false_fn, that build each branch"
+        raise TypeError(msg)
+    if _STATE.get(_roots[0])[EAGER]:
+        return true_fn() if _eager_bool(pred, "cond() pred") else false_fn()
+    label = name or "cond"
+    outer = get_default_graph()
+    pred_t = convert_to_tensor(pred)
+    _check_pred(pred_t, "cond() pred")
+    then, then_template, _ = _build(outer, true_fn, f"{label}_true", f"cond true branch {label!r}")
+    other, other_template, _ = _build(
+        outer, false_fn, f"{label}_false", f"cond false branch {label!r}"
+    )
+    if _structure(then_template) != _structure(other_template):
+        msg = (
+            f"cond {label!r}: true_fn and false_fn must return the same structure; got "
+            f"{_structure(then_template)} and {_structure(other_template)}"
+        )
+        raise ValueError(msg)
+    for a, b in zip(then.graph.outputs, other.graph.outputs, strict=True):
+        if a.dtype != b.dtype:
+            msg = (
+                f"cond {label!r}: the branches return different dtypes for one output "
+                f"({a.dtype.name} from true_fn, {b.dtype.name} from false_fn)"
+            )
+            raise TypeError(msg)
+    captures = [*then.captured_inputs, *other.captured_inputs]
+    stateful = then.graph.control_outputs or other.graph.control_outputs
+    attrs = {"then": then, "else": other, "n_then": len(then.captured_inputs)}
+    result = apply(IF if stateful else STATELESS_IF, (pred_t, *captures), attrs, label)
+    if isinstance(result, tuple):
+        outputs = list(result)
+    else:
+        outputs = [result] if then.graph.outputs else []
+    return _fill_outputs(then_template, outputs)
+
+
+# -- while_loop ------------------------------------------------------------------------
+
+
+def _while_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    return tuple(specs[: attrs["n_vars"]])
+
+
+def _run_loop(attrs: dict[str, Any], values: list[Any], caps: Sequence[Any]) -> list[Any]:
+    n_vars, n_cond = attrs["n_vars"], attrs["n_cond"]
+    cond_caps, body_caps = list(caps[:n_cond]), list(caps[n_cond:])
+    limit = attrs["max"]
+    i = 0
+    while (limit is None or i < limit) and bool(attrs["cond"]._run(values + cond_caps)[0]):
+        values = attrs["body"]._run(values + body_caps)[:n_vars]
+        i += 1
+    return values
+
+
+def _while_kernel(attrs: dict[str, Any], *arrays: Any) -> Any:
+    n = attrs["n_vars"]
+    values = _run_loop(attrs, list(arrays[:n]), arrays[n:])
+    return values[0] if n == 1 else tuple(values)
+
+
+WHILE = register_op(
+    "While", infer=_while_rule, kernel=_while_kernel, same_dtype=False, stateful=True
+)
+
+
+def _leaf_list(loop_vars: Any) -> tuple[list[Any], Any]:
+    leaves: list[Any] = []
+    template = _flatten_outputs(list(loop_vars), leaves)
+    return leaves, template
+
+
+def _check_same(before: Sequence[Any], after: Sequence[Any], where: str) -> None:
+    for i, (a, b) in enumerate(zip(before, after, strict=True)):
+        if a.dtype != b.dtype:
+            msg = (
+                f"{where}: loop variable {i} changed dtype from {a.dtype.name} to "
+                f"{b.dtype.name}; the body must keep every loop variable's dtype"
+            )
+            raise TypeError(msg)
+        sa, sb = a.shape, b.shape
+        if (
+            sa is not None
+            and sb is not None
+            and (
+                len(sa) != len(sb)
+                or any(
+                    x is not None and y is not None and x != y for x, y in zip(sa, sb, strict=True)
+                )
+            )
+        ):
+            msg = (
+                f"{where}: loop variable {i} changed shape from {sa} to {sb}; the body must "
+                f"keep every loop variable's shape"
+            )
+            raise ValueError(msg)
+
+
+def while_loop(
+    cond: Callable[..., Any],
+    body: Callable[..., Any],
+    loop_vars: Sequence[Any],
+    maximum_iterations: int | None = None,
+    name: str | None = None,
+) -> Any:
+    """Repeat ``loop_vars = body(*loop_vars)`` while ``cond(*loop_vars)`` holds.
+
+    Eagerly this is a ``while`` loop. In a graph the condition and body are built once
+    and run once per iteration. The body must return values of the same structure,
+    dtypes and shapes as ``loop_vars``.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> i, total = sf.while_loop(lambda i, t: i < 4, lambda i, t: (i + 1, t + i), [0, 0])
+        >>> int(i), int(total)
+        (4, 6)
+    """
+    if not callable(cond) or not callable(body):
+        msg = "while_loop() takes callables cond and body"
+        raise TypeError(msg)
+    if not isinstance(loop_vars, (list, tuple)) or not loop_vars:
+        msg = f"while_loop() loop_vars must be a non-empty list or tuple, got {loop_vars!r}"
+        raise TypeError(msg)
+    if maximum_iterations is not None:
+        maximum_iterations = int(maximum_iterations)
+        if maximum_iterations < 0:
+            msg = f"while_loop() maximum_iterations must be >= 0, got {maximum_iterations}"
+            raise ValueError(msg)
+    label = name or "while"
+    leaves, template = _leaf_list(loop_vars)
+    tensors = [convert_to_tensor(x) for x in leaves]
+
+    def unflatten(values: Sequence[Any]) -> list[Any]:
+        return _fill_outputs(template, list(values))  # type: ignore[no-any-return]
+
+    def flatten_body(result: Any) -> list[Any]:
+        if not isinstance(result, (list, tuple)):
+            result = [result]
+        out: list[Any] = []
+        got = _flatten_outputs(list(result), out)
+        if _structure(got) != _structure(template):
+            msg = (
+                f"while_loop {label!r}: body must return the structure of loop_vars "
+                f"({_structure(template)}), got {_structure(got)}"
+            )
+            raise ValueError(msg)
+        return out
+
+    if _STATE.get(_roots[0])[EAGER]:
+        values = tensors
+        i = 0
+        while (maximum_iterations is None or i < maximum_iterations) and _eager_bool(
+            cond(*unflatten(values)), f"while_loop {label!r} cond"
+        ):
+            new = [convert_to_tensor(x) for x in flatten_body(body(*unflatten(values)))]
+            _check_same(values, new, f"while_loop {label!r}")
+            values = new
+            i += 1
+        return type(loop_vars)(unflatten(values))
+    outer = get_default_graph()
+    specs = [(t.dtype, t.shape) for t in tensors]
+    cond_fn, _, _ = _build(
+        outer,
+        lambda *a: cond(*unflatten(a)),
+        f"{label}_cond",
+        f"while_loop condition {label!r}",
+        specs,
+    )
+    (pred,) = cond_fn.graph.outputs if len(cond_fn.graph.outputs) == 1 else (None,)
+    if pred is None:
+        msg = f"while_loop {label!r}: cond must return one bool scalar"
+        raise ValueError(msg)
+    _check_pred(pred, f"while_loop {label!r} cond")
+    body_fn, _, _ = _build(
+        outer,
+        lambda *a: flatten_body(body(*unflatten(a))),
+        f"{label}_body",
+        f"while_loop body {label!r}",
+        specs,
+    )
+    _check_same(tensors, body_fn.graph.outputs, f"while_loop {label!r}")
+    attrs = {
+        "cond": cond_fn,
+        "body": body_fn,
+        "n_vars": len(tensors),
+        "n_cond": len(cond_fn.captured_inputs),
+        "max": maximum_iterations,
+    }
+    inputs = (*tensors, *cond_fn.captured_inputs, *body_fn.captured_inputs)
+    result = apply(WHILE, inputs, attrs, label)
+    outputs = list(result) if isinstance(result, tuple) else [result]
+    return type(loop_vars)(unflatten(outputs))
+
+
+# -- gradients -------------------------------------------------------------------------
+
+
+def _differentiable(x: Any) -> bool:
+    return x is not None and x.dtype.kind in "fc"
+
+
+def _local(x: Any) -> Any:
+    """``x`` as a tensor of the graph being built (capturing it), or as it is eagerly."""
+    frame = _STATE.get(_roots[0])
+    if frame[EAGER]:
+        return x
+    return graph_tensor(frame, get_default_graph(), x, None)
+
+
+@register_gradient("If")
+@register_gradient("StatelessIf")
+def _if_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
+    """A cond of the branches' gradients: each branch replays itself on a tape."""
+    pred, *captures = op.inputs
+    then, other = op.attrs["then"], op.attrs["else"]
+    n_then = op.attrs["n_then"]
+    slots = [i for i, x in enumerate(captures) if _differentiable(x)]
+    variables = list({id(v): v for f in (then, other) for v in variables_read(f)}.values())
+    variables = [v for v in variables if v.dtype.kind in "fc"]
+
+    def branch_grads(branch: ConcreteFunction, lo: int, hi: int) -> list[Any]:
+        # In a graph, take the inputs into this branch's graph first, so the tape follows
+        # the tensors the replayed ops really consume.
+        inputs = [_local(x) for x in captures[lo:hi]]
+        with GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([x for x in inputs if _differentiable(x)])
+            tape.watch(variables)
+            outputs = branch._replay(inputs)
+        kept = [(o, d) for o, d in zip(outputs, dys, strict=True) if _differentiable(o)]
+        g_in, g_vars = tape.gradient(
+            [o for o, _ in kept], [inputs, variables], output_gradients=[d for _, d in kept]
+        )
+        full: list[Any] = [None] * len(captures)
+        full[lo:hi] = g_in
+        grads = [full[i] if full[i] is not None else zeros_like(captures[i]) for i in slots]
+        grads += [
+            g if g is not None else zeros_like(v.read_value())
+            for v, g in zip(variables, g_vars, strict=True)
+        ]
+        return grads
+
+    n = len(captures)
+    if not slots and not variables:
+        return _VariableGrads([None] * len(op.inputs), [])
+    result = cond(
+        pred,
+        lambda: branch_grads(then, 0, n_then),
+        lambda: branch_grads(other, n_then, n),
+        name="cond_grad",
+    )
+    input_grads: list[Any] = [None] * len(op.inputs)
+    for slot, g in zip(slots, result, strict=False):
+        input_grads[slot + 1] = g
+    var_grads = list(zip(variables, result[len(slots) :], strict=True))
+    return _VariableGrads(input_grads, var_grads)
+
+
+def _while_grad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    return tuple(attrs["grad_specs"])
+
+
+def _while_grad_kernel(attrs: dict[str, Any], *arrays: Any) -> Any:
+    """Run the loop eagerly on a tape and differentiate it (at run time)."""
+    n_in = attrs["n_inputs"]
+    inputs = [wrap(np.asarray(a)) for a in arrays[:n_in]]
+    dys = [wrap(np.asarray(a)) for a in arrays[n_in:]]
+    variables = attrs["variables"]
+    slots = attrs["slots"]
+    n = attrs["n_vars"]
+    with eager_mode(), GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch([inputs[i] for i in slots])
+        tape.watch(variables)
+        n_cond = attrs["n_cond"]
+        values = inputs[:n]
+        caps = inputs[n:]
+        cond_caps, body_caps = caps[:n_cond], caps[n_cond:]
+        limit = attrs["max"]
+        i = 0
+        while (limit is None or i < limit) and bool(attrs["cond"]._replay(values + cond_caps)[0]):
+            values = attrs["body"]._replay(values + body_caps)[:n]
+            i += 1
+    with eager_mode():
+        kept = [(v, d) for v, d in zip(values, dys, strict=True) if _differentiable(v)]
+        g_in, g_vars = tape.gradient(
+            [v for v, _ in kept],
+            [[inputs[i] for i in slots], list(variables)],
+            output_gradients=[d for _, d in kept],
+        )
+        out = [
+            np.zeros_like(inputs[i].numpy()) if g is None else g.numpy()
+            for i, g in zip(slots, g_in, strict=True)
+        ]
+        out += [
+            np.zeros(v.shape, v.dtype) if g is None else g.numpy()
+            for v, g in zip(variables, g_vars, strict=True)
+        ]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+WHILE_GRAD = register_op(
+    "WhileGrad",
+    infer=_while_grad_rule,
+    kernel=_while_grad_kernel,
+    same_dtype=False,
+    differentiable=False,
+)
+
+
+@register_gradient("While")
+def _while_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
+    inputs = list(op.inputs)
+    slots = [i for i, x in enumerate(inputs) if _differentiable(x)]
+    variables = list(
+        {id(v): v for f in (op.attrs["cond"], op.attrs["body"]) for v in variables_read(f)}.values()
+    )
+    variables = [v for v in variables if v.dtype.kind in "fc"]
+    if not slots and not variables:
+        return _VariableGrads([None] * len(inputs), [])
+    attrs = dict(op.attrs)
+    attrs.update(
+        n_inputs=len(inputs),
+        slots=slots,
+        variables=variables,
+        grad_specs=[(inputs[i].dtype, inputs[i].shape) for i in slots]
+        + [(v.dtype, v.shape) for v in variables],
+    )
+    result = apply(WHILE_GRAD, (*inputs, *dys), attrs, "while_grad")
+    results = list(result) if isinstance(result, tuple) else [result]
+    input_grads: list[Any] = [None] * len(inputs)
+    for slot, g in zip(slots, results, strict=False):
+        input_grads[slot] = g
+    return _VariableGrads(input_grads, list(zip(variables, results[len(slots) :], strict=True)))
