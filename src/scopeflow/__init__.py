@@ -9,6 +9,7 @@ creation out of function graphs. Everything public is re-exported here.
 import numpy as _np
 
 from . import errors as errors
+from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
 from ._context import (
     ContextSwitch as ContextSwitch,
     ScopedExecutor as ScopedExecutor,
@@ -26,12 +27,7 @@ from ._context import (
 from ._control_flow import cond as cond, while_loop as while_loop
 from ._execution import Session as Session
 from ._func_graph import FuncGraph as FuncGraph
-from ._function import (
-    ConcreteFunction as ConcreteFunction,
-    Function as Function,
-    TensorSpec as TensorSpec,
-    function as function,
-)
+from ._function import Function as Function, function as function
 from ._graph import (
     Graph as Graph,
     Operation as Operation,

@@ -15,9 +15,9 @@ from typing import Any, Final, final
 
 import numpy as np
 
+from ._concrete import ConcreteFunction, _fill_outputs, _flatten_outputs
 from ._context import _STATE, EAGER, _roots, eager_mode
 from ._func_graph import FuncGraph
-from ._function import ConcreteFunction, _fill_outputs, _flatten_outputs
 from ._graph import Graph, Shape, Tensor, get_default_graph
 from ._ops._core import apply, convert_to_tensor, graph_tensor, placeholder
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like

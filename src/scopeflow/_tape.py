@@ -14,8 +14,8 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, final
 
+from ._concrete import ConcreteFunction
 from ._context import _STATE, EAGER, GRAPH, LOG, PAUSED, SCOPES, TAPES, Frame, Scope, _roots
-from ._function import ConcreteFunction
 from ._graph import Operation, Tensor, get_default_graph
 from ._ops import _core
 from ._ops._grad_util import GradRecord, ones_like, register_gradient

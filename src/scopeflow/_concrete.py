@@ -1,0 +1,377 @@
+"""Concrete functions: one trace of a function graph, and how it is called.
+
+A :class:`ConcreteFunction` pairs a finished :class:`FuncGraph` with the structure of its
+arguments and outputs. Called eagerly it executes the graph through a cached plan; called
+while a graph is built it adds one call op (``PartitionedCall``, or
+``StatefulPartitionedCall`` when the function has side effects), which sessions and
+enclosing functions run. The structure helpers here flatten nested arguments and outputs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, final
+
+import numpy as np
+
+from ._context import _STATE, EAGER, GRAPH, PAUSED, TAPES, _roots
+from ._execution import compile_plan, execute
+from ._func_graph import FuncGraph
+from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
+from ._ops._core import apply, constant, graph_tensor, record_hook
+from ._ops._registry import REGISTRY, Spec, register_op
+from ._tensor import EagerTensor, as_dtype, to_array, wrap
+
+__all__ = ["ConcreteFunction", "TensorSpec"]
+
+
+@final
+class TensorSpec:
+    """The dtype and (partially known) shape of a tensor argument.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> spec = sf.TensorSpec((None, 3), sf.float32)
+        >>> spec.shape, spec.dtype
+        ((None, 3), dtype('float32'))
+    """
+
+    __slots__ = ("dtype", "name", "shape")
+
+    def __init__(
+        self, shape: Sequence[int | None] | None, dtype: Any = np.float32, name: str | None = None
+    ) -> None:
+        self.shape: Shape | None = (
+            None if shape is None else tuple(None if d is None else int(d) for d in shape)
+        )
+        self.dtype = as_dtype(dtype)
+        self.name = name
+
+    def is_compatible_with(self, dtype: np.dtype[Any], shape: Shape | None) -> bool:
+        """Whether a value of ``dtype`` and ``shape`` fits this spec."""
+        if dtype != self.dtype:
+            return False
+        if self.shape is None or shape is None:
+            return True
+        return len(shape) == len(self.shape) and all(
+            a is None or b is None or a == b for a, b in zip(self.shape, shape, strict=True)
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TensorSpec) and (self.shape, self.dtype, self.name) == (
+            other.shape,
+            other.dtype,
+            other.name,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.dtype, self.name))
+
+    def __repr__(self) -> str:
+        return f"TensorSpec(shape={self.shape}, dtype={self.dtype.name}, name={self.name!r})"
+
+
+# -- argument and output structures ----------------------------------------------------
+
+_LEAF: Final = "T"
+
+
+def _is_tensor_leaf(value: Any) -> bool:
+    return isinstance(value, (EagerTensor, Tensor, np.ndarray, TensorSpec))
+
+
+def _leaf_spec(value: Any) -> tuple[np.dtype[Any], Shape | None]:
+    if isinstance(value, TensorSpec):
+        return value.dtype, value.shape
+    if isinstance(value, np.ndarray):
+        return value.dtype, value.shape
+    return value.dtype, value.shape
+
+
+def _flatten(value: Any, leaves: list[Any], keep_alive: list[Any]) -> Any:
+    """The cache-key structure of ``value``; tensor leaves are appended to ``leaves``."""
+    if _is_tensor_leaf(value):
+        leaves.append(value)
+        dtype, shape = _leaf_spec(value)
+        return (_LEAF, dtype, shape)
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(_flatten(v, leaves, keep_alive) for v in value))
+    if isinstance(value, Mapping):
+        return (type(value), tuple((k, _flatten(v, leaves, keep_alive)) for k, v in value.items()))
+    try:
+        hash(value)
+    except TypeError:
+        keep_alive.append(value)  # its id stays unique while the trace is cached
+        return ("id", id(value))
+    return ("py", type(value), value)
+
+
+def _rebuild(value: Any, leaves: Any) -> Any:
+    """``value`` with its tensor leaves replaced, in order, from the iterator ``leaves``."""
+    if _is_tensor_leaf(value):
+        return next(leaves)
+    if isinstance(value, (list, tuple)):
+        items = [_rebuild(v, leaves) for v in value]
+        if isinstance(value, list):
+            return items
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    if isinstance(value, Mapping):
+        rebuilt = {k: _rebuild(v, leaves) for k, v in value.items()}
+        return rebuilt if type(value) is dict else type(value)(rebuilt)  # type: ignore[call-arg]
+    return value
+
+
+def _flatten_outputs(value: Any, leaves: list[Any]) -> Any:
+    """An output template: ints index ``leaves``; None and ops stay as they are."""
+    if value is None or isinstance(value, Operation):
+        return ("const", None)
+    if isinstance(value, (list, tuple)):
+        return (type(value), [_flatten_outputs(v, leaves) for v in value])
+    if isinstance(value, Mapping):
+        return (type(value), [(k, _flatten_outputs(v, leaves)) for k, v in value.items()])
+    leaves.append(value)
+    return len(leaves) - 1
+
+
+def _fill_outputs(template: Any, values: Sequence[Any]) -> Any:
+    if isinstance(template, int):
+        return values[template]
+    kind, items = template
+    if kind == "const":
+        return items
+    if issubclass(kind, Mapping):
+        built = {k: _fill_outputs(v, values) for k, v in items}
+        return built if kind is dict else kind(built)
+    seq = [_fill_outputs(v, values) for v in items]
+    if kind is list:
+        return seq
+    return kind(*seq) if hasattr(kind, "_fields") else kind(seq)
+
+
+# -- the call op -----------------------------------------------------------------------
+
+
+def _call_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    concrete: ConcreteFunction = attrs["f"]
+    return tuple((t._dtype, t._shape) for t in concrete.graph.outputs)
+
+
+def _call_kernel(attrs: dict[str, Any], *arrays: np.ndarray[Any, Any]) -> Any:
+    concrete: ConcreteFunction = attrs["f"]
+    outputs = concrete._run(list(arrays))
+    # Kernels return a lone array for one output, a tuple for several, None for none.
+    if len(outputs) == 1:
+        return outputs[0]
+    return tuple(outputs) if outputs else None
+
+
+CALL = register_op("PartitionedCall", infer=_call_rule, kernel=_call_kernel, same_dtype=False)
+STATEFUL_CALL = register_op(
+    "StatefulPartitionedCall", infer=_call_rule, kernel=_call_kernel, same_dtype=False,
+    stateful=True,
+)  # fmt: skip
+
+
+@final
+class ConcreteFunction:
+    """One trace of a :class:`Function`: a function graph plus how to call it.
+
+    Attributes:
+        graph: the :class:`FuncGraph`.
+        inputs: its placeholders: one per tensor argument, then one per capture.
+        outputs: its flat output tensors.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> @sf.function
+        ... def f(x):
+        ...     return x * 2.0
+        >>> cf = f.get_concrete_function(sf.TensorSpec((None,), sf.float32))
+        >>> cf(sf.constant([1.0, 2.0])).numpy()
+        array([2., 4.], dtype=float32)
+    """
+
+    __slots__ = (
+        "_arg_key",
+        "_keep_alive",
+        "_lock",
+        "_n_args",
+        "_out_template",
+        "_plan",
+        "_reads",
+        "graph",
+    )
+
+    def __init__(
+        self, graph: FuncGraph, arg_key: Any, n_args: int, out_template: Any, keep_alive: list[Any]
+    ) -> None:
+        self.graph = graph
+        self._arg_key = arg_key
+        self._n_args = n_args
+        self._out_template = out_template
+        self._keep_alive = keep_alive
+        self._plan: Any = None
+        self._lock = threading.Lock()
+        # The variables the graph reads (through nested calls too), found on first need.
+        self._reads: tuple[Any, ...] | None = None
+
+    @property
+    def inputs(self) -> list[Tensor]:
+        """Placeholders for the tensor arguments, then for the captured values."""
+        return list(self.graph.inputs)
+
+    @property
+    def outputs(self) -> list[Tensor]:
+        """The flat output tensors of the function graph."""
+        return list(self.graph.outputs)
+
+    @property
+    def captured_inputs(self) -> list[Any]:
+        """The outside values bound to the captures at every call."""
+        return self.graph.captured_inputs
+
+    @property
+    def name(self) -> str:
+        """The traced function's name."""
+        return self.graph.name
+
+    def __repr__(self) -> str:
+        return f"<sf.ConcreteFunction {self.graph.name!r} inputs={len(self.graph.inputs)}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        leaves: list[Any] = []
+        key = _flatten((args, kwargs), leaves, [])
+        if _shape_free(key) != _shape_free(self._arg_key):
+            msg = (
+                f"ConcreteFunction {self.name!r} was traced for arguments structured as "
+                f"{_describe_key(self._arg_key)}, got {_describe_key(key)}"
+            )
+            raise TypeError(msg)
+        for leaf, ph in zip(leaves, self.graph.inputs, strict=False):
+            dtype, shape = _leaf_spec(leaf)
+            if not TensorSpec(ph.shape, ph.dtype).is_compatible_with(dtype, shape):
+                msg = (
+                    f"ConcreteFunction {self.name!r}: argument of dtype {dtype.name} and "
+                    f"shape {shape} does not match input {ph.name!r} ({ph.dtype.name}, "
+                    f"shape {ph.shape})"
+                )
+                raise ValueError(msg)
+        return self._call_flat(leaves)
+
+    def _call_flat(self, leaves: list[Any]) -> Any:
+        frame = _STATE.get(_roots[0])
+        if frame[EAGER]:
+            arrays = [_eager_array(x) for x in leaves]
+            arrays.extend(_eager_array(v) for v in self.graph.captured_inputs)
+            outputs: Sequence[Any] = [wrap(np.asarray(v)) for v in self._run(arrays)]
+            if frame[TAPES] and not frame[PAUSED]:
+                # The call is one op on the tape; its gradient replays the graph.
+                hook = record_hook[0]
+                if hook is not None:
+                    inputs: list[Any] = [x if type(x) is EagerTensor else wrap(a) for x, a in zip(
+                        [*leaves, *self.graph.captured_inputs], arrays, strict=True)]  # fmt: skip
+                    opdef = STATEFUL_CALL if self.graph.control_outputs else CALL
+                    hook(frame, opdef, tuple(inputs), tuple(outputs), {"f": self})
+        else:
+            graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
+            inputs = [graph_tensor(frame, graph, x, None) for x in leaves]
+            inputs.extend(_bind_capture(frame, graph, v) for v in self.graph.captured_inputs)
+            opdef = STATEFUL_CALL if self.graph.control_outputs else CALL
+            result = apply(opdef, tuple(inputs), {"f": self}, _op_name(self.graph.name))
+            if isinstance(result, Operation):
+                outputs = ()
+            elif isinstance(result, tuple):
+                outputs = result
+            else:
+                outputs = (result,)
+        return _fill_outputs(self._out_template, outputs)
+
+    def _replay(self, inputs: Sequence[Any]) -> list[Any]:
+        """Re-run the function graph op by op in the calling context (for gradients).
+
+        Eagerly this computes values; while building a graph it inlines the ops. Writes
+        to variables are not repeated: their outputs become reads of the variable.
+        """
+        values: dict[int, Any] = {
+            id(ph): x for ph, x in zip(self.graph.inputs, inputs, strict=True)
+        }
+        for op in self.graph.get_operations():
+            if op._type in _NOT_REPLAYED:
+                continue
+            if op._type in _WRITES:
+                results: Any = apply(REGISTRY["ReadVariableOp"], (), {"var": op._attrs["var"]})
+            else:
+                args = tuple(values[id(t)] for t in op._inputs)
+                results = apply(REGISTRY[op._type], args, op._attrs)
+            if len(op._outputs) == 1:
+                values[id(op._outputs[0])] = results
+            elif op._outputs:
+                for t, r in zip(op._outputs, results, strict=True):
+                    values[id(t)] = r
+        return [values[id(t)] for t in self.graph.outputs]
+
+    def _run(self, arrays: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """Execute the function graph on input arrays; return the output arrays."""
+        plan = self._plan
+        if plan is None:
+            with self._lock:
+                if self._plan is None:
+                    targets: tuple[Tensor | Operation, ...] = (
+                        *self.graph.outputs,
+                        *self.graph.control_outputs,
+                    )
+                    self._plan = compile_plan(self.graph, targets, tuple(self.graph.inputs))
+                plan = self._plan
+        values = execute(plan, arrays)
+        n = len(self.graph.outputs)
+        return [values[s] for s in plan.fetch_slots[:n]]
+
+
+_NOT_REPLAYED: Final = frozenset({"Placeholder", "NoOp", "VarHandleOp"})
+_WRITES: Final = frozenset({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"})
+
+
+def _op_name(function_name: str) -> str:
+    """A valid op name for calls of ``function_name`` ("<lambda>" -> "lambda")."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", function_name).strip("_-")
+    return cleaned or "function"
+
+
+def _eager_array(value: Any) -> np.ndarray[Any, Any]:
+    if type(value) is EagerTensor:
+        return value._value
+    return to_array(value)
+
+
+def _bind_capture(frame: tuple[Any, ...], graph: Graph, value: Any) -> Tensor:
+    """A captured value as an input of a call op built in ``graph``."""
+    if isinstance(value, EagerTensor) and not graph.building_function:
+        # A plain graph cannot take eager values; the value is fixed, so embed it.
+        return constant(value.numpy(), name="captured")  # type: ignore[no-any-return]
+    return graph_tensor(frame, graph, value, None)
+
+
+def _shape_free(key: Any) -> Any:
+    """A key with leaf shapes dropped (a concrete function accepts compatible shapes)."""
+    if isinstance(key, tuple) and key and key[0] == _LEAF:
+        return (_LEAF, key[1])
+    if isinstance(key, tuple):
+        return tuple(_shape_free(k) for k in key)
+    return key
+
+
+def _describe_key(key: Any) -> str:
+    def walk(k: Any) -> str:
+        if isinstance(k, tuple) and k and k[0] == _LEAF:
+            return f"Tensor({k[1].name}, {k[2]})"
+        if isinstance(k, tuple) and len(k) == 3 and k[0] == "py":
+            return repr(k[2])
+        if isinstance(k, tuple) and len(k) == 2 and isinstance(k[0], type):
+            return f"{k[0].__name__}({', '.join(walk(x) for x in k[1])})"
+        if isinstance(k, tuple) and len(k) == 2 and not isinstance(k[0], str):
+            return f"{k[0]!r}={walk(k[1])}"
+        return repr(k)
+
+    return walk(key)
