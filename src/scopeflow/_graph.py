@@ -13,7 +13,7 @@ import itertools
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final, NoReturn, final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from ._context import (
     _roots,
     process_lock,
 )
-from ._tensor_ops import TensorOperators
+from ._operation import Operation, Shape, Tensor
 from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError, TracingError
 
 if TYPE_CHECKING:
@@ -48,198 +48,12 @@ __all__ = [
     "reset_default_graph",
 ]
 
-Shape = tuple[int | None, ...]
 
 _VALID_OP_NAME: Final = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")
 _VALID_SCOPE_NAME: Final = re.compile(r"[A-Za-z0-9_.\\/>-]*")
 # Names already validated, per pattern: name scopes are entered again and again.
 _valid_names: dict[tuple[str, bool], bool] = {}
 _graph_ids = itertools.count(1)
-
-
-def _no_public_constructor(cls: type, how: str) -> NoReturn:
-    msg = f"{cls.__name__} objects are created by scopeflow, not directly: {how}"
-    raise TypeError(msg)
-
-
-@final
-class Tensor(TensorOperators):
-    """A symbolic value: output ``value_index`` of an operation in a graph.
-
-    Graph tensors are made by ops while a graph is being built and get values only when a
-    :class:`Session` (or a traced function call) runs the graph.
-
-    Example:
-        >>> import scopeflow as sf
-        >>> with sf.Graph().as_default():
-        ...     t = sf.constant([1.0, 2.0], name="c")
-        >>> t.name, t.shape
-        ('c:0', (2,))
-    """
-
-    __slots__ = ("_dtype", "_op", "_shape", "_value_index")
-
-    _op: Operation
-    _value_index: int
-    _dtype: np.dtype[Any]
-    _shape: Shape | None
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        _no_public_constructor(
-            Tensor,
-            "build one with an op such as sf.constant() or sf.placeholder() inside "
-            "`with graph.as_default():`",
-        )
-
-    @property
-    def op(self) -> Operation:
-        """The operation that produces this tensor."""
-        return self._op
-
-    @property
-    def graph(self) -> Graph:
-        """The graph this tensor belongs to."""
-        return self._op._graph
-
-    @property
-    def value_index(self) -> int:
-        """Which output of :attr:`op` this tensor is."""
-        return self._value_index
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        """The NumPy dtype of the values."""
-        return self._dtype
-
-    @property
-    def shape(self) -> Shape | None:
-        """The static shape: a tuple of ints and ``None`` (unknown), or None if even the
-        rank is unknown."""
-        return self._shape
-
-    @property
-    def name(self) -> str:
-        """``"<op name>:<value_index>"``."""
-        return f"{self._op._name}:{self._value_index}"
-
-    @property
-    def device(self) -> str:
-        """The device of the producing operation."""
-        return self._op._device
-
-    def __repr__(self) -> str:
-        return f"<sf.Tensor '{self.name}' shape={self._shape} dtype={self._dtype.name}>"
-
-    def __bool__(self) -> bool:
-        msg = (
-            f"The truth value of symbolic tensor {self.name!r} is not known while the graph "
-            f"is being built; use sf.cond() for graph control flow, or run the graph first"
-        )
-        raise TypeError(msg)
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __iter__(self) -> NoReturn:
-        msg = (
-            f"Symbolic tensor {self.name!r} cannot be iterated while the graph is being built; "
-            f"index it with a known size or use sf.while_loop()"
-        )
-        raise TypeError(msg)
-
-
-@final
-class Operation:
-    """A node of a graph: a named, typed computation with tensor inputs and outputs.
-
-    Example:
-        >>> import scopeflow as sf
-        >>> g = sf.Graph()
-        >>> with g.as_default():
-        ...     s = sf.add(1.0, 2.0, name="sum")
-        >>> s.op.name, s.op.type, [t.name for t in s.op.inputs]
-        ('sum', 'Add', ['Const:0', 'Const_1:0'])
-    """
-
-    __slots__ = (
-        "__weakref__",
-        "_attrs",
-        "_control_inputs",
-        "_ctl",
-        "_device",
-        "_flow",
-        "_graph",
-        "_id",
-        "_inputs",
-        "_name",
-        "_outputs",
-        "_type",
-    )
-
-    _attrs: dict[str, Any]
-    _control_inputs: tuple[Operation, ...]
-    _ctl: tuple[Any, ...]
-    _device: str
-    _flow: Any
-    _graph: Graph
-    _id: int
-    _inputs: tuple[Tensor, ...]
-    _name: str
-    _outputs: tuple[Tensor, ...]
-    _type: str
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        _no_public_constructor(
-            Operation,
-            "an op function such as sf.no_op() or sf.add() adds one to the default "
-            "graph; reach it through a tensor's .op",
-        )
-
-    @property
-    def name(self) -> str:
-        """The unique name of this operation in its graph."""
-        return self._name
-
-    @property
-    def type(self) -> str:
-        """The registered op type, e.g. ``"Add"``."""
-        return self._type
-
-    @property
-    def inputs(self) -> tuple[Tensor, ...]:
-        """The data inputs."""
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[Tensor, ...]:
-        """The output tensors."""
-        return self._outputs
-
-    @property
-    def control_inputs(self) -> tuple[Operation, ...]:
-        """Operations that must run before this one though no data flows from them."""
-        return self._control_inputs
-
-    @property
-    def device(self) -> str:
-        """The device recorded for this operation ("" for none)."""
-        return self._device
-
-    @property
-    def graph(self) -> Graph:
-        """The graph this operation belongs to."""
-        return self._graph
-
-    def get_attr(self, name: str) -> Any:
-        """The attribute ``name`` the op was built with (e.g. a constant's value)."""
-        try:
-            return self._attrs[name]
-        except KeyError:
-            msg = f"Operation {self._name!r} of type {self._type!r} has no attribute {name!r}"
-            raise ValueError(msg) from None
-
-    def __repr__(self) -> str:
-        return f"<sf.Operation '{self._name}' type={self._type}>"
 
 
 class Graph:

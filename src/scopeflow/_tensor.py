@@ -11,7 +11,8 @@ from typing import Any, Final, final
 
 import numpy as np
 
-from ._graph import Shape, Tensor, _no_public_constructor, escaped_from
+from ._graph import Shape, Tensor, escaped_from
+from ._operation import _no_public_constructor
 from ._tensor_ops import TensorOperators
 
 __all__ = ["EagerTensor", "as_dtype", "to_array", "wrap"]
