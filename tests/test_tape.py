@@ -352,3 +352,27 @@ def test_no_gradient_registered_is_reported() -> None:
         y = apply(opdef, (x,), {})
     with pytest.raises(LookupError, match="No gradient is defined for op type 'TestNoGrad'"):
         tape.gradient(y, x)
+
+
+def test_plain_value_seeds_become_tensors_of_the_target_dtype() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float64, shape=(2,))
+        (dx,) = sf.gradients(sf.identity(x), [x], grad_ys=np.array([1.0, 2.0], np.float32))
+    assert isinstance(dx, sf.Tensor)
+    assert dx.dtype == np.float64
+    np.testing.assert_allclose(sf.Session(g).run(dx, {x: [0.0, 0.0]}), [1.0, 2.0])
+    e = sf.constant([1.0, 1.0], sf.float64)
+    with sf.GradientTape() as tape:
+        tape.watch(e)
+        y = sf.identity(e)
+    got = tape.gradient(y, e, output_gradients=[3.0, 4.0])
+    assert isinstance(got, sf.EagerTensor)
+    assert got.dtype == np.float64
+
+
+def test_gradient_of_a_variable_with_respect_to_itself_is_ones() -> None:
+    v = sf.Variable([1.0, 2.0])
+    with sf.GradientTape() as tape:
+        pass
+    np.testing.assert_array_equal(tape.gradient(v, v).numpy(), [1.0, 1.0])

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, final
 
+import numpy as np
+
 from ._concrete import ConcreteFunction
 from ._context import _STATE, EAGER, GRAPH, LOG, PAUSED, SCOPES, TAPES, Frame, Scope, _roots
 from ._graph import Operation, Tensor, get_default_graph
@@ -303,7 +305,14 @@ def backprop(
     for t, seed in zip(targets, seeds, strict=True):
         if not _differentiable(t):
             continue
-        _accumulate(grads, id(t), ones_like(t) if seed is None else seed)
+        if seed is None:
+            seed = ones_like(t.read_value() if isinstance(t, Variable) else t)
+        elif not isinstance(seed, (EagerTensor, Tensor)):
+            # Plain values become tensors of the target's dtype, so gradients that pass
+            # the seed straight through still return tensors.
+            seed = _core.convert_to_tensor(np.asarray(seed).astype(t.dtype))
+        # d(v)/d(v) for a variable target is its seed.
+        _accumulate(var_grads if isinstance(t, Variable) else grads, id(t), seed)
     for rec in reversed(records):
         dys = [grads.get(id(o)) for o in rec.outputs]
         if all(d is None for d in dys):

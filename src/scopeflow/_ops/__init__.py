@@ -1,8 +1,9 @@
 """Ops: the registry, the eager/graph dispatcher and every op's rule and kernel.
 
 ``_registry`` defines ops, ``_core`` runs them (and holds constants, placeholders and
-identity), ``_math`` has element-wise math, ``_array`` shapes and indexing, ``_reduce``
-reductions and ``matmul``.
+identity), ``_math`` has element-wise math and its gradients, ``_array`` shapes and
+indexing, ``_reduce`` reductions and ``matmul``; ``_array_grad`` holds the gradients of
+those two, built from the helpers in ``_grad_util``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from .. import _tensor_ops
+from . import _array_grad as _array_grad  # registers the shape/reduce gradients
 from ._array import (
     concat as concat,
     fill as fill,
