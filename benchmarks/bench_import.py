@@ -3,13 +3,19 @@
 SPEC §11 asks for an import time ≤ 1.5 x NumPy's and a peak memory ≤ NumPy's + 10 MiB.
 NumPy is the floor because scopeflow cannot be imported without it.
 
-Method: for each run, start ``sys.executable`` twice (scopeflow, then numpy; the order
-alternates between runs). The child times the import statement alone with
-``time.perf_counter`` (interpreter start-up, the same for both, is not part of the
-figure) and then reads its own peak resident set size (``VmHWM`` in ``/proc/self/status``,
-or ``ru_maxrss``). Import time is the minimum over the runs, peak RSS the median. The
-wall time of the whole child process is shown for reference, and so is the peak RSS of a
-child that imports nothing.
+Method: for each run, start ``sys.executable`` for scopeflow, for numpy (the order
+alternates between runs) and for nothing. The child measures the import statement alone
+(interpreter start-up, the same for all, is not part of the figure) in CPU time
+(``time.process_time``: time other processes take on a shared 2-core machine does not
+count) and in wall time, then reads its own peak resident set size (``VmHWM`` in
+``/proc/self/status``, or ``ru_maxrss``). A time ratio is the median, over the runs, of
+scopeflow's time over numpy's in the same run (the two children start back to back, so
+load from other processes that comes and goes hits both); times shown are minima, peak
+RSS the median. Children find the bytecode of both packages in a warmed
+``PYTHONPYCACHEPREFIX``, as an installed package finds its ``.pyc`` files; the same
+figure with this environment's own bytecode (``-B``; with ``PYTHONDONTWRITEBYTECODE`` set
+and no ``__pycache__`` in the source tree, scopeflow is compiled on every import) and the
+wall time of the whole child process are shown for reference.
 
 A breakdown from ``python -X importtime`` follows the table: the modules that
 ``import scopeflow`` loads and ``import numpy`` does not, by self time (minimum over a few
@@ -33,16 +39,18 @@ from _common import Row, add_common_args, finish, print_table
 
 _CHILD = """\
 import time
+c0 = time.process_time()
 t0 = time.perf_counter()
 {statement}
 t1 = time.perf_counter()
+c1 = time.process_time()
 try:
     with open("/proc/self/status") as f:
         hwm = int(next(l for l in f if l.startswith("VmHWM:")).split()[1])
 except OSError:
     import resource
     hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(t1 - t0, hwm)
+print(t1 - t0, c1 - c0, hwm)
 """
 
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
@@ -57,8 +65,8 @@ def child_env(pycache: str | None) -> dict[str, str]:
     return env
 
 
-def run_child(module: str | None, env: dict[str, str]) -> tuple[float, float, float]:
-    """(import seconds, peak RSS MiB, process wall seconds) of one fresh interpreter.
+def run_child(module: str | None, env: dict[str, str]) -> tuple[float, float, float, float]:
+    """(import CPU s, peak RSS MiB, process wall s, import wall s) of a fresh interpreter.
 
     Without a cache prefix the child runs with ``-B`` so it never writes ``__pycache__``
     next to the sources.
@@ -74,8 +82,8 @@ def run_child(module: str | None, env: dict[str, str]) -> tuple[float, float, fl
         env=env,
     ).stdout
     wall = time.perf_counter() - start
-    seconds, hwm_kib = out.split()
-    return float(seconds), int(hwm_kib) / 1024, wall
+    seconds, cpu, hwm_kib = out.split()
+    return float(cpu), int(hwm_kib) / 1024, wall, float(seconds)
 
 
 def importtime(module: str, runs: int, env: dict[str, str]) -> dict[str, int]:
@@ -110,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         modes = {"cached": child_env(pycache), "as-is": child_env(None)}
         for module in ("scopeflow", "numpy"):
             run_child(module, modes["cached"])  # warm-up: write both packages' bytecode
-        results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+        results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
         for i in range(args.runs):
             order = ["scopeflow", "numpy", ""] if i % 2 == 0 else ["numpy", "scopeflow", ""]
             for mode, env in modes.items():
@@ -125,20 +133,28 @@ def main(argv: list[str] | None = None) -> int:
     def median_rss(module: str) -> float:
         return statistics.median(r[1] for r in results["cached", module])
 
+    def paired_ratio(mode: str, field: int) -> float:
+        # Run i started its scopeflow and numpy children back to back: the ratio within a
+        # pair is immune to load that comes and goes over seconds; take the median pair.
+        pairs = zip(results[mode, "scopeflow"], results[mode, "numpy"], strict=True)
+        return statistics.median(a[field] / b[field] for a, b in pairs)
+
     sf_ms, np_ms = best("cached", "scopeflow", 0), best("cached", "numpy", 0)
+    ratio = paired_ratio("cached", 0)
     raw_sf_ms, raw_np_ms = best("as-is", "scopeflow", 0), best("as-is", "numpy", 0)
     sf_mib, np_mib, bare_mib = median_rss("scopeflow"), median_rss("numpy"), median_rss("")
     sf_wall, np_wall = best("cached", "scopeflow", 2), best("cached", "numpy", 2)
+    sf_iwall, np_iwall = best("cached", "scopeflow", 3), best("cached", "numpy", 3)
     bare_wall = best("cached", "", 2)
     dont_write = os.environ.get("PYTHONDONTWRITEBYTECODE")
     rows = [
         Row(
-            figure="import scopeflow, import statement (bytecode cached)",
+            figure="import scopeflow, CPU time of the import (bytecode cached)",
             value=f"{sf_ms:.1f} ms",
             floor=f"import numpy = {np_ms:.1f} ms",
-            ratio=f"{sf_ms / np_ms:.2f}x",
+            ratio=f"{ratio:.2f}x",
             target="≤ 1.5x",
-            ok=sf_ms <= 1.5 * np_ms,
+            ok=ratio <= 1.5,
         ),
         Row(
             figure="import scopeflow, peak RSS of the process",
@@ -149,10 +165,18 @@ def main(argv: list[str] | None = None) -> int:
             ok=sf_mib <= np_mib + 10,
         ),
         Row(
-            figure="import scopeflow, this environment's bytecode (-B)",
+            figure="import scopeflow, wall time of the import (bytecode cached)",
+            value=f"{sf_iwall:.1f} ms",
+            floor=f"import numpy = {np_iwall:.1f} ms",
+            ratio=f"{paired_ratio('cached', 3):.2f}x",
+            target="—",
+            ok=None,
+        ),
+        Row(
+            figure="import scopeflow, CPU time, this environment's bytecode (-B)",
             value=f"{raw_sf_ms:.1f} ms",
             floor=f"import numpy = {raw_np_ms:.1f} ms",
-            ratio=f"{raw_sf_ms / raw_np_ms:.2f}x",
+            ratio=f"{paired_ratio('as-is', 0):.2f}x",
             target="—",
             ok=None,
         ),
@@ -160,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             figure="python -c 'import scopeflow', process wall time (cached)",
             value=f"{sf_wall:.1f} ms",
             floor=f"numpy = {np_wall:.1f} ms",
-            ratio=f"{sf_wall / np_wall:.2f}x",
+            ratio=f"{paired_ratio('cached', 2):.2f}x",
             target="—",
             ok=None,
         ),
@@ -169,7 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         "bench_import: import scopeflow vs import numpy, fresh processes",
         rows,
         notes=[
-            f"{args.runs} runs each, order alternating; time = min, RSS = median",
+            f"{args.runs} runs each, order alternating; times shown = min, RSS = median; a "
+            f"time ratio is the median over runs of scopeflow / numpy within one run (the "
+            f"two children start back to back, so both see the same machine load); the "
+            f"verdict uses CPU time (time.process_time in the child), on an idle machine "
+            f"equal to the wall time",
+            f"ratio of the minima instead: {sf_ms / np_ms:.2f}x CPU, "
+            f"{sf_iwall / np_iwall:.2f}x wall",
             "bytecode cached: children use a warmed PYTHONPYCACHEPREFIX, as an installed "
             "package uses its .pyc files (the SPEC row)",
             "this environment's bytecode: the inherited environment, run with -B; "

@@ -42,6 +42,11 @@ _FLOOR_VAR.set(None)  # G and F use a variable that holds a value, as scopeflow'
 _UNSET_VAR: contextvars.ContextVar[object] = contextvars.ContextVar("unset")
 
 
+def python_get() -> object:
+    """G plus one Python-level call: the least any pure-Python query function can cost."""
+    return _FLOOR_VAR.get()
+
+
 class Floor:
     """Floor F: the least a class-based ContextVar scope can do."""
 
@@ -90,7 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     add_common_args(parser)
     args = parser.parse_args(argv)
 
-    ns: dict[str, Any] = {"sf": sf, "V": _FLOOR_VAR, "Floor": Floor, "FloorUnset": FloorUnset}
+    ns: dict[str, Any] = {
+        "sf": sf,
+        "V": _FLOOR_VAR,
+        "Floor": Floor,
+        "FloorUnset": FloorUnset,
+        "python_get": python_get,
+    }
     graph = sf.Graph()  # for the scopes that need no fresh graph per round
     with graph.as_default():
         ns["op"] = sf.constant(1.0, name="dep").op
@@ -103,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cases = [
         Case("G", "V.get()", ns),
+        Case("G in a function", "python_get()", ns),
         Case("F", "with Floor(): pass", ns),
         Case("F unset", "with FloorUnset(): pass", ns),
         Case("executing_eagerly", "sf.executing_eagerly()", ns),
@@ -128,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     g_ns, f_ns = t["G"], t["F"]
 
     rows: list[Row] = [
+        ratio_row("(reference) a Python function returning V.get()", t["G in a function"],
+                  "G", g_ns, None),
         ratio_row("sf.executing_eagerly()", t["executing_eagerly"], "G", g_ns, 3),
         ratio_row("sf.get_default_graph() (eager, global graph)", t["get_default_graph"],
                   "G", g_ns, 3),

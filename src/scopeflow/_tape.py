@@ -205,7 +205,7 @@ class GradientTape(Scope):
         if output_gradients is None:
             seeds: list[Any] = [None] * len(targets)
         else:
-            seeds = list(_leaves(output_gradients))
+            seeds = list(_leaves_like(output_gradients, target))
             if len(seeds) != len(targets):
                 msg = (
                     f"output_gradients has {len(seeds)} tensors but target has "
@@ -269,6 +269,24 @@ def _leaves(value: Any) -> Iterable[Any]:
     elif isinstance(value, (list, tuple)):
         for v in value:
             yield from _leaves(v)
+    else:
+        yield value
+
+
+def _leaves_like(value: Any, structure: Any) -> Iterable[Any]:
+    """The leaves of ``value`` laid out like ``structure`` (a seed per target tensor)."""
+    if isinstance(structure, Mapping):
+        for key, sub in structure.items():
+            yield from _leaves_like(value[key], sub)
+    elif isinstance(structure, (list, tuple)):
+        if not isinstance(value, (list, tuple)) or len(value) != len(structure):
+            msg = (
+                f"output gradients must have the structure of the targets: expected "
+                f"{len(structure)} items, got {value!r}"
+            )
+            raise ValueError(msg)
+        for v, sub in zip(value, structure, strict=True):
+            yield from _leaves_like(v, sub)
     else:
         yield value
 
@@ -428,7 +446,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None) -> list[Any]:
         raise RuntimeError(msg)
     y_list = list(_leaves(ys))
     x_list = list(xs) if isinstance(xs, (list, tuple)) else [xs]
-    seeds = list(_leaves(grad_ys)) if grad_ys is not None else [None] * len(y_list)
+    seeds = list(_leaves_like(grad_ys, ys)) if grad_ys is not None else [None] * len(y_list)
     if len(seeds) != len(y_list):
         msg = f"grad_ys has {len(seeds)} tensors but ys has {len(y_list)}"
         raise ValueError(msg)
