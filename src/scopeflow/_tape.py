@@ -21,6 +21,7 @@ from ._context import _STATE, EAGER, GRAPH, LOG, PAUSED, SCOPES, TAPES, Frame, S
 from ._graph import Operation, Tensor, get_default_graph
 from ._ops import _core
 from ._ops._grad_util import GradRecord, ones_like, register_gradient
+from ._ops._math import add
 from ._ops._registry import REGISTRY, OpDef
 from ._tensor import EagerTensor
 from ._variables import Variable
@@ -126,6 +127,9 @@ class GradientTape(Scope):
 
     def watch(self, tensor: Any) -> None:
         """Follow ``tensor`` (or variables, or nested lists/tuples/dicts of them)."""
+        if type(tensor) is EagerTensor:
+            self._tracked[id(tensor)] = tensor  # the common case; a dict store is atomic
+            return
         for leaf in _leaves(tensor):
             if isinstance(leaf, Variable):
                 with self._lock:
@@ -155,8 +159,23 @@ class GradientTape(Scope):
     def _offer(self, opdef: OpDef, inputs: tuple[Any, ...], outputs: tuple[Any, ...],
                attrs: dict[str, Any]) -> None:  # fmt: skip
         kind = opdef.type
+        tracked = self._tracked
+        if kind != _READ and kind not in _CALLS:
+            # The common case, checked without the lock (dict reads are atomic): is any
+            # input something this tape follows?
+            if not opdef.differentiable:
+                return
+            for x in inputs:
+                if id(x) in tracked:
+                    break
+            else:
+                return
+            with self._lock:
+                self._records.append(_Record(opdef, inputs, outputs, attrs))
+                for out in outputs:
+                    tracked[id(out)] = out
+            return
         with self._lock:
-            tracked = self._tracked
             if kind == _READ:
                 var = attrs["var"]
                 if id(var) not in self._watched_vars:
@@ -171,8 +190,6 @@ class GradientTape(Scope):
                         connected = True
                 if not connected:
                     return
-            elif not opdef.differentiable or not any(id(x) in tracked for x in inputs):
-                return
             self._records.append(_Record(opdef, inputs, outputs, attrs))
             for out in outputs:
                 tracked[id(out)] = out
@@ -201,7 +218,7 @@ class GradientTape(Scope):
             )
             raise RuntimeError(msg)
         self._used = True
-        targets = list(_leaves(target))
+        targets = [target] if isinstance(target, (EagerTensor, Tensor)) else list(_leaves(target))
         if output_gradients is None:
             seeds: list[Any] = [None] * len(targets)
         else:
@@ -214,14 +231,17 @@ class GradientTape(Scope):
                 raise ValueError(msg)
         with self._lock:
             records = list(self._records)
-        recording = self in _STATE.get(_roots[0])[TAPES]
-        # The tape does not record its own gradient computation (an outer tape does).
-        with _PauseTape(self) if recording else _NULL_SCOPE:
+        if self in _STATE.get(_roots[0])[TAPES]:
+            # The tape does not record its own gradient computation (an outer tape does).
+            with _PauseTape(self):
+                grads, var_grads = backprop(records, targets, seeds)
+        else:
             grads, var_grads = backprop(records, targets, seeds)
         if not self._persistent:
-            with self._lock:
-                self._records = []
-                self._tracked = {}
+            self._records = []
+            self._tracked = {}
+        if type(sources) is EagerTensor or type(sources) is Tensor:
+            return grads.get(id(sources))
         return _rebuild(sources, grads, var_grads)
 
 
@@ -249,17 +269,6 @@ class _PauseTape(Scope):
 
     def __repr__(self) -> str:
         return "GradientTape.stop_recording()"
-
-
-class _NullScope:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NULL_SCOPE: Final = _NullScope()
 
 
 def _leaves(value: Any) -> Iterable[Any]:
@@ -307,7 +316,7 @@ def _rebuild(sources: Any, grads: dict[int, Any], var_grads: dict[int, Any]) -> 
 
 def _accumulate(store: dict[int, Any], key: int, grad: Any) -> None:
     old = store.get(key)
-    store[key] = grad if old is None else _core.apply(REGISTRY["Add"], (old, grad), {})
+    store[key] = grad if old is None else add(old, grad)
 
 
 def backprop(
@@ -331,27 +340,39 @@ def backprop(
             seed = _core.convert_to_tensor(np.asarray(seed).astype(t.dtype))
         # d(v)/d(v) for a variable target is its seed.
         _accumulate(var_grads if isinstance(t, Variable) else grads, id(t), seed)
+    # This loop is most of a tape step (SPEC section 11): single-output records, the
+    # common case, skip building lists.
     for rec in reversed(records):
-        dys = [grads.get(id(o)) for o in rec.outputs]
-        if all(d is None for d in dys):
-            continue
-        if rec.opdef.type == _READ:
+        outputs = rec.outputs
+        if len(outputs) == 1:
+            dy = grads.get(id(outputs[0]))
+            if dy is None:
+                continue
+            dys: Sequence[Any] = (dy,)
+        else:
+            maybe = [grads.get(id(o)) for o in outputs]
+            if all(d is None for d in maybe):
+                continue
+            dys = [d if d is not None else _zeros(o) for d, o in zip(maybe, outputs, strict=True)]
+        opdef = rec.opdef
+        if opdef.type == _READ:
             _accumulate(var_grads, id(rec.attrs["var"]), dys[0])
             continue
-        fn = rec.opdef.grad
+        fn = opdef.grad
         if fn is None:
-            msg = f"No gradient is defined for op type {rec.opdef.type!r}"
+            msg = f"No gradient is defined for op type {opdef.type!r}"
             raise LookupError(msg)
-        filled = [d if d is not None else _zeros(o) for d, o in zip(dys, rec.outputs, strict=True)]
-        result = fn(rec, *filled)
-        if isinstance(result, _VariableGrads):
+        result = fn(rec, *dys)
+        if type(result) is _VariableGrads:
             for var, g in result.variables:
                 if g is not None:
                     _accumulate(var_grads, id(var), g)
             result = result.inputs
         for x, g in zip(rec.inputs, result, strict=False):
-            if g is not None and _differentiable(x):
-                _accumulate(grads, id(x), g)
+            if g is not None and x.dtype.kind in "fc":
+                key = id(x)
+                old = grads.get(key)
+                grads[key] = g if old is None else add(old, g)
     return grads, var_grads
 
 

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .._context import _STATE, TAPES, _roots
+from .._tensor import EagerTensor, wrap
 from ._core import NO_ATTRS, apply
 from ._registry import REGISTRY, Spec, register_op
 
@@ -90,11 +92,15 @@ BROADCAST_LIKE = register_op(
 
 def zeros_like(x: Any) -> Any:
     """Zeros with the dtype and runtime shape of ``x``."""
+    if type(x) is EagerTensor and not _STATE.get(_roots[0])[TAPES]:
+        return wrap(np.zeros_like(x._value))  # nothing to record: skip the op machinery
     return apply(ZEROS_LIKE, (x,), NO_ATTRS)
 
 
 def ones_like(x: Any) -> Any:
     """Ones with the dtype and runtime shape of ``x``."""
+    if type(x) is EagerTensor and not _STATE.get(_roots[0])[TAPES]:
+        return wrap(np.ones_like(x._value))
     return apply(ONES_LIKE, (x,), NO_ATTRS)
 
 
@@ -110,6 +116,8 @@ def broadcast_like(g: Any, like: Any) -> Any:
 
 def unbroadcast(g: Any, x: Any) -> Any:
     """The gradient ``g`` of a broadcast result, reduced to the shape of input ``x``."""
+    if type(g) is EagerTensor and type(x) is EagerTensor and g._value.shape == x._value.shape:
+        return g
     gs, xs = g.shape, x.shape
     if gs is not None and xs is not None and gs == xs and None not in gs:
         return g
