@@ -5,17 +5,20 @@ NumPy is the floor because scopeflow cannot be imported without it.
 
 Method: for each run, start ``sys.executable`` for scopeflow, for numpy (the order
 alternates between runs) and for nothing. The child measures the import statement alone
-(interpreter start-up, the same for all, is not part of the figure) in CPU time
-(``time.process_time``: time other processes take on a shared 2-core machine does not
-count) and in wall time, then reads its own peak resident set size (``VmHWM`` in
-``/proc/self/status``, or ``ru_maxrss``). A time ratio is the median, over the runs, of
+(interpreter start-up, the same for all, is not part of the figure) in CPU time of the
+importing thread (``time.thread_time``: neither other processes on a shared 2-core
+machine nor the BLAS worker threads NumPy starts are counted) and in wall time, then
+reads its own peak resident set size (``VmHWM`` in ``/proc/self/status``, or
+``ru_maxrss``). Times shown are minima over the runs, peak RSS the median. The verdict
+takes the larger of two ratios: the ratio of the minima, and the median over runs of
 scopeflow's time over numpy's in the same run (the two children start back to back, so
-load from other processes that comes and goes hits both); times shown are minima, peak
-RSS the median. Children find the bytecode of both packages in a warmed
-``PYTHONPYCACHEPREFIX``, as an installed package finds its ``.pyc`` files; the same
-figure with this environment's own bytecode (``-B``; with ``PYTHONDONTWRITEBYTECODE`` set
-and no ``__pycache__`` in the source tree, scopeflow is compiled on every import) and the
-wall time of the whole child process are shown for reference.
+load from other processes that comes and goes hits both).
+
+Children find the bytecode of both packages in a warmed ``PYTHONPYCACHEPREFIX``, as an
+installed package finds its ``.pyc`` files. Shown for reference: the same figure with this
+environment's own bytecode (``-B``; with ``PYTHONDONTWRITEBYTECODE`` set and no
+``__pycache__`` in the source tree, scopeflow is compiled on every import), and the wall
+time of the whole child process.
 
 A breakdown from ``python -X importtime`` follows the table: the modules that
 ``import scopeflow`` loads and ``import numpy`` does not, by self time (minimum over a few
@@ -39,11 +42,11 @@ from _common import Row, add_common_args, finish, print_table
 
 _CHILD = """\
 import time
-c0 = time.process_time()
+c0 = time.thread_time()
 t0 = time.perf_counter()
 {statement}
 t1 = time.perf_counter()
-c1 = time.process_time()
+c1 = time.thread_time()
 try:
     with open("/proc/self/status") as f:
         hwm = int(next(l for l in f if l.startswith("VmHWM:")).split()[1])
@@ -74,13 +77,17 @@ def run_child(module: str | None, env: dict[str, str]) -> tuple[float, float, fl
     statement = f"import {module}" if module else "pass"
     flags = [] if "PYTHONPYCACHEPREFIX" in env else ["-B"]
     start = time.perf_counter()
-    out = subprocess.run(
+    proc = subprocess.run(
         [sys.executable, *flags, "-c", _CHILD.format(statement=statement)],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         env=env,
-    ).stdout
+    )
+    if proc.returncode != 0:
+        msg = f"the child running {statement!r} failed:\n{proc.stderr[-2000:]}"
+        raise RuntimeError(msg)
+    out = proc.stdout
     wall = time.perf_counter() - start
     seconds, cpu, hwm_kib = out.split()
     return float(cpu), int(hwm_kib) / 1024, wall, float(seconds)
@@ -140,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(a[field] / b[field] for a, b in pairs)
 
     sf_ms, np_ms = best("cached", "scopeflow", 0), best("cached", "numpy", 0)
-    ratio = paired_ratio("cached", 0)
+    # Judge conservatively: load inflates numpy's import (and so the floor) more than the
+    # Python code scopeflow adds, so under load the paired ratio reads low; the ratio of the
+    # minima reads low when only scopeflow's runs met a quiet moment. Take the larger.
+    ratio = max(paired_ratio("cached", 0), sf_ms / np_ms)
     raw_sf_ms, raw_np_ms = best("as-is", "scopeflow", 0), best("as-is", "numpy", 0)
     sf_mib, np_mib, bare_mib = median_rss("scopeflow"), median_rss("numpy"), median_rss("")
     sf_wall, np_wall = best("cached", "scopeflow", 2), best("cached", "numpy", 2)
@@ -193,13 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         "bench_import: import scopeflow vs import numpy, fresh processes",
         rows,
         notes=[
-            f"{args.runs} runs each, order alternating; times shown = min, RSS = median; a "
-            f"time ratio is the median over runs of scopeflow / numpy within one run (the "
-            f"two children start back to back, so both see the same machine load); the "
-            f"verdict uses CPU time (time.process_time in the child), on an idle machine "
-            f"equal to the wall time",
-            f"ratio of the minima instead: {sf_ms / np_ms:.2f}x CPU, "
-            f"{sf_iwall / np_iwall:.2f}x wall",
+            f"{args.runs} runs each, order alternating; times shown = min, RSS = median; the "
+            f"info ratios are medians over runs of scopeflow / numpy within one run (the two "
+            f"children start back to back, so both see the same machine load)",
+            f"the verdict uses the importing thread's CPU time (time.thread_time in the child; "
+            f"on an idle machine about the wall time) and the larger of the paired median "
+            f"({paired_ratio('cached', 0):.2f}x) and the ratio of the minima "
+            f"({sf_ms / np_ms:.2f}x; wall: {sf_iwall / np_iwall:.2f}x)",
             "bytecode cached: children use a warmed PYTHONPYCACHEPREFIX, as an installed "
             "package uses its .pyc files (the SPEC row)",
             "this environment's bytecode: the inherited environment, run with -B; "
