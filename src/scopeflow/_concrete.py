@@ -16,7 +16,7 @@ from typing import Any, Final, final
 
 import numpy as np
 
-from ._context import _STATE, EAGER, GRAPH, PAUSED, TAPES, _roots
+from ._context import EAGER, GRAPH, PAUSED, TAPES, _roots, state_get
 from ._execution import compile_plan, execute
 from ._func_graph import FuncGraph
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
@@ -261,7 +261,7 @@ class ConcreteFunction:
         return self._call_flat(leaves)
 
     def _call_flat(self, leaves: list[Any]) -> Any:
-        frame = _STATE.get(_roots[0])
+        frame = state_get(_roots[0])
         if frame[EAGER]:
             arrays = [_eager_array(x) for x in leaves]
             arrays.extend(_eager_array(v) for v in self.graph.captured_inputs)

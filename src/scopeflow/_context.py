@@ -113,7 +113,7 @@ class ContextSwitch:
         Like TensorFlow's entry, this is live: it is the device scope open on that graph
         (or eager context) in the current task now, not when the entry was logged.
         """
-        cur = _STATE.get(_roots[0])
+        cur = state_get(_roots[0])
         return scopes_of(cur, None if self._is_eager else self._graph, self._is_eager)[DEVICE]
 
     def __repr__(self) -> str:
@@ -149,11 +149,16 @@ _ROOT_GRAPH: Final[Frame] = (None, None, False, None, EMPTY_SCOPES, (), (), Fals
 _roots: list[Frame] = [_ROOT_EAGER]
 
 _STATE: Final[contextvars.ContextVar[Frame]] = contextvars.ContextVar("scopeflow_state")
+# Bound once: on 3.11 `_STATE.get(...)` on an imported name is a generic attribute lookup
+# that builds a bound method on every call, and these run on every hot path.
+state_get: Final = _STATE.get
+state_set: Final = _STATE.set
+state_reset: Final = _STATE.reset
 
 
 def current() -> Frame:
     """The calling context's current frame."""
-    return _STATE.get(_roots[0])
+    return state_get(_roots[0])
 
 
 def root_frame() -> Frame:
@@ -223,7 +228,7 @@ class Scope:
         self._more: dict[int, tuple[Frame, contextvars.Token[Frame]]] | None = None
 
     def _push(self, frame: Frame) -> None:
-        token = _STATE.set(frame)
+        token = state_set(frame)
         if self._frame is None:
             self._frame = frame
             self._token = token
@@ -246,10 +251,10 @@ class Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        cur = _STATE.get(None)
+        cur = state_get(None)
         if cur is self._frame and cur is not None:
             try:
-                _STATE.reset(self._token)  # type: ignore[arg-type]
+                state_reset(self._token)  # type: ignore[arg-type]
             except ValueError:
                 raise self._elsewhere() from None
             self._frame = self._token = None
@@ -301,7 +306,7 @@ class Scope:
             raise ScopeNestingError(msg)
         frame, token = mine[id(f)]
         try:
-            _STATE.reset(token)
+            state_reset(token)
         except ValueError:
             raise self._elsewhere() from None
         self._forget(frame)
@@ -346,7 +351,7 @@ def executing_eagerly() -> bool:
         ...     sf.executing_eagerly()
         False
     """
-    return _STATE.get(_roots[0])[EAGER]  # type: ignore[no-any-return]
+    return state_get(_roots[0])[2]  # type: ignore[no-any-return]  # 2 is EAGER: no global load
 
 
 @final
@@ -354,7 +359,7 @@ class _EagerMode(Scope):
     __slots__ = ()
 
     def __enter__(self) -> None:
-        cur = _STATE.get(_roots[0])
+        cur = state_get(_roots[0])
         graph = cur[GRAPH]
         if graph is not None and graph.building_function:
             graph = graph._non_function_outer()
@@ -374,7 +379,7 @@ class _GraphMode(Scope):
     __slots__ = ()
 
     def __enter__(self) -> None:
-        cur = _STATE.get(_roots[0])
+        cur = state_get(_roots[0])
         graph = cur[GRAPH]
         self._push(
             (
@@ -441,7 +446,7 @@ def context_switches() -> tuple[ContextSwitch, ...]:
         >>> len(sf.context_switches())
         1
     """
-    return _STATE.get(_roots[0])[LOG]  # type: ignore[no-any-return]
+    return state_get(_roots[0])[LOG]  # type: ignore[no-any-return]
 
 
 @final
@@ -449,7 +454,7 @@ class _StopRecording(Scope):
     __slots__ = ()
 
     def __enter__(self) -> None:
-        cur = _STATE.get(_roots[0])
+        cur = state_get(_roots[0])
         self._push(
             (cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], cur[TAPES], True, None)
         )
@@ -473,7 +478,7 @@ def stop_recording() -> Scope:
 
 def recording_paused() -> bool:
     """Whether tapes are paused in the calling context."""
-    return _STATE.get(_roots[0])[PAUSED]  # type: ignore[no-any-return]
+    return state_get(_roots[0])[PAUSED]  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------
@@ -514,7 +519,7 @@ def copy_scopes() -> ScopesSnapshot:
         >>> t.start(); t.join(); seen[0] is g
         True
     """
-    return ScopesSnapshot(_STATE.get(_roots[0]))
+    return ScopesSnapshot(state_get(_roots[0]))
 
 
 def run_in_scopes(
@@ -533,7 +538,7 @@ def run_in_scopes(
         raise TypeError(msg)
 
     def call() -> T:
-        _STATE.set(snapshot._frame)
+        state_set(snapshot._frame)
         return fn(*args, **kwargs)
 
     return contextvars.copy_context().run(call)

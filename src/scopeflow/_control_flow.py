@@ -16,7 +16,7 @@ from typing import Any, Final, final
 import numpy as np
 
 from ._concrete import ConcreteFunction, _fill_outputs, _flatten_outputs
-from ._context import _STATE, EAGER, _roots, eager_mode
+from ._context import EAGER, _roots, eager_mode, state_get
 from ._func_graph import FuncGraph
 from ._graph import Graph, Shape, Tensor, get_default_graph
 from ._ops._core import apply, convert_to_tensor, graph_tensor, placeholder
@@ -60,7 +60,7 @@ def _build(
         result = fn(*args)
         leaves: list[Any] = []
         template = _flatten_outputs(result, leaves)
-        frame = _STATE.get(_roots[0])
+        frame = state_get(_roots[0])
         graph.outputs = [graph_tensor(frame, graph, value, None) for value in leaves]
     graph.finalize()
     return ConcreteFunction(graph, None, len(args), template, []), template, args
@@ -147,7 +147,7 @@ def cond(
     if not callable(true_fn) or not callable(false_fn):
         msg = "cond() takes two callables, true_fn and false_fn, that build each branch"
         raise TypeError(msg)
-    if _STATE.get(_roots[0])[EAGER]:
+    if state_get(_roots[0])[EAGER]:
         return true_fn() if _eager_bool(pred, "cond() pred") else false_fn()
     label = name or "cond"
     outer = get_default_graph()
@@ -292,7 +292,7 @@ def while_loop(
             raise ValueError(msg)
         return out
 
-    if _STATE.get(_roots[0])[EAGER]:
+    if state_get(_roots[0])[EAGER]:
         values = tensors
         i = 0
         while (maximum_iterations is None or i < maximum_iterations) and _eager_bool(
@@ -347,7 +347,7 @@ def _differentiable(x: Any) -> bool:
 
 def _local(x: Any) -> Any:
     """``x`` as a tensor of the graph being built (capturing it), or as it is eagerly."""
-    frame = _STATE.get(_roots[0])
+    frame = state_get(_roots[0])
     if frame[EAGER]:
         return x
     return graph_tensor(frame, get_default_graph(), x, None)

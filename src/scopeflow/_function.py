@@ -31,7 +31,7 @@ from ._concrete import (
     _leaf_spec,
     _rebuild,
 )
-from ._context import _STATE, DEVICE, EAGER, GRAPH, SCOPES, _roots
+from ._context import DEVICE, EAGER, GRAPH, SCOPES, _roots, state_get
 from ._func_graph import FuncGraph
 from ._graph import Graph, Tensor, get_default_graph
 from ._ops._core import graph_tensor, placeholder
@@ -262,7 +262,7 @@ class Function:
     def _concrete(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool = False
     ) -> tuple[ConcreteFunction, list[Any]]:
-        frame = _STATE.get(_roots[0])
+        frame = state_get(_roots[0])
         key, leaves, keep, call = self._key(args, kwargs, frame, for_concrete)
         cache = self._cache_for(frame)
         hit = cache.get(key)
@@ -284,7 +284,7 @@ class Function:
     async def _aconcrete(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool = False
     ) -> tuple[ConcreteFunction, list[Any]]:
-        frame = _STATE.get(_roots[0])
+        frame = state_get(_roots[0])
         key, leaves, keep, call = self._key(args, kwargs, frame, for_concrete)
         cache = self._cache_for(frame)
         hit = cache.get(key)
@@ -315,7 +315,7 @@ class Function:
                 f"outside sf.function)"
             )
             raise RuntimeError(msg)
-        frame = _STATE.get(_roots[0])
+        frame = state_get(_roots[0])
         with self._lock:
             first = not self._trace_started
             self._trace_started = True
@@ -342,7 +342,7 @@ class Function:
         template = _flatten_outputs(result, leaves)
         outputs = []
         for value in leaves:
-            t = graph_tensor(_STATE.get(_roots[0]), fg, value, None)
+            t = graph_tensor(state_get(_roots[0]), fg, value, None)
             outputs.append(t)
         fg.outputs = outputs
         fg._seal(self._name)

@@ -12,7 +12,6 @@ from typing import final
 
 from . import _context
 from ._context import (
-    _STATE,
     DEVICE,
     EAGER,
     GRAPH,
@@ -24,6 +23,8 @@ from ._context import (
     Frame,
     Scope,
     _roots,
+    state_get,
+    state_set,
 )
 from ._graph import Graph, get_default_graph, global_default_graph
 
@@ -73,16 +74,22 @@ class InitScope(Scope):
         self._more = None
 
     def __enter__(self) -> None:
-        cur = _STATE.get(_roots[0])
+        cur = state_get(_roots[0])
         if cur[EAGER]:
             # Already outside every function: only pause the tapes.
-            self._push((cur, self, True, cur[GRAPH], cur[SCOPES], cur[LOG], cur[TAPES], True, None))
-            return
-        eager, graph, switch, device = _outer_context(cur)
-        # The body keeps the inner name scope (absolute) and the device found on the
-        # walk; control dependencies and the control-flow scope are dropped.
-        scopes = (cur[SCOPES][NAME], (), device, None)
-        self._push((cur, self, eager, graph, scopes, cur[LOG] + (switch,), cur[TAPES], True, None))
+            frame = (cur, self, True, cur[GRAPH], cur[SCOPES], cur[LOG], cur[TAPES], True, None)
+        else:
+            eager, graph, switch, device = _outer_context(cur)
+            # The body keeps the inner name scope (absolute) and the device found on the
+            # walk; control dependencies and the control-flow scope are dropped.
+            scopes = (cur[SCOPES][NAME], (), device, None)
+            frame = (cur, self, eager, graph, scopes, cur[LOG] + (switch,), cur[TAPES], True, None)
+        token = state_set(frame)
+        if self._frame is None:  # Scope._push, inlined on this hot path
+            self._frame = frame
+            self._token = token
+        else:
+            self._push_more(frame, token)
 
     def __repr__(self) -> str:
         return "init_scope()"
@@ -118,7 +125,7 @@ def executing_eagerly_outside_functions() -> bool:
         ...     sf.executing_eagerly(), sf.executing_eagerly_outside_functions()
         (False, True)
     """
-    cur = _STATE.get(_roots[0])
+    cur = state_get(_roots[0])
     if cur[EAGER]:
         return True
     if cur[GRAPH] is None:

@@ -14,15 +14,16 @@ from typing import Any, final
 
 from . import _context
 from ._context import (
-    _STATE,
     CONTROLS,
     DEVICE,
     EAGER,
+    EMPTY_SCOPES,
     FLOW,
     GLOBAL_GRAPH,
     GRAPH,
     LOG,
     NAME,
+    PARENT,
     PAUSED,
     SCOPES,
     TAPES,
@@ -30,6 +31,8 @@ from ._context import (
     Scope,
     Scopes,
     _roots,
+    state_get,
+    state_set,
 )
 from ._device import canonical_device, merge_devices
 from ._graph import (
@@ -66,14 +69,20 @@ class AsDefault(Scope):
         self._more = None
 
     def __enter__(self) -> Graph:
-        cur = _STATE.get(_roots[0])
+        cur = state_get(_roots[0])
         graph = self._graph
-        self._push(
-            (
-                cur, self, False, graph, _context.scopes_of(cur, graph, False),
-                cur[LOG] + (graph._switch,), cur[TAPES], cur[PAUSED], None,
-            )
+        # A root frame holds no graph's scopes: skip the walk.
+        scopes = EMPTY_SCOPES if cur[PARENT] is None else _context.scopes_of(cur, graph, False)
+        frame = (
+            cur, self, False, graph, scopes, cur[LOG] + (graph._switch,), cur[TAPES],
+            cur[PAUSED], None,
         )  # fmt: skip
+        token = state_set(frame)
+        if self._frame is None:  # _push, inlined on this hot path
+            self._frame = frame
+            self._token = token
+        else:
+            self._push_more(frame, token)
         return graph
 
     def __repr__(self) -> str:
@@ -90,6 +99,27 @@ def _modify(cur: Frame, owner: Scope, graph: Graph | None, new: Scopes) -> Frame
         cur, owner, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], cur[TAPES], cur[PAUSED],
         (graph, new),
     )  # fmt: skip
+
+
+def _push_scopes(owner: Scope, cur: Frame, aux: Graph | None, new: Scopes) -> None:
+    """Push a frame like ``cur`` with ``new`` scopes for the current context (``aux`` None)
+    or for the graph ``aux``; ``Scope._push`` inlined, as this runs on every scope entry."""
+    if aux is None:
+        frame = (
+            cur, owner, cur[EAGER], cur[GRAPH], new, cur[LOG], cur[TAPES], cur[PAUSED], None,
+        )  # fmt: skip
+    else:
+        frame = _modify(cur, owner, aux, new)
+    token = state_set(frame)
+    if owner._frame is None:
+        owner._frame = frame
+        owner._token = token
+    else:
+        owner._push_more(frame, token)
+
+
+# Device specs already validated by DeviceScope (a few distinct strings per program).
+_known_specs: set[str] = set()
 
 
 def _target(cur: Frame, graph: Graph | None) -> tuple[Graph | None, Scopes, Graph | None]:
@@ -125,7 +155,7 @@ class NameScope(Scope):
     def __enter__(self) -> str:
         # Hot path (SPEC section 11): the current context is read once, the frame is
         # built inline and pushed without helper calls when this is the first entry.
-        cur = _STATE.get(_roots[0])
+        cur = state_get(_roots[0])
         name = self._name
         if self._graph is None:
             scopes = cur[SCOPES]
@@ -144,20 +174,7 @@ class NameScope(Scope):
                 new = name[:-1]
             else:
                 new = graph._unique_name(f"{old}/{name}" if old else name)
-        new_scopes = (new, scopes[CONTROLS], scopes[DEVICE], scopes[FLOW])
-        if aux is None:
-            frame = (
-                cur, self, cur[EAGER], cur[GRAPH], new_scopes, cur[LOG], cur[TAPES],
-                cur[PAUSED], None,
-            )  # fmt: skip
-        else:
-            frame = _modify(cur, self, aux, new_scopes)
-        token = _STATE.set(frame)
-        if self._frame is None:
-            self._frame = frame
-            self._token = token
-        else:
-            self._push_more(frame, token)
+        _push_scopes(self, cur, aux, (new, scopes[CONTROLS], scopes[DEVICE], scopes[FLOW]))
         return f"{new}/" if new else ""
 
     def __repr__(self) -> str:
@@ -198,25 +215,34 @@ class ControlDependencies(Scope):
     __slots__ = ("_graph", "_inputs")
 
     def __init__(self, control_inputs: Iterable[Any] | None, graph: Graph | None = None) -> None:
-        if control_inputs is not None:
-            if isinstance(control_inputs, (Tensor, Operation)) or not isinstance(
-                control_inputs, Iterable
-            ):
-                msg = (
-                    f"control_dependencies() takes a list of operations or tensors, or "
-                    f"None; got {control_inputs!r}. Wrap a single one in a list"
-                )
-                raise TypeError(msg)
-            control_inputs = list(control_inputs)
-        self._inputs = control_inputs
+        # A list is the common case; the ABC check for other iterables is slow.
+        if (
+            control_inputs is not None
+            and type(control_inputs) is not list
+            and (
+                isinstance(control_inputs, (Tensor, Operation))
+                or not isinstance(control_inputs, Iterable)
+            )
+        ):
+            msg = (
+                f"control_dependencies() takes a list of operations or tensors, or "
+                f"None; got {control_inputs!r}. Wrap a single one in a list"
+            )
+            raise TypeError(msg)
+        self._inputs = None if control_inputs is None else tuple(control_inputs)
         self._graph = graph
         self._frame = None
         self._token = None
         self._more = None
 
     def __enter__(self) -> None:
-        cur = _STATE.get(_roots[0])
-        graph, scopes, aux = _target(cur, self._graph)
+        cur = state_get(_roots[0])
+        if self._graph is None:  # the module-level scope: the current context
+            scopes = cur[SCOPES]
+            aux = None
+            graph = None if cur[EAGER] else (cur[GRAPH] or global_default_graph())
+        else:
+            graph, scopes, aux = _target(cur, self._graph)
         inputs = self._inputs
         if inputs is None and aux is None and getattr(graph, "_control_flow", False):
             self._push(_leave_control_flow(cur, self, graph, scopes))
@@ -227,7 +253,7 @@ class ControlDependencies(Scope):
             ops = _control_ops(inputs, graph)
             chain = (scopes[CONTROLS], ops) if ops else scopes[CONTROLS]
             new = (scopes[NAME], chain, scopes[DEVICE], scopes[FLOW])
-        self._push(_modify(cur, self, aux, new))
+        _push_scopes(self, cur, aux, new)
 
     def __repr__(self) -> str:
         if self._inputs is None:
@@ -259,8 +285,9 @@ class DeviceScope(Scope):
     __slots__ = ("_graph", "_spec")
 
     def __init__(self, spec: str | None, graph: Graph | None = None) -> None:
-        if spec is not None:
+        if spec is not None and spec not in _known_specs:
             canonical_device(spec)  # validate now: a bad spec fails where it is written
+            _known_specs.add(spec)
         self._spec = spec
         self._graph = graph
         self._frame = None
@@ -268,11 +295,15 @@ class DeviceScope(Scope):
         self._more = None
 
     def __enter__(self) -> None:
-        cur = _STATE.get(_roots[0])
-        _, scopes, aux = _target(cur, self._graph)
+        cur = state_get(_roots[0])
+        if self._graph is None:
+            scopes = cur[SCOPES]
+            aux = None
+        else:
+            _, scopes, aux = _target(cur, self._graph)
         spec = self._spec
         dev = "" if spec is None else merge_devices(scopes[DEVICE], spec)
-        self._push(_modify(cur, self, aux, (scopes[NAME], scopes[CONTROLS], dev, scopes[FLOW])))
+        _push_scopes(self, cur, aux, (scopes[NAME], scopes[CONTROLS], dev, scopes[FLOW]))
 
     def __repr__(self) -> str:
         return f"device({self._spec!r})"
@@ -330,4 +361,4 @@ def get_name_scope() -> str:
         ...     sf.get_name_scope()
         'a/b'
     """
-    return _STATE.get(_roots[0])[SCOPES][NAME]  # type: ignore[no-any-return]
+    return state_get(_roots[0])[SCOPES][NAME]  # type: ignore[no-any-return]

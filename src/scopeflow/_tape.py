@@ -17,7 +17,18 @@ from typing import Any, Final, final
 import numpy as np
 
 from ._concrete import ConcreteFunction
-from ._context import _STATE, EAGER, GRAPH, LOG, PAUSED, SCOPES, TAPES, Frame, Scope, _roots
+from ._context import (
+    EAGER,
+    GRAPH,
+    LOG,
+    PAUSED,
+    SCOPES,
+    TAPES,
+    Frame,
+    Scope,
+    _roots,
+    state_get,
+)
 from ._graph import Operation, Tensor, get_default_graph
 from ._ops import _core
 from ._ops._grad_util import GradRecord, ones_like, register_gradient
@@ -108,7 +119,7 @@ class GradientTape(Scope):
         self._used = False
 
     def __enter__(self) -> GradientTape:
-        cur = _STATE.get(_roots[0])
+        cur = state_get(_roots[0])
         if self in cur[TAPES]:
             msg = "This GradientTape is already recording here; it cannot be entered twice"
             raise RuntimeError(msg)
@@ -231,7 +242,7 @@ class GradientTape(Scope):
                 raise ValueError(msg)
         with self._lock:
             records = list(self._records)
-        if self in _STATE.get(_roots[0])[TAPES]:
+        if self in state_get(_roots[0])[TAPES]:
             # The tape does not record its own gradient computation (an outer tape does).
             with _PauseTape(self):
                 grads, var_grads = backprop(records, targets, seeds)
@@ -254,7 +265,7 @@ class _PauseTape(Scope):
         self._tape = tape
 
     def __enter__(self) -> None:
-        cur = _STATE.get(_roots[0])
+        cur = state_get(_roots[0])
         tapes = cur[TAPES]
         if self._tape not in tapes or cur[PAUSED]:
             msg = (
@@ -459,7 +470,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None) -> list[Any]:
         >>> float(sf.Session(g).run(dx, {x: 3.0}))
         6.0
     """
-    if _STATE.get(_roots[0])[EAGER]:
+    if state_get(_roots[0])[EAGER]:
         msg = (
             "sf.gradients() builds symbolic gradients and needs graph mode; in eager code "
             "use sf.GradientTape"

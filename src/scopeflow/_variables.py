@@ -15,7 +15,7 @@ from typing import Any, Final, final
 import numpy as np
 
 from . import _execution
-from ._context import _STATE, EAGER, GRAPH, NAME, SCOPES, TAPES, _roots
+from ._context import EAGER, GRAPH, NAME, SCOPES, TAPES, _roots, state_get
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
 from ._ops._core import apply, convert_to_tensor, group
@@ -150,7 +150,7 @@ class Variable(TensorOperators):
         self._snapshot: Tensor | None = None
         self._value: np.ndarray[Any, Any] | None = None
         dt = as_dtype(dtype) if dtype is not None else None
-        frame = _STATE.get(_roots[0])
+        frame = state_get(_roots[0])
         graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
         if not frame[EAGER] and graph.building_function:
             _check_lifting(graph, initial_value)
@@ -162,7 +162,7 @@ class Variable(TensorOperators):
     def _create(self, initial_value: Any, name: str, dtype: np.dtype[Any] | None) -> None:
         if callable(initial_value):
             initial_value = initial_value()
-        frame = _STATE.get(_roots[0])
+        frame = state_get(_roots[0])
         if frame[EAGER]:
             arr = to_array(initial_value, dtype)
             if isinstance(initial_value, EagerTensor) or arr is initial_value:
@@ -260,7 +260,7 @@ class Variable(TensorOperators):
 
     def read_value(self) -> Any:
         """The current value as a tensor of the calling context."""
-        frame = _STATE.get(_roots[0])
+        frame = state_get(_roots[0])
         if frame[EAGER] and self._value is not None and not frame[TAPES]:
             return wrap(self._value)  # no tape is active: skip the op machinery
         self._check_usable_here(frame)
@@ -296,7 +296,7 @@ class Variable(TensorOperators):
         return self._write(ASSIGN_SUB, delta, name)
 
     def _write(self, opdef: Any, value: Any, name: str | None) -> Any:
-        frame = _STATE.get(_roots[0])
+        frame = state_get(_roots[0])
         self._check_usable_here(frame)
         if isinstance(value, (Tensor, EagerTensor)) or hasattr(value, "__sf_tensor__"):
             return apply(opdef, (value,), {"var": self}, name)
@@ -424,7 +424,7 @@ def global_variables_initializer() -> Operation | None:
         ...     sess.run(v)
         array([1., 2.], dtype=float32)
     """
-    frame = _STATE.get(_roots[0])
+    frame = state_get(_roots[0])
     if frame[EAGER]:
         return None
     graph = get_default_graph()

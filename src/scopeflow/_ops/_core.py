@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from .._context import _STATE, EAGER, GRAPH, PAUSED, TAPES, Frame, _roots
+from .._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from .._graph import Graph, Operation, Shape, Tensor, global_default_graph
 from .._scopes import ControlDependencies
 from .._tensor import EagerTensor, as_dtype, to_array, wrap
@@ -75,7 +75,7 @@ def apply(
         The single output tensor, a tuple for several outputs, and for ops without
         outputs the Operation (graph mode) or None (eager).
     """
-    frame = _STATE.get(_roots[0])
+    frame = state_get(_roots[0])
     if frame[EAGER]:
         return _apply_eager(frame, opdef, inputs, attrs, name)
     graph = frame[GRAPH]
@@ -257,7 +257,7 @@ def constant(
                 f"reshaped to {target}"
             )
             raise ValueError(msg)
-    frame = _STATE.get(_roots[0])
+    frame = state_get(_roots[0])
     if frame[EAGER]:
         return wrap(arr)
     graph = frame[GRAPH]
@@ -276,7 +276,7 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
     """
     dt = as_dtype(dtype) if dtype is not None else None
     value = _resolve(value)
-    frame = _STATE.get(_roots[0])
+    frame = state_get(_roots[0])
     if frame[EAGER]:
         if type(value) is EagerTensor:
             if dt is not None and value.dtype != dt:
@@ -316,7 +316,7 @@ def placeholder(
         ('x:0', (None, 3))
     """
     dt = as_dtype(dtype)
-    frame = _STATE.get(_roots[0])
+    frame = state_get(_roots[0])
     if frame[EAGER]:
         msg = (
             "placeholder() is not compatible with eager execution: call it inside "
@@ -380,7 +380,7 @@ def group(*inputs: Any, name: str | None = None) -> Operation | None:
         >>> [op.name for op in g.control_inputs]
         ['Const', 'Const_1']
     """
-    frame = _STATE.get(_roots[0])
+    frame = state_get(_roots[0])
     if frame[EAGER]:
         return None
     deps: list[Operation] = []

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._context import _STATE, TAPES, _roots
+from .._context import TAPES, _roots, state_get
 from .._tensor import EagerTensor, wrap
 from ._core import NO_ATTRS, apply
 from ._registry import REGISTRY, Spec, register_op
@@ -92,14 +92,14 @@ BROADCAST_LIKE = register_op(
 
 def zeros_like(x: Any) -> Any:
     """Zeros with the dtype and runtime shape of ``x``."""
-    if type(x) is EagerTensor and not _STATE.get(_roots[0])[TAPES]:
+    if type(x) is EagerTensor and not state_get(_roots[0])[TAPES]:
         return wrap(np.zeros_like(x._value))  # nothing to record: skip the op machinery
     return apply(ZEROS_LIKE, (x,), NO_ATTRS)
 
 
 def ones_like(x: Any) -> Any:
     """Ones with the dtype and runtime shape of ``x``."""
-    if type(x) is EagerTensor and not _STATE.get(_roots[0])[TAPES]:
+    if type(x) is EagerTensor and not state_get(_roots[0])[TAPES]:
         return wrap(np.ones_like(x._value))
     return apply(ONES_LIKE, (x,), NO_ATTRS)
 

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from .._context import _STATE, EAGER, PAUSED, TAPES, _roots
+from .._context import EAGER, PAUSED, TAPES, _roots, state_get
 from .._tensor import EagerTensor, as_dtype, wrap
 from ._core import NO_ATTRS, apply, record_hook
 from ._grad_util import GradRecord, ones_like, register_gradient, unbroadcast, zeros_like
@@ -177,7 +177,7 @@ def _fast_binary(opdef: OpDef, ufunc: Any) -> Callable[..., Any]:
 
     def op(x: Any, y: Any, name: str | None = None) -> Any:
         if type(x) is EagerTensor and type(y) is EagerTensor:
-            frame = _STATE.get(_roots[0])
+            frame = state_get(_roots[0])
             if frame[EAGER]:
                 a = x._value
                 b = y._value
