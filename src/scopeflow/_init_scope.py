@@ -63,8 +63,26 @@ def _outer_context(cur: Frame) -> tuple[bool, Graph | None, ContextSwitch, str]:
 
 
 @final
-class InitScope(Scope):
-    """The scope returned by :func:`init_scope`."""
+class init_scope(Scope):  # a class used like a function, as in TensorFlow
+    """A scope that lifts op creation out of function graphs and control-flow scopes.
+
+    Inside it, control dependencies are cleared, ops go to the innermost context that is
+    not building a function (a graph, or eager mode) under the current name scope, and
+    gradient tapes are paused. Use it to create state (variables, lookup tables) once,
+    outside the function being traced. It works with ``with`` and ``async with``.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> outer = sf.Graph()
+        >>> with outer.as_default(), sf.FuncGraph("f", outer).as_default():
+        ...     with sf.init_scope():
+        ...         c = sf.constant(1.0)
+        >>> c.graph is outer
+        True
+    """
+
+    # The class itself is the public factory: a separate factory function would add a
+    # Python call to every entry (SPEC section 11 counts construction in init_scope's cost).
 
     __slots__ = ()
 
@@ -93,26 +111,6 @@ class InitScope(Scope):
 
     def __repr__(self) -> str:
         return "init_scope()"
-
-
-def init_scope() -> Scope:
-    """A scope that lifts op creation out of function graphs and control-flow scopes.
-
-    Inside it, control dependencies are cleared, ops go to the innermost context that is
-    not building a function (a graph, or eager mode) under the current name scope, and
-    gradient tapes are paused. Use it to create state (variables, lookup tables) once,
-    outside the function being traced. It works with ``with`` and ``async with``.
-
-    Example:
-        >>> import scopeflow as sf
-        >>> outer = sf.Graph()
-        >>> with outer.as_default(), sf.FuncGraph("f", outer).as_default():
-        ...     with sf.init_scope():
-        ...         c = sf.constant(1.0)
-        >>> c.graph is outer
-        True
-    """
-    return InitScope()
 
 
 def executing_eagerly_outside_functions() -> bool:

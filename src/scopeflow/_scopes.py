@@ -181,7 +181,12 @@ class NameScope(Scope):
         return f"name_scope({self._name!r})"
 
 
-def _control_ops(control_inputs: Iterable[Any], graph: Graph | None) -> tuple[Operation, ...]:
+def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[Operation, ...]:
+    if len(control_inputs) == 1 and graph is not None:  # the common case, without a list
+        (c,) = control_inputs
+        op = c._op if type(c) is Tensor else c
+        if type(op) is Operation and op._graph is graph:
+            return (op,)
     ops: list[Operation] = []
     for c in control_inputs:
         if isinstance(c, Tensor):
