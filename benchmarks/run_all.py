@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("scopes", "ops", "import", "tasks")
+BENCHES = ("scopes", "ops", "functions", "import", "tasks")
 QUICK_ARGS = {
     "scopes": ["--rounds", "7"],
     "ops": ["--runs", "5", "--rounds", "7"],

@@ -93,14 +93,19 @@ BROADCAST_LIKE = register_op(
 def zeros_like(x: Any) -> Any:
     """Zeros with the dtype and runtime shape of ``x``."""
     if type(x) is EagerTensor and not state_get(_roots[0])[TAPES]:
-        return wrap(np.zeros_like(x._value))  # nothing to record: skip the op machinery
+        # Nothing to record: skip the op machinery (and np.zeros_like, slow on small arrays).
+        value = x._value
+        return wrap(np.zeros(value.shape, value.dtype))
     return apply(ZEROS_LIKE, (x,), NO_ATTRS)
 
 
 def ones_like(x: Any) -> Any:
     """Ones with the dtype and runtime shape of ``x``."""
     if type(x) is EagerTensor and not state_get(_roots[0])[TAPES]:
-        return wrap(np.ones_like(x._value))
+        value = x._value
+        ones = np.empty(value.shape, value.dtype)
+        ones.fill(1)  # np.ones and np.ones_like are several times slower on small arrays
+        return wrap(ones)
     return apply(ONES_LIKE, (x,), NO_ATTRS)
 
 
