@@ -259,13 +259,17 @@ class Function:
             del self._pending[(id(cache), key)]
         pending.done.set()
 
-    def _concrete(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool = False
-    ) -> tuple[ConcreteFunction, list[Any]]:
+    def _lookup(self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool) -> Any:
+        """(cache, key, tensor leaves, objects to keep alive, call to trace, cached trace)."""
         frame = state_get(_roots[0])
         key, leaves, keep, call = self._key(args, kwargs, frame, for_concrete)
         cache = self._cache_for(frame)
-        hit = cache.get(key)
+        return cache, key, leaves, keep, call, cache.get(key)
+
+    def _concrete(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool = False
+    ) -> tuple[ConcreteFunction, list[Any]]:
+        cache, key, leaves, keep, call, hit = self._lookup(args, kwargs, for_concrete)
         if hit is not None:
             return hit, leaves
         while True:
@@ -284,10 +288,7 @@ class Function:
     async def _aconcrete(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool = False
     ) -> tuple[ConcreteFunction, list[Any]]:
-        frame = state_get(_roots[0])
-        key, leaves, keep, call = self._key(args, kwargs, frame, for_concrete)
-        cache = self._cache_for(frame)
-        hit = cache.get(key)
+        cache, key, leaves, keep, call, hit = self._lookup(args, kwargs, for_concrete)
         if hit is not None:
             return hit, leaves
         while True:
