@@ -360,3 +360,13 @@ def test_error_message_of_cross_context_exit_names_the_scope() -> None:
         scope.__exit__(None, None, None)
     assert sf.executing_eagerly()
     assert not _context.recording_paused()
+
+
+def test_function_graph_stays_entered_when_escaping_to_eager() -> None:
+    fg = sf.FuncGraph("f")
+    with fg.as_default(), sf.init_scope():
+        assert sf.executing_eagerly()
+        assert sf.get_default_graph() is not fg
+        assert sf.has_default_graph()  # fg was entered and is not left yet
+        with pytest.raises(sf.ScopeNestingError, match=r"inside <sf.FuncGraph 'f'>"):
+            sf.reset_default_graph()

@@ -2,8 +2,9 @@
 
 Hypothesis drives three real tasks (on asyncio and on trio) through a random script:
 each step tells one task to enter a scope (``as_default`` of a few graphs, ``name_scope``,
-``device``, ``control_dependencies``, ``init_scope``, ``eager_mode``, ``graph_mode``,
-``stop_recording``, or another task's open scope object), to leave its innermost scope
+``device``, ``control_dependencies``, the same three on a graph that need not be the
+default, ``init_scope``, ``eager_mode``, ``graph_mode``, ``stop_recording``, a
+``GradientTape``, or another task's open scope object), to leave its innermost scope
 (with ``__exit__`` or ``__aexit__``), to leave scopes out of order or from the wrong task
 (both must raise ``ScopeNestingError``), or to await. A pure-Python model keeps each
 task's own stack of frames. After every step every task checks what it observes (mode,
@@ -21,7 +22,7 @@ from typing import Any
 import anyio
 import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st, target
 
 import scopeflow as sf
 from scopeflow import _context
@@ -91,6 +92,7 @@ class Frame:
     records: dict[object, Record]  # never mutated: updates copy it
     log: tuple[LogEntry, ...]
     paused: bool
+    tapes: tuple[sf.GradientTape, ...] = ()
 
     def record(self, key: object) -> Record:
         return self.records.get(key, Record())
@@ -168,11 +170,16 @@ class World:
 
     # -- what an entry does to a task's frame -------------------------------------------
 
-    def apply(self, frame: Frame, action: Enter, task: Task) -> tuple[Frame, Any]:
-        """(frame after entering ``action`` in ``frame``, what ``__enter__`` returns)."""
+    def apply(self, frame: Frame, action: Enter, scope: Any) -> tuple[Frame, Any]:
+        """(frame after entering ``scope`` for ``action`` in ``frame``, what
+        ``__enter__`` returns)."""
         kind, arg = action.kind, action.arg
         key = self.key(frame)
         record = frame.record(key)
+        if kind.startswith("on_graph_"):
+            return self._apply_on_graph(frame, kind, self.graphs[arg or ""])
+        if kind == "gradient_tape":
+            return dataclasses.replace(frame, tapes=(*frame.tapes, scope)), scope
         if kind == "as_default":
             g = self.graphs[arg or ""]
             entry = LogEntry(False, g, g.building_function)
@@ -205,6 +212,20 @@ class World:
             return dataclasses.replace(frame, paused=True), None
         assert kind == "init_scope"
         return self._init_scope(frame, record), None
+
+    def _apply_on_graph(self, frame: Frame, kind: str, g: sf.Graph) -> tuple[Frame, Any]:
+        """``g.name_scope("u")``, ``g.device("/gpu:1")``, ``g.control_dependencies``:
+        they change ``g``'s record whether or not ``g`` is the current context."""
+        record = frame.record(g)
+        if kind == "on_graph_name_scope":
+            name = self.unique(g, f"{record.name}/u" if record.name else "u")
+            return frame.with_record(g, dataclasses.replace(record, name=name)), f"{name}/"
+        if kind == "on_graph_device":
+            device = merge_device(record.device, "/gpu:1")
+            return frame.with_record(g, dataclasses.replace(record, device=device)), None
+        assert kind == "on_graph_control_dependencies"
+        controls = (*record.controls, self.anchors[g]["anchor0"])
+        return frame.with_record(g, dataclasses.replace(record, controls=controls)), None
 
     def _name_scope(self, frame: Frame, old: str, arg: str | None) -> str:
         if not arg:
@@ -249,11 +270,15 @@ class World:
         record = frame.record(self.key(frame))
         assert sf.executing_eagerly() is frame.eager
         assert sf.get_default_graph() is graph
-        assert sf.has_default_graph() is (frame.graph is not None)
+        # A graph entered and not left counts even when eager mode (or an init_scope that
+        # escaped to eager) hides it from get_default_graph().
+        entered = frame.graph is not None or any(not e.eager for e in frame.log)
+        assert sf.has_default_graph() is entered
         assert sf.inside_function() is graph.building_function
         assert sf.executing_eagerly_outside_functions() is self._eager_outside(frame)
         assert sf.get_name_scope() == record.name
         assert _context.recording_paused() is frame.paused
+        assert _context.current()[_context.TAPES] == frame.tapes
         for g in self.graphs.values():
             assert g.get_name_scope() == frame.record(g).name
         switches = sf.context_switches()
@@ -294,6 +319,13 @@ def make_scope(world: World, task: Task, action: Enter) -> Any:
     kind, arg = action.kind, action.arg
     if kind == "as_default":
         return world.graphs[arg or ""].as_default()
+    if kind.startswith("on_graph_"):
+        g = world.graphs[arg or ""]
+        if kind == "on_graph_name_scope":
+            return g.name_scope("u")
+        if kind == "on_graph_device":
+            return g.device("/gpu:1")
+        return g.control_dependencies([world.anchors[g]["anchor0"]])
     if kind == "name_scope":
         return sf.name_scope(arg)
     if kind == "device":
@@ -313,6 +345,7 @@ def make_scope(world: World, task: Task, action: Enter) -> Any:
         "eager_mode": sf.eager_mode,
         "graph_mode": sf.graph_mode,
         "stop_recording": sf.stop_recording,
+        "gradient_tape": sf.GradientTape,
     }
     return factories[kind]()
 
@@ -320,12 +353,12 @@ def make_scope(world: World, task: Task, action: Enter) -> Any:
 async def enter(world: World, task: Task, action: Enter, scope: Any) -> None:
     calls_before = task.callbacks
     returned = await scope.__aenter__() if action.use_async else scope.__enter__()
-    frame, expected = world.apply(task.frames[-1], action, task)
-    if action.kind == "as_default":
+    frame, expected = world.apply(task.frames[-1], action, scope)
+    if action.kind in ("as_default", "gradient_tape"):
         assert returned is expected
     else:
         assert returned == expected
-    if action.kind == "name_scope":
+    if action.kind.endswith("name_scope"):
         task.last_scope = returned or task.last_scope
     eager_callback = action.kind == "control_dependencies" and action.arg and frame.eager
     assert task.callbacks == calls_before + (1 if eager_callback else 0)
@@ -394,11 +427,18 @@ KINDS = (
     "control_dependencies",
     "graph_mode",
     "stop_recording",
+    "on_graph_name_scope",
+    "on_graph_device",
+    "on_graph_control_dependencies",
+    "gradient_tape",
 )
+# Kinds whose open objects another task (or the same one) may enter again: a control
+# dependency names ops of one graph, and a tape records in one context at a time.
+NOT_SHAREABLE = ("control_dependencies", "on_graph_control_dependencies", "gradient_tape")
 
 
 def entry_args(task: Task, kind: str) -> tuple[str | None, ...]:
-    if kind == "as_default":
+    if kind == "as_default" or kind.startswith("on_graph_"):
         return ("fg", "g0", "g1", "global")
     if kind == "name_scope":
         return (*NAME_ARGS, task.last_scope) if task.last_scope else NAME_ARGS
@@ -413,7 +453,7 @@ def draw_step(data: st.DataObject, world: World, tasks: list[Task]) -> tuple[int
     """Pick a task and what it does next; None means every task awaits at once."""
     index = data.draw(st.integers(0, N_TASKS - 1), label="task")
     task = tasks[index]
-    moves = ["enter", "enter", "enter", "enter", "checkpoint", "all_checkpoint"]
+    moves = ["enter", "enter", "enter", "enter", "enter", "checkpoint", "all_checkpoint"]
     if task.open:
         moves += ["leave", "leave"]
     if len(task.open) >= 2 and task.open[-1][0] is not task.open[-2][0]:
@@ -426,9 +466,7 @@ def draw_step(data: st.DataObject, world: World, tasks: list[Task]) -> tuple[int
     ]
     if foreign:
         moves.append("foreign")
-    shareable = [
-        t.open[-1] for t in tasks if t.open and t.open[-1][1].kind != "control_dependencies"
-    ]
+    shareable = [t.open[-1] for t in tasks if t.open and t.open[-1][1].kind not in NOT_SHAREABLE]
     if shareable:
         moves.append("enter_existing")
     move = data.draw(st.sampled_from(moves), label="move")
@@ -484,6 +522,7 @@ async def worker(
 
 async def drive(data: st.DataObject, world: World, tasks: list[Task], run: Any) -> None:
     n_steps = data.draw(st.integers(1, MAX_STEPS), label="steps")
+    variety = 0
     for _ in range(n_steps):
         drawn = draw_step(data, world, tasks)
         if drawn is None:
@@ -492,6 +531,10 @@ async def drive(data: st.DataObject, world: World, tasks: list[Task], run: Any) 
             await run([drawn])
         # Every task, not only the one that moved, still sees exactly its own state.
         await run([(t.index, _check_step(world, t)) for t in tasks])
+        variety = max(variety, *(len({a.kind for _, a in t.open}) for t in tasks))
+    # Steer generation towards tasks holding many kinds of scopes at once, where the
+    # kinds interact (control dependencies under init_scope, eager inside a function).
+    target(float(variety), label="kinds of scope open at once in one task")
     for task in tasks:
         while task.open:
             await run([(task.index, _leave_step(world, task))])

@@ -25,6 +25,7 @@ from ._context import (
     FLOW,
     GLOBAL_GRAPH,
     GRAPH,
+    LOG,
     NAME,
     SCOPES,
     ContextSwitch,
@@ -446,9 +447,25 @@ def get_default_graph() -> Graph:
     return g  # type: ignore[no-any-return]
 
 
+def _entered_graph(frame: tuple[Any, ...]) -> Graph | None:
+    """The innermost graph the context has entered and not left, if any.
+
+    Usually the frame's default graph; but in eager mode entered inside a function graph
+    (directly, or through ``init_scope``) the default graph is not that function graph,
+    and only the context-switch log still shows it.
+    """
+    g: Graph | None = frame[GRAPH]
+    if g is not None:
+        return g
+    for switch in reversed(frame[LOG]):
+        if not switch._is_eager:
+            return switch._graph  # type: ignore[no-any-return]
+    return None
+
+
 def has_default_graph() -> bool:
     """Whether the calling task has entered a graph (its default-graph stack is non-empty)."""
-    return state_get(_roots[0])[GRAPH] is not None
+    return _entered_graph(state_get(_roots[0])) is not None
 
 
 def reset_default_graph() -> None:
@@ -457,7 +474,7 @@ def reset_default_graph() -> None:
     Raises:
         ScopeNestingError: the calling task is inside a graph's ``as_default()``.
     """
-    g = state_get(_roots[0])[GRAPH]
+    g = _entered_graph(state_get(_roots[0]))
     if g is not None:
         msg = (
             f"reset_default_graph() was called inside {g!r}.as_default(); exit the nested "
