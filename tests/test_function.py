@@ -301,6 +301,15 @@ def test_variable_on_a_later_trace_is_an_error() -> None:
         f(sf.constant([1.0, 2.0]))
 
 
+def test_variable_in_init_scope_on_a_later_trace_is_an_error_too() -> None:
+    f = sf.function(_make_counter)
+    assert _value(f()) == 2.0
+    g = sf.Graph()
+    with g.as_default(), pytest.raises(ValueError, match="first trace"):
+        f()  # a graph caller retraces; init_scope would create a second variable
+    assert _value(f()) == 3.0  # the eager trace still uses the first variable
+
+
 def test_initial_value_computed_inside_the_function_is_an_error() -> None:
     @sf.function
     def bad(x: Any) -> Any:

@@ -9,13 +9,14 @@ program order by control edges, so a function's side effects happen as written.
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 from ._context import EMPTY_SCOPES
 from ._graph import Graph, Operation, Tensor, escaped_from
 from .errors import GraphMismatchError, TracingError
 
-__all__ = ["FuncGraph"]
+__all__ = ["TRACES", "FuncGraph"]
 
 
 class FuncGraph(Graph):
@@ -55,8 +56,10 @@ class FuncGraph(Graph):
         self._last_stateful: Operation | None = None
         # Set when the trace ends: the function's name, for errors about escaped tensors.
         self._sealed_by: str | None = None
-        # Whether variables may be created while this graph is being traced.
+        # Whether variables may be created while this graph is being traced (only on a
+        # function's first trace), and the sf.function tracing it.
         self._allow_variables = True
+        self._traced_by: object | None = None
         # Ops that make captures are created without the tracing task's scopes.
         self._capture_frame = (None, None, False, self, EMPTY_SCOPES, (), (), False, None)
 
@@ -144,3 +147,10 @@ class FuncGraph(Graph):
         """End the trace: the graph is read-only and its tensors may not escape."""
         self._sealed_by = function_name
         self.finalize()
+
+
+# The function graphs sf.function is tracing in this context, innermost last. A context
+# variable, not the frame: init_scope leaves the graphs but not the traces.
+TRACES: contextvars.ContextVar[tuple[FuncGraph, ...]] = contextvars.ContextVar(
+    "scopeflow_traces", default=()
+)

@@ -13,7 +13,6 @@ Concurrent first calls with one key trace once; the other callers wait for that 
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 import threading
@@ -32,7 +31,7 @@ from ._concrete import (
     _rebuild,
 )
 from ._context import DEVICE, EAGER, GRAPH, SCOPES, _roots, state_get
-from ._func_graph import FuncGraph
+from ._func_graph import TRACES, FuncGraph
 from ._graph import Graph, Tensor, get_default_graph
 from ._ops._core import graph_tensor, placeholder
 from ._scopes import DeviceScope
@@ -41,13 +40,6 @@ from ._tensor import EagerTensor, to_array, wrap
 __all__ = ["Function", "function"]
 
 # -- Function --------------------------------------------------------------------------
-
-
-# The functions being traced in this context, to report recursion instead of tracing
-# forever (each nested call is a new trace in a new function graph).
-_TRACING: contextvars.ContextVar[tuple[Function, ...]] = contextvars.ContextVar(
-    "scopeflow_tracing", default=()
-)
 
 
 @final
@@ -309,7 +301,7 @@ class Function:
     # -- tracing -------------------------------------------------------------------------
 
     def _begin_trace(self, call: tuple[Any, Any]) -> tuple[FuncGraph, list[Any], Any]:
-        if self in _TRACING.get():
+        if any(g._traced_by is self for g in TRACES.get()):
             msg = (
                 f"{self._name} called itself while being traced; recursion in a traced "
                 f"function is not supported (use sf.while_loop, or recurse in Python "
@@ -323,6 +315,7 @@ class Function:
             self._trace_count += 1
         fg = FuncGraph(self._name, outer_graph=get_default_graph())
         fg._allow_variables = first
+        fg._traced_by = self
         return fg, [], frame[SCOPES][DEVICE]
 
     def _placeholders(self, fg: FuncGraph, call: tuple[Any, Any]) -> tuple[Any, Any]:
@@ -351,27 +344,27 @@ class Function:
 
     def _trace_sync(self, call: tuple[Any, Any], key: Any, keep: list[Any]) -> ConcreteFunction:
         fg, _, device = self._begin_trace(call)
-        token = _TRACING.set((*_TRACING.get(), self))
+        token = TRACES.set((*TRACES.get(), fg))
         try:
             with fg.as_default(), DeviceScope(device or None):
                 args, kwargs = self._placeholders(fg, call)
                 result = self.python_function(*args, **kwargs)
                 return self._end_trace(fg, result, key, keep, len(fg.inputs))
         finally:
-            _TRACING.reset(token)
+            TRACES.reset(token)
 
     async def _trace_async(
         self, call: tuple[Any, Any], key: Any, keep: list[Any]
     ) -> ConcreteFunction:
         fg, _, device = self._begin_trace(call)
-        token = _TRACING.set((*_TRACING.get(), self))
+        token = TRACES.set((*TRACES.get(), fg))
         try:
             async with fg.as_default(), DeviceScope(device or None):
                 args, kwargs = self._placeholders(fg, call)
                 result = await self.python_function(*args, **kwargs)
                 return self._end_trace(fg, result, key, keep, len(fg.inputs))
         finally:
-            _TRACING.reset(token)
+            TRACES.reset(token)
 
 
 def _named_leaves(fn: Callable[..., Any], call: tuple[Any, Any]) -> list[tuple[str, Any]]:

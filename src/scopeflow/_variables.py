@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _execution
 from ._context import EAGER, GRAPH, NAME, SCOPES, TAPES, _roots, state_get
+from ._func_graph import TRACES
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
 from ._ops._core import apply, convert_to_tensor, group
@@ -150,10 +151,13 @@ class Variable(TensorOperators):
         self._snapshot: Tensor | None = None
         self._value: np.ndarray[Any, Any] | None = None
         dt = as_dtype(dtype) if dtype is not None else None
+        traces = TRACES.get()
+        if traces:
+            _check_create_once(traces)
         frame = state_get(_roots[0])
         graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
         if not frame[EAGER] and graph.building_function:
-            _check_lifting(graph, initial_value)
+            _check_initial_value(graph, initial_value)
             with init_scope():
                 self._create(initial_value, name or "Variable", dt)
         else:
@@ -390,16 +394,22 @@ class Variable(TensorOperators):
         return new
 
 
-def _check_lifting(graph: Any, initial_value: Any) -> None:
-    """Creation inside a trace: allowed once, with an initial value from outside."""
-    if not graph._allow_variables:
-        msg = (
-            f"A variable was created while tracing {graph!r} again. Variables may only be "
-            f"created on a function's first trace (they are created once and reused by "
-            f"later calls): create it outside the function, or keep it on an object and "
-            f"create it only if it does not exist yet"
-        )
-        raise ValueError(msg)
+def _check_create_once(traces: tuple[Any, ...]) -> None:
+    """Variables may be created while tracing only on each function's first trace
+    (also inside init_scope: the variable would be created again by every retrace)."""
+    for graph in traces:
+        if not graph._allow_variables:
+            msg = (
+                f"A variable was created while tracing {graph!r} again. Variables may only "
+                f"be created on a function's first trace (they are created once and reused "
+                f"by later calls): create it outside the function, or keep it on an object "
+                f"and create it only if it does not exist yet"
+            )
+            raise ValueError(msg)
+
+
+def _check_initial_value(graph: Any, initial_value: Any) -> None:
+    """A variable lifted out of a function needs an initial value from outside it."""
     if isinstance(initial_value, Tensor) and initial_value.graph.building_function:
         msg = (
             f"The initial value of a variable created inside function graph {graph!r} was "
