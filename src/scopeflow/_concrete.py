@@ -20,6 +20,7 @@ from ._context import EAGER, GRAPH, PAUSED, TAPES, _roots, state_get
 from ._execution import compile_plan, execute
 from ._func_graph import FuncGraph
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
+from ._nest import fill, flatten
 from ._ops._core import apply, constant, graph_tensor, record_hook
 from ._ops._registry import REGISTRY, Spec, register_op
 from ._tensor import EagerTensor, as_dtype, to_array, wrap
@@ -124,30 +125,16 @@ def _rebuild(value: Any, leaves: Any) -> Any:
 
 
 def _flatten_outputs(value: Any, leaves: list[Any]) -> Any:
-    """An output template: ints index ``leaves``; None and ops stay as they are."""
-    if value is None or isinstance(value, Operation):
-        return ("const", None)
-    if isinstance(value, (list, tuple)):
-        return (type(value), [_flatten_outputs(v, leaves) for v in value])
-    if isinstance(value, Mapping):
-        return (type(value), [(k, _flatten_outputs(v, leaves)) for k, v in value.items()])
-    leaves.append(value)
-    return len(leaves) - 1
+    """An output template: tensors and values are leaves; None and ops stay None."""
+    return flatten(value, leaves, _no_value)
+
+
+def _no_value(value: Any) -> bool:
+    return value is None or isinstance(value, Operation)
 
 
 def _fill_outputs(template: Any, values: Sequence[Any]) -> Any:
-    if isinstance(template, int):
-        return values[template]
-    kind, items = template
-    if kind == "const":
-        return items
-    if issubclass(kind, Mapping):
-        built = {k: _fill_outputs(v, values) for k, v in items}
-        return built if kind is dict else kind(built)
-    seq = [_fill_outputs(v, values) for v in items]
-    if kind is list:
-        return seq
-    return kind(*seq) if hasattr(kind, "_fields") else kind(seq)
+    return fill(template, values)
 
 
 # -- the call op -----------------------------------------------------------------------

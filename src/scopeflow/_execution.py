@@ -18,6 +18,7 @@ import anyio.to_thread
 import numpy as np
 
 from ._graph import Graph, Operation, Tensor, get_default_graph
+from ._nest import fill, flatten
 from ._ops._registry import REGISTRY
 from ._tensor import EagerTensor, to_array
 from .errors import GraphMismatchError, InvalidArgumentError, OpError
@@ -130,33 +131,6 @@ def compile_plan(
         steps.append((op, opdef.kernel, op._attrs, in_slots, first, len(op._outputs), dtypes))
     fetch_slots = tuple(slots[t] if isinstance(t, Tensor) else None for t in targets)
     return _Plan(steps, tuple(range(len(feeds))), fetch_slots, len(slots))
-
-
-def _flatten(fetches: Any, out: list[Any]) -> Any:
-    """Append the leaves of ``fetches`` to ``out``; return a rebuild template."""
-    if isinstance(fetches, Mapping):
-        return (type(fetches), [(k, _flatten(v, out)) for k, v in fetches.items()])
-    if isinstance(fetches, (list, tuple)):
-        return (type(fetches), [_flatten(v, out) for v in fetches])
-    out.append(fetches)
-    return len(out) - 1
-
-
-def _rebuild(template: Any, values: list[Any]) -> Any:
-    if isinstance(template, int):
-        return values[template]
-    kind, items = template
-    if issubclass(kind, Mapping):
-        built = {k: _rebuild(v, values) for k, v in items}
-        return built if kind is dict else kind(built)
-    seq = [_rebuild(v, values) for v in items]
-    if kind is list:
-        return seq
-    if kind is tuple:
-        return tuple(seq)
-    if hasattr(kind, "_fields"):  # namedtuple
-        return kind(*seq)
-    return kind(seq)
 
 
 @final
@@ -306,7 +280,7 @@ class Session:
             msg = "Attempted to use a closed Session"
             raise RuntimeError(msg)
         leaves: list[Any] = []
-        template = _flatten(fetches, leaves)
+        template = flatten(fetches, leaves)
         targets = tuple(self._target(f) for f in leaves)
         feeds = [self._feed(k, v) for k, v in (feed_dict or {}).items()]
         feed_keys = tuple(t for t, _ in feeds)
@@ -322,7 +296,7 @@ class Session:
         finally:
             _CURRENT_RUN.reset(token)
         results = [None if s is None else _to_user(values[s]) for s in plan.fetch_slots]
-        return _rebuild(template, results)
+        return fill(template, results)
 
     async def arun(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None) -> Any:
         """``run`` in a worker thread, in a copy of the caller's context.
