@@ -22,7 +22,7 @@ from ._graph import Graph, Shape, Tensor, get_default_graph
 from ._ops._core import apply, convert_to_tensor, graph_tensor, placeholder
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import Spec, register_op
-from ._tape import GradientTape, _VariableGrads, variables_read
+from ._tape import _VariableGrads, replay_gradients, variables_read
 from ._tensor import EagerTensor, wrap
 
 __all__ = ["cond", "while_loop"]
@@ -368,14 +368,7 @@ def _if_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
         # In a graph, take the inputs into this branch's graph first, so the tape follows
         # the tensors the replayed ops really consume.
         inputs = [_local(x) for x in captures[lo:hi]]
-        with GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch([x for x in inputs if _differentiable(x)])
-            tape.watch(variables)
-            outputs = branch._replay(inputs)
-        kept = [(o, d) for o, d in zip(outputs, dys, strict=True) if _differentiable(o)]
-        g_in, g_vars = tape.gradient(
-            [o for o, _ in kept], [inputs, variables], output_gradients=[d for _, d in kept]
-        )
+        g_in, g_vars = replay_gradients(branch._replay, inputs, variables, dys)
         full: list[Any] = [None] * len(captures)
         full[lo:hi] = g_in
         grads = [full[i] if full[i] is not None else zeros_like(captures[i]) for i in slots]
@@ -413,25 +406,21 @@ def _while_grad_kernel(attrs: dict[str, Any], *arrays: Any) -> Any:
     variables = attrs["variables"]
     slots = attrs["slots"]
     n = attrs["n_vars"]
-    with eager_mode(), GradientTape(watch_accessed_variables=False) as tape:
-        tape.watch([inputs[i] for i in slots])
-        tape.watch(variables)
-        n_cond = attrs["n_cond"]
-        values = inputs[:n]
-        caps = inputs[n:]
+    n_cond, limit = attrs["n_cond"], attrs["max"]
+
+    def run_loop(given: list[Any]) -> list[Any]:
+        values, caps = given[:n], given[n:]
         cond_caps, body_caps = caps[:n_cond], caps[n_cond:]
-        limit = attrs["max"]
         i = 0
         while (limit is None or i < limit) and bool(attrs["cond"]._replay(values + cond_caps)[0]):
             values = attrs["body"]._replay(values + body_caps)[:n]
             i += 1
+        return values
+
     with eager_mode():
-        kept = [(v, d) for v, d in zip(values, dys, strict=True) if _differentiable(v)]
-        g_in, g_vars = tape.gradient(
-            [v for v, _ in kept],
-            [[inputs[i] for i in slots], list(variables)],
-            output_gradients=[d for _, d in kept],
-        )
+        # Only the differentiable inputs are watched (the others get no gradient slot).
+        g_all, g_vars = replay_gradients(run_loop, inputs, list(variables), dys)
+        g_in = [g_all[i] for i in slots]
         out = [
             np.zeros_like(inputs[i].numpy()) if g is None else g.numpy()
             for i, g in zip(slots, g_in, strict=True)

@@ -11,7 +11,7 @@ being built. ``sf.gradients`` runs the same walk over a graph's ops.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, Final, final
 
@@ -441,19 +441,34 @@ def _attr_variables(attrs: dict[str, Any]) -> list[Variable]:
     return list(found.values())
 
 
-def _call_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
-    """Differentiate a function call by replaying its graph on a fresh tape."""
-    concrete = op.attrs["f"]
-    inputs = list(op.inputs)
-    variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
-    with GradientTape(watch_accessed_variables=False) as inner:
-        inner.watch([x for x in inputs if _differentiable(x)])
-        inner.watch(variables)
-        outputs = concrete._replay(inputs)
+def replay_gradients(
+    replay: Callable[[list[Any]], Sequence[Any]],
+    inputs: list[Any],
+    variables: list[Variable],
+    dys: Sequence[Any],
+) -> tuple[list[Any], list[Any]]:
+    """Gradients of ``replay(inputs)`` (output gradients ``dys``) with respect to the
+    inputs and the variables, by running ``replay`` again on a fresh tape.
+
+    This is how ops that run function graphs (calls, branches, loops) are differentiated:
+    eagerly the replay computes values, in a graph it inlines the function's ops.
+    """
+    with GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch([x for x in inputs if _differentiable(x)])
+        tape.watch(variables)
+        outputs = replay(inputs)
     kept = [(o, d) for o, d in zip(outputs, dys, strict=True) if _differentiable(o)]
-    input_grads, var_grads = inner.gradient(
+    input_grads, var_grads = tape.gradient(
         [o for o, _ in kept], [inputs, variables], output_gradients=[d for _, d in kept]
     )
+    return input_grads, var_grads
+
+
+def _call_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
+    """Differentiate a function call by replaying its graph."""
+    concrete = op.attrs["f"]
+    variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
+    input_grads, var_grads = replay_gradients(concrete._replay, list(op.inputs), variables, dys)
     return _VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
 
 
