@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import datetime
 import json
 import os
@@ -23,12 +24,14 @@ import sys
 import timeit
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from types import TracebackType
 from typing import Any
 
 import numpy as np
 
 __all__ = [
     "Case",
+    "Floor",
     "Row",
     "add_common_args",
     "expect",
@@ -41,6 +44,26 @@ __all__ = [
 ]
 
 Env = Callable[[], contextlib.AbstractContextManager[Any]]
+
+FLOOR_VAR: contextvars.ContextVar[object] = contextvars.ContextVar("floor")
+FLOOR_VAR.set(None)  # G and F use a variable that holds a value, as scopeflow's does in scopes
+
+
+class Floor:
+    """Floor F: the least a class-based ContextVar scope can do (one set, one reset)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = FLOOR_VAR.set(None)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        FLOOR_VAR.reset(self._token)
 
 
 @dataclass

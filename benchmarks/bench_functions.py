@@ -16,16 +16,15 @@ Run: ``python benchmarks/bench_functions.py [--rounds N] [--traces N] [--json PA
 from __future__ import annotations
 
 import argparse
-import contextvars
 import sys
 import time
-from types import TracebackType
 
 import numpy as np
 
 import scopeflow as sf
 from _common import (
     Case,
+    Floor,
     Row,
     add_common_args,
     expect,
@@ -35,26 +34,6 @@ from _common import (
     ratio_row,
     time_cases,
 )
-
-_FLOOR_VAR: contextvars.ContextVar[object] = contextvars.ContextVar("floor")
-_FLOOR_VAR.set(None)
-
-
-class Floor:
-    """Floor F: the least a class-based ContextVar scope can do (as in bench_scopes)."""
-
-    __slots__ = ("_token",)
-
-    def __enter__(self) -> None:
-        self._token = _FLOOR_VAR.set(None)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        _FLOOR_VAR.reset(self._token)
 
 
 def _double(x: sf.EagerTensor) -> sf.EagerTensor:

@@ -33,10 +33,18 @@ from types import TracebackType
 from typing import Any
 
 import scopeflow as sf
-from _common import Case, Row, add_common_args, finish, print_table, ratio_row, time_cases
+from _common import (
+    FLOOR_VAR,
+    Case,
+    Floor,
+    Row,
+    add_common_args,
+    finish,
+    print_table,
+    ratio_row,
+    time_cases,
+)
 
-_FLOOR_VAR: contextvars.ContextVar[object] = contextvars.ContextVar("floor")
-_FLOOR_VAR.set(None)  # G and F use a variable that holds a value, as scopeflow's does in scopes
 # Never set in this context, like scopeflow's variable in eager code outside every scope:
 # setting an unset variable inserts into the context's map and resetting removes it again.
 _UNSET_VAR: contextvars.ContextVar[object] = contextvars.ContextVar("unset")
@@ -44,24 +52,7 @@ _UNSET_VAR: contextvars.ContextVar[object] = contextvars.ContextVar("unset")
 
 def python_get() -> object:
     """G plus one Python-level call: the least any pure-Python query function can cost."""
-    return _FLOOR_VAR.get()
-
-
-class Floor:
-    """Floor F: the least a class-based ContextVar scope can do."""
-
-    __slots__ = ("_token",)
-
-    def __enter__(self) -> None:
-        self._token = _FLOOR_VAR.set(None)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        _FLOOR_VAR.reset(self._token)
+    return FLOOR_VAR.get()
 
 
 class FloorUnset:
@@ -97,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ns: dict[str, Any] = {
         "sf": sf,
-        "V": _FLOOR_VAR,
+        "V": FLOOR_VAR,
         "Floor": Floor,
         "FloorUnset": FloorUnset,
         "python_get": python_get,
