@@ -7,7 +7,7 @@ Parsed and merged results are cached, so a device scope costs a dict lookup.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 __all__ = ["canonical_device", "merge_devices"]
 
@@ -21,9 +21,18 @@ _FIELD: Final = re.compile(
 )
 _ORDER: Final = ("job", "replica", "task", "type", "index")
 _Parsed = dict[str, str]
+# Programs use a handful of device strings; the caches are emptied if one ever grows past
+# _CACHE_LIMIT entries (say, device names built from a counter), so memory stays bounded.
+_CACHE_LIMIT: Final = 4096
 _parse_cache: dict[str, _Parsed] = {}
 _merge_cache: dict[tuple[str, str], str] = {}
 _canonical_cache: dict[str, str] = {}
+
+
+def _bounded(cache: dict[Any, Any]) -> dict[Any, Any]:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    return cache
 
 
 def _parse(spec: str) -> _Parsed:
@@ -56,7 +65,7 @@ def _parse(spec: str) -> _Parsed:
             fields["index"] = g["sindex"]
         else:
             fields["type"] = g["dtype_only"].upper()
-    _parse_cache[spec] = fields
+    _bounded(_parse_cache)[spec] = fields
     return fields
 
 
@@ -79,7 +88,7 @@ def canonical_device(spec: str) -> str:
         raise TypeError(msg)
     canonical = _canonical_cache.get(spec)
     if canonical is None:
-        canonical = _canonical_cache[spec] = _format(_parse(spec))
+        canonical = _bounded(_canonical_cache)[spec] = _format(_parse(spec))
     return canonical
 
 
@@ -98,5 +107,5 @@ def merge_devices(outer: str, inner: str) -> str:
         if "type" in inner_fields:
             fields.pop("index", None)
         fields.update(inner_fields)
-        merged = _merge_cache[key] = _format(fields)
+        merged = _bounded(_merge_cache)[key] = _format(fields)
     return merged

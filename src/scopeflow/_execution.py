@@ -172,6 +172,7 @@ class Session:
         """Release the session; ``run`` afterwards raises ``RuntimeError``."""
         self._closed = True
         self._plans = {}
+        self._run_state = _RunState()  # drop the values of graph variables
 
     def __enter__(self) -> Session:
         scope = self.graph.as_default()

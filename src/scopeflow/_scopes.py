@@ -292,6 +292,8 @@ class DeviceScope(Scope):
     def __init__(self, spec: str | None, graph: Graph | None = None) -> None:
         if spec is not None and spec not in _known_specs:
             canonical_device(spec)  # validate now: a bad spec fails where it is written
+            if len(_known_specs) >= 4096:
+                _known_specs.clear()
             _known_specs.add(spec)
         self._spec = spec
         self._graph = graph
