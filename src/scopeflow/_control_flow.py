@@ -22,7 +22,7 @@ from ._graph import Graph, Shape, Tensor, get_default_graph
 from ._ops._core import apply, convert_to_tensor, graph_tensor, placeholder
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import Spec, register_op
-from ._tape import _VariableGrads, replay_gradients, variables_read
+from ._tape import _differentiable, _VariableGrads, replay_gradients, variables_read
 from ._tensor import EagerTensor, wrap
 
 __all__ = ["cond", "while_loop"]
@@ -339,10 +339,6 @@ def while_loop(
 
 
 # -- gradients -------------------------------------------------------------------------
-
-
-def _differentiable(x: Any) -> bool:
-    return x is not None and x.dtype.kind in "fc"
 
 
 def _local(x: Any) -> Any:
