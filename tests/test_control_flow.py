@@ -351,3 +351,20 @@ def test_gradient_with_respect_to_variables_through_control_flow() -> None:
     # out = w * x * w * w = x * w**3 -> d/dw = 3 * x * w**2 = 54
     assert _f(out) == 54.0
     np.testing.assert_allclose(_f(tape.gradient(out, w)), 54.0)
+
+
+@pytest.mark.parametrize("where", ["cond", "while_loop"])
+def test_an_exception_while_building_a_branch_or_body_leaves_every_scope(where: str) -> None:
+    def boom(*_: Any) -> Any:
+        raise KeyError("broken branch")
+
+    g = sf.Graph()
+    with g.as_default(), sf.name_scope("outer"):
+        before = (sf.context_switches(), sf.get_default_graph(), sf.get_name_scope())
+        with pytest.raises(KeyError, match="broken branch"):
+            if where == "cond":
+                sf.cond(sf.constant(True), lambda: 1.0, boom)
+            else:
+                sf.while_loop(lambda i: i < 3, boom, [0])
+        assert (sf.context_switches(), sf.get_default_graph(), sf.get_name_scope()) == before
+        assert not sf.executing_eagerly()

@@ -454,3 +454,26 @@ def test_recursion_with_the_same_signature_is_reported() -> None:
     holder.append(f)
     with pytest.raises(RuntimeError, match="called itself while being traced"):
         f(sf.constant(1.0))
+
+
+def test_an_exception_while_tracing_leaves_no_trace_and_no_scope() -> None:
+    calls: list[int] = []
+
+    @sf.function
+    def flaky(x: Any) -> Any:
+        calls.append(1)
+        with sf.name_scope("inside"):
+            if len(calls) == 1:
+                raise KeyError("first trace fails")
+            return x + 1.0
+
+    g = sf.Graph()
+    with g.as_default():
+        before = (sf.context_switches(), sf.get_default_graph(), sf.get_name_scope())
+        x = sf.placeholder(sf.float32, shape=())
+        with pytest.raises(KeyError, match="first trace fails"):
+            flaky(x)
+        assert (sf.context_switches(), sf.get_default_graph(), sf.get_name_scope()) == before
+        y = flaky(x)  # the failed trace was not cached, and nobody waits for it
+    assert flaky.trace_count == 2
+    assert sf.Session(g).run(y, {x: 1.0}) == 2.0
