@@ -361,10 +361,12 @@ def test_an_exception_while_building_a_branch_or_body_leaves_every_scope(where: 
     g = sf.Graph()
     with g.as_default(), sf.name_scope("outer"):
         before = (sf.context_switches(), sf.get_default_graph(), sf.get_name_scope())
+        build: Callable[[], Any] = (
+            (lambda: sf.cond(sf.constant(True), lambda: 1.0, boom))
+            if where == "cond"
+            else (lambda: sf.while_loop(lambda i: i < 3, boom, [0]))
+        )
         with pytest.raises(KeyError, match="broken branch"):
-            if where == "cond":
-                sf.cond(sf.constant(True), lambda: 1.0, boom)
-            else:
-                sf.while_loop(lambda i: i < 3, boom, [0])
+            build()
         assert (sf.context_switches(), sf.get_default_graph(), sf.get_name_scope()) == before
         assert not sf.executing_eagerly()
