@@ -184,7 +184,6 @@ class ConcreteFunction:
         "_arg_key",
         "_keep_alive",
         "_lock",
-        "_n_args",
         "_out_template",
         "_plan",
         "_reads",
@@ -192,11 +191,10 @@ class ConcreteFunction:
     )
 
     def __init__(
-        self, graph: FuncGraph, arg_key: Any, n_args: int, out_template: Any, keep_alive: list[Any]
+        self, graph: FuncGraph, arg_key: Any, out_template: Any, keep_alive: list[Any]
     ) -> None:
         self.graph = graph
         self._arg_key = arg_key
-        self._n_args = n_args
         self._out_template = out_template
         self._keep_alive = keep_alive
         self._plan: Any = None

@@ -63,7 +63,7 @@ def _build(
         frame = state_get(_roots[0])
         graph.outputs = [graph_tensor(frame, graph, value, None) for value in leaves]
     graph.finalize()
-    return ConcreteFunction(graph, None, len(args), template, []), template, args
+    return ConcreteFunction(graph, None, template, []), template, args
 
 
 def _structure(template: Any) -> Any:

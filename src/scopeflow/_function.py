@@ -300,7 +300,7 @@ class Function:
 
     # -- tracing -------------------------------------------------------------------------
 
-    def _begin_trace(self, call: tuple[Any, Any]) -> tuple[FuncGraph, list[Any], Any]:
+    def _begin_trace(self, call: tuple[Any, Any]) -> tuple[FuncGraph, str]:
         if any(g._traced_by is self for g in TRACES.get()):
             msg = (
                 f"{self._name} called itself while being traced; recursion in a traced "
@@ -316,7 +316,7 @@ class Function:
         fg = FuncGraph(self._name, outer_graph=get_default_graph())
         fg._allow_variables = first
         fg._traced_by = self
-        return fg, [], frame[SCOPES][DEVICE]
+        return fg, frame[SCOPES][DEVICE]
 
     def _placeholders(self, fg: FuncGraph, call: tuple[Any, Any]) -> tuple[Any, Any]:
         phs = []
@@ -329,9 +329,7 @@ class Function:
         args, kwargs = _rebuild(call, iter(phs))
         return args, kwargs
 
-    def _end_trace(
-        self, fg: FuncGraph, result: Any, key: Any, keep: list[Any], n_args: int
-    ) -> ConcreteFunction:
+    def _end_trace(self, fg: FuncGraph, result: Any, key: Any, keep: list[Any]) -> ConcreteFunction:
         leaves: list[Any] = []
         template = _flatten_outputs(result, leaves)
         outputs = []
@@ -340,29 +338,29 @@ class Function:
             outputs.append(t)
         fg.outputs = outputs
         fg._seal(self._name)
-        return ConcreteFunction(fg, key[2], n_args, template, keep)
+        return ConcreteFunction(fg, key[2], template, keep)
 
     def _trace_sync(self, call: tuple[Any, Any], key: Any, keep: list[Any]) -> ConcreteFunction:
-        fg, _, device = self._begin_trace(call)
+        fg, device = self._begin_trace(call)
         token = TRACES.set((*TRACES.get(), fg))
         try:
             with fg.as_default(), DeviceScope(device or None):
                 args, kwargs = self._placeholders(fg, call)
                 result = self.python_function(*args, **kwargs)
-                return self._end_trace(fg, result, key, keep, len(fg.inputs))
+                return self._end_trace(fg, result, key, keep)
         finally:
             TRACES.reset(token)
 
     async def _trace_async(
         self, call: tuple[Any, Any], key: Any, keep: list[Any]
     ) -> ConcreteFunction:
-        fg, _, device = self._begin_trace(call)
+        fg, device = self._begin_trace(call)
         token = TRACES.set((*TRACES.get(), fg))
         try:
             async with fg.as_default(), DeviceScope(device or None):
                 args, kwargs = self._placeholders(fg, call)
                 result = await self.python_function(*args, **kwargs)
-                return self._end_trace(fg, result, key, keep, len(fg.inputs))
+                return self._end_trace(fg, result, key, keep)
         finally:
             TRACES.reset(token)
 
