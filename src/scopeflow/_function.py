@@ -300,7 +300,7 @@ class Function:
 
     # -- tracing -------------------------------------------------------------------------
 
-    def _begin_trace(self, call: tuple[Any, Any]) -> tuple[FuncGraph, str]:
+    def _begin_trace(self) -> tuple[FuncGraph, str]:
         if any(g._traced_by is self for g in TRACES.get()):
             msg = (
                 f"{self._name} called itself while being traced; recursion in a traced "
@@ -341,7 +341,7 @@ class Function:
         return ConcreteFunction(fg, key[2], template, keep)
 
     def _trace_sync(self, call: tuple[Any, Any], key: Any, keep: list[Any]) -> ConcreteFunction:
-        fg, device = self._begin_trace(call)
+        fg, device = self._begin_trace()
         token = TRACES.set((*TRACES.get(), fg))
         try:
             with fg.as_default(), DeviceScope(device or None):
@@ -354,7 +354,7 @@ class Function:
     async def _trace_async(
         self, call: tuple[Any, Any], key: Any, keep: list[Any]
     ) -> ConcreteFunction:
-        fg, device = self._begin_trace(call)
+        fg, device = self._begin_trace()
         token = TRACES.set((*TRACES.get(), fg))
         try:
             async with fg.as_default(), DeviceScope(device or None):
