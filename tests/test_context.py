@@ -251,3 +251,30 @@ def test_scoped_executor_captures_at_submit_time() -> None:
         assert f3.result() is sf.get_default_graph()
     with pytest.raises(TypeError, match="wraps a concurrent.futures.Executor"):
         sf.ScopedExecutor("pool")  # type: ignore[arg-type]
+
+
+def test_threads_entering_one_scope_object_at_once() -> None:
+    shared = sf.device("/cpu:0")
+    g = sf.Graph()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            with g.as_default():
+                for _ in range(2000):
+                    with shared:
+                        assert sf.constant(1.0).op.device == "/device:CPU:0"
+                    assert sf.constant(1.0).op.device == ""
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert shared._frame is None
+    assert not shared._more

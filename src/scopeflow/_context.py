@@ -229,6 +229,9 @@ class Scope:
 
     def _push(self, frame: Frame) -> None:
         token = state_set(frame)
+        # Check-and-claim of the slots runs no call, so no other thread can run between
+        # the check and the stores (the interpreter only switches threads at calls and
+        # backward jumps): two threads entering one scope object never share a slot.
         if self._frame is None:
             self._frame = frame
             self._token = token
