@@ -277,4 +277,4 @@ def test_threads_entering_one_scope_object_at_once() -> None:
         t.join()
     assert errors == []
     assert shared._frame is None
-    assert not shared._more
+    assert not getattr(shared, "_more", None)

@@ -222,10 +222,14 @@ class Scope:
 
     __slots__ = ("_frame", "_more", "_token")
 
+    # Only ``_frame`` is set at construction (one store per scope object on the hot path):
+    # ``_token`` is written together with ``_frame``, and ``_more`` on a second
+    # simultaneous entry; the slow paths read it with ``getattr``.
+    _token: contextvars.Token[Frame] | None
+    _more: dict[int, tuple[Frame, contextvars.Token[Frame]]]
+
     def __init__(self) -> None:
         self._frame: Frame | None = None
-        self._token: contextvars.Token[Frame] | None = None
-        self._more: dict[int, tuple[Frame, contextvars.Token[Frame]]] | None = None
 
     def _push(self, frame: Frame) -> None:
         token = state_set(frame)
@@ -240,9 +244,10 @@ class Scope:
 
     def _push_more(self, frame: Frame, token: contextvars.Token[Frame]) -> None:
         """Record a second simultaneous entry (re-entry, or another task)."""
-        if self._more is None:
-            self._more = {}
-        self._more[id(frame)] = (frame, token)
+        more = getattr(self, "_more", None)
+        if more is None:
+            more = self._more = {}
+        more[id(frame)] = (frame, token)
 
     def __enter__(self) -> Any:
         """Push this scope's frame; return what ``with ... as x`` binds."""
@@ -280,14 +285,17 @@ class Scope:
     def _entries(self) -> Iterator[tuple[Frame, contextvars.Token[Frame]]]:
         if self._frame is not None:
             yield self._frame, self._token  # type: ignore[misc]
-        if self._more:
-            yield from list(self._more.values())
+        more = getattr(self, "_more", None)
+        if more:
+            yield from list(more.values())
 
     def _forget(self, frame: Frame) -> None:
         if self._frame is frame:
             self._frame = self._token = None
-        elif self._more:
-            self._more.pop(id(frame), None)
+        else:
+            more = getattr(self, "_more", None)
+            if more:
+                more.pop(id(frame), None)
 
     def _exit_slow(self, cur: Frame | None) -> None:
         mine = {id(frame): (frame, token) for frame, token in self._entries()}

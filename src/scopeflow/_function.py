@@ -34,7 +34,7 @@ from ._context import DEVICE, EAGER, GRAPH, SCOPES, _roots, state_get
 from ._func_graph import TRACES, FuncGraph
 from ._graph import Graph, Tensor, get_default_graph
 from ._ops._core import graph_tensor, placeholder
-from ._scopes import DeviceScope
+from ._scopes import device as device_scope
 from ._tensor import EagerTensor, to_array, wrap
 
 __all__ = ["Function", "function"]
@@ -344,7 +344,7 @@ class Function:
         fg, device = self._begin_trace()
         token = TRACES.set((*TRACES.get(), fg))
         try:
-            with fg.as_default(), DeviceScope(device or None):
+            with fg.as_default(), device_scope(device or None):
                 args, kwargs = self._placeholders(fg, call)
                 result = self.python_function(*args, **kwargs)
                 return self._end_trace(fg, result, key, keep)
@@ -357,7 +357,7 @@ class Function:
         fg, device = self._begin_trace()
         token = TRACES.set((*TRACES.get(), fg))
         try:
-            async with fg.as_default(), DeviceScope(device or None):
+            async with fg.as_default(), device_scope(device or None):
                 args, kwargs = self._placeholders(fg, call)
                 result = await self.python_function(*args, **kwargs)
                 return self._end_trace(fg, result, key, keep)

@@ -117,7 +117,7 @@ class Graph:
         ``None`` or ``""`` returns to the root; a name ending in ``/`` re-enters that scope
         exactly; any other name is made unique in the graph (``a``, ``a_1``, ...).
         """
-        return _scopes.NameScope(name, self)
+        return _scopes.name_scope._on(self, name)
 
     def get_name_scope(self) -> str:
         """The calling task's current name scope on this graph, without trailing slash."""
@@ -129,11 +129,11 @@ class Graph:
 
         ``None`` clears every enclosing control dependency (and control-flow scope).
         """
-        return _scopes.ControlDependencies(control_inputs, self)
+        return _scopes.control_dependencies._on(self, control_inputs)
 
     def device(self, spec: str | None) -> Scope:
         """A scope that records ``spec`` as the device of new ops; ``None`` clears it."""
-        return _scopes.DeviceScope(spec, self)
+        return _scopes.device._on(self, spec)
 
     # -- contents ------------------------------------------------------------------------
 

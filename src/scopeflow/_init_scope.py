@@ -88,8 +88,6 @@ class init_scope(Scope):  # a class used like a function, as in TensorFlow
 
     def __init__(self) -> None:
         self._frame = None
-        self._token = None
-        self._more = None
 
     def __enter__(self) -> None:
         cur = state_get(_roots[0])

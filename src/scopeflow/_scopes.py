@@ -46,9 +46,6 @@ from .errors import GraphMismatchError
 
 __all__ = [
     "AsDefault",
-    "ControlDependencies",
-    "DeviceScope",
-    "NameScope",
     "control_dependencies",
     "device",
     "get_name_scope",
@@ -65,8 +62,6 @@ class AsDefault(Scope):
     def __init__(self, graph: Graph) -> None:
         self._graph = graph
         self._frame = None
-        self._token = None
-        self._more = None
 
     def __enter__(self) -> Graph:
         cur = state_get(_roots[0])
@@ -118,8 +113,9 @@ def _push_scopes(owner: Scope, cur: Frame, aux: Graph | None, new: Scopes) -> No
         owner._push_more(frame, token)
 
 
-# Device specs already validated by DeviceScope (a few distinct strings per program).
-_known_specs: set[str] = set()
+# Device specs already validated by DeviceScope, with their canonical form (a program
+# uses a few distinct strings).
+_known_specs: dict[str, str] = {}
 
 
 def _target(cur: Frame, graph: Graph | None) -> tuple[Graph | None, Scopes, Graph | None]:
@@ -137,20 +133,34 @@ def _target(cur: Frame, graph: Graph | None) -> tuple[Graph | None, Scopes, Grap
 
 
 @final
-class NameScope(Scope):
-    """A name scope on the current context (``graph`` None) or on one graph."""
+class name_scope(Scope):  # a class used like a function, as in TensorFlow
+    """A name scope on the calling task's current context (eager, or the default graph).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.Graph().as_default():
+        ...     with sf.name_scope("layer") as scope:
+        ...         c = sf.constant(1.0, name="w")
+        >>> scope, c.op.name
+        ('layer/', 'layer/w')
+    """
 
     __slots__ = ("_graph", "_name")
 
-    def __init__(self, name: str | None, graph: Graph | None = None) -> None:
+    def __init__(self, name: str | None) -> None:
         if name is not None and not isinstance(name, str):
             msg = f"A name scope must be a string or None, got {name!r}"
             raise TypeError(msg)
         self._name = name
-        self._graph = graph
+        self._graph: Graph | None = None  # None: the calling task's current context
         self._frame = None
-        self._token = None
-        self._more = None
+
+    @classmethod
+    def _on(cls, graph: Graph, name: str | None) -> name_scope:
+        """The scope ``graph.name_scope(name)``: on that graph even if not the default."""
+        scope = cls(name)
+        scope._graph = graph
+        return scope
 
     def __enter__(self) -> str:
         # Hot path (SPEC section 11): the current context is read once, the frame is
@@ -214,12 +224,31 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
 
 
 @final
-class ControlDependencies(Scope):
-    """Ops created in the body depend on ``control_inputs``; ``None`` clears them."""
+class control_dependencies(Scope):  # a class used like a function, as in TensorFlow
+    """Make ops created in the body run after ``control_inputs``; ``None`` clears.
+
+    In eager mode the inputs have already run; callables among them are called once.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> with sf.Graph().as_default():
+        ...     a = sf.constant(1.0, name="a")
+        ...     with sf.control_dependencies([a]):
+        ...         b = sf.constant(2.0, name="b")
+        >>> [op.name for op in b.op.control_inputs]
+        ['a']
+    """
 
     __slots__ = ("_graph", "_inputs")
 
-    def __init__(self, control_inputs: Iterable[Any] | None, graph: Graph | None = None) -> None:
+    @classmethod
+    def _on(cls, graph: Graph, control_inputs: Iterable[Any] | None) -> control_dependencies:
+        """The scope ``graph.control_dependencies(...)``: on that graph."""
+        scope = cls(control_inputs)
+        scope._graph = graph
+        return scope
+
+    def __init__(self, control_inputs: Iterable[Any] | None) -> None:
         # A list is the common case; the ABC check for other iterables is slow.
         if (
             control_inputs is not None
@@ -235,10 +264,8 @@ class ControlDependencies(Scope):
             )
             raise TypeError(msg)
         self._inputs = None if control_inputs is None else tuple(control_inputs)
-        self._graph = graph
+        self._graph: Graph | None = None  # None: the calling task's current context
         self._frame = None
-        self._token = None
-        self._more = None
 
     def __enter__(self) -> None:
         cur = state_get(_roots[0])
@@ -284,70 +311,7 @@ def _leave_control_flow(cur: Frame, owner: Scope, graph: Any, scopes: Scopes) ->
 
 
 @final
-class DeviceScope(Scope):
-    """Ops created in the body record ``spec`` (merged with enclosing specs)."""
-
-    __slots__ = ("_graph", "_spec")
-
-    def __init__(self, spec: str | None, graph: Graph | None = None) -> None:
-        if spec is not None and spec not in _known_specs:
-            canonical_device(spec)  # validate now: a bad spec fails where it is written
-            if len(_known_specs) >= 4096:
-                _known_specs.clear()
-            _known_specs.add(spec)
-        self._spec = spec
-        self._graph = graph
-        self._frame = None
-        self._token = None
-        self._more = None
-
-    def __enter__(self) -> None:
-        cur = state_get(_roots[0])
-        if self._graph is None:
-            scopes = cur[SCOPES]
-            aux = None
-        else:
-            _, scopes, aux = _target(cur, self._graph)
-        spec = self._spec
-        dev = "" if spec is None else merge_devices(scopes[DEVICE], spec)
-        _push_scopes(self, cur, aux, (scopes[NAME], scopes[CONTROLS], dev, scopes[FLOW]))
-
-    def __repr__(self) -> str:
-        return f"device({self._spec!r})"
-
-
-def name_scope(name: str | None) -> Scope:
-    """A name scope on the calling task's current context (eager, or the default graph).
-
-    Example:
-        >>> import scopeflow as sf
-        >>> with sf.Graph().as_default():
-        ...     with sf.name_scope("layer") as scope:
-        ...         c = sf.constant(1.0, name="w")
-        >>> scope, c.op.name
-        ('layer/', 'layer/w')
-    """
-    return NameScope(name)
-
-
-def control_dependencies(control_inputs: Iterable[Any] | None) -> Scope:
-    """Make ops created in the body run after ``control_inputs``; ``None`` clears.
-
-    In eager mode the inputs have already run; callables among them are called once.
-
-    Example:
-        >>> import scopeflow as sf
-        >>> with sf.Graph().as_default():
-        ...     a = sf.constant(1.0, name="a")
-        ...     with sf.control_dependencies([a]):
-        ...         b = sf.constant(2.0, name="b")
-        >>> [op.name for op in b.op.control_inputs]
-        ['a']
-    """
-    return ControlDependencies(control_inputs)
-
-
-def device(spec: str | None) -> Scope:
+class device(Scope):  # a class used like a function, as in TensorFlow
     """Record ``spec`` as the device of ops created in the body; ``None`` clears it.
 
     Example:
@@ -356,7 +320,58 @@ def device(spec: str | None) -> Scope:
         ...     sf.constant(1.0).op.device
         '/device:CPU:0'
     """
-    return DeviceScope(spec)
+
+    __slots__ = ("_canonical", "_graph", "_spec")
+
+    @classmethod
+    def _on(cls, graph: Graph, spec: str | None) -> device:
+        """The scope ``graph.device(spec)``: on that graph."""
+        scope = cls(spec)
+        scope._graph = graph
+        return scope
+
+    def __init__(self, spec: str | None) -> None:
+        if spec is None:
+            canonical = ""
+        else:
+            canonical = _known_specs.get(spec)  # type: ignore[assignment]
+            if canonical is None:
+                # Validate now, so a bad spec fails where it is written.
+                canonical = canonical_device(spec)
+                if len(_known_specs) >= 4096:
+                    _known_specs.clear()
+                _known_specs[spec] = canonical
+        self._spec = spec
+        self._canonical = canonical
+        self._graph: Graph | None = None  # None: the calling task's current context
+        self._frame = None
+
+    def __enter__(self) -> None:
+        cur = state_get(_roots[0])
+        if self._graph is None:
+            scopes = cur[SCOPES]
+            aux = None
+        else:
+            _, scopes, aux = _target(cur, self._graph)
+        outer = scopes[DEVICE]
+        spec = self._spec
+        # Nothing to merge with (the common case) or device(None): the spec as it is.
+        dev = self._canonical if spec is None or not outer else merge_devices(outer, spec)
+        new = (scopes[NAME], scopes[CONTROLS], dev, scopes[FLOW])
+        if aux is not None:
+            _push_scopes(self, cur, aux, new)
+            return
+        # _push_scopes inlined for the current context: the path SPEC section 11 measures.
+        frame = (cur, self, cur[EAGER], cur[GRAPH], new, cur[LOG], cur[TAPES], cur[PAUSED], None)
+        token = state_set(frame)
+        if self._frame is None:
+            self._frame = frame
+            self._token = token
+        else:
+            self._push_more(frame, token)
+
+    def __repr__(self) -> str:
+        return f"device({self._spec!r})"
 
 
 def get_name_scope() -> str:

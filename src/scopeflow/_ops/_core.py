@@ -15,7 +15,7 @@ import numpy as np
 
 from .._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from .._graph import Graph, Operation, Shape, Tensor, global_default_graph
-from .._scopes import ControlDependencies
+from .._scopes import control_dependencies
 from .._tensor import EagerTensor, as_dtype, to_array, wrap
 from ..errors import InvalidArgumentError
 from ._registry import OpDef, Spec, register_op
@@ -389,5 +389,5 @@ def group(*inputs: Any, name: str | None = None) -> Operation | None:
             deps.extend(y.op if isinstance(y, Tensor) else y for y in x)
         else:
             deps.append(x.op if isinstance(x, Tensor) else x)
-    with ControlDependencies(deps):
+    with control_dependencies(deps):
         return no_op(name=name or "group_deps")
