@@ -163,8 +163,8 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
         return scope
 
     def __enter__(self) -> str:
-        # Hot path (SPEC section 11): the current context is read once, the frame is
-        # built inline and pushed without helper calls when this is the first entry.
+        # Hot path (SPEC section 11): the current context is read once and, for the
+        # current context, the frame is built and pushed inline.
         cur = state_get(_roots[0])
         name = self._name
         if self._graph is None:
@@ -184,7 +184,20 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
                 new = name[:-1]
             else:
                 new = graph._unique_name(f"{old}/{name}" if old else name)
-        _push_scopes(self, cur, aux, (new, scopes[CONTROLS], scopes[DEVICE], scopes[FLOW]))
+        new_scopes = (new, scopes[CONTROLS], scopes[DEVICE], scopes[FLOW])
+        if aux is not None:
+            _push_scopes(self, cur, aux, new_scopes)
+        else:
+            frame = (
+                cur, self, cur[EAGER], cur[GRAPH], new_scopes, cur[LOG], cur[TAPES],
+                cur[PAUSED], None,
+            )  # fmt: skip
+            token = state_set(frame)
+            if self._frame is None:
+                self._frame = frame
+                self._token = token
+            else:
+                self._push_more(frame, token)
         return f"{new}/" if new else ""
 
     def __repr__(self) -> str:
