@@ -15,7 +15,7 @@ from .._context import EAGER, PAUSED, TAPES, _roots, state_get
 from .._tensor import EagerTensor, as_dtype, wrap
 from ._core import NO_ATTRS, apply, record_hook
 from ._grad_util import GradRecord, ones_like, register_gradient, unbroadcast, zeros_like
-from ._registry import OpDef, Spec, broadcast_shapes, register_op
+from ._registry import OpDef, Spec, broadcast_shapes, check_same_dtype, register_op
 
 __all__ = [
     "abs",
@@ -65,12 +65,7 @@ def _kinds(dtype: np.dtype[Any], kinds: str, what: str) -> None:
 def _binary_rule(kinds: str, what: str, out: Callable[[np.dtype[Any]], np.dtype[Any]]) -> Any:
     def rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
         (da, sa), (db, sb) = specs
-        if da != db:
-            msg = (
-                f"both inputs must have the same dtype, got {da.name} and {db.name}; "
-                f"use sf.cast() to convert one"
-            )
-            raise TypeError(msg)
+        check_same_dtype(da, db)
         _kinds(da, kinds, what)
         return ((out(da), broadcast_shapes(sa, sb)),)
 

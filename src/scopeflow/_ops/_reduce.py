@@ -16,7 +16,7 @@ import numpy as np
 from .._graph import Shape
 from ._array import as_int_tuple, normalize_axis
 from ._core import apply
-from ._registry import Spec, broadcast_shapes, register_op
+from ._registry import Spec, broadcast_shapes, check_same_dtype, register_op
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -156,12 +156,7 @@ def reduce_max(x: Any, axis: Any = None, keepdims: bool = False, name: str | Non
 
 def _matmul_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     (da, sa), (db, sb) = specs
-    if da != db:
-        msg = (
-            f"both inputs must have the same dtype, got {da.name} and {db.name}; "
-            f"use sf.cast() to convert one"
-        )
-        raise TypeError(msg)
+    check_same_dtype(da, db)
     if da.kind not in "iufc":
         msg = f"expected numeric inputs, got dtype {da.name}"
         raise TypeError(msg)

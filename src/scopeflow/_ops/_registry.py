@@ -20,6 +20,7 @@ __all__ = [
     "OpDef",
     "Spec",
     "broadcast_shapes",
+    "check_same_dtype",
     "register_op",
 ]
 
@@ -91,6 +92,16 @@ def register_op(
         stateful=stateful,
     )  # fmt: skip
     return opdef
+
+
+def check_same_dtype(a: np.dtype[Any], b: np.dtype[Any]) -> None:
+    """The rule shared by binary ops: ``TypeError`` unless both inputs have one dtype."""
+    if a != b:
+        msg = (
+            f"both inputs must have the same dtype, got {a.name} and {b.name}; "
+            f"use sf.cast() to convert one"
+        )
+        raise TypeError(msg)
 
 
 def broadcast_shapes(a: Shape | None, b: Shape | None) -> Shape | None:
