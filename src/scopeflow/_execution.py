@@ -163,7 +163,9 @@ class Session:
         self._closed = False
         self._plans: dict[Any, _Plan] = {}
         self._lock = threading.Lock()
-        self._scopes: list[Scope] = []
+        # One as_default() scope serves every `with sess:` entry: scopes keep their state
+        # per entry, so tasks and threads entering the same session at once don't clash.
+        self._default: Scope = graph.as_default()
         self._run_state = _RunState()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -175,9 +177,16 @@ class Session:
         self._run_state = _RunState()  # drop the values of graph variables
 
     def __enter__(self) -> Session:
-        scope = self.graph.as_default()
-        scope.__enter__()
-        self._scopes.append(scope)
+        """Make the session's graph the default of the calling task for the body.
+
+        Several tasks or threads may enter one session at once; each has its own entry,
+        and the session closes when the last open entry is left.
+        """
+        if self._closed:
+            msg = "Attempted to enter a closed Session"
+            raise RuntimeError(msg)
+        with self._lock:
+            self._default.__enter__()
         return self
 
     def __exit__(
@@ -186,10 +195,16 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        scope = self._scopes.pop()
-        try:
-            scope.__exit__(exc_type, exc, tb)
-        finally:
+        # The session closes when its last open entry is left. A misnested exit raises but
+        # still closes its entry (an exit from a context that never entered closes none),
+        # so the open entries are counted around the exit either way.
+        with self._lock:
+            before = _open_entries(self._default)
+            try:
+                self._default.__exit__(exc_type, exc, tb)
+            finally:
+                last = before > _open_entries(self._default) == 0
+        if last:
             self.close()
 
     async def __aenter__(self) -> Session:
@@ -307,6 +322,10 @@ class Session:
         ctx = contextvars.copy_context()
         call = functools.partial(ctx.run, self.run, fetches, feed_dict)
         return await anyio.to_thread.run_sync(call)
+
+
+def _open_entries(scope: Scope) -> int:
+    return sum(1 for _ in scope._entries())
 
 
 def execute(plan: _Plan, fed: list[np.ndarray[Any, Any]]) -> list[Any]:
