@@ -276,8 +276,10 @@ async def test_one_session_entered_by_two_tasks_at_once() -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(use, 0.02)
         tg.start_soon(use, 0.0)
-    assert seen[0][:2] == (False, g) and seen[1] == (True, None, None)
-    assert seen[2][:2] == (False, g) and seen[3] == (True, None, None)
+    assert seen[0][:2] == (False, g)
+    assert seen[1] == (True, None, None)
+    assert seen[2][:2] == (False, g)
+    assert seen[3] == (True, None, None)
     assert float(seen[0][2]) == float(seen[2][2]) == 6.0
     assert sf.executing_eagerly()
     with pytest.raises(RuntimeError, match="closed Session"):
