@@ -223,7 +223,13 @@ class Session:
     def _target(self, fetch: Any) -> Tensor | Operation:
         if isinstance(fetch, str):
             g = self.graph
-            return g.get_tensor_by_name(fetch) if ":" in fetch else g.get_operation_by_name(fetch)
+            try:
+                if ":" in fetch:
+                    return g.get_tensor_by_name(fetch)
+                return g.get_operation_by_name(fetch)
+            except (KeyError, ValueError) as err:
+                msg = f"Cannot fetch {fetch!r}: {err.args[0]}"
+                raise ValueError(msg) from None
         hook = getattr(fetch, "__sf_fetch__", None)
         if hook is not None:
             fetch = hook(self.graph)
@@ -249,7 +255,11 @@ class Session:
 
     def _feed(self, key: Any, value: Any) -> tuple[Tensor, np.ndarray[Any, Any]]:
         if isinstance(key, str):
-            key = self.graph.get_tensor_by_name(key if ":" in key else f"{key}:0")
+            try:
+                key = self.graph.get_tensor_by_name(key if ":" in key else f"{key}:0")
+            except (KeyError, ValueError) as err:
+                msg = f"Cannot interpret feed_dict key {key!r} as a tensor: {err.args[0]}"
+                raise TypeError(msg) from None
         hook = getattr(key, "__sf_fetch__", None)
         if hook is not None:
             key = hook(self.graph)
@@ -295,6 +305,12 @@ class Session:
         if self._closed:
             msg = "Attempted to use a closed Session"
             raise RuntimeError(msg)
+        if feed_dict is not None and not isinstance(feed_dict, Mapping):
+            msg = (
+                f"feed_dict must be a dict mapping tensors (or their names) to values, got "
+                f"{type(feed_dict).__name__}: {feed_dict!r}"
+            )
+            raise TypeError(msg)
         leaves: list[Any] = []
         template = flatten(fetches, leaves)
         targets = tuple(self._target(f) for f in leaves)

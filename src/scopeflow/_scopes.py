@@ -347,7 +347,10 @@ class device(Scope):  # a class used like a function, as in TensorFlow
         if spec is None:
             canonical = ""
         else:
-            canonical = _known_specs.get(spec)  # type: ignore[assignment]
+            try:
+                canonical = _known_specs.get(spec)  # type: ignore[assignment]
+            except TypeError:  # unhashable, so not a string: canonical_device says so
+                canonical = None  # type: ignore[assignment]
             if canonical is None:
                 # Validate now, so a bad spec fails where it is written.
                 canonical = canonical_device(spec)
