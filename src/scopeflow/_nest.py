@@ -2,8 +2,9 @@
 
 Used for session fetches, function outputs, branch results and loop variables. Lists,
 tuples (named tuples included) and mappings (a ``defaultdict`` keeps its factory; other
-mapping types must rebuild from a dict, checked before anything runs) are containers; everything else is a leaf,
-unless the caller's ``constant`` predicate says it is a fixed value to keep as it is.
+mapping types must rebuild from a dict, checked before anything runs) are containers;
+everything else is a leaf, unless the caller's ``constant`` predicate says it is a fixed
+value to keep as it is.
 """
 
 from __future__ import annotations

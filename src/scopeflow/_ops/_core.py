@@ -9,7 +9,7 @@ name scope, control dependencies, device and control-flow scope.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 
@@ -247,7 +247,7 @@ def constant(
     if arr is getattr(value, "_value", None):
         arr = arr.copy()
     if shape is not None:
-        target = as_static_shape(shape, "constant()", allow_unknown=False)
+        target = cast("tuple[int, ...]", as_static_shape(shape, "constant()", allow_unknown=False))
         if arr.size == 1:
             arr = np.full(target, arr.reshape(()), dtype=arr.dtype)
         elif int(np.prod(target)) == arr.size:
