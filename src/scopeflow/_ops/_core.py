@@ -16,7 +16,7 @@ import numpy as np
 from .._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from .._graph import Graph, Operation, Shape, Tensor, global_default_graph
 from .._scopes import control_dependencies
-from .._tensor import EagerTensor, as_dtype, to_array, wrap
+from .._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ..errors import InvalidArgumentError
 from ._registry import OpDef, Spec, register_op
 
@@ -316,6 +316,7 @@ def placeholder(
         ('x:0', (None, 3))
     """
     dt = as_dtype(dtype)
+    check_tensor_dtype(dt)
     frame = state_get(_roots[0])
     if frame[EAGER]:
         msg = (
