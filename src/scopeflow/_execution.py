@@ -104,7 +104,13 @@ def compile_plan(
             state[op] = False
             stack.append((op, True))
             deps = [t._op for t in reversed(op._inputs) if id(t) not in fed]
-            deps.extend(reversed(op._control_inputs))
+            # A control input whose outputs are all fed has already "run": its value is
+            # given (a fed placeholder would otherwise raise for lack of a feed).
+            deps.extend(
+                c
+                for c in reversed(op._control_inputs)
+                if not c._outputs or any(id(t) not in fed for t in c._outputs)
+            )
             for dep in deps:
                 if dep not in state:
                     stack.append((dep, False))

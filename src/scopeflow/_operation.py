@@ -152,7 +152,7 @@ class Tensor(TensorOperators):
         raise self._no_value(what)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> NoReturn:
-        what = "Converting to a NumPy array"
+        what = "Conversion to a NumPy array"
         raise self._no_value(what)
 
     # A graph tensor is a node of its graph: a copy would have to copy the graph.

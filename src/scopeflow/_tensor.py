@@ -208,11 +208,9 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
     NumPy arrays keep their dtype unless ``dtype`` is given.
 
     Raises:
-        TypeError: a graph tensor, an object NumPy cannot convert, a non-numeric array
-            or dtype, or a lossy cast.
+        TypeError: a graph tensor, an object NumPy cannot convert, a non-numeric array,
+            or a lossy cast.
     """
-    if dtype is not None and dtype.kind not in _NUMERIC_KINDS:
-        check_tensor_dtype(dtype)
     if isinstance(value, Tensor):
         escaped = escaped_from(value)
         if escaped is not None:
@@ -230,7 +228,8 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
             raise TypeError(msg)
         return arr
     if isinstance(value, np.ndarray | np.generic):
-        _check_numeric(value.dtype, "use")
+        if value.dtype.kind not in _NUMERIC_KINDS:
+            _check_numeric(value.dtype, "use")
         if dtype is None or value.dtype == dtype:
             return np.array(value, copy=True)
         return _cast_checked(np.asarray(value), dtype)

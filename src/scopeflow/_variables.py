@@ -21,7 +21,7 @@ from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
 from ._ops._core import apply, convert_to_tensor, group
 from ._ops._registry import Spec, register_op
-from ._tensor import EagerTensor, as_dtype, to_array, wrap
+from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ._tensor_ops import TensorOperators
 from .errors import FailedPreconditionError, GraphMismatchError
 
@@ -150,7 +150,10 @@ class Variable(TensorOperators):
         self._initializer: Operation | None = None
         self._snapshot: Tensor | None = None
         self._value: np.ndarray[Any, Any] | None = None
-        dt = as_dtype(dtype) if dtype is not None else None
+        dt = None
+        if dtype is not None:
+            dt = as_dtype(dtype)
+            check_tensor_dtype(dt)
         traces = TRACES.get()
         if traces:
             _check_create_once(traces)

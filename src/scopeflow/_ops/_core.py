@@ -241,7 +241,10 @@ def constant(
         >>> sf.constant(1.5, shape=(2,)).numpy()
         array([1.5, 1.5], dtype=float32)
     """
-    dt = as_dtype(dtype) if dtype is not None else None
+    dt = None
+    if dtype is not None:
+        dt = as_dtype(dtype)
+        check_tensor_dtype(dt)
     arr = to_array(value, dt)
     if arr is getattr(value, "_value", None):
         arr = arr.copy()
@@ -274,7 +277,10 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
         >>> sf.convert_to_tensor([1, 2]).dtype
         dtype('int32')
     """
-    dt = as_dtype(dtype) if dtype is not None else None
+    dt = None
+    if dtype is not None:
+        dt = as_dtype(dtype)
+        check_tensor_dtype(dt)
     value = _resolve(value)
     frame = state_get(_roots[0])
     if frame[EAGER]:
