@@ -340,9 +340,13 @@ IN_TRACE = (
     [
         (lambda a: a.numpy(), r"\.numpy\(\) "),
         (np.asarray, r"Conversion to a NumPy array "),
+        (lambda a: a.tolist(), r"\.tolist\(\) "),
+        (lambda a: a.item(), r"\.item\(\) "),
+        (float, r"float\(\) "),
+        (int, r"int\(\) "),
         (lambda a: np.add(a, 1.0), r"Conversion to a NumPy array "),
     ],
-    ids=["numpy", "asarray", "ufunc"],
+    ids=["numpy", "asarray", "tolist", "item", "float", "int", "ufunc"],
 )
 def test_symbolic_tensor_has_no_numpy_value_while_tracing(convert: Any, what: str) -> None:
     def f(a: Any) -> Any:

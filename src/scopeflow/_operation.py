@@ -151,6 +151,19 @@ class Tensor(TensorOperators):
         what = ".tolist()"
         raise self._no_value(what)
 
+    def item(self) -> NoReturn:
+        """Always raises ``TypeError``: a symbolic tensor has no value (see the message)."""
+        what = ".item()"
+        raise self._no_value(what)
+
+    def __float__(self) -> NoReturn:
+        what = "float()"
+        raise self._no_value(what)
+
+    def __int__(self) -> NoReturn:
+        what = "int()"
+        raise self._no_value(what)
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> NoReturn:
         what = "Conversion to a NumPy array"
         raise self._no_value(what)

@@ -119,8 +119,13 @@ class TensorOperators:
     __array_priority__ = 100
 
     def _elementwise_equality(self) -> bool:
-        """Whether this object compares element-wise (True) or by identity."""
-        raise NotImplementedError
+        """Whether this object compares element-wise (True) or by identity (the default)."""
+        return False
+
+    def __hash__(self) -> int:
+        # Defining __eq__ would otherwise make every subclass unhashable; classes whose
+        # == is element-wise override this to raise.
+        return id(self)
 
     def __eq__(self, other: Any) -> Any:
         if other is None:

@@ -310,7 +310,13 @@ class Variable(TensorOperators):
         return self._value
 
     def tolist(self) -> Any:
-        """The current value of an eager variable as a (nested) Python list or scalar."""
+        """The current value of an eager variable as a (nested) Python list or scalar.
+
+        Example:
+            >>> import scopeflow as sf
+            >>> sf.Variable([1, 2]).tolist()
+            [1, 2]
+        """
         return self.numpy().tolist()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
