@@ -522,3 +522,15 @@ def test_control_dependency_on_a_fed_tensor_is_satisfied_by_the_feed() -> None:
         missing = r"^You must feed a value for placeholder 'p'"
         with pytest.raises(sf.errors.InvalidArgumentError, match=missing):
             sess.run(y)
+
+
+@pytest.mark.parametrize(
+    "value", [np.array(["a"]), np.array([1.0, None], dtype=object)], ids=["str", "object"]
+)
+def test_traced_functions_reject_non_numeric_array_arguments(value: Any) -> None:
+    f = sf.function(lambda a: a * 1)
+    for _ in range(2):  # a failed trace leaves nothing behind: the retry fails the same way
+        with pytest.raises(TypeError, match=r"^dtype \S+ is not a tensor dtype"):
+            f(value)
+    assert _context.current() is _context.root_frame()
+    assert f(np.array([1.0, 2.0])).tolist() == [1.0, 2.0]
