@@ -380,7 +380,10 @@ def _control_inputs_for(
 
     A dependency scope is skipped when some input was itself created inside that scope:
     the input already waits for those ops, so the new op does too (TensorFlow's pruning).
+    A control input that produces one of ``inputs`` is dropped too: the data edge already
+    orders it. Deeper ancestors are not searched, which would cost a graph walk per op.
     """
+    input_ops = {t._op for t in inputs}
     input_chains = [t._op._ctl for t in inputs]
     per_scope: list[tuple[Operation, ...]] = []  # innermost scope first
     node = chain
@@ -401,7 +404,7 @@ def _control_inputs_for(
     result: list[Operation] = []
     for ops in reversed(per_scope):  # outermost scope first, each in the order given
         for op in ops:
-            if op not in result:
+            if op not in result and op not in input_ops:
                 result.append(op)
     return tuple(result)
 

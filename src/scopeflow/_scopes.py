@@ -216,6 +216,11 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
             c = c._op
         if isinstance(c, Operation):
             if graph is not None and c._graph is not graph:
+                if graph.building_function:
+                    # Captured like a data input (SPEC section 7): the function's calls,
+                    # the cond or the loop run after ``c``.
+                    graph._capture_control(c)  # type: ignore[attr-defined]
+                    continue
                 msg = (
                     f"Control input {c.name!r} belongs to {c._graph!r}, not to {graph!r} "
                     f"where the dependent ops are being built"
@@ -223,7 +228,7 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
                 raise GraphMismatchError(msg)
             if c not in ops:
                 ops.append(c)
-        elif graph is None:
+        elif graph is None or (graph.building_function and _is_eager_tensor(c)):
             if callable(c):
                 c()
             # Eager values already exist: a dependency on them is a no-op.
@@ -234,6 +239,13 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
             )
             raise TypeError(msg)
     return tuple(ops)
+
+
+def _is_eager_tensor(value: Any) -> bool:
+    # Imported here: _tensor imports _graph, which imports this module at its end.
+    from ._tensor import EagerTensor
+
+    return isinstance(value, EagerTensor)
 
 
 @final
