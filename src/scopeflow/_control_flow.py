@@ -196,7 +196,9 @@ def cond(
 def _while_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     # The outputs claim the shape invariants: the initial values (zero iterations) and
     # every body output fit them, and the kernel checks that at run time.
-    invariants = attrs["invariants"]
+    invariants = attrs.get("invariants")
+    if invariants is None:  # a While op built without them: its inputs' shapes
+        return tuple(specs[: attrs["n_vars"]])
     return tuple((dtype, inv) for (dtype, _), inv in zip(specs, invariants, strict=False))
 
 
@@ -204,7 +206,7 @@ def _run_loop(attrs: dict[str, Any], values: list[Any], caps: Sequence[Any]) -> 
     n_vars, n_cond = attrs["n_vars"], attrs["n_cond"]
     cond_caps, body_caps = list(caps[:n_cond]), list(caps[n_cond:])
     limit = attrs["max"]
-    checked = attrs["checked"]
+    checked = attrs.get("checked")
     if checked:
         check_run_shapes(attrs, values, "on entry")
     i = 0

@@ -119,6 +119,8 @@ def compile_plan(
                     f"pass feed_dict={{{op.name!r}: value}} or the tensor itself as the key"
                 )
                 raise InvalidArgumentError(msg)
+            # Reached through a control edge: feeding it is what running it means.
+            continue
         in_slots = tuple(slots[t] for t in op._inputs)
         first = len(slots)
         for t in op._outputs:
