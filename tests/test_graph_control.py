@@ -361,3 +361,26 @@ def test_a_trace_built_from_threads_keeps_working_on_later_calls() -> None:
     for _ in range(3):
         np.testing.assert_allclose(f(sf.constant(1.0)).numpy(), expected)
     assert len(f.get_concrete_function(sf.constant(1.0)).captured_inputs) == 10
+
+
+def test_control_input_from_a_nested_loop_body_is_out_of_scope() -> None:
+    leaked: list[Any] = []
+
+    def body(i: Any) -> Any:
+        j = i + 1
+        leaked.append(j)
+        return j
+
+    @sf.function
+    def f() -> Any:
+        sf.while_loop(lambda i: i < 3, body, [0])
+        with pytest.raises(
+            sf.errors.GraphMismatchError,
+            match=r"^Control input '.*' belongs to <sf.ControlFlowGraph while_loop body "
+            r"'while'>, which is nested inside <sf.FuncGraph .*out of scope here",
+        ):
+            with sf.control_dependencies([leaked[0]]):
+                pass
+        return sf.constant(1.0)
+
+    assert float(f()) == 1.0

@@ -77,12 +77,14 @@ class FuncGraph(Graph):
     @property
     def captured_inputs(self) -> list[Any]:
         """The outside values bound to the capture placeholders, in input order."""
-        return [outer for _, outer, _ in self._captures.values()]
+        with self._capture_lock:  # a snapshot, even while other threads capture
+            return [outer for _, outer, _ in self._captures.values()]
 
     @property
     def captures(self) -> list[tuple[Any, Tensor]]:
         """(outside value, placeholder) pairs, in input order."""
-        return [(outer, ph) for _, outer, ph in self._captures.values()]
+        with self._capture_lock:
+            return [(outer, ph) for _, outer, ph in self._captures.values()]
 
     def _order_stateful(self, op: Operation) -> None:
         """Run ``op`` after the previous stateful op, and on every call."""
@@ -196,6 +198,16 @@ class FuncGraph(Graph):
                 f"that encloses {self!r}, or on the function's call"
             )
             return TracingError(msg)
+        inner = getattr(op._graph, "outer_graph", None)
+        while inner is not None and inner is not self:
+            inner = getattr(inner, "outer_graph", None)
+        if inner is self:
+            msg = (
+                f"Control input {op.name!r} belongs to {op._graph!r}, which is nested inside "
+                f"{self!r}: it is out of scope here. Depend on an op of {self!r} or of the "
+                f"graphs around it"
+            )
+            return GraphMismatchError(msg)
         msg = (
             f"Control input {op.name!r} belongs to {op._graph!r}, which does not enclose "
             f"{self!r} being built here: control_dependencies() inside a function, branch "
