@@ -161,7 +161,11 @@ def test_shape_invariants_are_validated(mode: str) -> None:
             loop([(), [None, "a"]])
         with pytest.raises(TypeError, match=r"got \(-1, 2\)$"):
             loop([(), (-1, 2)])
-        with pytest.raises(TypeError, match=r"^while_loop\(\) maximum_iterations must be an int"):
+        with pytest.raises(
+            TypeError,
+            match=r"^while_loop\(\) maximum_iterations must be an integer, got \[\(\)\]; "
+            r"pass shape invariants by keyword",
+        ):
             sf.while_loop(lambda i: i < 2, lambda i: i + 1, [0], [()])  # type: ignore[arg-type]
 
     if mode == "eager":

@@ -280,8 +280,9 @@ def while_loop(
         raise TypeError(msg)
     if isinstance(maximum_iterations, (list, tuple)):
         msg = (
-            "while_loop() maximum_iterations must be an int; pass shape invariants by "
-            "keyword: while_loop(cond, body, loop_vars, shape_invariants=[...])"
+            f"while_loop() maximum_iterations must be an integer, got {maximum_iterations!r}; "
+            f"pass shape invariants by keyword: while_loop(cond, body, loop_vars, "
+            f"shape_invariants=[...])"
         )
         raise TypeError(msg)
     if maximum_iterations is not None:
