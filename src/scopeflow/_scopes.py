@@ -252,7 +252,11 @@ def _is_eager_tensor(value: Any) -> bool:
 class control_dependencies(Scope):  # a class used like a function, as in TensorFlow
     """Make ops created in the body run after ``control_inputs``; ``None`` clears.
 
-    In eager mode the inputs have already run; callables among them are called once.
+    An op that already has a control input as a data input, or whose inputs were made
+    under the same scope, does not get it again. In a function body, ``cond`` branch or
+    loop body, ops of the enclosing graphs are captured: the call, ``cond`` or loop runs
+    after them; eager tensors there are no-ops. In eager mode the inputs have already
+    run; callables among them are called once.
 
     Example:
         >>> import scopeflow as sf
