@@ -386,6 +386,8 @@ def _control_inputs_for(
 
     A dependency scope is skipped when some input was itself created inside that scope:
     the input already waits for those ops, so the new op does too (TensorFlow's pruning).
+    A control input that produces one of ``inputs`` is dropped too: the data edge already
+    orders it. Deeper ancestors are not searched, which would cost a graph walk per op.
     """
     input_chains = [t._op._ctl for t in inputs]
     per_scope: list[tuple[Operation, ...]] = []  # innermost scope first
@@ -404,11 +406,16 @@ def _control_inputs_for(
         if not dominated:
             per_scope.append(ops)
         node = parent
+    if not per_scope:  # the usual case inside a scope: an input was made in it
+        return ()
     result: list[Operation] = []
     for ops in reversed(per_scope):  # outermost scope first, each in the order given
         for op in ops:
             if op not in result:
                 result.append(op)
+    for t in inputs:
+        if t._op in result:
+            result.remove(t._op)
     return tuple(result)
 
 

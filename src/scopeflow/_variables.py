@@ -159,11 +159,15 @@ class Variable(TensorOperators):
             _check_create_once(traces)
         frame = state_get(_roots[0])
         graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
-        if not frame[EAGER] and graph.building_function:
+        if frame[EAGER]:
+            self._create(initial_value, name or "Variable", dt)
+            return
+        if graph.building_function:
             _check_initial_value(graph, initial_value)
-            with init_scope():
-                self._create(initial_value, name or "Variable", dt)
-        else:
+        # In a plain graph too (SPEC section 8): the handle and initializer never inherit
+        # the control dependencies or control-flow scope open here, so initializing the
+        # variable needs nothing but its initial value.
+        with init_scope():
             self._create(initial_value, name or "Variable", dt)
 
     def _create(self, initial_value: Any, name: str, dtype: np.dtype[Any] | None) -> None:
