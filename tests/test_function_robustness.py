@@ -292,6 +292,63 @@ async def test_concurrent_async_first_calls_with_different_shapes() -> None:
     assert f.trace_count == 3
 
 
+def test_racing_outer_traces_redo_the_loser_through_a_nested_function() -> None:
+    holder: list[sf.Variable] = []
+    barrier = threading.Barrier(2, timeout=5)
+    meetings = [0]
+    lock = threading.Lock()
+
+    @sf.function
+    def inner(x: Any) -> Any:
+        with lock:
+            meetings[0] += 1
+            meet = meetings[0] <= 2
+        if meet:
+            barrier.wait()  # both outer traces are inside inner's trace at once
+        need = not holder
+        if meet:
+            barrier.wait()  # and both decided to create the variable
+        if need:
+            holder.append(sf.Variable(5.0))
+        return x * holder[0]
+
+    @sf.function
+    def outer(x: Any) -> Any:
+        return inner(x) + 1.0
+
+    out: dict[int, Any] = {}
+
+    def call(i: int) -> None:
+        out[i] = _value(outer(sf.constant([1.0] * (i + 1))))
+
+    _run_threads(2, call)
+    assert out == {0: [6.0], 1: [6.0, 6.0]}
+    assert len(holder) == 1
+    assert outer.trace_count == 2  # the abandoned outer trace is not counted
+
+
+@pytest.mark.anyio
+async def test_async_methods_of_equal_instances_do_not_share_traces() -> None:
+    class Named:
+        def __init__(self, scale: float) -> None:
+            self.scale = scale
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Named)
+
+        def __hash__(self) -> int:
+            return 0
+
+        @sf.function
+        async def apply(self, x: Any) -> Any:
+            await anyio.sleep(0)
+            return x * self.scale
+
+    a, b = Named(2.0), Named(3.0)
+    x = sf.constant(1.0)
+    assert [_value(await a.apply(x)), _value(await b.apply(x))] == [2.0, 3.0]
+
+
 # -- many waiters, waiting on the event loop -------------------------------------------
 
 
