@@ -292,6 +292,42 @@ async def test_concurrent_async_first_calls_with_different_shapes() -> None:
     assert f.trace_count == 3
 
 
+@pytest.mark.anyio
+async def test_a_variable_created_in_a_task_the_trace_spawned() -> None:
+    created: list[sf.Variable] = []
+    all_in_flight = anyio.Event()
+    in_flight = [0]
+
+    @sf.function
+    async def f(x: Any) -> Any:
+        in_flight[0] += 1
+        if in_flight[0] == 2:
+            all_in_flight.set()
+        await all_in_flight.wait()
+        need = not created
+
+        async def make() -> None:
+            await anyio.sleep(0)
+            if need:
+                created.append(sf.Variable(10.0))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(make)
+        return x + created[0]
+
+    out: dict[int, Any] = {}
+
+    async def call(n: int) -> None:
+        out[n] = _value(await f(sf.constant([1.0] * n)))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for n in (1, 2):
+                tg.start_soon(call, n)
+    assert out == {1: [11.0], 2: [11.0] * 2}
+    assert len(created) == 1
+
+
 def test_racing_outer_traces_redo_the_loser_through_a_nested_function() -> None:
     holder: list[sf.Variable] = []
     barrier = threading.Barrier(2, timeout=5)

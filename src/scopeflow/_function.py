@@ -355,9 +355,10 @@ class Function:
                 finally:
                     TRACES.reset(token)
                 return concrete
-            except Retrace as retrace:
-                if retrace.graph is not fg:
-                    raise  # an enclosing trace is redone, and this one with it
+            except BaseException as err:
+                retrace = Retrace.of(err, fg)
+                if retrace is None:
+                    raise  # a failure, or an enclosing trace is redone and this one with it
                 wait = retrace.wait
             finally:
                 self._life.end(fg, concrete is not None)
@@ -381,8 +382,9 @@ class Function:
                 finally:
                     TRACES.reset(token)
                 return concrete
-            except Retrace as retrace:
-                if retrace.graph is not fg:
+            except BaseException as err:
+                retrace = Retrace.of(err, fg)
+                if retrace is None:
                     raise
                 wait = retrace.wait
             finally:

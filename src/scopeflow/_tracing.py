@@ -110,6 +110,30 @@ class Retrace(BaseException):
         self.graph = graph
         self.wait = wait
 
+    @staticmethod
+    def of(error: BaseException, graph: FuncGraph) -> Retrace | None:
+        """The request to redo ``graph`` that ``error`` is, else None.
+
+        Also when ``error`` is an exception group made only of such requests: a variable
+        created in a task that the trace spawned reaches the tracer that way.
+        """
+        if isinstance(error, Retrace):
+            return error if error.graph is graph else None
+        if isinstance(error, BaseExceptionGroup):
+            match, rest = error.split(lambda e: isinstance(e, Retrace) and e.graph is graph)
+            if match is not None and rest is None:
+                requests = [e for e in _leaves(match) if isinstance(e, Retrace)]
+                waiting = [r for r in requests if r.wait is not None]
+                return (waiting or requests)[0]
+        return None
+
+
+def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for e in group.exceptions:
+        out.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    return out
+
 
 @final
 class Lifecycle:
