@@ -188,6 +188,30 @@ def test_a_failed_first_trace_does_not_forbid_variables() -> None:
         f(sf.constant([1.0, 2.0]))  # a real later trace still may not create one
 
 
+def test_a_variable_kept_by_a_failed_trace_stays_usable_in_a_graph() -> None:
+    holder: list[sf.Variable] = []
+
+    @sf.function
+    def f(x: Any) -> Any:
+        if not holder:
+            with sf.init_scope():
+                holder.append(sf.Variable(4.0))
+            raise RuntimeError("fails after keeping the variable")
+        return x + holder[0]
+
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float32, shape=())
+        with pytest.raises(RuntimeError, match="^fails after keeping"):
+            f(x)
+        y = f(x)  # not a later trace: the failed one does not count as the first
+        init = sf.global_variables_initializer()
+    assert g.get_collection("variables") == holder
+    with sf.Session(g) as sess:
+        sess.run(init)
+        assert float(sess.run(y, {x: 1.0})) == 5.0
+
+
 @pytest.mark.anyio
 async def test_a_timed_out_first_trace_does_not_forbid_variables() -> None:
     hang = [True]

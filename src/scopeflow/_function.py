@@ -449,8 +449,13 @@ def function(
     """Trace ``func`` into function graphs and run those instead of the Python code.
 
     Works as ``@sf.function``, ``@sf.function(input_signature=[...])`` or
-    ``sf.function(fn)``; on methods each instance gets its own traces; on an ``async def``
-    it returns an async callable whose trace may await.
+    ``sf.function(fn)``; on methods each instance (by identity, weak-referenceable) gets
+    its own traces; on an ``async def`` it returns an async callable whose trace may await.
+
+    Concurrent first calls with one signature trace once; the others wait (threads block,
+    tasks wait on their own event loop). Variables may be created only by the first trace
+    that completes: a trace that fails or is cancelled leaves nothing behind, and a trace
+    that would create variables while another is creating them is redone after it.
 
     Example:
         >>> import scopeflow as sf
