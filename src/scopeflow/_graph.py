@@ -99,6 +99,9 @@ class Graph:
         self._eager_switch: ContextSwitch | None = None
         # Filled by the execution module: a cache of compiled run plans.
         self._plans: dict[Any, Any] = {}
+        # Filled by sf.function: the traces each function made for calls from this graph.
+        # Held here so that they die with the graph (they refer to it as their outer graph).
+        self._function_caches: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
         return f"<sf.Graph {self._name!r}>"
