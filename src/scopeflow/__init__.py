@@ -28,6 +28,7 @@ from ._control_flow import cond as cond, while_loop as while_loop
 from ._execution import Session as Session
 from ._func_graph import FuncGraph as FuncGraph
 from ._function import Function as Function, function as function
+from ._gradients import gradients as gradients
 from ._graph import (
     Graph as Graph,
     Operation as Operation,
@@ -93,7 +94,7 @@ from ._scopes import (
     get_name_scope as get_name_scope,
     name_scope as name_scope,
 )
-from ._tape import GradientTape as GradientTape, gradients as gradients
+from ._tape import GradientTape as GradientTape
 from ._tensor import EagerTensor as EagerTensor
 from ._variables import (
     Variable as Variable,
