@@ -10,7 +10,6 @@ being built. ``sf.gradients`` runs the same walk over a graph's ops.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, final
@@ -28,7 +27,6 @@ from ._context import (
     EAGER,
     GRAPH,
     LOG,
-    OWNER,
     PAUSED,
     SCOPES,
     TAPES,
@@ -36,6 +34,7 @@ from ._context import (
     Scope,
     _roots,
     state_get,
+    state_reset,
 )
 from ._graph import Tensor
 from ._ops import _core
@@ -107,7 +106,6 @@ class GradientTape(Scope):
 
     __slots__ = (
         "__weakref__",
-        "_blocks",
         "_force",
         "_lock",
         "_persistent",
@@ -129,8 +127,6 @@ class GradientTape(Scope):
         self._tracked: dict[int, Any] = {}
         self._watched_vars: dict[int, Variable] = {}
         self._used = False
-        # The open blocks of this tape (usually one), closed when they are left.
-        self._blocks: list[_Entry] = []
         # Record even where tapes are paused (the private tapes that differentiate a
         # replayed function: the caller may compute gradients under stop_recording()).
         self._force = False
@@ -145,7 +141,6 @@ class GradientTape(Scope):
         if paused and self._force:
             tapes, paused = (), False
         entry = _Entry(self)
-        self._blocks.append(entry)
         self._push(
             (
                 cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
@@ -155,13 +150,19 @@ class GradientTape(Scope):
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        # Scope.__exit__'s fast path, inlined (SPEC section 11 times a tape step), plus
+        # closing the entry so that tasks and threads spawned in the block, which may
+        # still run, stop recording too. Other exits close entries in ``_forget``.
         cur = state_get(None)
-        super().__exit__(exc_type, exc, tb)
-        # Left in order (or the error above would have been raised): close the entry so
-        # that tasks and threads spawned in the block, which may still run, stop
-        # recording too. Misnested exits close entries in ``_forget``.
-        if cur is not None and cur[OWNER] is self:
+        if cur is self._frame and cur is not None:
+            try:
+                state_reset(self._token)  # type: ignore[arg-type]
+            except ValueError:
+                raise self._elsewhere() from None
+            self._frame = self._token = None
             self._close(cur[TAPES][-1])
+            return
+        self._exit_slow(cur)
 
     def _forget(self, frame: Frame) -> None:
         self._close(frame[TAPES][-1])
@@ -169,9 +170,6 @@ class GradientTape(Scope):
 
     def _close(self, entry: _Entry) -> None:
         entry.offer = _closed
-        # Already gone when a non-persistent tape was closed by its use.
-        with contextlib.suppress(ValueError):
-            self._blocks.remove(entry)
 
     def __repr__(self) -> str:
         return f"<sf.GradientTape persistent={self._persistent} records={len(self._records)}>"
@@ -235,6 +233,8 @@ class GradientTape(Scope):
                 tracked[id(out)] = out
             return
         with self._lock:
+            if self._used and not self._persistent:
+                return
             if kind == READ:
                 var = attrs["var"]
                 if id(var) not in self._watched_vars:
@@ -298,7 +298,8 @@ class GradientTape(Scope):
             self._used = True
             records = list(self._records)
         try:
-            if persistent:
+            tapes = state_get(_roots[0])[TAPES]
+            if persistent or not tapes or _open_entry(tapes, self) is None:
                 grads, var_grads = backprop(records, targets, seeds)
             else:
                 # This tape is done: it does not record its own gradient computation
@@ -310,10 +311,9 @@ class GradientTape(Scope):
                 self._used = False
             raise
         if not persistent:
-            # As in TensorFlow, a used non-persistent tape stops recording, also in its
-            # block and in the tasks spawned there; its records are freed.
-            for entry in list(self._blocks):
-                self._close(entry)
+            # As in TensorFlow, a used non-persistent tape stops recording (also in its
+            # block and in tasks spawned there: with nothing tracked and ``_used`` set,
+            # ``_offer`` keeps nothing); its records are freed.
             self._records = []
             self._tracked = {}
         if type(sources) is EagerTensor or type(sources) is Tensor:
