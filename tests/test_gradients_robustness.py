@@ -157,6 +157,7 @@ SECOND_ORDER_LOOPS = [
     ("loop-var-is-capture", _loop_var_and_capture, rand(3)),
     ("loop-tanh", _loop_cubed_times_tanh, rand(2, 2)),
     ("call-f(x,x)", lambda a: _product(sf.tanh(a), a), rand(3)),
+    ("cond-of-call", lambda a: _cond_of_call(sf.tanh(a)), rand(3)),
 ]
 
 
@@ -239,6 +240,20 @@ def test_second_derivative_with_respect_to_a_variable_read_in_a_loop() -> None:
     d2w = outer.gradient(dw, w)
     # y = w^3: y' = 3 w^2, y'' = 6 w
     assert (_f(dw), _f(d2w)) == pytest.approx((3 * 1.5**2, 6 * 1.5))
+
+
+def test_a_loop_gradient_reads_variables_after_earlier_writes_in_the_function() -> None:
+    w = sf.Variable(1.0, dtype=sf.float64)
+
+    @sf.function
+    def grad(x: Any) -> Any:
+        w.assign(2.0)
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = sf.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * w), [0, x])[1]
+        return tape.gradient(y, x)
+
+    assert _f(grad(sf.constant(1.0, sf.float64))) == 8.0  # y = x w^3, w = 2
 
 
 def test_gradients_of_a_call_are_right_under_stop_recording_and_init_scope() -> None:

@@ -42,7 +42,15 @@ READ: Final = "ReadVariableOp"
 # run, or a list of variables): those variables connect the op to a tape even when none
 # of its inputs is watched.
 CALLS: Final = frozenset(
-    {"PartitionedCall", "StatefulPartitionedCall", "If", "StatelessIf", "While", "RunTimeVJP"}
+    {
+        "PartitionedCall",
+        "StatefulPartitionedCall",
+        "If",
+        "StatelessIf",
+        "While",
+        "RunTimeVJP",
+        "StatefulRunTimeVJP",
+    }
 )
 
 

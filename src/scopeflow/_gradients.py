@@ -5,9 +5,10 @@ backward pass a tape uses. Ops that run function graphs are differentiated by re
 the graph on a fresh tape (:func:`~scopeflow._tape.replay_gradients`): a call op inlines
 the function's ops while a graph is built, so its gradient is made of ordinary ops. A
 loop cannot be inlined (it runs a number of times known only at run time), so its
-gradient is a ``RunTimeVJP`` op whose kernel replays the loop eagerly on a tape when it
-runs. That op is differentiable in turn: its gradient is another ``RunTimeVJP`` of the
-function it computes, which gives derivatives of any order.
+gradient is a ``RunTimeVJP`` op (``StatefulRunTimeVJP`` when the loop reads variables)
+whose kernel replays the loop eagerly on a tape when it runs. That op is differentiable
+in turn: its gradient is another such op for the function it computes, which gives
+derivatives of any order.
 """
 
 from __future__ import annotations
@@ -90,6 +91,11 @@ def _vjp_kernel(attrs: dict[str, Any], *arrays: Any) -> Any:
 
 
 RUN_TIME_VJP = register_op("RunTimeVJP", infer=_vjp_rule, kernel=_vjp_kernel, same_dtype=False)
+# The same op when the function reads variables: stateful, so that in a function graph
+# it runs in program order with the writes to those variables.
+STATEFUL_RUN_TIME_VJP = register_op(
+    "StatefulRunTimeVJP", infer=_vjp_rule, kernel=_vjp_kernel, same_dtype=False, stateful=True
+)
 
 
 def run_time_vjp(
@@ -114,7 +120,8 @@ def run_time_vjp(
         "variables": float_vars,
         "specs": specs,
     }
-    result = apply(RUN_TIME_VJP, (*inputs, *dys), attrs, name)
+    opdef = STATEFUL_RUN_TIME_VJP if float_vars else RUN_TIME_VJP
+    result = apply(opdef, (*inputs, *dys), attrs, name)
     results = list(result) if isinstance(result, tuple) else [result]
     input_grads: list[Any] = [None] * len(inputs)
     for slot, g in zip(slots, results, strict=False):
@@ -123,6 +130,7 @@ def run_time_vjp(
 
 
 @register_gradient("RunTimeVJP")
+@register_gradient("StatefulRunTimeVJP")
 def _run_time_vjp_grad(op: GradRecord, *ddys: Any) -> VariableGrads:
     """The gradient of a gradient: a ``RunTimeVJP`` of the function the op computes."""
     attrs = op.attrs
