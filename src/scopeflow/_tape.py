@@ -1,11 +1,14 @@
-"""Automatic differentiation: ``GradientTape`` and symbolic ``gradients``.
+"""Automatic differentiation: ``GradientTape``.
 
-A tape is a scope: while it is open, every op run or built in a context that can see it
-(the task that entered it, and tasks or threads spawned from there) is offered to it, and
-the tape keeps the ops connected to what it watches. ``gradient`` walks those records
-backwards, calling each op type's gradient function; gradient functions are built from
-ordinary ops, so the same walk computes eager values or adds symbolic ops to the graph
-being built. ``sf.gradients`` runs the same walk over a graph's ops.
+A tape is a scope: while its block is open, every op run or built in a context that can
+see it (the task that entered it, and tasks or threads spawned from there) is offered to
+it, and the tape keeps the ops connected to what it watches. Each open block is an
+``_Entry`` in the frames of those contexts; leaving the block closes the entry, so
+contexts that outlive the block stop recording. ``gradient`` walks the records backwards
+(``_backprop``) with gradient functions built from ordinary ops, so the same walk
+computes eager values or adds symbolic ops to the graph being built, and tapes that are
+recording (a persistent tape inside its own block, outer tapes) record it in turn.
+``sf.gradients`` runs the same walk over a graph's ops (``_gradients``).
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ class GradientTape(Scope):
     )
 
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
-        super().__init__()
+        self._frame = None  # Scope.__init__, inlined: a tape step builds one tape
         self._persistent = bool(persistent)
         self._watch_accessed = bool(watch_accessed_variables)
         self._lock = threading.Lock()
