@@ -39,6 +39,7 @@ from ._context import (
     state_get,
     state_reset,
 )
+from ._copying import refuse_copying
 from ._graph import Tensor
 from ._ops import _core
 from ._ops._registry import OpDef
@@ -82,6 +83,10 @@ def _open_entry(tapes: tuple[_Entry, ...], tape: GradientTape) -> _Entry | None:
     return None
 
 
+@refuse_copying(
+    "a tape holds the operations recorded in its block, and a lock",
+    "Open a new sf.GradientTape(persistent=True) to compute several gradients.",
+)
 @final
 class GradientTape(Scope):
     """Record operations to differentiate them.
