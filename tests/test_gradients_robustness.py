@@ -511,6 +511,26 @@ def test_a_failed_gradient_call_does_not_use_up_a_non_persistent_tape() -> None:
         tape.gradient(y, x)
 
 
+def test_bad_targets_and_sources_are_refused_before_the_tape_is_used() -> None:
+    x = sf.constant(2.0)
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        y = x * x
+    with pytest.raises(TypeError, match=r"^gradient\(\) sources must be tensors or variables"):
+        tape.gradient(y, [x, "x"])
+    with pytest.raises(TypeError, match=r"^gradient\(\) target must be tensors or variables"):
+        tape.gradient([y, 3.0], x)
+    assert _f(tape.gradient(y, x)) == 4.0  # still usable once
+    g = sf.Graph()
+    with g.as_default():
+        p = sf.placeholder(sf.float32, shape=())
+        q = p * p
+        before = len(g.get_operations())
+        with pytest.raises(TypeError, match=r"^sf\.gradients\(\): xs must be graph tensors"):
+            sf.gradients(q, [p, "p"])
+        assert len(g.get_operations()) == before
+
+
 def test_two_threads_using_one_non_persistent_tape_one_wins() -> None:
     x = sf.constant(2.0)
     with sf.GradientTape() as tape:

@@ -153,6 +153,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None) -> list[Any]:
 
     Raises:
         RuntimeError: called while executing eagerly.
+        TypeError: a source is not a tensor or variable.
         ValueError: a target is not a tensor of the default graph.
         LookupError: an op on a path from a target to a source has no gradient.
 
@@ -173,6 +174,13 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None) -> list[Any]:
         raise RuntimeError(msg)
     y_list = list(_leaves(ys))
     x_list = list(xs) if isinstance(xs, (list, tuple)) else [xs]
+    for x in x_list:
+        if not isinstance(x, (Tensor, Variable)):
+            msg = (
+                f"sf.gradients(): xs must be graph tensors or variables, got {x!r}; "
+                f"differentiate eager values with sf.GradientTape"
+            )
+            raise TypeError(msg)
     seeds = list(_leaves_like(grad_ys, ys)) if grad_ys is not None else [None] * len(y_list)
     if len(seeds) != len(y_list):
         msg = f"grad_ys has {len(seeds)} tensors but ys has {len(y_list)}"

@@ -280,9 +280,18 @@ class GradientTape(Scope):
 
         Raises:
             RuntimeError: a non-persistent tape was already used once.
+            TypeError: a target or source is not a tensor or variable (the tape can
+                still be used).
             LookupError: an op on a path from the target to a source has no gradient.
         """
-        targets = [target] if isinstance(target, (EagerTensor, Tensor)) else list(_leaves(target))
+        if type(target) is EagerTensor or type(target) is Tensor:
+            targets: list[Any] = [target]
+        else:
+            targets = list(_leaves(target))
+            _check_leaves(targets, "target", allow_none=True)
+        if not (type(sources) is EagerTensor or type(sources) is Tensor):
+            # Checked before the tape is used: a bad call leaves it usable.
+            _check_leaves(list(_leaves(sources)), "sources", allow_none=False)
         if output_gradients is None:
             seeds: list[Any] = [None] * len(targets)
         else:
@@ -390,6 +399,18 @@ def _leaves(value: Any) -> Iterable[Any]:
             yield from _leaves(v)
     else:
         yield value
+
+
+def _check_leaves(leaves: list[Any], what: str, *, allow_none: bool) -> None:
+    for leaf in leaves:
+        if leaf is None and allow_none:
+            continue
+        if not isinstance(leaf, (EagerTensor, Tensor, Variable)):
+            msg = (
+                f"gradient() {what} must be tensors or variables (or nested lists, tuples "
+                f"and dicts of them), got {leaf!r}"
+            )
+            raise TypeError(msg)
 
 
 def _leaves_like(value: Any, structure: Any) -> Iterable[Any]:
