@@ -25,6 +25,7 @@ from ._backprop import (
     backprop,
     differentiable,
     record_of,
+    variables_read as variables_read,
 )
 from ._context import (
     EAGER,
@@ -48,7 +49,8 @@ from ._variables import Variable
 
 __all__ = ["GradientTape", "replay_gradients"]
 
-# The names the control-flow gradients import from here.
+# The names the control-flow gradients imported from here before ``_backprop`` existed
+# (with ``variables_read`` and ``replay_gradients``), for code written against them.
 _differentiable = differentiable
 _VariableGrads = VariableGrads
 
@@ -68,17 +70,17 @@ class _Entry:
     immutable and cannot be reached from the tape.
     """
 
-    __slots__ = ("offer", "tape")
+    __slots__ = ("_offer", "_tape")
 
     def __init__(self, tape: GradientTape) -> None:
-        self.tape = tape
+        self._tape = tape
         # A bound method stored once: the recording hook calls it without a lookup.
-        self.offer: Callable[..., None] = tape._offer
+        self._offer: Callable[..., None] = tape._offer
 
 
-def _open_entry(tapes: tuple[_Entry, ...], tape: GradientTape) -> _Entry | None:
+def _open_entry(tapes: tuple[Any, ...], tape: GradientTape) -> Any:
     for entry in tapes:
-        if entry.tape is tape and entry.offer is not _closed:
+        if entry._tape is tape and entry._offer is not _closed:
             return entry
     return None
 
@@ -177,7 +179,14 @@ class GradientTape(Scope):
         super()._forget(frame)
 
     def _close(self, entry: _Entry) -> None:
-        entry.offer = _closed
+        entry._offer = _closed
+
+    @property
+    def _tape(self) -> GradientTape:
+        """A tape placed in a frame by itself (a private scope that records with one
+        tape only) reads as an entry of itself that is always open (``_offer`` is the
+        method)."""
+        return self
 
     def __repr__(self) -> str:
         return f"<sf.GradientTape persistent={self._persistent} records={len(self._records)}>"
@@ -357,7 +366,7 @@ class _PauseTape(Scope):
                 "here; enter it inside the tape's `with` block"
             )
             raise RuntimeError(msg)
-        kept = tuple(e for e in tapes if e.tape is not self._tape)
+        kept = tuple(e for e in tapes if e._tape is not self._tape)
         self._push(
             (cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], kept, cur[PAUSED], None)
         )
@@ -451,7 +460,7 @@ def _rebuild(sources: Any, grads: dict[int, Any], var_grads: dict[int, Any]) -> 
 def _record(frame: Frame, opdef: OpDef, inputs: tuple[Any, ...], outputs: tuple[Any, ...],
             attrs: dict[str, Any]) -> None:  # fmt: skip
     for entry in frame[TAPES]:
-        entry.offer(opdef, inputs, outputs, attrs)
+        entry._offer(opdef, inputs, outputs, attrs)
 
 
 _core.record_hook[0] = _record
@@ -494,3 +503,14 @@ def replay_gradients(
         else:
             seen.add(id(x))
     return input_grads, var_grads
+
+
+def __getattr__(name: str) -> Any:
+    # ``sf.gradients`` lived here before it moved to ``_gradients``; keep the old import
+    # path working (imported lazily: ``_gradients`` imports this module).
+    if name == "gradients":
+        from ._gradients import gradients
+
+        return gradients
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
