@@ -346,7 +346,7 @@ def _nested_eager(fn: Callable[[Any], Any], order: int, x: Any) -> Any:
             t.__exit__(None, None, None)
             target = t.gradient(target, x)
     finally:
-        for t in tapes:
+        for t in reversed(tapes):  # innermost first, if an error left some open
             if t._frame is not None:
                 t.__exit__(None, None, None)
     return target
