@@ -17,12 +17,13 @@ from typing import Any, Final, final
 import numpy as np
 
 from ._concrete import ConcreteFunction
+from ._context import EAGER, PAUSED, TAPES, _roots, state_get
 from ._graph import Tensor
 from ._ops import _core
 from ._ops._grad_util import ones_like
 from ._ops._math import add
 from ._ops._registry import REGISTRY, OpDef
-from ._tensor import EagerTensor
+from ._tensor import EagerTensor, wrap
 from ._variables import Variable
 
 __all__ = [
@@ -168,6 +169,8 @@ def backprop(
             seed = _core.convert_to_tensor(np.asarray(seed).astype(t.dtype))
         # d(v)/d(v) for a variable target is its seed.
         _accumulate(var_grads if isinstance(t, Variable) else grads, id(t), seed)
+    frame = state_get(_roots[0])
+    quiet = frame[EAGER] and (not frame[TAPES] or frame[PAUSED])
     for rec in reversed(records):
         outputs = rec[2]
         if len(outputs) == 1:  # the common case: no lists
@@ -199,7 +202,21 @@ def backprop(
             if g is not None and x.dtype.kind in "fc":
                 key = id(x)
                 old = grads.get(key)
-                grads[key] = g if old is None else add(old, g)
+                if old is None:
+                    grads[key] = g
+                elif (
+                    quiet
+                    and type(old) is EagerTensor
+                    and type(g) is EagerTensor
+                    and old._value.shape == g._value.shape
+                    and old._value.dtype is g._value.dtype
+                ):
+                    # No tape sees this sum: add the arrays without the op machinery
+                    # (NumPy returns a scalar, not an array, for 0-d operands).
+                    total = np.add(old._value, g._value)
+                    grads[key] = wrap(total if type(total) is np.ndarray else np.asarray(total))
+                else:
+                    grads[key] = add(old, g)
     return grads, var_grads
 
 
