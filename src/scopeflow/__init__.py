@@ -29,6 +29,7 @@ from ._execution import Session as Session
 from ._func_graph import FuncGraph as FuncGraph
 from ._function import Function as Function, function as function
 from ._generators import scoped_generator as scoped_generator
+from ._gradients import gradients as gradients
 from ._graph import (
     Graph as Graph,
     Operation as Operation,
@@ -95,7 +96,7 @@ from ._scopes import (
     get_name_scope as get_name_scope,
     name_scope as name_scope,
 )
-from ._tape import GradientTape as GradientTape, gradients as gradients
+from ._tape import GradientTape as GradientTape
 from ._tensor import EagerTensor as EagerTensor
 from ._variables import (
     Variable as Variable,

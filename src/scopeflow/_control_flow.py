@@ -16,9 +16,15 @@ from typing import Any, Final, final
 
 import numpy as np
 
+from ._backprop import (
+    VariableGrads as _VariableGrads,
+    differentiable as _differentiable,
+    variables_read,
+)
 from ._concrete import ConcreteFunction, _fill_outputs, _flatten_outputs
-from ._context import EAGER, _roots, eager_mode, state_get
+from ._context import EAGER, _roots, state_get
 from ._func_graph import FuncGraph, add_control_captures
+from ._gradients import run_time_vjp
 from ._graph import Graph, Shape, Tensor, get_default_graph
 from ._loop_shapes import (
     check_body,
@@ -31,8 +37,8 @@ from ._loop_shapes import (
 from ._ops._core import apply, convert_to_tensor, graph_tensor, placeholder
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import Spec, register_op
-from ._tape import _differentiable, _VariableGrads, replay_gradients, variables_read
-from ._tensor import EagerTensor, wrap
+from ._tape import replay_gradients
+from ._tensor import EagerTensor
 
 __all__ = ["cond", "while_loop"]
 
@@ -434,77 +440,31 @@ def _if_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
     return _VariableGrads(input_grads, var_grads)
 
 
-def _while_grad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
-    return tuple(attrs["grad_specs"])
-
-
-def _while_grad_kernel(attrs: dict[str, Any], *arrays: Any) -> Any:
-    """Run the loop eagerly on a tape and differentiate it (at run time)."""
-    n_in = attrs["n_inputs"]
-    inputs = [wrap(np.asarray(a)) for a in arrays[:n_in]]
-    dys = [wrap(np.asarray(a)) for a in arrays[n_in:]]
-    variables = attrs["variables"]
-    slots = attrs["slots"]
-    n = attrs["n_vars"]
-    n_cond, limit = attrs["n_cond"], attrs["max"]
+def _loop_replay(attrs: dict[str, Any]) -> Callable[[list[Any]], list[Any]]:
+    """The loop of a ``While`` op as an eager function of its inputs, replaying the
+    condition and body graphs op by op (so a tape can follow it)."""
+    cond_fn, body_fn = attrs["cond"], attrs["body"]
+    n, n_cond, limit = attrs["n_vars"], attrs["n_cond"], attrs["max"]
 
     def run_loop(given: list[Any]) -> list[Any]:
         values, caps = given[:n], given[n:]
         cond_caps, body_caps = caps[:n_cond], caps[n_cond:]
         i = 0
-        while (limit is None or i < limit) and bool(attrs["cond"]._replay(values + cond_caps)[0]):
-            values = attrs["body"]._replay(values + body_caps)[:n]
+        while (limit is None or i < limit) and bool(cond_fn._replay(values + cond_caps)[0]):
+            values = body_fn._replay(values + body_caps)[:n]
             i += 1
         return values
 
-    with eager_mode():
-        # Only the differentiable inputs are watched (the others get no gradient slot).
-        g_all, g_vars = replay_gradients(run_loop, inputs, list(variables), dys)
-        g_in = [g_all[i] for i in slots]
-        out = [
-            np.zeros_like(inputs[i].numpy()) if g is None else g.numpy()
-            for i, g in zip(slots, g_in, strict=True)
-        ]
-        out += [
-            np.zeros(v.shape, v.dtype) if g is None else g.numpy()
-            for v, g in zip(variables, g_vars, strict=True)
-        ]
-    return out[0] if len(out) == 1 else tuple(out)
-
-
-WHILE_GRAD = register_op(
-    "WhileGrad",
-    infer=_while_grad_rule,
-    kernel=_while_grad_kernel,
-    same_dtype=False,
-    differentiable=False,
-)
+    return run_loop
 
 
 @register_gradient("While")
 def _while_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
-    inputs = list(op.inputs)
-    slots = [i for i, x in enumerate(inputs) if _differentiable(x)]
+    """The loop runs again, eagerly on a tape, when the gradient op runs."""
     variables = list(
         {id(v): v for f in (op.attrs["cond"], op.attrs["body"]) for v in variables_read(f)}.values()
     )
-    variables = [v for v in variables if v.dtype.kind in "fc"]
-    if not slots and not variables:
-        return _VariableGrads([None] * len(inputs), [])
-    attrs = dict(op.attrs)
-    attrs.update(
-        n_inputs=len(inputs),
-        slots=slots,
-        variables=variables,
-        grad_specs=[(inputs[i].dtype, inputs[i].shape) for i in slots]
-        + [(v.dtype, v.shape) for v in variables],
-    )
-    result = apply(WHILE_GRAD, (*inputs, *dys), attrs, "while_grad")
-    results = list(result) if isinstance(result, tuple) else [result]
-    input_grads: list[Any] = [None] * len(inputs)
-    for slot, g in zip(slots, results, strict=False):
-        input_grads[slot] = g
-    return _VariableGrads(input_grads, list(zip(variables, results[len(slots) :], strict=True)))
+    return run_time_vjp(_loop_replay(op.attrs), list(op.inputs), dys, variables, "while_grad")
 
 
 def _iteration_bound(value: Any) -> int:
