@@ -11,8 +11,10 @@ from __future__ import annotations
 import sys
 
 from .. import _tensor_ops
-from . import _array_grad as _array_grad  # registers the shape/reduce gradients
-from . import _shape_grad as _shape_grad  # registers the shape/indexing gradients
+from . import (
+    _array_grad as _array_grad,  # registers the shape/reduce gradients
+    _shape_grad as _shape_grad,  # registers the shape/indexing gradients
+)
 from ._array import (
     concat as concat,
     stack as stack,

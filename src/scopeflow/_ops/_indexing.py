@@ -77,7 +77,11 @@ def _batched(params: NDArray[Any], idx: NDArray[Any], batch: int) -> tuple[Any, 
         msg = f"the batch dimensions differ: {lead} in params, {idx.shape[:batch]} in indices"
         raise ValueError(msg)
     count = int(np.prod(lead, dtype=np.int64))
-    return params.reshape(count, *params.shape[batch:]), idx.reshape(count, *idx.shape[batch:]), count
+    return (
+        params.reshape(count, *params.shape[batch:]),
+        idx.reshape(count, *idx.shape[batch:]),
+        count,
+    )
 
 
 def _gather_kernel(attrs: dict[str, Any], params: NDArray[Any], idx: NDArray[Any]) -> Any:
@@ -127,7 +131,9 @@ def gather(
             raise ValueError(msg)
         batch += len(rank)
         if batch < 0:
-            msg = f"gather(): batch_dims={batch_dims} is out of range for indices of rank {len(rank)}"
+            msg = (
+                f"gather(): batch_dims={batch_dims} is out of range for indices of rank {len(rank)}"
+            )
             raise ValueError(msg)
     return apply(GATHER, (params, indices), {"axis": ax, "batch_dims": batch}, name)
 
@@ -149,13 +155,13 @@ def _mask_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ..
     if shape is None:
         return ((dtype, None),)
     axis: int = attrs["axis"]
-    if not 0 <= axis or axis + len(mshape) > len(shape):
+    if axis < 0 or axis + len(mshape) > len(shape):
         msg = f"a mask of rank {len(mshape)} at axis {axis} does not fit a rank-{len(shape)} tensor"
         raise ValueError(msg)
     for i, m in enumerate(mshape):
         d = shape[axis + i]
         if None not in (d, m) and d != m:
-            msg = f"the mask's shape {mshape} does not match the tensor's shape {shape} at axis {axis}"
+            msg = f"the mask's shape {mshape} does not match the shape {shape} at axis {axis}"
             raise ValueError(msg)
     return ((dtype, (*shape[:axis], None, *shape[axis + len(mshape) :])),)
 
@@ -163,7 +169,7 @@ def _mask_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ..
 def _mask_key(axis: int, mask: NDArray[Any], x: NDArray[Any]) -> tuple[Any, ...]:
     span = x.shape[axis : axis + mask.ndim]
     if span != mask.shape:
-        msg = f"the mask's shape {mask.shape} does not match the tensor's shape {x.shape} at axis {axis}"
+        msg = f"the mask's shape {mask.shape} does not match the shape {x.shape} at axis {axis}"
         raise ValueError(msg)
     return (*(slice(None),) * axis, mask)
 
@@ -224,11 +230,9 @@ def _is_tensor_part(part: Any) -> bool:
         return True
     if kind is EagerTensor:
         # A scalar eager int is an int (the static op); arrays and bools are not.
-        return part.ndim != 0 or part.dtype.kind not in "iu"  # type: ignore[no-any-return]
+        return part.ndim != 0 or part.dtype.kind not in "iu"
     if kind is np.ndarray:
-        return part.ndim != 0 or part.dtype.kind not in "iu"  # type: ignore[no-any-return]
-    if kind is list:
-        return True
+        return part.ndim != 0 or part.dtype.kind not in "iu"
     if kind is slice:
         return any(type(b) is Tensor for b in (part.start, part.stop, part.step))
     return hasattr(part, "__sf_tensor__") and not hasattr(part, "__index__")
@@ -239,19 +243,16 @@ def _template(parts: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[Any]]:
     inputs: list[Any] = []
 
     def slot(value: Any) -> Slot:
-        if type(value) is list:
-            value = np.asarray(value)
-            if value.dtype.kind not in "iub":
-                msg = f"a list index must hold ints or bools, got {value.dtype.name} values"
-                raise TypeError(msg)
         inputs.append(value)
         return Slot(len(inputs))
 
     out: list[Any] = []
     for part in parts:
         if type(part) is slice:
-            bounds = [slot(b) if type(b) is Tensor else (None if b is None else as_int(b, "a slice bound"))
-                      for b in (part.start, part.stop, part.step)]  # fmt: skip
+            bounds = [
+                slot(b) if type(b) is Tensor else None if b is None else as_int(b, "a slice bound")
+                for b in (part.start, part.stop, part.step)
+            ]
             if bounds[2] == 0:
                 msg = "slice step cannot be zero"
                 raise ValueError(msg)
@@ -292,7 +293,7 @@ def _check_slots(key: tuple[Any, ...], specs: tuple[Spec, ...]) -> None:
             scalar = shape == ()
             if dtype.kind not in "iub" or (dtype == _BOOL and (scalar or type(part) is slice)):
                 what = "a slice bound" if type(part) is slice else "an index"
-                msg = f"{what} must be an int tensor (or a bool mask), got {dtype.name} of shape {shape}"
+                msg = f"{what} must be an int tensor or a bool mask, got {dtype.name} {shape}"
                 raise TypeError(msg)
             if type(part) is slice and shape not in (None, ()):
                 msg = f"a slice bound must be a scalar, got shape {shape}"

@@ -119,7 +119,7 @@ RANK = register_op(
 )  # fmt: skip
 
 
-def shape(input: Any, out_type: Any = np.int32, name: str | None = None) -> Any:
+def shape(input: Any, out_type: Any = np.int32, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's argument name
     """The shape of ``input`` as a 1-D int tensor, known in a graph only when it runs.
 
     Unlike ``input.shape`` (the static shape, with None for unknown sizes), this is a
@@ -134,7 +134,7 @@ def shape(input: Any, out_type: Any = np.int32, name: str | None = None) -> Any:
     return apply(SHAPE, (input,), {"out_type": _out_type(out_type, "shape")}, name)
 
 
-def size(input: Any, out_type: Any = np.int32, name: str | None = None) -> Any:
+def size(input: Any, out_type: Any = np.int32, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's argument name
     """The number of elements of ``input`` as a scalar int tensor (no gradient).
 
     Example:
@@ -145,7 +145,7 @@ def size(input: Any, out_type: Any = np.int32, name: str | None = None) -> Any:
     return apply(SIZE, (input,), {"out_type": _out_type(out_type, "size")}, name)
 
 
-def rank(input: Any, name: str | None = None) -> Any:
+def rank(input: Any, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's argument name
     """The number of dimensions of ``input`` as a scalar int32 tensor (no gradient).
 
     Example:
@@ -252,7 +252,8 @@ def _dynamic_reshape_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tup
     check_shape_vector(dims, "the shape")
     hint: PartialShape | None = attrs["shape"]
     if hint is None:
-        return ((dtype, None if dims[1] is None else (None,) * dims[1][0]),)
+        length = None if dims[1] is None else dims[1][0]
+        return ((dtype, merge_partial(None, length)),)
     if any(d is not None and d < -1 for d in hint) or hint.count(-1) > 1:
         msg = f"shape {list(hint)} is invalid: sizes are >= 0, with at most one -1 (inferred)"
         raise ValueError(msg)
@@ -323,7 +324,7 @@ def _like(x: Any, dtype: Any, opdef: Any, fill_value: int, name: str | None) -> 
     return cast(apply(opdef, (x,), NO_ATTRS), dt, name)
 
 
-def zeros_like(input: Any, dtype: Any = None, name: str | None = None) -> Any:
+def zeros_like(input: Any, dtype: Any = None, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's argument name
     """Zeros with the runtime shape of ``input`` and its dtype (or ``dtype``); no gradient.
 
     Example:
@@ -334,7 +335,7 @@ def zeros_like(input: Any, dtype: Any = None, name: str | None = None) -> Any:
     return _like(input, dtype, ZEROS_LIKE, 0, name)
 
 
-def ones_like(input: Any, dtype: Any = None, name: str | None = None) -> Any:
+def ones_like(input: Any, dtype: Any = None, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's argument name
     """Ones with the runtime shape of ``input`` and its dtype (or ``dtype``); no gradient.
 
     Example:
@@ -454,7 +455,7 @@ EXPAND_DIMS = register_op(
 )  # fmt: skip
 
 
-def expand_dims(input: Any, axis: Any, name: str | None = None) -> Any:
+def expand_dims(input: Any, axis: Any, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's argument name
     """``input`` with a new dimension of size 1 inserted at ``axis``.
 
     ``axis`` counts from the end when negative: ``-1`` appends a dimension.
@@ -499,7 +500,7 @@ def _squeeze_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
 SQUEEZE = register_op("Squeeze", infer=_squeeze_rule, kernel=_squeeze_kernel)
 
 
-def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Any:
+def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's argument name
     """``input`` without dimensions of size 1: all of them, or those listed in ``axis``.
 
     Raises:

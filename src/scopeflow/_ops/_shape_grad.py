@@ -40,9 +40,7 @@ def _first_dtype_second_shape(specs: tuple[Spec, ...], attrs: dict[str, Any]) ->
 
 
 def _grad_op(op_type: str, kernel: Any) -> Any:
-    return register_op(
-        op_type, infer=_first_dtype_second_shape, kernel=kernel, same_dtype=False
-    )
+    return register_op(op_type, infer=_first_dtype_second_shape, kernel=kernel, same_dtype=False)
 
 
 # -- private ops: the adjoints of tile, mirror pad, gather, boolean_mask, tensor getitem -------
@@ -64,7 +62,12 @@ def _mirror_pad_grad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tup
     pads: tuple[tuple[int, int], ...] = attrs["paddings"]
     if shape is None:
         return ((dtype, (None,) * len(pads)),)
-    return ((dtype, tuple(None if d is None else d - a - b for d, (a, b) in zip(shape, pads, strict=True))),)
+    return (
+        (
+            dtype,
+            tuple(None if d is None else d - a - b for d, (a, b) in zip(shape, pads, strict=True)),
+        ),
+    )
 
 
 def _mirror_pad_grad_kernel(attrs: dict[str, Any], g: NDArray[Any]) -> Any:
@@ -228,4 +231,3 @@ def _tensor_getitem_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
     x, *slots = op.inputs
     grad = apply(TENSOR_GETITEM_GRAD, (dy, x, *slots), op.attrs)
     return (grad, *([None] * len(slots)))
-

@@ -13,6 +13,7 @@ hits the recursion limit: past the bound the value is simply unknown.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 import numpy as np
@@ -60,7 +61,7 @@ def _op_value(t: Tensor, depth: int) -> np.ndarray[Any, Any] | None:
         if shape is None or None in shape:
             return None
         if kind == "Size":
-            return np.asarray(int(np.prod(shape, dtype=np.int64)), op._attrs["out_type"])
+            return np.asarray(math.prod(d for d in shape if d is not None), op._attrs["out_type"])
         return np.asarray(shape, op._attrs["out_type"])
     if kind in ("Identity", "Cast", "GetItem", "Stack", "Concat"):
         values = [_op_value(x, depth - 1) for x in op._inputs]

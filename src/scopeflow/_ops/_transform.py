@@ -75,7 +75,7 @@ def _tile_kernel(attrs: dict[str, Any], x: NDArray[Any], multiples: NDArray[Any]
 TILE = register_op("Tile", infer=_tile_rule, kernel=_tile_kernel, same_dtype=False)
 
 
-def tile(input: Any, multiples: Any, name: str | None = None) -> Any:
+def tile(input: Any, multiples: Any, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's argument name
     """``input`` repeated ``multiples[i]`` times along each dimension ``i``.
 
     Args:
@@ -132,7 +132,8 @@ def _split_sizes(dim: int | None, attrs: dict[str, Any]) -> list[int | None]:
 def _split_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     ((dtype, shape),) = specs
     if shape is None:
-        return ((dtype, None),) * attrs["num"]
+        unknown: tuple[Spec, ...] = ((dtype, None),) * attrs["num"]
+        return unknown
     axis = normalize_axis(attrs["axis"], len(shape))
     sizes = _split_sizes(shape[axis], attrs)
     return tuple((dtype, (*shape[:axis], s, *shape[axis + 1 :])) for s in sizes)
@@ -230,7 +231,7 @@ def _pad_kernel(attrs: dict[str, Any], x: NDArray[Any], *c: NDArray[Any]) -> Any
         value = c[0] if c else attrs["constant_values"]
         return np.pad(x, pads, mode="constant", constant_values=value)
     _pad_rule(((x.dtype, x.shape),), attrs)  # sizes the graph did not know
-    return np.pad(x, pads, mode=mode.lower())
+    return np.pad(x, pads, mode="reflect" if mode == "REFLECT" else "symmetric")
 
 
 PAD = register_op("Pad", infer=_pad_rule, kernel=_pad_kernel, same_dtype=False)
