@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from .._graph import Tensor
 from .._tensor import as_dtype, to_array
 from . import _array
 from ._array import as_int_tuple, is_tensor_like, normalize_axis
@@ -25,6 +26,7 @@ from ._math import cast
 from ._registry import Spec, register_op
 from ._static import (
     PartialShape,
+    dim_sources,
     is_symbolic,
     merge_partial,
     pack_shape,
@@ -242,7 +244,7 @@ def fill(dims: Any, value: Any, name: str | None = None) -> Any:
     if tensor is None:
         return _array.fill(static, value, name)
     if not is_tensor_like(value):
-        value = np.asarray(value)
+        value = to_array(value)
         _array._fill_dtype(value.dtype, "fill")
     return _dynamic_fill(tensor, hint, value, name or "fill")
 
@@ -308,7 +310,33 @@ def reshape(tensor: Any, shape: Any, name: str | None = None) -> Any:
     static, dims, hint = _shape_arg(shape, "reshape(): shape")
     if dims is None:
         return _array.reshape(tensor, static, name)
+    if hint is not None and hint.count(-1) == 1 and type(tensor) is Tensor:
+        hint = _infer_matched(tensor, dims, hint)
     return apply(DYNAMIC_RESHAPE, (tensor, dims), {"shape": hint}, name)
+
+
+def _infer_matched(x: Tensor, dims: Tensor, hint: PartialShape) -> PartialShape:
+    """``hint`` with its ``-1`` worked out when each unknown entry is an unknown size of
+    ``x`` itself (``reshape(x, [sf.shape(x)[0], -1])`` of a ``(None, 3, 4)`` tensor gives
+    ``(None, 12)``): those sizes cancel out of the element counts."""
+    in_shape = x._shape
+    sources = dim_sources(dims)
+    if in_shape is None or sources is None or len(sources) != len(hint):
+        return hint
+    left = list(in_shape)
+    for entry, source in zip(hint, sources, strict=True):
+        if entry is not None:
+            continue
+        if source is None or source[0] is not x or left[source[1]] is not None:
+            return hint
+        left[source[1]] = 1  # cancelled against this output entry
+    if None in left:
+        return hint
+    total = math.prod(d for d in left if d is not None)
+    fixed = math.prod(d for d in hint if d is not None and d != -1)
+    if not fixed or total % fixed:
+        return hint  # the run time reports the mismatch
+    return tuple(total // fixed if d == -1 else d for d in hint)
 
 
 # -- zeros_like, ones_like -----------------------------------------------------------------

@@ -24,6 +24,7 @@ from ._array import as_int, is_tensor_like
 
 __all__ = [
     "PartialShape",
+    "dim_sources",
     "is_symbolic",
     "pack_shape",
     "partial_shape",
@@ -149,6 +150,30 @@ def _partial(t: Tensor, depth: int) -> PartialShape | None:
 def partial_shape(t: Tensor) -> PartialShape | None:
     """What is known of the 1-D shape vector ``t``; None when even its length is not."""
     return _partial(t, _DEPTH)
+
+
+def _dim_source(t: Tensor) -> tuple[Tensor, int] | None:
+    """``(x, i)`` when ``t`` is ``sf.shape(x)[i]`` (an int index, not a slice)."""
+    op = t._op
+    if op._type != "GetItem" or op._inputs[0]._op._type != "Shape":
+        return None
+    key = op._attrs["key"]
+    if len(key) != 1 or type(key[0]) is not int:
+        return None
+    return op._inputs[0]._op._inputs[0], key[0]
+
+
+def dim_sources(t: Tensor) -> tuple[tuple[Tensor, int] | None, ...] | None:
+    """For each entry of the shape vector ``t``, the dimension ``(x, i)`` of a tensor it
+    is read from (``sf.shape(x)[i]`` or ``sf.shape(x)`` itself), if any."""
+    op = t._op
+    if op._type == "Shape":
+        shape = op._inputs[0]._shape
+        x = op._inputs[0]
+        return None if shape is None else tuple((x, i) for i in range(len(shape)))
+    if op._type == "Stack" and op._attrs["axis"] in (0, -1):
+        return tuple(_dim_source(x) for x in op._inputs)
+    return None
 
 
 def pack_shape(value: Any) -> Any:

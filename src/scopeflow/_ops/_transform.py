@@ -143,7 +143,9 @@ def _split_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
     axis = normalize_axis(attrs["axis"], x.ndim)
     sizes = _split_sizes(x.shape[axis], attrs)
     bounds = np.cumsum([s or 0 for s in sizes])[:-1]
-    return tuple(np.split(x, bounds, axis=axis))
+    pieces = np.split(x, bounds, axis=axis)
+    # One output is returned bare, as for every single-output kernel.
+    return pieces[0] if len(pieces) == 1 else tuple(pieces)
 
 
 SPLIT = register_op("Split", infer=_split_rule, kernel=_split_kernel)
@@ -214,7 +216,7 @@ def _pad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...
         msg = f"paddings has {len(paddings)} rows but the input has rank {len(shape)}"
         raise ValueError(msg)
     mode: str = attrs["mode"]
-    limit = 0 if mode == "REFLECT" else 1
+    limit = 1 if mode == "REFLECT" else 0
     for i, (d, (a, b)) in enumerate(zip(shape, paddings, strict=True)):
         if mode != "CONSTANT" and d is not None and max(a, b) > d - limit:
             most = "less than" if mode == "REFLECT" else "at most"
