@@ -57,7 +57,9 @@ def test_shape_in_a_graph_is_a_tensor_known_only_at_run_time() -> None:
     with g.as_default():
         x = sf.placeholder(F32, (None, 3))
         s = sf.shape(x)
-    assert type(s) is sf.Tensor and s.op.type == "Shape" and s.dtype == I32
+    assert type(s) is sf.Tensor
+    assert s.op.type == "Shape"
+    assert s.dtype == I32
     assert sf.Session(g).run(s, {x: np.zeros((5, 3), np.float32)}).tolist() == [5, 3]
 
 
@@ -114,8 +116,10 @@ def test_a_constant_shape_tensor_is_folded() -> None:
         x = sf.placeholder(F32, (2, 3))
         z = sf.zeros(sf.shape(x))
         r = sf.reshape(x, sf.constant([3, 2]))
-    assert z.shape == (2, 3) and z.op.type == "Fill"
-    assert r.shape == (3, 2) and r.op.type == "Reshape"
+    assert z.shape == (2, 3)
+    assert z.op.type == "Fill"
+    assert r.shape == (3, 2)
+    assert r.op.type == "Reshape"
 
 
 def test_reshape_with_one_unknown_size_is_pinned_by_the_element_count() -> None:
@@ -378,7 +382,8 @@ def test_split_returns_a_list_with_static_shapes() -> None:
     with sf.Graph().as_default():
         x = sf.placeholder(F32, (None, 6))
         parts = sf.split(x, [1, -1], axis=1)
-        assert isinstance(parts, list) and [p.shape for p in parts] == [(None, 1), (None, 5)]
+        assert isinstance(parts, list)
+        assert [p.shape for p in parts] == [(None, 1), (None, 5)]
         assert [p.shape for p in sf.split(x, 2, axis=0)] == [(None, 6), (None, 6)]
         assert [p.shape for p in sf.split(sf.placeholder(F32), 3)] == [None] * 3
 

@@ -259,8 +259,8 @@ def pad(
 
     Example:
         >>> import scopeflow as sf
-        >>> sf.pad([[1, 2]], [[0, 0], [1, 2]], mode="REFLECT").numpy()
-        array([[2, 1, 2, 1, 2]], dtype=int32)
+        >>> sf.pad([[1, 2, 3]], [[0, 0], [2, 1]], mode="REFLECT").numpy()
+        array([[3, 2, 1, 2, 3, 2]], dtype=int32)
     """
     if not isinstance(mode, str) or mode.upper() not in _PAD_MODES:
         msg = f"pad(): mode must be one of {', '.join(_PAD_MODES)}, got {mode!r}"
