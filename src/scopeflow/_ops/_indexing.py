@@ -423,11 +423,13 @@ def getitem(x: Any, key: Any, name: str | None = None) -> Any:
                [1, 2]], dtype=int32), array([[3, 4],
                [5, 6]], dtype=int32))
     """
-    parts = key if type(key) is tuple else (key,)
-    for part in parts:
-        if _is_tensor_part(part):
-            break
-    else:
+    try:
+        # The static op first: keys of Python values are the common case, and they pay
+        # nothing for the tensor check below.
         return _array.getitem(x, key, name)
+    except TypeError:
+        parts = key if type(key) is tuple else (key,)
+        if not any(_is_tensor_part(p) for p in parts):
+            raise
     template, inputs = _template(parts)
     return apply(TENSOR_GETITEM, (x, *inputs), {"key": template}, name)

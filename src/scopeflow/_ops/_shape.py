@@ -12,7 +12,7 @@ the static shape as is known (``[None, 3]`` from ``[sf.shape(x)[0], 3]``).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import numpy as np
 
@@ -180,16 +180,28 @@ DYNAMIC_FILL = register_op(
 )
 
 
-def _shape_arg(value: Any, what: str) -> tuple[tuple[int, ...] | None, Any, PartialShape | None]:
-    """``(static dims, None, None)`` or ``(None, shape tensor, what is known of it)``."""
+def _holds_tensor(value: Any) -> bool:
+    if is_tensor_like(value):
+        return True
+    return isinstance(value, (list, tuple)) and any(is_tensor_like(v) for v in value)
+
+
+class _DynamicShape(NamedTuple):
+    tensor: Tensor
+    known: PartialShape | None
+
+
+def _shape_tensor(value: Any, what: str) -> _DynamicShape | tuple[int, ...]:
+    """A shape argument holding tensors as ``(shape tensor, what is known of it)``, or as
+    a tuple of ints when its value is known while building."""
     value = pack_shape(value)
     if is_symbolic(value):
         known = static_value(value)
         if known is None:
-            t = value if not hasattr(value, "__sf_tensor__") else value.__sf_tensor__()
-            return None, t, partial_shape(t)
+            t = value if type(value) is Tensor else value.__sf_tensor__()
+            return _DynamicShape(t, partial_shape(t))
         value = known
-    return as_int_tuple(value, what), None, None
+    return as_int_tuple(value, what)
 
 
 def _dynamic_fill(dims: Any, hint: PartialShape | None, value: Any, name: str | None) -> Any:
@@ -208,11 +220,17 @@ def zeros(shape: Any, dtype: Any = np.float32, name: str | None = None) -> Any:
         >>> sf.zeros([2], sf.int32).numpy()
         array([0, 0], dtype=int32)
     """
-    static, dims, hint = _shape_arg(shape, "zeros(): shape")
-    if dims is None:
-        return _array.zeros(static, dtype, name)
+    try:
+        # Python ints and eager values, the common case, pay nothing for shape tensors.
+        return _array.zeros(shape, dtype, name)
+    except TypeError:
+        if not _holds_tensor(shape):
+            raise
+    found = _shape_tensor(shape, "zeros(): shape")
+    if not isinstance(found, _DynamicShape):
+        return _array.zeros(found, dtype, name)
     zero = np.zeros((), _array._fill_dtype(dtype, "zeros"))
-    return _dynamic_fill(dims, hint, zero, name or "zeros")
+    return _dynamic_fill(*found, zero, name or "zeros")
 
 
 def ones(shape: Any, dtype: Any = np.float32, name: str | None = None) -> Any:
@@ -224,11 +242,16 @@ def ones(shape: Any, dtype: Any = np.float32, name: str | None = None) -> Any:
         array([[1.],
                [1.]], dtype=float32)
     """
-    static, dims, hint = _shape_arg(shape, "ones(): shape")
-    if dims is None:
-        return _array.ones(static, dtype, name)
+    try:
+        return _array.ones(shape, dtype, name)
+    except TypeError:
+        if not _holds_tensor(shape):
+            raise
+    found = _shape_tensor(shape, "ones(): shape")
+    if not isinstance(found, _DynamicShape):
+        return _array.ones(found, dtype, name)
     one = np.ones((), _array._fill_dtype(dtype, "ones"))
-    return _dynamic_fill(dims, hint, one, name or "ones")
+    return _dynamic_fill(*found, one, name or "ones")
 
 
 def fill(dims: Any, value: Any, name: str | None = None) -> Any:
@@ -240,13 +263,15 @@ def fill(dims: Any, value: Any, name: str | None = None) -> Any:
         >>> sf.fill([3], 7).numpy()
         array([7, 7, 7], dtype=int32)
     """
-    static, tensor, hint = _shape_arg(dims, "fill(): dims")
-    if tensor is None:
-        return _array.fill(static, value, name)
+    if not _holds_tensor(dims):
+        return _array.fill(dims, value, name)
+    found = _shape_tensor(dims, "fill(): dims")
+    if not isinstance(found, _DynamicShape):
+        return _array.fill(found, value, name)
     if not is_tensor_like(value):
         value = to_array(value)
         _array._fill_dtype(value.dtype, "fill")
-    return _dynamic_fill(tensor, hint, value, name or "fill")
+    return _dynamic_fill(*found, value, name or "fill")
 
 
 def _dynamic_reshape_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
@@ -307,9 +332,12 @@ def reshape(tensor: Any, shape: Any, name: str | None = None) -> Any:
         array([[1, 2, 3],
                [4, 5, 6]], dtype=int32)
     """
-    static, dims, hint = _shape_arg(shape, "reshape(): shape")
-    if dims is None:
-        return _array.reshape(tensor, static, name)
+    if not _holds_tensor(shape):
+        return _array.reshape(tensor, shape, name)
+    found = _shape_tensor(shape, "reshape(): shape")
+    if not isinstance(found, _DynamicShape):
+        return _array.reshape(tensor, found, name)
+    dims, hint = found
     if hint is not None and hint.count(-1) == 1 and type(tensor) is Tensor:
         hint = _infer_matched(tensor, dims, hint)
     return apply(DYNAMIC_RESHAPE, (tensor, dims), {"shape": hint}, name)
