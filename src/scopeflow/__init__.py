@@ -8,7 +8,7 @@ creation out of function graphs. Everything public is re-exported here.
 
 import numpy as _np
 
-from . import errors as errors
+from . import errors as errors, optimizers as optimizers, train as train
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
 from ._context import (
     ContextSwitch as ContextSwitch,
@@ -28,6 +28,7 @@ from ._control_flow import cond as cond, while_loop as while_loop
 from ._execution import Session as Session
 from ._func_graph import FuncGraph as FuncGraph
 from ._function import Function as Function, function as function
+from ._generators import scoped_generator as scoped_generator
 from ._graph import (
     Graph as Graph,
     Operation as Operation,
@@ -41,6 +42,7 @@ from ._init_scope import (
     init_scope as init_scope,
     inside_function as inside_function,
 )
+from ._module import Module as Module
 from ._ops import (
     abs as abs,
     add as add,
@@ -144,6 +146,7 @@ __all__ = [
     "GradientTape",
     "Graph",
     "InvalidArgumentError",
+    "Module",
     "Operation",
     "ScopeNestingError",
     "ScopedExecutor",
@@ -217,6 +220,7 @@ __all__ = [
     "one_hot",
     "ones",
     "ones_like",
+    "optimizers",
     "pad",
     "placeholder",
     "pow",
@@ -229,6 +233,7 @@ __all__ = [
     "reset_default_graph",
     "reshape",
     "run_in_scopes",
+    "scoped_generator",
     "shape",
     "sigmoid",
     "size",
@@ -241,6 +246,7 @@ __all__ = [
     "subtract",
     "tanh",
     "tile",
+    "train",
     "transpose",
     "uint8",
     "where",
