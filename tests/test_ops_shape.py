@@ -564,3 +564,35 @@ def test_op_names_follow_name_scopes(label: str, build: Any) -> None:
     with g.as_default(), sf.name_scope("block"):
         out = build(sf.placeholder(F32, (2, 3), name="x"))
     assert re.match(r"^block/", out.op.name), out.op.name
+
+
+@pytest.mark.parametrize(
+    ("build", "pattern"),
+    [
+        (lambda x, n: sf.pad(x, sf.stack([sf.stack([n, n])])), r"^pad\(\): paddings must be known"),
+        (lambda x, n: sf.split(x, n), r"^split\(\): num_or_size_splits must be known"),
+        (lambda x, n: sf.one_hot([0], n), r"^one_hot\(\): depth must be an int known"),
+        (lambda x, n: sf.expand_dims(x, n), r"^expand_dims\(\): axis must be an int known"),
+        (lambda x, n: sf.squeeze(x, n), r"^squeeze\(\): axis must be known"),
+    ],
+)
+def test_sizes_that_fix_the_graph_must_be_known_while_building(build: Any, pattern: str) -> None:
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(F32, (4,))
+        n = sf.placeholder(I32, ())
+        before = _graph_ops(g)
+        with pytest.raises(TypeError, match=pattern):
+            build(x, n)
+    # Nothing but the helper ops the test itself built was added.
+    assert all(t in ("Stack", "Const") for t in _graph_ops(g)[len(before) :])
+
+
+def test_sizes_from_constants_are_folded() -> None:
+    with sf.Graph().as_default():
+        x = sf.placeholder(F32, (None, 6))
+        k = sf.constant(2)
+        assert [p.shape for p in sf.split(x, k, axis=sf.constant(1))] == [(None, 3)] * 2
+        assert sf.expand_dims(x, sf.rank(x)).shape == (None, 6, 1)
+        assert sf.one_hot(sf.placeholder(I32, (3,)), sf.size(x[0])).shape == (3, 6)
+        assert sf.pad(x, sf.constant([[0, 0], [1, 1]])).shape == (None, 8)

@@ -3,7 +3,10 @@
 ``_registry`` defines ops, ``_core`` runs them (and holds constants, placeholders and
 identity), ``_math`` has element-wise math and its gradients, ``_array`` shapes and
 indexing, ``_reduce`` reductions and ``matmul``; ``_array_grad`` holds the gradients of
-those two, built from the helpers in ``_grad_util``.
+those two, built from the helpers in ``_grad_util``. ``_shape`` (shapes as tensors,
+creation, dynamic shapes), ``_transform`` (tile, split, pad, one_hot) and ``_indexing``
+(gather, boolean_mask, tensor keys) have their gradients in ``_shape_grad``; ``_static``
+folds the values of shape tensors known while a graph is built.
 """
 
 from __future__ import annotations
