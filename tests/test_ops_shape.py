@@ -243,6 +243,8 @@ def test_range_static_length() -> None:
         ((0, 5, 0), r"^range\(\): delta must not be zero$"),
         ((5, 0, 1), r"^range\(\): requires start <= limit when delta > 0, got start=5"),
         ((0, 5, -1), r"^range\(\): requires start >= limit when delta < 0"),
+        ((0.0, float("inf")), r"^range\(\): start, limit and delta must be finite"),
+        ((0.0, 1.0, float("nan")), r"^range\(\): start, limit and delta must be finite"),
     ],
 )
 def test_range_bad_arguments_when_built(args: Any, pattern: str) -> None:

@@ -410,6 +410,9 @@ _RANGE_ORDER: Final = tuple(np.dtype(t) for t in (np.int32, np.int64, np.float32
 
 def _range_size(start: Any, limit: Any, delta: Any) -> int:
     """How many values ``range`` makes; ``ValueError`` for a zero or wrong-way delta."""
+    if not all(np.isfinite(v) for v in (start, limit, delta)):
+        msg = f"start, limit and delta must be finite, got {start}, {limit} and {delta}"
+        raise ValueError(msg)
     if delta == 0:
         msg = "delta must not be zero"
         raise ValueError(msg)
