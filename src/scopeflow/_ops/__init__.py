@@ -3,7 +3,10 @@
 ``_registry`` defines ops, ``_core`` runs them (and holds constants, placeholders and
 identity), ``_math`` has element-wise math and its gradients, ``_array`` shapes and
 indexing, ``_reduce`` reductions and ``matmul``; ``_array_grad`` holds the gradients of
-those two, built from the helpers in ``_grad_util``.
+those two, built from the helpers in ``_grad_util``. ``_shape`` (shapes as tensors,
+creation, dynamic shapes), ``_transform`` (tile, split, pad, one_hot) and ``_indexing``
+(gather, boolean_mask, tensor keys) have their gradients in ``_shape_grad``; ``_static``
+folds the values of shape tensors known while a graph is built.
 """
 
 from __future__ import annotations
@@ -11,17 +14,15 @@ from __future__ import annotations
 import sys
 
 from .. import _tensor_ops
-from . import _array_grad as _array_grad  # registers the shape/reduce gradients
+from . import (
+    _array_grad as _array_grad,  # registers the shape/reduce gradients
+    _shape_grad as _shape_grad,  # registers the shape/indexing gradients
+)
 from ._array import (
     concat as concat,
-    fill as fill,
-    getitem as getitem,
-    ones as ones,
-    reshape as reshape,
     stack as stack,
     transpose as transpose,
     where as where,
-    zeros as zeros,
 )
 from ._core import (
     apply as apply,
@@ -32,6 +33,7 @@ from ._core import (
     no_op as no_op,
     placeholder as placeholder,
 )
+from ._indexing import boolean_mask as boolean_mask, gather as gather, getitem as getitem
 from ._math import (
     abs as abs,
     add as add,
@@ -67,5 +69,20 @@ from ._reduce import (
     reduce_sum as reduce_sum,
 )
 from ._registry import REGISTRY as REGISTRY, OpDef as OpDef, register_op as register_op
+from ._shape import (
+    expand_dims as expand_dims,
+    fill as fill,
+    ones as ones,
+    ones_like as ones_like,
+    range as range,
+    rank as rank,
+    reshape as reshape,
+    shape as shape,
+    size as size,
+    squeeze as squeeze,
+    zeros as zeros,
+    zeros_like as zeros_like,
+)
+from ._transform import one_hot as one_hot, pad as pad, split as split, tile as tile
 
 _tensor_ops.bind(sys.modules[__name__])
