@@ -42,8 +42,9 @@ def test_all_lists_every_public_attribute() -> None:
 def test_modules_in_all_are_public_submodules() -> None:
     modules = {name: getattr(sf, name) for name in sf.__all__}
     modules = {k: v for k, v in modules.items() if isinstance(v, types.ModuleType)}
-    assert modules == {"errors": sf.errors}
+    assert modules == {"errors": sf.errors, "nn": sf.nn}
     assert sf.errors.__name__ == "scopeflow.errors"
+    assert sf.nn.__name__ == "scopeflow.nn"
 
 
 def test_dtype_constants_are_numpy_dtypes() -> None:
