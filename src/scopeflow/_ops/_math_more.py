@@ -117,7 +117,11 @@ def _clip_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ..
     _kinds(dtype, _REAL, "real")
     out = shape
     for label, bound in (("clip_value_min", slo), ("clip_value_max", shi)):
-        merged = broadcast_shapes(out, bound)
+        try:
+            merged = broadcast_shapes(out, bound)
+        except ValueError:
+            msg = f"{label} of shape {bound} does not broadcast to t of shape {shape}"
+            raise ValueError(msg) from None
         if shape is not None and merged is not None and len(merged) != len(shape):
             msg = f"{label} of shape {bound} has a higher rank than t of shape {shape}"
             raise ValueError(msg)
