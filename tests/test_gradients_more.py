@@ -150,6 +150,11 @@ SECOND_ORDER = [
         lambda x: sf.reduce_prod(x, 0),
         np.array([[0.0, 1.0], [2.0, 0.0], [0.5, 3.0]]),
     ),
+    (
+        "reduce_prod-two-and-three-zeros",
+        lambda x: sf.reduce_prod(x, 1),
+        np.array([[0.0, 0.0, 2.0, 0.5], [0.0, 1.5, -1.0, 2.0], [0.0, 0.0, 0.0, 3.0]]),
+    ),
     ("softmax", sf.nn.softmax, rand(2, 3)),
     ("log_softmax", lambda x: sf.nn.log_softmax(x, axis=0), rand(3, 2)),
     ("softmax_cross_entropy", lambda x: _soft_ce(-1)(_LABELS_SOFT, x), rand(3, 4)),

@@ -270,18 +270,38 @@ def _prod_others_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
 
 
 def _prod_others_grad_kernel(attrs: dict[str, Any], g: NDArray[Any], x: NDArray[Any]) -> Any:
-    # d/dx_j of sum_i g_i * prod_{k != i} x_k is sum_{i != j} g_i * prod_{k != i, j} x_k:
-    # with x_j set to 1, the "others" products of row i are prod_{k != i, j} x_k.
+    # d/dx_j of sum_i g_i * prod_{k != i} x_k is sum_{i != j} g_i * prod_{k != i, j} x_k.
+    # Rows are sorted by how many zeros they hold, so no term divides by zero:
     if x.size == 0:
         return np.zeros_like(x)
     rows, restore = _as_groups(x, attrs["axis"])
     grows, _ = _as_groups(g, attrs["axis"])
-    out = np.empty_like(rows)
-    for j in range(rows.shape[1]):
-        pinned = rows.copy()
-        pinned[:, j] = 1
-        terms = grows * _others(pinned)
-        out[:, j] = terms.sum(axis=1) - terms[:, j]
+    out = np.zeros_like(rows)
+    zeros = rows == 0
+    count = zeros.sum(axis=1)
+    safe = np.where(zeros, 1, rows)
+    nonzero_prod = np.prod(safe, axis=1, keepdims=True)
+    # No zero: the sum of every g_i * others_i except the j-th, divided by x_j.
+    r = count == 0
+    if r.any():
+        terms = grows[r] * _others(rows[r])
+        out[r] = (terms.sum(axis=1, keepdims=True) - terms) / rows[r]
+    # One zero, at k: only the products that leave out x_k survive. For j != k that is
+    # the pair (k, j): g_k * P / x_j with P the product of the non-zero elements; for
+    # j == k it is every pair (i, k): P * sum_{i != k} g_i / x_i.
+    r = count == 1
+    if r.any():
+        z, q, gr, sr = zeros[r], nonzero_prod[r], grows[r], safe[r]
+        g_k = np.sum(np.where(z, gr, 0), axis=1, keepdims=True)
+        at_k = q * np.sum(np.where(z, 0, gr / sr), axis=1, keepdims=True)
+        out[r] = np.where(z, at_k, g_k * q / sr)
+    # Two zeros, at k and l: only the pair (k, l) survives: dx_k = g_l * P, dx_l = g_k * P.
+    r = count == 2
+    if r.any():
+        z, q, gr = zeros[r], nonzero_prod[r], grows[r]
+        g_zeros = np.sum(np.where(z, gr, 0), axis=1, keepdims=True)
+        out[r] = np.where(z, (g_zeros - gr) * q, 0)
+    # Three or more zeros: every product of all-but-two elements is 0.
     return restore(out)
 
 

@@ -64,7 +64,11 @@ _INTS: Final = "iu"
 def _check_int_divisor(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], what: str) -> None:
     # NumPy quietly yields 0 for an integer division by zero; TensorFlow refuses.
     if y.dtype.kind in _INTS and not np.all(y):
-        msg = f"integer {what} by zero (divisor {y.tolist()!r}); no integer result exists"
+        zeros = y.size - np.count_nonzero(y)
+        msg = (
+            f"integer {what} by zero ({zeros} of the {y.size} divisors of shape {y.shape} "
+            f"are 0); no integer result exists"
+        )
         raise ValueError(msg)
 
 
@@ -115,25 +119,29 @@ def _clip_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ..
     check_same_dtype(dtype, dlo)
     check_same_dtype(dtype, dhi)
     _kinds(dtype, _REAL, "real")
-    out = shape
+    if shape is None:
+        return ((dtype, None),)
+    out = list(shape)
     for label, bound in (("clip_value_min", slo), ("clip_value_max", shi)):
         try:
-            merged = broadcast_shapes(out, bound)
+            merged = broadcast_shapes(shape, bound)
         except ValueError:
             msg = f"{label} of shape {bound} does not broadcast to t of shape {shape}"
             raise ValueError(msg) from None
-        if shape is not None and merged is not None and len(merged) != len(shape):
+        if merged is None:
+            continue
+        if len(merged) != len(shape):
             msg = f"{label} of shape {bound} has a higher rank than t of shape {shape}"
             raise ValueError(msg)
-        if shape is not None and merged is not None:
-            grown = [i for i, (d, m) in enumerate(zip(shape, merged, strict=True)) if d == 1 != m]
-            if grown:
+        for i, (d, m) in enumerate(zip(shape, merged, strict=True)):
+            if d == 1 and m is not None and m != 1:
                 msg = f"{label} of shape {bound} would broadcast t of shape {shape} to {merged}"
                 raise ValueError(msg)
-        # Sizes the bound pins where t's are unknown must hold at run time (the kernel
-        # checks), so the output may know them.
-        out = merged if shape is not None else None
-    return ((dtype, out),)
+            # A size the bound pins where t's is unknown must hold at run time (the
+            # kernel checks that t is not enlarged), so the output may know it.
+            if out[i] is None:
+                out[i] = m
+    return ((dtype, tuple(out)),)
 
 
 def _clip_kernel(attrs: dict[str, Any], t: Any, lo: Any, hi: Any) -> Any:
