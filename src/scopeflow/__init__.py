@@ -28,6 +28,7 @@ from ._control_flow import cond as cond, while_loop as while_loop
 from ._execution import Session as Session
 from ._func_graph import FuncGraph as FuncGraph
 from ._function import Function as Function, function as function
+from ._generators import scoped_generator as scoped_generator
 from ._graph import (
     Graph as Graph,
     Operation as Operation,
@@ -240,6 +241,7 @@ __all__ = [
     "round",
     "rsqrt",
     "run_in_scopes",
+    "scoped_generator",
     "sigmoid",
     "sign",
     "sin",

@@ -23,6 +23,7 @@ from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._nest import fill, flatten
 from ._ops._core import apply, constant, graph_tensor, record_hook
 from ._ops._registry import REGISTRY, Spec, register_op
+from ._shapes import as_static_shape
 from ._tensor import EagerTensor, as_dtype, to_array, wrap
 
 __all__ = ["ConcreteFunction", "TensorSpec"]
@@ -45,7 +46,7 @@ class TensorSpec:
         self, shape: Sequence[int | None] | None, dtype: Any = np.float32, name: str | None = None
     ) -> None:
         self.shape: Shape | None = (
-            None if shape is None else tuple(None if d is None else int(d) for d in shape)
+            None if shape is None else as_static_shape(shape, "TensorSpec()", allow_unknown=True)
         )
         self.dtype = as_dtype(dtype)
         self.name = name

@@ -163,7 +163,9 @@ class Session:
         self._closed = False
         self._plans: dict[Any, _Plan] = {}
         self._lock = threading.Lock()
-        self._scopes: list[Scope] = []
+        # One as_default() scope serves every `with sess:` entry: scopes keep their state
+        # per entry, so tasks and threads entering the same session at once don't clash.
+        self._default: Scope = graph.as_default()
         self._run_state = _RunState()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -175,9 +177,16 @@ class Session:
         self._run_state = _RunState()  # drop the values of graph variables
 
     def __enter__(self) -> Session:
-        scope = self.graph.as_default()
-        scope.__enter__()
-        self._scopes.append(scope)
+        """Make the session's graph the default of the calling task for the body.
+
+        Several tasks or threads may enter one session at once; each has its own entry,
+        and the session closes when the last open entry is left.
+        """
+        if self._closed:
+            msg = "Attempted to enter a closed Session"
+            raise RuntimeError(msg)
+        with self._lock:
+            self._default.__enter__()
         return self
 
     def __exit__(
@@ -186,10 +195,16 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        scope = self._scopes.pop()
-        try:
-            scope.__exit__(exc_type, exc, tb)
-        finally:
+        # The session closes when its last open entry is left. A misnested exit raises but
+        # still closes its entry (an exit from a context that never entered closes none),
+        # so the open entries are counted around the exit either way.
+        with self._lock:
+            before = _open_entries(self._default)
+            try:
+                self._default.__exit__(exc_type, exc, tb)
+            finally:
+                last = before > _open_entries(self._default) == 0
+        if last:
             self.close()
 
     async def __aenter__(self) -> Session:
@@ -208,7 +223,13 @@ class Session:
     def _target(self, fetch: Any) -> Tensor | Operation:
         if isinstance(fetch, str):
             g = self.graph
-            return g.get_tensor_by_name(fetch) if ":" in fetch else g.get_operation_by_name(fetch)
+            try:
+                if ":" in fetch:
+                    return g.get_tensor_by_name(fetch)
+                return g.get_operation_by_name(fetch)
+            except (KeyError, ValueError) as err:
+                msg = f"Cannot fetch {fetch!r}: {err.args[0]}"
+                raise ValueError(msg) from None
         hook = getattr(fetch, "__sf_fetch__", None)
         if hook is not None:
             fetch = hook(self.graph)
@@ -234,7 +255,11 @@ class Session:
 
     def _feed(self, key: Any, value: Any) -> tuple[Tensor, np.ndarray[Any, Any]]:
         if isinstance(key, str):
-            key = self.graph.get_tensor_by_name(key if ":" in key else f"{key}:0")
+            try:
+                key = self.graph.get_tensor_by_name(key if ":" in key else f"{key}:0")
+            except (KeyError, ValueError) as err:
+                msg = f"Cannot interpret feed_dict key {key!r} as a tensor: {err.args[0]}"
+                raise TypeError(msg) from None
         hook = getattr(key, "__sf_fetch__", None)
         if hook is not None:
             key = hook(self.graph)
@@ -280,6 +305,12 @@ class Session:
         if self._closed:
             msg = "Attempted to use a closed Session"
             raise RuntimeError(msg)
+        if feed_dict is not None and not isinstance(feed_dict, Mapping):
+            msg = (
+                f"feed_dict must be a dict mapping tensors (or their names) to values, got "
+                f"{type(feed_dict).__name__}: {feed_dict!r}"
+            )
+            raise TypeError(msg)
         leaves: list[Any] = []
         template = flatten(fetches, leaves)
         targets = tuple(self._target(f) for f in leaves)
@@ -307,6 +338,10 @@ class Session:
         ctx = contextvars.copy_context()
         call = functools.partial(ctx.run, self.run, fetches, feed_dict)
         return await anyio.to_thread.run_sync(call)
+
+
+def _open_entries(scope: Scope) -> int:
+    return sum(1 for _ in scope._entries())
 
 
 def execute(plan: _Plan, fed: list[np.ndarray[Any, Any]]) -> list[Any]:

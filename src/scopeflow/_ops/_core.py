@@ -9,13 +9,14 @@ name scope, control dependencies, device and control-flow scope.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 
 from .._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from .._graph import Graph, Operation, Shape, Tensor, global_default_graph
 from .._scopes import control_dependencies
+from .._shapes import as_static_shape
 from .._tensor import EagerTensor, as_dtype, to_array, wrap
 from ..errors import InvalidArgumentError
 from ._registry import OpDef, Spec, register_op
@@ -246,7 +247,7 @@ def constant(
     if arr is getattr(value, "_value", None):
         arr = arr.copy()
     if shape is not None:
-        target = tuple(int(d) for d in shape)
+        target = cast("tuple[int, ...]", as_static_shape(shape, "constant()", allow_unknown=False))
         if arr.size == 1:
             arr = np.full(target, arr.reshape(()), dtype=arr.dtype)
         elif int(np.prod(target)) == arr.size:
@@ -325,10 +326,7 @@ def placeholder(
         raise RuntimeError(msg)
     static: Shape | None = None
     if shape is not None:
-        static = tuple(None if d is None else int(d) for d in shape)
-        if any(d is not None and d < 0 for d in static):
-            msg = f"placeholder(): shape {tuple(shape)} has a negative size"
-            raise ValueError(msg)
+        static = as_static_shape(shape, "placeholder()", allow_unknown=True)
     graph = frame[GRAPH]
     if graph is None:
         graph = global_default_graph()
