@@ -35,7 +35,8 @@ _MOD_Y = np.array([[1.2, 1.4, -2.0], [0.9, 3.0, -0.6]])
 _MOD_Y_ROW = np.array([1.3, -2.1, 0.7])
 # Values 0.05 or more from the clip bounds -0.3 and 0.4, inside and outside.
 _CLIP_X = np.array([[-0.9, -0.2, 0.1], [0.35, 0.5, 1.2]])
-_LABELS_SOFT = np.array([[0.2, 0.5, 0.3, 0.0], [1.0, 0.0, 0.0, 0.0], [0.1, 0.1, 0.6, 0.7]])
+# Each row a distribution (sums to 1): the logits gradient is softmax - labels, as in TF.
+_LABELS_SOFT = np.array([[0.2, 0.5, 0.3, 0.0], [1.0, 0.0, 0.0, 0.0], [0.1, 0.1, 0.1, 0.7]])
 _SPARSE = np.array([2, 0, 3], np.int64)
 _SPARSE_3D = np.array([[1, 0], [2, 2]], np.int32)
 
@@ -91,6 +92,18 @@ CASES = [
     case("log_softmax-axis0", lambda a: sf.nn.log_softmax(a, axis=0), rand(3, 2)),
     case("softmax_cross_entropy_with_logits", _soft_ce(-1), _LABELS_SOFT, rand(3, 4)),
     case("softmax_cross_entropy_with_logits-axis0", _soft_ce(0), _LABELS_SOFT.T, rand(4, 3)),
+    case(
+        "softmax_cross_entropy_with_logits-broadcast-labels",
+        _soft_ce(-1),
+        np.array([[0.1, 0.2, 0.3, 0.4]]),
+        rand(3, 4),
+    ),
+    case(
+        "softmax_cross_entropy_with_logits-broadcast-logits",
+        _soft_ce(-1),
+        _LABELS_SOFT,
+        rand(1, 4),
+    ),
     case(
         "sparse_softmax_cross_entropy_with_logits",
         lambda a: sf.nn.sparse_softmax_cross_entropy_with_logits(_SPARSE, a),
@@ -158,7 +171,7 @@ SECOND_ORDER = [
     ("softmax", sf.nn.softmax, rand(2, 3)),
     ("log_softmax", lambda x: sf.nn.log_softmax(x, axis=0), rand(3, 2)),
     ("softmax_cross_entropy", lambda x: _soft_ce(-1)(_LABELS_SOFT, x), rand(3, 4)),
-    ("softmax_cross_entropy-labels", lambda z: _soft_ce(-1)(z * z, z), rand(3, 4)),
+    ("softmax_cross_entropy-labels", lambda z: _soft_ce(-1)(sf.nn.softmax(z * z), z), rand(3, 4)),
     (
         "sparse_softmax_cross_entropy",
         lambda x: sf.nn.sparse_softmax_cross_entropy_with_logits(_SPARSE, x),

@@ -176,6 +176,34 @@ def test_cross_entropy_gradients_are_exact_for_huge_logits(mode: str) -> None:
     np.testing.assert_allclose(dlog, 1.0 - 3.0 * softmax, atol=1e-12)
 
 
+# -- TensorFlow's conventions ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", GRAD_MODES)
+def test_logits_gradient_is_softmax_minus_labels_as_in_tensorflow(mode: str) -> None:
+    # One class: the loss is 0 whatever the labels, but TensorFlow's backprop is
+    # softmax - labels (exact only for labels summing to 1); ported tests rely on it.
+    labels = np.array([[-1.0], [0.0], [1.0], [1.0]])
+    logits = np.array([[1.0], [-1.0], [0.0], [1.0]])
+    fn = nn.softmax_cross_entropy_with_logits
+    _, dlogits = symbolic_gradients(mode, lambda z, x: fn(z, x), [labels, logits])
+    np.testing.assert_allclose(dlogits, [[2.0], [1.0], [0.0], [0.0]])
+    assert_same(np.asarray(fn(labels, logits).numpy()), np.zeros(4))
+
+
+@pytest.mark.parametrize("mode", GRAD_MODES)
+def test_labels_broadcast_against_logits(mode: str) -> None:
+    labels = np.array([[0.0], [2.0], [0.25]])
+    logits = np.array([[1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]])
+    probs = _softmax(logits)
+    fn = nn.softmax_cross_entropy_with_logits
+    dlabels, dlogits = symbolic_gradients(mode, lambda z, x: fn(z, x), [labels, logits])
+    np.testing.assert_allclose(dlogits, probs - labels, rtol=1e-12)
+    np.testing.assert_allclose(dlabels, -_log_softmax(logits).sum(axis=1, keepdims=True))
+    loss = np.asarray(fn(labels, logits).numpy())
+    np.testing.assert_allclose(loss, -np.sum(labels * _log_softmax(logits), axis=1))
+
+
 # -- static shapes --------------------------------------------------------------------
 
 
@@ -186,6 +214,8 @@ def test_static_shapes() -> None:
         assert nn.log_softmax(sf.placeholder(sf.float32, None)).shape is None
         labels = sf.placeholder(sf.float32, (8, None))
         assert nn.softmax_cross_entropy_with_logits(labels, logits).shape == (8,)
+        row = sf.placeholder(sf.float32, (1, 5))
+        assert nn.softmax_cross_entropy_with_logits(row, logits).shape == (None,)
         assert nn.softmax_cross_entropy_with_logits(labels, logits, axis=0).shape == (5,)
         ids = sf.placeholder(sf.int64, (None,))
         assert nn.sparse_softmax_cross_entropy_with_logits(ids, logits).shape == (None,)
@@ -233,9 +263,9 @@ def test_shape_mismatch_names_op_and_inputs() -> None:
         labels = sf.placeholder(sf.float32, (2, 3), name="labels")
         logits = sf.placeholder(sf.float32, (2, 4), name="logits")
         pattern = (
-            r"^SoftmaxCrossEntropyWithLogits 'xent': labels and logits must have the same "
-            r"shape, got \(2, 3\) and \(2, 4\) \(inputs: 'labels:0' \(float32, shape \(2, 3\)\), "
-            r"'logits:0' \(float32, shape \(2, 4\)\)\)$"
+            r"^SoftmaxCrossEntropyWithLogits 'xent': labels of shape \(2, 3\) and logits of "
+            r"shape \(2, 4\) cannot be broadcast together \(inputs: 'labels:0' \(float32, "
+            r"shape \(2, 3\)\), 'logits:0' \(float32, shape \(2, 4\)\)\)$"
         )
         with pytest.raises(ValueError, match=pattern):
             nn.softmax_cross_entropy_with_logits(labels, logits, name="xent")
@@ -292,9 +322,12 @@ def test_run_time_checks_of_what_was_unknown() -> None:
         sess.run(sparse, {ids: np.array([0, 1, 2]), logits: x})
     with pytest.raises(
         sf.InvalidArgumentError,
-        match=r"labels and logits must have the same shape, got \(2, 1\) and \(2, 3\)",
+        match=r"labels of shape \(2, 2\) and logits of shape \(2, 3\) cannot be broadcast",
     ):
-        sess.run(soft, {"z:0": np.zeros((2, 1), np.float32), logits: x})
+        sess.run(soft, {"z:0": np.zeros((2, 2), np.float32), logits: x})
+    # Labels broadcast against the logits, as in TensorFlow 2.
+    out = sess.run(soft, {"z:0": np.array([[0.0, 0.0, 1.0]], np.float32), logits: x})
+    assert_same(out, np.full(2, np.log(3.0), np.float32))
 
 
 def test_eager_label_out_of_range_is_invalid_argument() -> None:

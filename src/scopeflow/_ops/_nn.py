@@ -21,7 +21,7 @@ from ._core import NO_ATTRS, apply
 from ._grad_util import GradRecord, register_gradient, unbroadcast
 from ._math import exp, multiply, negative, sigmoid, subtract
 from ._reduce import reduce_sum
-from ._registry import Spec, check_same_dtype, register_op
+from ._registry import Spec, broadcast_shapes, check_same_dtype, register_op
 
 __all__ = [
     "l2_loss",
@@ -155,7 +155,11 @@ def _softmax_ce_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Sp
     (dl, sl), (dx, sx) = specs
     check_same_dtype(dl, dx)
     _float(dx, "labels and logits")
-    shape = _same_shape(sl, sx, "labels and logits")
+    try:
+        shape = broadcast_shapes(sl, sx)
+    except ValueError:
+        msg = f"labels of shape {sl} and logits of shape {sx} cannot be broadcast together"
+        raise ValueError(msg) from None
     if shape is None:
         return ((dx, None),)
     axis = normalize_axis(attrs["axis"], len(shape))
@@ -165,13 +169,18 @@ def _softmax_ce_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Sp
 def _softmax_ce_kernel(
     attrs: dict[str, Any], labels: np.ndarray[Any, Any], logits: np.ndarray[Any, Any]
 ) -> Any:
-    if labels.shape != logits.shape:
-        msg = f"labels and logits must have the same shape, got {labels.shape} and {logits.shape}"
-        raise ValueError(msg)
+    try:
+        labels, logits = np.broadcast_arrays(labels, logits)
+    except ValueError:
+        msg = (
+            f"labels of shape {labels.shape} and logits of shape {logits.shape} cannot be "
+            f"broadcast together"
+        )
+        raise ValueError(msg) from None
     axis = normalize_axis(attrs["axis"], logits.ndim)
     # Where a label is 0 its log-probability may be very negative but is finite, so the
-    # product is exactly 0: no overflow for logits of any finite magnitude.
-    # 0 - s rather than -s: a zero loss is +0.0, not -0.0.
+    # product is exactly 0: no overflow for logits of any finite magnitude. And 0 - s
+    # rather than -s, so that a zero loss is +0.0, not -0.0.
     return 0 - np.sum(_wide(labels) * _log_softmax_np(logits, axis), axis=axis)
 
 
@@ -187,14 +196,19 @@ def softmax_cross_entropy_with_logits(
 
     Args:
         labels: a probability distribution along ``axis`` for each example (one-hot or
-            soft labels), with ``logits``' shape and dtype.
+            soft labels) with ``logits``' dtype; it broadcasts against ``logits``.
         logits: unscaled log-probabilities, floating-point.
         axis: the class dimension (the last by default).
         name: the op name in graph mode.
 
     Returns:
-        The loss per example: ``logits``' shape without ``axis``. Gradients flow to both
-        ``logits`` and ``labels``.
+        The loss per example: the broadcast shape without ``axis``. Gradients flow to
+        both inputs; as in TensorFlow the gradient for ``logits`` is ``softmax(logits) -
+        labels``, the exact derivative when each distribution in ``labels`` sums to 1.
+
+    Raises:
+        ValueError: the shapes cannot be broadcast together, or ``axis`` is out of range.
+        TypeError: the dtypes differ or are not floating-point.
 
     Example:
         >>> import scopeflow as sf
@@ -210,12 +224,12 @@ def softmax_cross_entropy_with_logits(
 def _softmax_ce_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
     labels, logits = op.inputs
     axis = op.attrs["axis"]
-    g = _broadcast_reduced(dy, logits, {"axis": (axis,), "keepdims": False})
-    # d/dlogits is softmax * sum(labels) - labels (labels need not sum to 1).
-    total = reduce_sum(labels, axis, keepdims=True)
-    dlogits = multiply(g, subtract(multiply(softmax(logits, axis), total), labels))
+    # Both have the broadcast shape of the inputs.
+    backprop = subtract(softmax(logits, axis), labels)
+    g = _broadcast_reduced(dy, backprop, {"axis": (axis,), "keepdims": False})
+    dlogits = multiply(g, backprop)
     dlabels = negative(multiply(g, log_softmax(logits, axis)))
-    return dlabels, dlogits
+    return unbroadcast(dlabels, labels), unbroadcast(dlogits, logits)
 
 
 # -- sparse softmax cross-entropy ------------------------------------------------------
