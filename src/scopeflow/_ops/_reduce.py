@@ -250,9 +250,7 @@ def _arg_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...
     if shape is None:
         return ((out, None),)
     axis = normalize_axis(attrs["axis"], len(shape))
-    if shape[axis] == 0:
-        msg = f"axis {attrs['axis']} of shape {shape} is empty: there is no index to return"
-        raise ValueError(msg)
+    # An empty axis fails when the op runs (InvalidArgumentError), as in TensorFlow.
     return ((out, shape[:axis] + shape[axis + 1 :]),)
 
 
@@ -260,7 +258,10 @@ def _arg_kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
     def kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
         axis = normalize_axis(attrs["axis"], x.ndim)
         if x.shape[axis] == 0:
-            msg = f"axis {attrs['axis']} of shape {x.shape} is empty: there is no index to return"
+            msg = (
+                f"reduction axis {attrs['axis']} is empty in shape {x.shape}: there is no "
+                f"index to return"
+            )
             raise ValueError(msg)
         return fn(x, axis=axis).astype(attrs["output_type"])
 
@@ -292,9 +293,9 @@ def argmax(
     dtype ``output_type`` (int64 or int32); it has no gradient.
 
     Raises:
-        ValueError: ``axis`` is out of range or the dimension is empty (at run time when
-            the shape is unknown while the graph is built).
+        ValueError: ``axis`` is out of range (when the op is built, if the rank is known).
         TypeError: ``output_type`` is not an integer index type.
+        InvalidArgumentError: the dimension ``axis`` is empty (when the op runs).
 
     Example:
         >>> import scopeflow as sf
