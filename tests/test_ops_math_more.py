@@ -85,7 +85,7 @@ def test_sign_of_zero_and_nan(run: Runner) -> None:
 
 
 def _floor_div(a: Any, b: Any) -> Any:
-    return np.floor_divide(a, b)
+    return np.floor(a / b).astype(a.dtype) if a.dtype.kind == "f" else np.floor_divide(a, b)
 
 
 BINARY: list[tuple[str, Any, Any, tuple[np.dtype[Any], ...], tuple[float, float]]] = [
@@ -145,6 +145,13 @@ def test_float_modulo_keeps_fractions(run: Runner) -> None:
     y = np.array([2.0, 2.0, -2.0], np.float64)
     assert_same(run(sf.mod, x, y), np.array([1.5, 0.5, -0.5]))
     assert_same(run(sf.floordiv, x, y), np.array([2.0, -3.0, -3.0]))
+
+
+def test_float_floordiv_is_the_floor_of_the_quotient(run: Runner) -> None:
+    # As in TensorFlow: floor(1.0 / 0.1) is 10 (Python's 1.0 // 0.1 is 9.0).
+    x = np.array([1.0, -1.0, 7.0], np.float64)
+    y = np.array([0.1, 0.1, 2.0], np.float64)
+    assert_same(run(sf.floordiv, x, y), np.array([10.0, -10.0, 3.0]))
 
 
 def test_float_division_by_zero_follows_ieee(run: Runner) -> None:

@@ -73,6 +73,10 @@ def _check_int_divisor(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], what: s
 
 
 def _floordiv_kernel(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> Any:
+    if x.dtype.kind == "f":
+        # floor(x / y), as TensorFlow computes it (NumPy's // differs when x / y rounds
+        # up to an integer: 1.0 // 0.1 is 9.0 there, floor(1.0 / 0.1) is 10.0).
+        return np.floor(np.true_divide(x, y))
     _check_int_divisor(x, y, "division")
     return np.floor_divide(x, y)
 
