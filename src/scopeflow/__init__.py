@@ -8,7 +8,7 @@ creation out of function graphs. Everything public is re-exported here.
 
 import numpy as _np
 
-from . import errors as errors, nn as nn
+from . import errors as errors, nn as nn, optimizers as optimizers, train as train
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
 from ._context import (
     ContextSwitch as ContextSwitch,
@@ -42,6 +42,7 @@ from ._init_scope import (
     init_scope as init_scope,
     inside_function as inside_function,
 )
+from ._module import Module as Module
 from ._ops import (
     abs as abs,
     add as add,
@@ -148,6 +149,7 @@ __all__ = [
     "GradientTape",
     "Graph",
     "InvalidArgumentError",
+    "Module",
     "Operation",
     "ScopeNestingError",
     "ScopedExecutor",
@@ -225,6 +227,7 @@ __all__ = [
     "no_op",
     "not_equal",
     "ones",
+    "optimizers",
     "placeholder",
     "pow",
     "reciprocal",
@@ -251,6 +254,7 @@ __all__ = [
     "stop_recording",
     "subtract",
     "tanh",
+    "train",
     "transpose",
     "uint8",
     "where",

@@ -17,6 +17,7 @@ from typing import Any, Final, final
 import numpy as np
 
 from ._context import EAGER, GRAPH, PAUSED, TAPES, _roots, state_get
+from ._copying import refuse_copying
 from ._execution import compile_plan, execute
 from ._func_graph import FuncGraph
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
@@ -162,6 +163,10 @@ STATEFUL_CALL = register_op(
 )  # fmt: skip
 
 
+@refuse_copying(
+    "it holds a traced function graph and its captured values",
+    "Share the same ConcreteFunction, or trace again with get_concrete_function().",
+)
 @final
 class ConcreteFunction:
     """One trace of a :class:`Function`: a function graph plus how to call it.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, final
 import anyio.to_thread
 import numpy as np
 
+from ._copying import refuse_copying
 from ._graph import Graph, Operation, Tensor, get_default_graph
 from ._nest import fill, flatten
 from ._ops._registry import REGISTRY
@@ -80,12 +81,14 @@ class _Plan:
 def compile_plan(
     graph: Graph, targets: tuple[Tensor | Operation, ...], feeds: tuple[Tensor, ...]
 ) -> _Plan:
-    fed = set(feeds)
+    # Tensors are keyed by id: tensors of function graphs are unhashable (== is
+    # element-wise there), and every tensor here is kept alive by ``graph``.
+    fed = {id(t) for t in feeds}
     # Iterative depth-first post-order over data and control edges: deterministic and
     # safe for deep graphs (no recursion limit).
     order: list[Operation] = []
     state: dict[Operation, bool] = {}  # False: on the stack, True: emitted
-    roots = [t if isinstance(t, Operation) else t._op for t in targets if t not in fed]
+    roots = [t if isinstance(t, Operation) else t._op for t in targets if id(t) not in fed]
     for root in roots:
         if root in state:
             continue
@@ -100,18 +103,23 @@ def compile_plan(
                 continue
             state[op] = False
             stack.append((op, True))
-            deps = [t._op for t in reversed(op._inputs) if t not in fed]
-            deps.extend(reversed(op._control_inputs))
+            deps = [t._op for t in reversed(op._inputs) if id(t) not in fed]
+            # A control input whose outputs are all fed has already "run": its value is
+            # given (a fed placeholder would otherwise raise for lack of a feed).
+            deps.extend(
+                c
+                for c in reversed(op._control_inputs)
+                if not c._outputs or any(id(t) not in fed for t in c._outputs)
+            )
             for dep in deps:
                 if dep not in state:
                     stack.append((dep, False))
-    slots: dict[Tensor, int] = {}
-    for t in feeds:
-        slots[t] = len(slots)
+    slots = {id(t): i for i, t in enumerate(feeds)}
+    n_slots = len(feeds)
     steps = []
     for op in order:
         if op._type == "Placeholder":
-            missing = [t for t in op._outputs if t not in fed]
+            missing = [t for t in op._outputs if id(t) not in fed]
             if missing:
                 msg = (
                     f"You must feed a value for placeholder {op.name!r} "
@@ -119,20 +127,24 @@ def compile_plan(
                     f"pass feed_dict={{{op.name!r}: value}} or the tensor itself as the key"
                 )
                 raise InvalidArgumentError(msg)
-        in_slots = tuple(slots[t] for t in op._inputs)
-        first = len(slots)
+        in_slots = tuple(slots[id(t)] for t in op._inputs)
+        first = n_slots
         for t in op._outputs:
-            if t not in fed:
-                slots[t] = len(slots)
-            else:
-                slots[object()] = len(slots)  # type: ignore[index]  # keep outputs contiguous
+            # A fed output still takes a slot (never read): the outputs stay contiguous.
+            if id(t) not in fed:
+                slots[id(t)] = n_slots
+            n_slots += 1
         opdef = REGISTRY[op._type]
         dtypes = tuple(t._dtype for t in op._outputs)
         steps.append((op, opdef.kernel, op._attrs, in_slots, first, len(op._outputs), dtypes))
-    fetch_slots = tuple(slots[t] if isinstance(t, Tensor) else None for t in targets)
-    return _Plan(steps, tuple(range(len(feeds))), fetch_slots, len(slots))
+    fetch_slots = tuple(slots[id(t)] if isinstance(t, Tensor) else None for t in targets)
+    return _Plan(steps, tuple(range(len(feeds))), fetch_slots, n_slots)
 
 
+@refuse_copying(
+    "a session holds the values of its graph's variables, compiled run plans and locks",
+    "Create another sf.Session(graph) for the same graph.",
+)
 @final
 class Session:
     """Runs operations of one graph.

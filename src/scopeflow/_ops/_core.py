@@ -17,7 +17,7 @@ from .._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from .._graph import Graph, Operation, Shape, Tensor, global_default_graph
 from .._scopes import control_dependencies
 from .._shapes import as_static_shape
-from .._tensor import EagerTensor, as_dtype, to_array, wrap
+from .._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ..errors import InvalidArgumentError
 from ._registry import OpDef, Spec, register_op
 
@@ -242,7 +242,10 @@ def constant(
         >>> sf.constant(1.5, shape=(2,)).numpy()
         array([1.5, 1.5], dtype=float32)
     """
-    dt = as_dtype(dtype) if dtype is not None else None
+    dt = None
+    if dtype is not None:
+        dt = as_dtype(dtype)
+        check_tensor_dtype(dt)
     arr = to_array(value, dt)
     if arr is getattr(value, "_value", None):
         arr = arr.copy()
@@ -275,7 +278,10 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
         >>> sf.convert_to_tensor([1, 2]).dtype
         dtype('int32')
     """
-    dt = as_dtype(dtype) if dtype is not None else None
+    dt = None
+    if dtype is not None:
+        dt = as_dtype(dtype)
+        check_tensor_dtype(dt)
     value = _resolve(value)
     frame = state_get(_roots[0])
     if frame[EAGER]:
@@ -317,6 +323,7 @@ def placeholder(
         ('x:0', (None, 3))
     """
     dt = as_dtype(dtype)
+    check_tensor_dtype(dt)
     frame = state_get(_roots[0])
     if frame[EAGER]:
         msg = (
