@@ -1,9 +1,10 @@
 """Ops: the registry, the eager/graph dispatcher and every op's rule and kernel.
 
 ``_registry`` defines ops, ``_core`` runs them (and holds constants, placeholders and
-identity), ``_math`` has element-wise math and its gradients, ``_array`` shapes and
-indexing, ``_reduce`` reductions and ``matmul``; ``_array_grad`` holds the gradients of
-those two, built from the helpers in ``_grad_util``. ``_shape`` (shapes as tensors,
+identity), ``_math`` and ``_math_more`` have element-wise math and its gradients,
+``_array`` shapes and indexing, ``_reduce`` reductions and ``matmul``; ``_array_grad``
+holds the gradients of those two, built from the helpers in ``_grad_util``; ``_nn`` has
+the ops behind ``sf.nn`` (softmax and the losses). ``_shape`` (shapes as tensors,
 creation, dynamic shapes), ``_transform`` (tile, split, pad, one_hot) and ``_indexing``
 (gather, boolean_mask, tensor keys) have their gradients in ``_shape_grad``; ``_static``
 folds the values of shape tensors known while a graph is built.
@@ -16,6 +17,7 @@ import sys
 from .. import _tensor_ops
 from . import (
     _array_grad as _array_grad,  # registers the shape/reduce gradients
+    _nn as _nn,  # registers the sf.nn ops
     _shape_grad as _shape_grad,  # registers the shape/indexing gradients
 )
 from ._array import (
@@ -62,10 +64,33 @@ from ._math import (
     subtract as subtract,
     tanh as tanh,
 )
+from ._math_more import (
+    clip_by_value as clip_by_value,
+    cos as cos,
+    floor as floor,
+    floordiv as floordiv,
+    log1p as log1p,
+    mod as mod,
+    operator_and as operator_and,
+    operator_invert as operator_invert,
+    operator_or as operator_or,
+    operator_xor as operator_xor,
+    reciprocal as reciprocal,
+    round as round,
+    rsqrt as rsqrt,
+    sign as sign,
+    sin as sin,
+)
 from ._reduce import (
+    argmax as argmax,
+    argmin as argmin,
     matmul as matmul,
+    reduce_all as reduce_all,
+    reduce_any as reduce_any,
     reduce_max as reduce_max,
     reduce_mean as reduce_mean,
+    reduce_min as reduce_min,
+    reduce_prod as reduce_prod,
     reduce_sum as reduce_sum,
 )
 from ._registry import REGISTRY as REGISTRY, OpDef as OpDef, register_op as register_op
