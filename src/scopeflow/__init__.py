@@ -8,7 +8,7 @@ creation out of function graphs. Everything public is re-exported here.
 
 import numpy as _np
 
-from . import errors as errors
+from . import debugging as debugging, errors as errors, random as random
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
 from ._context import (
     ContextSwitch as ContextSwitch,
@@ -87,6 +87,11 @@ from ._ops import (
     where as where,
     zeros as zeros,
 )
+from ._ops._custom_grad import (
+    custom_gradient as custom_gradient,
+    stop_gradient as stop_gradient,
+)
+from ._ops._debug import print_ as print  # TensorFlow's name: sf.print
 from ._scopes import (
     control_dependencies as control_dependencies,
     device as device,
@@ -152,6 +157,8 @@ __all__ = [
     "control_dependencies",
     "convert_to_tensor",
     "copy_scopes",
+    "custom_gradient",
+    "debugging",
     "device",
     "disable_eager_execution",
     "divide",
@@ -200,6 +207,8 @@ __all__ = [
     "ones",
     "placeholder",
     "pow",
+    "print",
+    "random",
     "reduce_max",
     "reduce_mean",
     "reduce_sum",
@@ -211,6 +220,7 @@ __all__ = [
     "sqrt",
     "square",
     "stack",
+    "stop_gradient",
     "stop_recording",
     "subtract",
     "tanh",
