@@ -51,6 +51,7 @@ def _first(value: np.ndarray[Any, Any], summarize: int | None) -> str:
 # -- print -------------------------------------------------------------------------------
 
 _TENSOR: Final = object()  # marks where an input's value goes in a print template
+_TEXT: Final = object()  # marks text printed as it is, also inside containers
 
 
 def _is_tensor_like(value: Any) -> bool:
@@ -68,7 +69,7 @@ def _template(value: Any, inputs: list[Any]) -> Any:
         return (dict, [(repr(k), _template(v, inputs)) for k, v in value.items()])
     if isinstance(value, (list, tuple)):
         return (type(value), [_template(v, inputs) for v in value])
-    return str(value)
+    return (_TEXT, str(value))
 
 
 def _render(template: Any, values: tuple[Any, ...], summarize: int | None, top: bool) -> str:
@@ -77,6 +78,8 @@ def _render(template: Any, values: tuple[Any, ...], summarize: int | None, top: 
     kind, body = template
     if kind is _TENSOR:
         return _format(values[body], summarize)
+    if kind is _TEXT:
+        return body  # type: ignore[no-any-return]
     if kind is dict:
         items = ", ".join(f"{k}: {_render(v, values, summarize, False)}" for k, v in body)
         return "{" + items + "}"
