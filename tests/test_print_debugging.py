@@ -193,7 +193,8 @@ def test_check_numerics_raises_on_nan_and_inf() -> None:
     with g.as_default():
         x = sf.placeholder(sf.float32, shape=(None,))
         y = sf.debugging.check_numerics(1.0 / x, "inverse")
-    assert isinstance(y, sf.Tensor) and y.shape == (None,)
+    assert isinstance(y, sf.Tensor)
+    assert y.shape == (None,)
     np.testing.assert_allclose(sf.Session(g).run(y, {x: [2.0]}), [0.5])
     with pytest.raises(sf.errors.InvalidArgumentError, match=r"^inverse : Tensor had Inf values"):
         sf.Session(g).run(y, {x: [0.0, 1.0]})

@@ -239,7 +239,8 @@ def test_a_shape_tensor_gives_a_dynamic_shape() -> None:
         n = sf.random.normal(shape, seed=2)
     assert u.shape == (None, None)
     value, normal = sf.Session(g).run([u, n], {shape: [2, 5]})
-    assert value.shape == (2, 5) and normal.shape == (2, 5)
+    assert value.shape == (2, 5)
+    assert normal.shape == (2, 5)
     eager = sf.random.uniform(sf.constant([3, 1]))
     assert eager.shape == (3, 1)
 
@@ -251,17 +252,21 @@ def test_normal_and_truncated_normal_statistics() -> None:
     sf.random.set_seed(0)
     x = sf.random.normal((20000,), mean=3.0, stddev=2.0, dtype=sf.float64).numpy()
     assert x.dtype == np.float64
-    assert abs(x.mean() - 3.0) < 0.1 and abs(x.std() - 2.0) < 0.1
+    assert abs(x.mean() - 3.0) < 0.1
+    assert abs(x.std() - 2.0) < 0.1
     t = sf.random.truncated_normal((20000,), mean=-1.0, stddev=0.5).numpy()
     assert t.dtype == np.float32
-    assert t.min() >= -2.0 and t.max() <= 0.0
+    assert t.min() >= -2.0
+    assert t.max() <= 0.0
     assert abs(t.mean() + 1.0) < 0.05
 
 
 def test_uniform_float_and_int_ranges() -> None:
     sf.random.set_seed(0)
     f = sf.random.uniform((5000,), minval=-2.0, maxval=3.0).numpy()
-    assert f.min() >= -2.0 and f.max() < 3.0 and f.max() > 2.9
+    assert f.min() >= -2.0
+    assert f.max() < 3.0
+    assert f.max() > 2.9
     i = sf.random.uniform((5000,), minval=-3, maxval=4, dtype=sf.int64).numpy()
     assert i.dtype == np.int64
     assert set(np.unique(i).tolist()) == set(range(-3, 4))
@@ -346,7 +351,8 @@ def test_categorical_follows_the_logits(mode: str) -> None:
             t = build(p)
         assert t.shape == (None, 4000)
         out = sf.Session(g).run(t, {p: logits})
-    assert out.shape == (2, 4000) and out.dtype == np.int64
+    assert out.shape == (2, 4000)
+    assert out.dtype == np.int64
     freq = np.bincount(out[0], minlength=3) / 4000
     np.testing.assert_allclose(freq, [0.7, 0.2, 0.1], atol=0.04)
     assert (out[1] == 2).all()
