@@ -363,3 +363,42 @@ def test_categorical_rejects_rows_without_finite_logits() -> None:
         sf.random.categorical([[-np.inf, -np.inf]], 2)
     with pytest.raises(ValueError, match=r"num_samples must be >= 0"):
         sf.random.categorical([[0.0]], -1)
+
+
+# -- gradients of traced calls see the values the call drew ---------------------------------
+
+
+@sf.function
+def _dropout_noise(x: Any) -> Any:
+    mask = sf.cast(sf.random.uniform((200,)) < 0.5, sf.float32)
+    return x * mask * sf.random.normal((200,))
+
+
+def test_gradient_of_a_traced_call_uses_the_draws_of_that_call() -> None:
+    # y = x * mask * noise, so dy/dx is y itself at x = 1 (the replayed graph must not
+    # draw a new mask and new noise).
+    x = sf.ones((200,))
+    with sf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = _dropout_noise(x)
+        _dropout_noise(x)  # a later call draws other values and keeps its own
+    for _ in range(2):  # a persistent tape replays the same draws every time
+        np.testing.assert_array_equal(tape.gradient(y, x).numpy(), y.numpy())
+
+
+@pytest.mark.parametrize("taken", [True, False])
+def test_draws_in_cond_branches_and_loops_are_replayed_too(taken: bool) -> None:
+    @sf.function
+    def model(x: Any, flag: Any) -> Any:
+        looped = sf.while_loop(
+            lambda i, a: i < 3,
+            lambda i, a: (i + 1, a * (1.0 + sf.random.uniform((200,)))),
+            (0, x),
+        )[1]
+        return sf.cond(flag, lambda: _dropout_noise(looped), lambda: looped * 2.0)
+
+    x = sf.ones((200,))
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        y = model(x, sf.constant(taken))
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), y.numpy(), rtol=1e-6)

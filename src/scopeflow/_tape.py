@@ -35,6 +35,7 @@ from ._ops import _core
 from ._ops._grad_util import GradRecord, ones_like, register_gradient
 from ._ops._math import add
 from ._ops._registry import REGISTRY, OpDef
+from ._ops._seeds import DRAW_LOG
 from ._tensor import EagerTensor
 from ._variables import Variable
 
@@ -468,7 +469,14 @@ def _call_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
     """Differentiate a function call by replaying its graph."""
     concrete = op.attrs["f"]
     variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
-    input_grads, var_grads = replay_gradients(concrete._replay, list(op.inputs), variables, dys)
+    draws = op.attrs.get("draws")
+    # The replay must see the random values the call drew (set by an eager call).
+    token = DRAW_LOG.set(draws.replayer()) if draws is not None else None
+    try:
+        input_grads, var_grads = replay_gradients(concrete._replay, list(op.inputs), variables, dys)
+    finally:
+        if token is not None:
+            DRAW_LOG.reset(token)
     return _VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
 
 

@@ -18,21 +18,25 @@ each call of a traced function draws new values).
 
 from __future__ import annotations
 
-import contextvars
 import operator
-import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Final, final
+from typing import Any, Final
 
 import numpy as np
 
-from .._context import EAGER, _roots, state_get
 from .._graph import Shape, Tensor
 from .._tensor import EagerTensor, as_dtype
 from ..errors import InvalidArgumentError
 from ._core import apply
 from ._math import add, multiply, subtract
 from ._registry import Spec, register_op
+from ._seeds import (
+    commit as _commit,
+    drawn as _drawn,
+    get_seed as get_seed,
+    set_seed as set_seed,
+    source as _source,
+)
 
 __all__ = [
     "categorical",
@@ -43,163 +47,6 @@ __all__ = [
     "truncated_normal",
     "uniform",
 ]
-
-DEFAULT_GLOBAL_SEED: Final = 87654321
-_SEED_MASK: Final = (1 << 64) - 1
-
-Pair = tuple[int, int]
-# (global seed or None, next op seed from the counter, draws so far per seed pair). The
-# dict is never mutated once it is in the variable: updates copy it, so a child task's
-# draws never show in its parent (snapshots are immutable, SPEC section 3).
-_SeedState = tuple[int | None, int, dict[Pair, int]]
-_SEEDS: contextvars.ContextVar[_SeedState] = contextvars.ContextVar(
-    "scopeflow_random_seed", default=(None, 0, {})
-)
-
-
-def _as_seed(seed: Any, what: str) -> int:
-    if isinstance(seed, (bool, np.bool_)):
-        msg = f"{what} must be an integer, got {seed!r}"
-        raise TypeError(msg)
-    try:
-        value = operator.index(seed)
-    except TypeError:
-        msg = f"{what} must be an integer, got {seed!r} of type {type(seed).__name__}"
-        raise TypeError(msg) from None
-    # Negative int64 seeds are valid in TensorFlow; SeedSequence wants non-negative words.
-    return value & _SEED_MASK
-
-
-def set_seed(seed: int | None) -> None:
-    """Set the global random seed of the calling context (task, thread, copied context).
-
-    It also restarts the op-seed counter and every eager seed stream of the context, so
-    the random ops that follow draw the same values as after any other ``set_seed(seed)``.
-    Tasks spawned afterwards inherit it; other tasks keep their own. ``None`` clears it.
-
-    Args:
-        seed: an integer, or None for nondeterministic draws.
-
-    Raises:
-        TypeError: ``seed`` is not an integer.
-
-    Example:
-        >>> import scopeflow as sf
-        >>> sf.random.set_seed(7)
-        >>> a = sf.random.uniform((2,))
-        >>> sf.random.set_seed(7)
-        >>> bool((a.numpy() == sf.random.uniform((2,)).numpy()).all())
-        True
-        >>> sf.random.set_seed(None)
-    """
-    value = None if seed is None else _as_seed(seed, "set_seed(): seed")
-    _SEEDS.set((value, 0, {}))
-
-
-def get_seed(op_seed: int | None) -> Pair | None:
-    """The seed pair a new random op uses (None: nondeterministic), TensorFlow's rules.
-
-    Taking an op seed from the counter advances it.
-    """
-    pair, state = _seed_pair(op_seed, _SEEDS.get())
-    if state is not None:
-        _SEEDS.set(state)
-    return pair
-
-
-def _seed_pair(op_seed: Any, state: _SeedState) -> tuple[Pair | None, _SeedState | None]:
-    """The seed pair for ``op_seed`` and the context's next seed state (None: unchanged)."""
-    global_seed, counter, draws = state
-    op = None if op_seed is None else _as_seed(op_seed, "seed")
-    if global_seed is None:
-        return (None if op is None else (DEFAULT_GLOBAL_SEED, op)), None
-    if op is None:
-        return (global_seed, counter), (global_seed, counter + 1, draws)
-    return (global_seed, op), None
-
-
-def _generator(pair: Pair, k: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence((*pair, k))))
-
-
-# -- where a draw gets its generator -------------------------------------------------------
-
-_Draw = Callable[[np.random.Generator], Any]
-
-
-@final
-class _Unseeded:
-    """Draws from the process-wide entropy-seeded generator (NumPy generators are not
-    thread-safe, hence the lock)."""
-
-    __slots__ = ()
-    _lock: Final = threading.Lock()
-    _gen: Final = np.random.Generator(np.random.PCG64())
-
-    def draw(self, fn: _Draw) -> Any:
-        with self._lock:
-            return fn(self._gen)
-
-
-@final
-class _EagerDraw:
-    """Draw ``k`` of a seed pair, counted by the calling context."""
-
-    __slots__ = ("k", "pair")
-
-    def __init__(self, pair: Pair, k: int) -> None:
-        self.pair = pair
-        self.k = k
-
-    def draw(self, fn: _Draw) -> Any:
-        return fn(_generator(self.pair, self.k))
-
-
-@final
-class _OpStream:
-    """The draws of one graph op: run ``k`` of the op uses draw ``k`` of its pair."""
-
-    __slots__ = ("_lock", "_runs", "pair")
-
-    def __init__(self, pair: Pair) -> None:
-        self.pair = pair
-        self._runs = 0
-        self._lock = threading.Lock()
-
-    def draw(self, fn: _Draw) -> Any:
-        with self._lock:  # claim a run index; concurrent runs never share one
-            k = self._runs
-            self._runs += 1
-        return fn(_generator(self.pair, k))
-
-
-_UNSEEDED: Final = _Unseeded()
-
-
-def _source(seed: Any) -> tuple[Pair | None, Any, _SeedState | None]:
-    """The seed pair and draw source for a new random op in the calling context, and the
-    context's seed state once the op exists (pass it to :func:`_commit`).
-
-    Nothing changes before the op is made, so a call that fails (a bad argument) leaves
-    the context's sequence as it was.
-    """
-    state = _SEEDS.get()
-    pair, after = _seed_pair(seed, state)
-    if pair is None:
-        return None, _UNSEEDED, None
-    if state_get(_roots[0])[EAGER]:
-        global_seed, counter, draws = after or state
-        k = draws.get(pair, 0)
-        updated = dict(draws)
-        updated[pair] = k + 1
-        return pair, _EagerDraw(pair, k), (global_seed, counter, updated)
-    return pair, _OpStream(pair), after
-
-
-def _commit(state: _SeedState | None) -> None:
-    if state is not None:
-        _SEEDS.set(state)
-
 
 # -- shapes ----------------------------------------------------------------------------------
 
@@ -293,7 +140,8 @@ _SAMPLERS: Final[dict[str, Callable[[np.random.Generator, tuple[int, ...]], Any]
 def _sample_kernel(attrs: dict[str, Any], shape: Any = None) -> np.ndarray[Any, Any]:
     size = _runtime_shape(attrs, shape)
     sampler = _SAMPLERS[attrs["dist"]]
-    out = attrs["rng"].draw(lambda gen: sampler(gen, size))
+    rng = attrs["rng"]
+    out = _drawn(attrs, lambda: rng.draw(lambda gen: sampler(gen, size)))
     return np.asarray(out, dtype=attrs["dtype"])
 
 
@@ -402,9 +250,9 @@ def _int_uniform_kernel(
     if not low < high:
         msg = f"uniform(): need minval < maxval, got minval={low} and maxval={high}"
         raise InvalidArgumentError(msg)
-    dtype = attrs["dtype"]
-    return attrs["rng"].draw(  # type: ignore[no-any-return]
-        lambda gen: gen.integers(low, high, size=size, dtype=dtype)
+    dtype, rng = attrs["dtype"], attrs["rng"]
+    return _drawn(  # type: ignore[no-any-return]
+        attrs, lambda: rng.draw(lambda gen: gen.integers(low, high, size=size, dtype=dtype))
     )
 
 
@@ -494,7 +342,8 @@ def _shuffle_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec,
 def _shuffle_kernel(attrs: dict[str, Any], value: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     if value.ndim == 0:
         return value
-    return attrs["rng"].draw(lambda gen: gen.permutation(value, axis=0))  # type: ignore[no-any-return]
+    rng = attrs["rng"]
+    return _drawn(attrs, lambda: rng.draw(lambda gen: gen.permutation(value, axis=0)))  # type: ignore[no-any-return]
 
 
 # Differentiable but without a gradient, as in TensorFlow: a gradient through it raises
@@ -543,7 +392,8 @@ def _categorical_kernel(attrs: dict[str, Any], logits: np.ndarray[Any, Any]) -> 
     if x.shape[1] and not np.all(np.isfinite(cum[:, -1]) & (cum[:, -1] > 0)):
         msg = f"categorical(): every row of logits needs a finite maximum, got {logits[:3]}"
         raise InvalidArgumentError(msg)
-    u = attrs["rng"].draw(lambda gen: gen.random((x.shape[0], n)))
+    rng = attrs["rng"]
+    u = _drawn(attrs, lambda: rng.draw(lambda gen: gen.random((x.shape[0], n))))
     out = np.empty((x.shape[0], n), dtype=attrs["dtype"])
     for i in range(x.shape[0]):
         idx = np.searchsorted(cum[i], u[i] * cum[i, -1], side="right")
