@@ -402,3 +402,25 @@ def test_draws_in_cond_branches_and_loops_are_replayed_too(taken: bool) -> None:
         tape.watch(x)
         y = model(x, sf.constant(taken))
     np.testing.assert_allclose(tape.gradient(y, x).numpy(), y.numpy(), rtol=1e-6)
+
+
+def test_gradients_replayed_in_a_graph_refuse_to_redraw() -> None:
+    @sf.function
+    def noisy(x: Any) -> Any:
+        return x * sf.random.normal((3,))
+
+    g = sf.Graph()
+    with g.as_default():
+        p = sf.placeholder(sf.float32, shape=(3,))
+        flag = sf.placeholder(sf.bool_, shape=())
+        through_call = noisy(p)
+        through_cond = sf.cond(flag, lambda: p * sf.random.uniform((3,)), lambda: p)
+        with pytest.raises(LookupError, match=r"^No gradient through the random op normal\(\)"):
+            sf.gradients(through_call, [p])
+        with pytest.raises(LookupError, match=r"^No gradient through the random op uniform\(\)"):
+            sf.gradients(through_cond, [p])
+        # Where the values are drawn, the gradient uses them.
+        direct = p * sf.random.normal((3,))
+        (d,) = sf.gradients(direct, [p])
+    value, grad = sf.Session(g).run([direct, d], {p: np.ones(3, np.float32)})
+    np.testing.assert_array_equal(value, grad)

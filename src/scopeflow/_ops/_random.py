@@ -31,6 +31,7 @@ from ._core import apply
 from ._math import add, multiply, subtract
 from ._registry import Spec, register_op
 from ._seeds import (
+    DRAW_LOG,
     commit as _commit,
     drawn as _drawn,
     get_seed as get_seed,
@@ -117,6 +118,35 @@ def _float_dtype(dtype: Any, what: str) -> np.dtype[Any]:
 # -- the ops -----------------------------------------------------------------------------------
 
 
+def _once(rule: Callable[..., tuple[Spec, ...]]) -> Callable[..., tuple[Spec, ...]]:
+    """Guard a random op's rule against building the op again from its attrs.
+
+    Gradients of function calls, ``cond`` and ``while_loop`` replay the ops of their
+    graphs. Eagerly the replay serves the values the call drew (see ``DrawLog``); when
+    the replay is built into a graph (``sf.gradients``, or a tape inside a traced
+    function), a replayed random op would draw new values at run time and the gradient
+    would silently belong to other samples, so that raises instead.
+    """
+
+    def guarded(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+        if "built" in attrs and DRAW_LOG.get() is None:
+            msg = (
+                f"No gradient through the random op {attrs['built']} when it is "
+                f"replayed in a graph: the gradient of a traced function, cond or "
+                f"while_loop re-runs its ops, and this op would draw new values. Take "
+                f"the gradient where the values are drawn (a GradientTape inside the "
+                f"same function, with no sf.function, cond or while_loop in between), "
+                f"or call the function eagerly under the tape"
+            )
+            raise LookupError(msg)
+        out = rule(specs, attrs)
+        attrs.setdefault("built", attrs.get("op", "random op"))
+        return out
+
+    return guarded
+
+
+@_once
 def _sample_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     return ((attrs["dtype"], _out_shape(attrs, specs[0] if specs else None)),)
 
@@ -164,7 +194,7 @@ def _sample(opdef: Any, dist: str, shape: Any, dtype: np.dtype[Any], seed: Any, 
             name: str | None) -> Any:  # fmt: skip
     static, shape_input = _shape_arg(shape, what)
     pair, rng, after = _source(seed)
-    attrs = {"dist": dist, "dtype": dtype, "shape": static, "seed": pair, "rng": rng}
+    attrs = {"dist": dist, "dtype": dtype, "shape": static, "seed": pair, "rng": rng, "op": what}
     inputs = () if shape_input is None else (shape_input,)
     out = apply(opdef, inputs, attrs, name)
     _commit(after)
@@ -231,6 +261,7 @@ def truncated_normal(
     return _scale_shift(raw, stddev, mean)
 
 
+@_once
 def _int_bounds_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     for (dtype, shape), which in zip(specs[:2], ("minval", "maxval"), strict=True):
         if dtype != attrs["dtype"]:
@@ -303,7 +334,7 @@ def uniform(
         bounds = [b if isinstance(b, (Tensor, EagerTensor)) else _int_scalar(b, dt)
                   for b in (minval, maxval)]  # fmt: skip
         pair, rng, after = _source(seed)
-        attrs = {"dtype": dt, "shape": static, "seed": pair, "rng": rng}
+        attrs = {"dtype": dt, "shape": static, "seed": pair, "rng": rng, "op": "uniform()"}
         inputs = (*bounds, shape_input) if shape_input is not None else tuple(bounds)
         out = apply(RANDOM_UNIFORM_INT, inputs, attrs, name)
         _commit(after)
@@ -335,6 +366,7 @@ def _int_scalar(value: Any, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
     return np.asarray(value, dtype=dtype)
 
 
+@_once
 def _shuffle_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     return specs
 
@@ -363,11 +395,13 @@ def shuffle(value: Any, seed: int | None = None, name: str | None = None) -> Any
         [1, 2, 3, 4]
     """
     pair, rng, after = _source(seed)
-    out = apply(RANDOM_SHUFFLE, (value,), {"seed": pair, "rng": rng}, name)
+    attrs = {"seed": pair, "rng": rng, "op": "shuffle()"}
+    out = apply(RANDOM_SHUFFLE, (value,), attrs, name)
     _commit(after)
     return out
 
 
+@_once
 def _categorical_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     ((dtype, shape),) = specs
     if dtype.kind != "f":
@@ -447,7 +481,7 @@ def categorical(
         msg = f"categorical(): num_samples must be >= 0, got {n}"
         raise ValueError(msg)
     pair, rng, after = _source(seed)
-    attrs = {"num_samples": n, "dtype": dt, "seed": pair, "rng": rng}
+    attrs = {"num_samples": n, "dtype": dt, "seed": pair, "rng": rng, "op": "categorical()"}
     out = apply(MULTINOMIAL, (logits,), attrs, name)
     _commit(after)
     return out
