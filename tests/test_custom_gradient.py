@@ -286,3 +286,25 @@ def test_without_a_tape_the_result_is_returned_as_is() -> None:
 
     assert float(f(sf.constant(1.5))) == 3.0
     assert calls == [1]
+
+
+def test_a_broken_grad_fn_fails_only_when_differentiating() -> None:
+    @sf.custom_gradient
+    def broken(x: Any) -> Any:
+        return x * 2.0, lambda dy: dy * sf.constant([1.0, 2.0, 3.0])  # wrong shape
+
+    @sf.function
+    def forward(x: Any) -> Any:
+        return broken(x)
+
+    @sf.function
+    def backward(x: Any) -> Any:
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = broken(x)
+        return tape.gradient(y, x)
+
+    x = sf.constant([1.0, 2.0])
+    np.testing.assert_array_equal(forward(x).numpy(), [2.0, 4.0])
+    with pytest.raises(ValueError, match=r"cannot be broadcast"):
+        backward(x)

@@ -187,7 +187,11 @@ def _call(f: Callable[..., Any], fname: str, args: tuple[Any, ...], kwargs: dict
     if not frame[EAGER]:
         graph = get_default_graph()
         if graph.building_function:
-            attrs["grad_graph"], captures = _trace_grad(graph, attrs, ys)
+            try:
+                attrs["grad_graph"], captures = _trace_grad(graph, attrs, ys)
+            except Exception as err:  # raised again when the gradient is asked for
+                # Like an eager grad_fn, a broken one only fails code that differentiates.
+                attrs["grad_error"] = err
     outputs = apply(CUSTOM_GRADIENT, (*xs, *reads, *ys, *captures), attrs, fname)
     outs = list(outputs) if isinstance(outputs, tuple) else [outputs]
     return fill(template, outs)
@@ -276,6 +280,9 @@ def _trace_grad(
 @register_gradient("CustomGradient")
 def _custom_gradient_grad(op: GradRecord, *dys: Any) -> list[Any]:
     attrs = op.attrs
+    error = attrs.get("grad_error")
+    if error is not None:
+        raise error
     traced = attrs["grad_graph"]
     if traced is None:
         grads = _user_grads(attrs, dys)
