@@ -424,3 +424,13 @@ def test_gradients_replayed_in_a_graph_refuse_to_redraw() -> None:
         (d,) = sf.gradients(direct, [p])
     value, grad = sf.Session(g).run([direct, d], {p: np.ones(3, np.float32)})
     np.testing.assert_array_equal(value, grad)
+
+
+def test_eager_calls_without_op_seed_keep_the_seed_state_small() -> None:
+    from scopeflow._ops import _seeds
+
+    sf.random.set_seed(1)
+    for _ in range(50):
+        sf.random.uniform((1,))
+    global_seed, counter, draws = _seeds._SEEDS.get()
+    assert (global_seed, counter, draws) == (1, 50, {})

@@ -173,7 +173,11 @@ def source(seed: Any) -> tuple[Pair | None, Any, _SeedState | None]:
     if pair is None:
         return None, _UNSEEDED, None
     if state_get(_roots[0])[EAGER]:
-        global_seed, counter, draws = after or state
+        if after is not None:
+            # A fresh op seed from the counter: its first draw, and nothing to count (a
+            # long eager loop must not grow the state by one entry per call).
+            return pair, _EagerDraw(pair, 0), after
+        global_seed, counter, draws = state
         k = draws.get(pair, 0)
         updated = dict(draws)
         updated[pair] = k + 1
