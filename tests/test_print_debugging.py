@@ -211,3 +211,33 @@ def test_check_numerics_checks_the_gradient_too() -> None:
     np.testing.assert_allclose(tape.gradient(y, x).numpy(), [0.0, 8.0])
     with pytest.raises(sf.errors.InvalidArgumentError, match=r"in the gradient\. root"):
         tape.gradient(z, x)
+
+
+def test_print_in_cond_branches_and_loop_bodies_runs_when_they_run() -> None:
+    stream = io.StringIO()
+
+    def branch(label: str, x: Any) -> Any:
+        sf.print(label, x, output_stream=stream)
+        return sf.identity(x)
+
+    @sf.function
+    def f(x: Any, flag: Any) -> Any:
+        y = sf.cond(flag, lambda: branch("true", x), lambda: branch("false", x))
+
+        def body(i: Any) -> Any:
+            sf.print("iteration", i, output_stream=stream)
+            return i + 1
+
+        sf.while_loop(lambda i: i < 2, body, [sf.constant(0)])
+        return y
+
+    f(sf.constant(1), sf.constant(True))
+    f(sf.constant(2), sf.constant(False))
+    assert stream.getvalue().splitlines() == [
+        "true 1",
+        "iteration 0",
+        "iteration 1",
+        "false 2",
+        "iteration 0",
+        "iteration 1",
+    ]
