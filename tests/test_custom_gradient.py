@@ -308,3 +308,24 @@ def test_a_broken_grad_fn_fails_only_when_differentiating() -> None:
     np.testing.assert_array_equal(forward(x).numpy(), [2.0, 4.0])
     with pytest.raises(ValueError, match=r"cannot be broadcast"):
         backward(x)
+
+
+def test_variable_gradients_with_sf_gradients_in_a_graph() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        w = sf.Variable(3.0)
+
+        @sf.custom_gradient
+        def scaled(x: Any) -> Any:
+            def grad(dy: Any, variables: Any) -> Any:
+                return dy * w, [dy * x * 100.0]
+
+            return x * w, grad
+
+        p = sf.placeholder(sf.float32, shape=())
+        y = scaled(p)
+        gx, gw = sf.gradients(y, [p, w])
+        init = sf.global_variables_initializer()
+    sess = sf.Session(g)
+    sess.run(init)
+    assert sess.run([y, gx, gw], {p: 2.0}) == [6.0, 3.0, 200.0]
