@@ -241,3 +241,10 @@ def test_print_in_cond_branches_and_loop_bodies_runs_when_they_run() -> None:
         "iteration 0",
         "iteration 1",
     ]
+
+
+def test_graph_assertion_on_constants_fails_while_building() -> None:
+    with sf.Graph().as_default():
+        assert isinstance(sf.debugging.assert_less(sf.constant([1, 2]), 3), sf.Operation)
+        with pytest.raises(sf.errors.InvalidArgumentError, match=r"^Condition x == y did not"):
+            sf.debugging.assert_equal(sf.constant([1, 2]), 1)

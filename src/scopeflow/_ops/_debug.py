@@ -254,7 +254,11 @@ def _assert(what: str, cmp: str, x: Any, y: Any, message: Any, summarize: Any,
             raise ValueError(msg) from None
         _assert_kernel(attrs, *arrays)
         return None
-    return apply(ASSERT, inputs, attrs, name or what)  # type: ignore[no-any-return]
+    op = apply(ASSERT, inputs, attrs, name or what)
+    if all(isinstance(t, Tensor) and t.op.type == "Const" for t in inputs):
+        # Constant inputs: a check that can never pass fails now, as in TensorFlow.
+        _assert_kernel(attrs, *[t.op._attrs["value"] for t in inputs])
+    return op  # type: ignore[no-any-return]
 
 
 def assert_equal(
