@@ -329,3 +329,26 @@ def test_variable_gradients_with_sf_gradients_in_a_graph() -> None:
     sess = sf.Session(g)
     sess.run(init)
     assert sess.run([y, gx, gw], {p: 2.0}) == [6.0, 3.0, 200.0]
+
+
+def test_custom_gradient_on_a_method_reads_its_variables() -> None:
+    class Scale(sf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = sf.Variable(3.0)
+
+        @sf.custom_gradient
+        def __call__(self, x: Any) -> Any:
+            def grad(dy: Any, variables: Any) -> Any:
+                return dy * self.w, [dy * x * 100.0]
+
+            return x * self.w, grad
+
+    layer = Scale()
+    x = sf.constant(2.0)
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+    gx, gw = tape.gradient(y, [x, layer.w])
+    assert (float(y), float(gx), float(gw)) == (6.0, 3.0, 200.0)
+    assert Scale.__call__.__name__ == "__call__"

@@ -145,13 +145,33 @@ def custom_gradient(f: Callable[..., Any]) -> Callable[..., Any]:
     if not callable(f):
         msg = f"custom_gradient() decorates a function, got {f!r}"
         raise TypeError(msg)
-    name = getattr(f, "__name__", "custom_gradient")
+    return _CustomGradientFunction(f)
 
-    @functools.wraps(f)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        return _call(f, name, args, kwargs)
 
-    return wrapped
+@final
+class _CustomGradientFunction:
+    """What ``@custom_gradient`` returns: callable, and a method when put in a class
+    (the instance is bound, not treated as a tensor argument)."""
+
+    def __init__(self, f: Callable[..., Any]) -> None:
+        self._f = f
+        self._name = getattr(f, "__name__", "custom_gradient")
+        functools.update_wrapper(self, f)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _call(self._f, self._name, args, kwargs)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        bound = functools.partial(self._f, instance)
+        name = self._name
+
+        @functools.wraps(self._f)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return _call(bound, name, args, kwargs)
+
+        return method
 
 
 def _call(f: Callable[..., Any], fname: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
