@@ -352,3 +352,24 @@ def test_custom_gradient_on_a_method_reads_its_variables() -> None:
     gx, gw = tape.gradient(y, [x, layer.w])
     assert (float(y), float(gx), float(gw)) == (6.0, 3.0, 200.0)
     assert Scale.__call__.__name__ == "__call__"
+
+
+@pytest.mark.anyio
+async def test_tasks_differentiating_custom_gradients_concurrently() -> None:
+    import anyio
+
+    results: dict[int, float] = {}
+
+    async def worker(i: int) -> None:
+        x = sf.constant(float(i))
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            await anyio.sleep(0)  # the other tasks open their tapes meanwhile
+            y = cube(x)
+            await anyio.sleep(0)
+        results[i] = float(tape.gradient(y, x))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(1, 5):
+            tg.start_soon(worker, i)
+    assert results == {i: 3.0 * i * i for i in range(1, 5)}
