@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import numpy as np
 import pytest
 
@@ -356,8 +357,6 @@ def test_custom_gradient_on_a_method_reads_its_variables() -> None:
 
 @pytest.mark.anyio
 async def test_tasks_differentiating_custom_gradients_concurrently() -> None:
-    import anyio
-
     results: dict[int, float] = {}
 
     async def worker(i: int) -> None:
