@@ -259,8 +259,9 @@ class Variable(TensorOperators):
         return id(self)
 
     def __copy__(self) -> Variable:
-        # A variable's value is a number array, so a shallow copy is already independent.
-        return self._copy_eager("copied")
+        # As in TensorFlow: a shallow copy is the variable itself (both names refer to the
+        # same state); copy.deepcopy makes a new, independent variable.
+        return self
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Variable:
         return self._copy_eager("deep-copied")
