@@ -8,7 +8,14 @@ creation out of function graphs. Everything public is re-exported here.
 
 import numpy as _np
 
-from . import errors as errors, nn as nn, optimizers as optimizers, train as train
+from . import (
+    debugging as debugging,
+    errors as errors,
+    nn as nn,
+    optimizers as optimizers,
+    random as random,
+    train as train,
+)
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
 from ._context import (
     ContextSwitch as ContextSwitch,
@@ -121,6 +128,11 @@ from ._ops import (
     zeros as zeros,
     zeros_like as zeros_like,
 )
+from ._ops._custom_grad import (
+    custom_gradient as custom_gradient,
+    stop_gradient as stop_gradient,
+)
+from ._ops._debug import print_ as print  # TensorFlow's name: sf.print
 from ._scopes import (
     control_dependencies as control_dependencies,
     device as device,
@@ -192,6 +204,8 @@ __all__ = [
     "convert_to_tensor",
     "copy_scopes",
     "cos",
+    "custom_gradient",
+    "debugging",
     "device",
     "disable_eager_execution",
     "divide",
@@ -251,6 +265,8 @@ __all__ = [
     "pad",
     "placeholder",
     "pow",
+    "print",
+    "random",
     "range",
     "rank",
     "reciprocal",
@@ -278,6 +294,7 @@ __all__ = [
     "square",
     "squeeze",
     "stack",
+    "stop_gradient",
     "stop_recording",
     "subtract",
     "tanh",

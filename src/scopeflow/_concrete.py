@@ -24,6 +24,7 @@ from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._nest import fill, flatten
 from ._ops._core import apply, constant, graph_tensor, record_hook
 from ._ops._registry import REGISTRY, Spec, register_op
+from ._ops._seeds import DRAW_LOG, DrawLog
 from ._shapes import as_static_shape
 from ._tensor import EagerTensor, as_dtype, to_array, wrap
 from .errors import GraphMismatchError
@@ -259,15 +260,24 @@ class ConcreteFunction:
                 raise _eager_call_with_control_captures(self)
             arrays = [_eager_array(x) for x in leaves]
             arrays.extend(_eager_array(v) for v in self.graph.captured_inputs)
-            outputs: Sequence[Any] = [wrap(np.asarray(v)) for v in self._run(arrays)]
-            if frame[TAPES] and not frame[PAUSED]:
-                # The call is one op on the tape; its gradient replays the graph.
+            if not frame[TAPES] or frame[PAUSED]:
+                outputs: Sequence[Any] = [wrap(np.asarray(v)) for v in self._run(arrays)]
+            else:
+                # The call is one op on the tape; its gradient replays the graph, with the
+                # random values this run draws.
+                draws = DrawLog()
+                token = DRAW_LOG.set(draws)
+                try:
+                    outputs = [wrap(np.asarray(v)) for v in self._run(arrays)]
+                finally:
+                    DRAW_LOG.reset(token)
                 hook = record_hook[0]
                 if hook is not None:
                     inputs: list[Any] = [x if type(x) is EagerTensor else wrap(a) for x, a in zip(
                         [*leaves, *self.graph.captured_inputs], arrays, strict=True)]  # fmt: skip
                     opdef = STATEFUL_CALL if self.graph.control_outputs else CALL
-                    hook(frame, opdef, tuple(inputs), tuple(outputs), {"f": self})
+                    attrs = {"f": self, "draws": draws} if draws else {"f": self}
+                    hook(frame, opdef, tuple(inputs), tuple(outputs), attrs)
         else:
             graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
             inputs = [graph_tensor(frame, graph, x, None) for x in leaves]

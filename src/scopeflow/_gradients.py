@@ -34,6 +34,7 @@ from ._graph import Operation, Tensor, get_default_graph
 from ._ops._core import apply
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import REGISTRY, Spec, register_op
+from ._ops._seeds import DRAW_LOG
 from ._tape import _leaves, _leaves_like, no_tapes, replay_gradients
 from ._tensor import wrap
 from ._variables import Variable
@@ -48,7 +49,14 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
     """Differentiate a function call by replaying its graph."""
     concrete = op.attrs["f"]
     variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
-    input_grads, var_grads = replay_gradients(concrete._replay, list(op.inputs), variables, dys)
+    draws = op.attrs.get("draws")
+    # The replay must see the random values the call drew (set by an eager call).
+    token = DRAW_LOG.set(draws.replayer()) if draws is not None else None
+    try:
+        input_grads, var_grads = replay_gradients(concrete._replay, list(op.inputs), variables, dys)
+    finally:
+        if token is not None:
+            DRAW_LOG.reset(token)
     return VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
 
 
