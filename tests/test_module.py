@@ -172,3 +172,64 @@ async def test_tasks_entering_one_module_scope_stay_apart() -> None:
         for k in range(3):
             tg.start_soon(build, k)
     assert names == {k: [f"mlp/c{k}", "mlp", ""] for k in range(3)}
+
+
+def test_an_init_inherited_from_a_mixin_closes_the_scope() -> None:
+    class WithBias:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.bias = sf.Variable(0.0, name="bias")
+
+    class Biased(WithBias, sf.Module):
+        pass
+
+    class MoreBiased(Biased):
+        pass
+
+    before = _context.current()
+    for cls, name in ((Biased, "biased"), (MoreBiased, "more_biased")):
+        layer = cls()
+        assert [v.name for v in layer.variables] == [f"{name}/bias:0"]
+        assert sf.get_name_scope() == ""
+        assert _context.current() is before
+
+
+def test_calling_module_init_directly_opens_no_scope() -> None:
+    module = sf.Module.__new__(sf.Module)
+    sf.Module.__init__(module, name="direct")
+    assert sf.get_name_scope() == ""
+    assert module.name == "direct"
+
+
+def test_attributes_that_are_classes_or_functions_are_not_walked() -> None:
+    class Trainer(sf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.optimizer_cls = sf.optimizers.Adam  # a class, with an unbound _sf_children
+            self.checkpoint_cls = sf.train.Checkpoint
+            self.activation = sf.nn.relu
+            self.w = sf.Variable(1.0, name="w")
+
+    assert [v.name for v in Trainer().variables] == ["trainer/w:0"]
+    assert Trainer().submodules == ()
+
+
+def test_with_name_scope_decorator() -> None:
+    class Scaled(sf.Module):
+        def __init__(self) -> None:
+            super().__init__(name="scaled")
+            self.k = sf.Variable(2.0, name="k")
+
+        @sf.Module.with_name_scope
+        def __call__(self, x: Any) -> Any:
+            """Scale x."""
+            return sf.multiply(x, self.k, name="mul")
+
+    g = sf.Graph()
+    with g.as_default():
+        layer = Scaled()
+        y = layer(sf.constant(3.0))
+        assert sf.get_name_scope() == ""
+    assert y.op.name == "scaled/mul"
+    assert Scaled.__call__.__doc__ == "Scale x."
+    assert float(Scaled()(sf.constant(3.0)).numpy()) == 6.0
