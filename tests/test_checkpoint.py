@@ -308,3 +308,156 @@ def test_a_reader_never_sees_a_torn_checkpoint(tmp_path: Path) -> None:
     w.join()
     assert problems == []
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
+
+
+def test_restore_refuses_graph_variables_before_changing_anything(tmp_path: Path) -> None:
+    early = sf.Variable(5.0, name="early")
+    path = sf.train.Checkpoint(a=early, z=sf.Variable(2.0)).write(tmp_path / "c")
+    early.assign(7.0)
+    with sf.Graph().as_default():
+        late = sf.Variable(1.0, name="late")
+    with pytest.raises(TypeError, match=r"^Cannot restore into graph variable 'late:0' \('z'\)"):
+        sf.train.Checkpoint(a=early, z=late).restore(path)
+    assert float(early.numpy()) == 7.0  # 'a' sorts first: it must not have been restored
+
+
+def test_a_failed_restore_creates_no_optimizer_state(tmp_path: Path) -> None:
+    model, opt = Model(), sf.optimizers.Adam(0.1)
+    _train(model, opt)
+    path = sf.train.Checkpoint(model=model, optimizer=opt).save(tmp_path / "c")
+
+    def reshape(a: dict[str, Any]) -> None:
+        a["model/layers/1/w"] = np.zeros((4, 2), np.float32)
+
+    def drop_one_slot(a: dict[str, Any]) -> None:
+        del a["optimizer/slots/model/layers/0/w/v"]
+
+    def retype_slot(a: dict[str, Any]) -> None:
+        a["optimizer/slots/model/layers/0/b/m"] = np.zeros(4, np.float64)
+
+    cases = [
+        (reshape, r"entry 'model/layers/1/w' has dtype float32 and shape \(4, 2\)"),
+        (drop_one_slot, r"has no entry for 'optimizer/slots/model/layers/0/w/v'"),
+        (retype_slot, r"entry 'optimizer/slots/model/layers/0/b/m' has dtype float64"),
+    ]
+    for change, pattern in cases:
+        bad = _rewrite(path, tmp_path / change.__name__, change)
+        fresh, fresh_opt = Model(seed=5), sf.optimizers.Adam(0.1)
+        ckpt = sf.train.Checkpoint(model=fresh, optimizer=fresh_opt)
+        before = _values(fresh)
+        with pytest.raises(ValueError, match=pattern):
+            ckpt.restore(bad)
+        assert fresh_opt.variables == ()  # no slot and no step counter was created
+        assert "save_counter" not in dict(ckpt._sf_children())
+        for got, want in zip(_values(fresh), before, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_object_paths_that_collide_are_refused(tmp_path: Path) -> None:
+    for mapping in (
+        {"a/b": sf.Variable(1.0), "a": {"b": sf.Variable(2.0)}},
+        {1: sf.Variable(1.0), "1": sf.Variable(2.0)},
+    ):
+        holder = sf.Module(name="holder")
+        holder.d = mapping
+        with pytest.raises(ValueError, match=r"^Two variables have the object path 'h/d/(a/b|1)'"):
+            sf.train.Checkpoint(h=holder).write(tmp_path / "c")
+        assert os.listdir(tmp_path) == []
+
+
+def test_restore_none_restores_nothing_and_its_assertions_fail() -> None:
+    model = Model()
+    before = _values(model)
+    status = sf.train.Checkpoint(model=model).restore(sf.train.latest_checkpoint("/nonexistent/c"))
+    with pytest.raises(AssertionError, match=r"^Nothing was restored: restore\(None\)"):
+        status.assert_consumed()
+    with pytest.raises(AssertionError, match=r"^Nothing was restored"):
+        status.assert_existing_objects_matched()
+    for got, want in zip(_values(model), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_deeply_nested_header_is_a_value_error(tmp_path: Path) -> None:
+    blob = b"[" * 100_000 + b"]" * 100_000
+    bad = tmp_path / "deep"
+    bad.write_bytes(struct.pack("<Q", len(blob)) + blob)
+    model = Model()
+    _corrupt_check(sf.train.Checkpoint(model=model), model, str(bad), rf"^Cannot read '{bad}'")
+
+
+def test_fuzzed_files_restore_exactly_or_raise_value_error(tmp_path: Path) -> None:
+    model = Model()
+    ckpt = sf.train.Checkpoint(model=model)
+    good = Path(ckpt.write(tmp_path / "good")).read_bytes()
+    saved = _values(model)
+    rng = np.random.default_rng(0)
+    bad = tmp_path / "bad"
+    for i in range(150):
+        blob = bytearray(good)
+        if i % 3 == 0:
+            blob = blob[: int(rng.integers(0, len(blob)))]
+        else:
+            for pos in rng.integers(0, len(blob), size=int(rng.integers(1, 4))):
+                blob[pos] ^= 1 << int(rng.integers(0, 8))
+        bad.write_bytes(bytes(blob))
+        for v in model.variables:
+            v.assign(np.full(v.shape, -1.0, np.float32))
+        message = ""
+        try:
+            ckpt.restore(bad)
+        except ValueError as err:
+            message = str(err)
+        if message:
+            assert str(bad) in message
+            assert all((v.numpy() == -1.0).all() for v in model.variables)  # unchanged
+        else:  # a flip inside the data: every entry still has its shape and dtype
+            assert [v.shape for v in model.variables] == [a.shape for a in saved]
+
+
+def test_save_and_restore_in_a_graph_context_act_on_eager_state(
+    tmp_path: Path,
+) -> None:
+    model = Model()
+    ckpt = sf.train.Checkpoint(model=model)
+    with sf.Graph().as_default():
+        first = ckpt.save(tmp_path / "c")
+        assert ckpt.save_counter.graph is None
+        ckpt.restore(first)
+    assert Path(first).name == "c-1"
+    assert int(ckpt.save_counter.numpy()) == 1
+
+
+def test_save_creates_directories_and_refuses_a_directory_target(tmp_path: Path) -> None:
+    ckpt = sf.train.Checkpoint(model=Model())
+    path = ckpt.save(tmp_path / "new" / "deeper" / "ckpt")
+    assert Path(path).is_file()
+    target = tmp_path / "adir"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError, match=rf"Cannot write checkpoint '{target}': it is a"):
+        ckpt.write(target)
+    (tmp_path / "adir-2").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"Cannot write checkpoint '.*adir-2'"):
+        ckpt.save(tmp_path / "adir")
+    assert int(ckpt.save_counter.numpy()) == 1  # the failed save used no number
+    assert os.listdir(target) == []
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
+
+
+def test_threads_saving_one_checkpoint_get_distinct_numbers(tmp_path: Path) -> None:
+    ckpt = sf.train.Checkpoint(model=Model())
+    barrier = threading.Barrier(4)
+    paths: list[str] = []
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(5):
+            paths.append(ckpt.save(tmp_path / "c"))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(paths) == sorted(str(tmp_path / f"c-{n}") for n in range(1, 21))
+    assert int(ckpt.save_counter.numpy()) == 20
+    assert sorted(os.listdir(tmp_path)) == sorted(f"c-{n}" for n in range(1, 21))

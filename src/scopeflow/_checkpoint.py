@@ -16,6 +16,7 @@ before any variable changes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import struct
@@ -29,11 +30,9 @@ import numpy as np
 import safetensors.numpy
 from safetensors import SafetensorError
 
-from ._init_scope import init_scope
 from ._module import walk_attributes
 from ._optimizers import Optimizer
-from ._scopes import name_scope
-from ._variables import Variable
+from ._variables import Variable, _new_eager
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointLoadStatus", "read_arrays"]
 
@@ -51,23 +50,43 @@ class CheckpointLoadStatus:
 
     __slots__ = ("path", "restored")
 
-    def __init__(self, path: str, restored: tuple[str, ...]) -> None:
+    def __init__(self, path: str | None, restored: tuple[str, ...]) -> None:
         self.path = path
         self.restored = restored
 
     def assert_consumed(self) -> CheckpointLoadStatus:
-        """No-op: every entry of the file matched a variable (else restore raised)."""
+        """Pass: every entry of the file matched a variable (else restore raised).
+
+        Raises:
+            AssertionError: nothing was restored (``restore(None)``).
+        """
+        self._assert_restored()
         return self
 
     def assert_existing_objects_matched(self) -> CheckpointLoadStatus:
-        """No-op: every variable got a value (else restore raised)."""
+        """Pass: every variable got a value (else restore raised).
+
+        Raises:
+            AssertionError: nothing was restored (``restore(None)``).
+        """
+        self._assert_restored()
         return self
+
+    def _assert_restored(self) -> None:
+        if self.path is None:
+            msg = (
+                "Nothing was restored: restore(None) was called (latest_checkpoint() found "
+                "no checkpoint), so every variable keeps its initial value"
+            )
+            raise AssertionError(msg)
 
     def expect_partial(self) -> CheckpointLoadStatus:
         """No-op; pass ``restore(path, expect_partial=True)`` to allow extra entries."""
         return self
 
     def __repr__(self) -> str:
+        if self.path is None:
+            return "<CheckpointLoadStatus: nothing restored>"
         return f"<CheckpointLoadStatus {self.path!r}: {len(self.restored)} variables>"
 
 
@@ -105,15 +124,21 @@ class Checkpoint:
                 raise TypeError(msg)
         self._objects = dict(objects)
         self._lock = threading.Lock()
+        # Held for a whole save (counter step, write, undo on failure), so two threads
+        # saving at once get distinct numbers and a failed save undoes only its own step.
+        self._save_lock = threading.Lock()
         self._save_counter: Variable | None = None
 
     @property
     def save_counter(self) -> Variable:
-        """How many times :meth:`save` ran (an int64 variable, made on first use)."""
+        """How many times :meth:`save` ran (an int64 variable, made on first use).
+
+        Always an eager variable, whatever the calling context: its value is bookkeeping
+        of this Python object, read and written by ``save`` and ``restore`` directly.
+        """
         with self._lock:
             if self._save_counter is None:
-                with init_scope(), name_scope(None):
-                    self._save_counter = Variable(np.int64(0), name="save_counter", trainable=False)
+                self._save_counter = _new_eager(np.array(0, np.int64), "save_counter", False)
             return self._save_counter
 
     # -- the object graph ----------------------------------------------------------------
@@ -124,18 +149,22 @@ class Checkpoint:
             children["save_counter"] = self._save_counter
         return children
 
-    def _entries(self) -> dict[str, Variable]:
-        """Every variable to save, by object path, optimizer slots included."""
+    def _walk(self) -> tuple[dict[str, Variable], list[tuple[str, Optimizer]]]:
+        """The reachable variables by object path, and the optimizers by path."""
         paths: dict[str, Variable] = {}
-        where: dict[int, str] = {}
         optimizers: list[tuple[str, Optimizer]] = []
         for path, obj in walk_attributes(self):
             key = "/".join(path)
             if isinstance(obj, Variable):
-                paths[key] = obj
-                where[id(obj)] = key
+                _add_entry(paths, key, obj)
             elif isinstance(obj, Optimizer):
                 optimizers.append((key, obj))
+        return paths, optimizers
+
+    def _entries(self) -> dict[str, Variable]:
+        """Every variable to save, by object path, optimizer slots included."""
+        paths, optimizers = self._walk()
+        where = {id(v): k for k, v in paths.items()}
         for key, opt in optimizers:
             for var, slot, slot_var in opt._sf_slot_entries():
                 var_path = where.get(id(var))
@@ -145,7 +174,7 @@ class Checkpoint:
                         f"checkpoint does not reach: add the model to the checkpoint too"
                     )
                     raise ValueError(msg)
-                paths[f"{key}/{_SLOTS}/{var_path}/{slot}"] = slot_var
+                _add_entry(paths, f"{key}/{_SLOTS}/{var_path}/{slot}", slot_var)
         return paths
 
     # -- saving --------------------------------------------------------------------------
@@ -161,14 +190,22 @@ class Checkpoint:
         return target
 
     def save(self, file_prefix: str | os.PathLike[str]) -> str:
-        """Increment ``save_counter`` and write to ``f"{file_prefix}-{counter}"``."""
+        """Increment ``save_counter`` and write to ``f"{file_prefix}-{counter}"``.
+
+        Missing parent directories are created. Saves of one checkpoint from several
+        threads are serialized, each with its own number.
+        """
+        prefix = os.fspath(file_prefix)
         counter = self.save_counter
-        n = int(counter.assign_add(1).numpy())
-        try:
-            return self.write(f"{os.fspath(file_prefix)}-{n}")
-        except BaseException:
-            counter.assign_sub(1)  # a failed save does not use up a number
-            raise
+        with self._save_lock:
+            # Storage-level updates: the counter is eager and changes now, whatever the
+            # calling context (a graph being built, a function being traced).
+            n = int(counter._update(np.add, np.array(1, np.int64)))
+            try:
+                return self.write(f"{prefix}-{n}")
+            except BaseException:
+                counter._update(np.subtract, np.array(1, np.int64))  # a failed save uses no number
+                raise
 
     # -- restoring -----------------------------------------------------------------------
 
@@ -179,16 +216,19 @@ class Checkpoint:
         return self.restore(path, expect_partial=expect_partial)
 
     def restore(
-        self, path: str | os.PathLike[str], *, expect_partial: bool = False
+        self, path: str | os.PathLike[str] | None, *, expect_partial: bool = False
     ) -> CheckpointLoadStatus:
         """Set every tracked variable to its value in the file at ``path``.
 
-        All or nothing: the whole file is read and every entry checked before any
-        variable changes. Optimizer slots and counters that do not exist yet are created
-        (as the first ``apply_gradients`` would) when the file has values for them.
+        All or nothing: the whole file is read and every entry checked (including those
+        of optimizer slots and counters that do not exist yet) before anything changes;
+        only then are the missing slots and counters created (as the first
+        ``apply_gradients`` would) and every variable set. ``restore(None)`` (what
+        :func:`latest_checkpoint` gives before the first save) restores nothing and
+        returns a status whose assertions fail.
 
         Args:
-            path: a file written by :meth:`write` or :meth:`save`.
+            path: a file written by :meth:`write` or :meth:`save`, or None.
             expect_partial: allow entries in the file that no tracked object has (e.g.
                 restore only the model from a training checkpoint).
 
@@ -196,47 +236,66 @@ class Checkpoint:
             ValueError: the file is missing, unreadable or not a scopeflow checkpoint, a
                 tracked variable has no entry, an entry has no variable, or an entry's
                 shape or dtype differs from its variable's. Nothing was changed.
+            TypeError: a tracked variable is a graph variable (its value lives in a
+                Session). Nothing was changed.
         """
+        if path is None:
+            return CheckpointLoadStatus(None, ())
         source = os.fspath(path)
         arrays = read_arrays(source, FORMAT)
-        self._create_missing_state(arrays)
         entries = self._entries()
         for key, var in entries.items():
+            _check_eager(var, key, "restore into")
+        plans, planned = self._plan_missing_state(arrays, entries)
+        for key, var in entries.items():
             if key not in arrays:
+                if key == "save_counter":
+                    continue  # written by write(), which counts no save: keep ours
                 msg = f"Checkpoint {source!r} has no entry for {key!r} ({var.name!r})"
                 raise ValueError(msg)
-            arr = arrays[key]
-            if arr.dtype != var.dtype or arr.shape != var.shape:
-                msg = (
-                    f"Checkpoint {source!r} entry {key!r} has dtype {arr.dtype.name} and "
-                    f"shape {arr.shape}, but the variable {var.name!r} has dtype "
-                    f"{var.dtype.name} and shape {var.shape}"
-                )
+            _check_entry(source, key, arrays[key], var.dtype, var.shape, var.name)
+        for key, (dtype, shape, name) in planned.items():
+            if key not in arrays:
+                msg = f"Checkpoint {source!r} has no entry for {key!r} ({name!r})"
                 raise ValueError(msg)
+            _check_entry(source, key, arrays[key], dtype, shape, name)
         if not expect_partial:
-            extra = [k for k in arrays if k not in entries]
+            extra = [k for k in arrays if k not in entries and k not in planned]
             if extra:
                 msg = (
                     f"Checkpoint {source!r} entry {extra[0]!r} matches no tracked object; "
                     f"pass expect_partial=True to restore only what matches"
                 )
                 raise ValueError(msg)
-        for key, var in entries.items():
-            var.assign(arrays[key])
-        return CheckpointLoadStatus(source, tuple(entries))
-
-    def _create_missing_state(self, arrays: dict[str, np.ndarray[Any, Any]]) -> None:
-        """Create the counters and slots the file has values for, checked first."""
+        # Everything is checked: create the missing state, then set every value. The
+        # writes go to the storage directly (shape and dtype are known to match), so
+        # they cannot fail and do not depend on the calling context.
         if "save_counter" in arrays:
             _ = self.save_counter
+        for opt, needs in plans:
+            opt.build(needs)
+        entries = self._entries()
+        restored = tuple(k for k in entries if k in arrays)
+        for key in restored:
+            entries[key]._update(None, arrays[key])
+        return CheckpointLoadStatus(source, restored)
+
+    def _plan_missing_state(
+        self, arrays: dict[str, np.ndarray[Any, Any]], entries: dict[str, Variable]
+    ) -> tuple[
+        list[tuple[Optimizer, list[Variable]]],
+        dict[str, tuple[np.dtype[Any], tuple[int | None, ...], str]],
+    ]:
+        """The optimizer slots and counters the file has values for that don't exist.
+
+        Returns the ``build`` calls to make and, by object path, the (dtype, shape, name)
+        of every variable they will create, so the file is checked against them first.
+        """
+        planned: dict[str, tuple[np.dtype[Any], tuple[int | None, ...], str]] = {}
+        if "save_counter" in arrays and "save_counter" not in entries:
+            planned["save_counter"] = (np.dtype(np.int64), (), "save_counter:0")
         plans: list[tuple[Optimizer, list[Variable]]] = []
-        where: dict[str, Variable] = {}
-        optimizers: list[tuple[str, Optimizer]] = []
-        for p, obj in walk_attributes(self):
-            if isinstance(obj, Variable):
-                where["/".join(p)] = obj
-            elif isinstance(obj, Optimizer):
-                optimizers.append(("/".join(p), obj))
+        where, optimizers = self._walk()
         for key, opt in optimizers:
             prefix = f"{key}/{_SLOTS}/"
             # In the walk's order, so slots are created in the same order every time.
@@ -245,10 +304,25 @@ class Checkpoint:
                 for var_path, var in where.items()
                 if any(f"{prefix}{var_path}/{slot}" in arrays for slot in opt._slot_names)
             ]
-            if needs or f"{key}/iterations" in arrays:
-                plans.append((opt, needs))
-        for opt, needs in plans:
-            opt.build(needs)
+            if not (needs or f"{key}/iterations" in arrays):
+                continue
+            plans.append((opt, needs))
+            if f"{key}/iterations" not in entries:
+                planned[f"{key}/iterations"] = (
+                    np.dtype(np.int64),
+                    (),
+                    f"{opt._name}/iterations:0",
+                )
+            for var_path, var in where.items():
+                if not any(v is var for v in needs):
+                    continue
+                _check_eager(var, var_path, "restore optimizer slots for")
+                base = var.name[:-2] if var.name.endswith(":0") else var.name
+                for slot in opt._slot_names:
+                    slot_key = f"{prefix}{var_path}/{slot}"
+                    if slot_key not in entries:
+                        planned[slot_key] = (var.dtype, tuple(var.shape), f"{base}/{slot}:0")
+        return plans, planned
 
 
 def _trackable(obj: Any) -> bool:
@@ -265,14 +339,48 @@ def _trackable(obj: Any) -> bool:
     return False
 
 
-def _value_of(var: Variable, key: str) -> np.ndarray[Any, Any]:
+def _add_entry(paths: dict[str, Variable], key: str, var: Variable) -> None:
+    """Add ``var`` at ``key``; two objects whose paths read the same are refused."""
+    other = paths.get(key)
+    if other is not None and other is not var:
+        msg = (
+            f"Two variables have the object path {key!r} ({other.name!r} and {var.name!r}): "
+            f"a dict key or attribute name contains '/' or two dict keys read the same "
+            f"(1 and '1'); rename one so that every path is unique"
+        )
+        raise ValueError(msg)
+    paths[key] = var
+
+
+def _check_eager(var: Variable, key: str, verb: str = "checkpoint") -> None:
     if var.graph is not None:
         msg = (
-            f"Cannot checkpoint graph variable {var.name!r} ({key!r}): its value lives in a "
-            f"Session. Checkpoints save eager variables (made in eager code or lifted out "
+            f"Cannot {verb} graph variable {var.name!r} ({key!r}): its value lives in a "
+            f"Session. Checkpoints hold eager variables (made in eager code or lifted out "
             f"of traced functions)"
         )
         raise TypeError(msg)
+
+
+def _check_entry(
+    source: str,
+    key: str,
+    arr: np.ndarray[Any, Any],
+    dtype: np.dtype[Any],
+    shape: tuple[int | None, ...],
+    name: str,
+) -> None:
+    if arr.dtype != dtype or arr.shape != tuple(shape):
+        msg = (
+            f"Checkpoint {source!r} entry {key!r} has dtype {arr.dtype.name} and "
+            f"shape {arr.shape}, but the variable {name!r} has dtype "
+            f"{dtype.name} and shape {tuple(shape)}"
+        )
+        raise ValueError(msg)
+
+
+def _value_of(var: Variable, key: str) -> np.ndarray[Any, Any]:
+    _check_eager(var, key)
     value = var.numpy()
     return value if value.flags.c_contiguous else value.copy(order="C")
 
@@ -289,16 +397,27 @@ def _encode(arrays: dict[str, np.ndarray[Any, Any]], target: str) -> bytes:
 
 def _atomic_write(target: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=directory)
+    if os.path.isdir(target):
+        msg = f"Cannot write checkpoint {target!r}: it is a directory; pass a file path"
+        raise IsADirectoryError(errno.EISDIR, msg)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=directory)
+    except OSError as err:
+        msg = f"Cannot write checkpoint {target!r}: {err.strerror or err}"
+        raise type(err)(err.errno, msg) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            msg = f"Cannot write checkpoint {target!r}: {err.strerror or err}"
+            raise type(err)(err.errno, msg) from None
         raise
 
 
@@ -342,7 +461,7 @@ def _metadata(data: bytes, source: str) -> dict[str, Any]:
         raise ValueError(msg)
     try:
         header = json.loads(data[8 : 8 + size])
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         msg = f"Cannot read {source!r}: its header is not valid JSON ({err})"
         raise ValueError(msg) from None
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
