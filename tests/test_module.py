@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import anyio
@@ -233,3 +235,30 @@ def test_with_name_scope_decorator() -> None:
     assert y.op.name == "scaled/mul"
     assert Scaled.__call__.__doc__ == "Scale x."
     assert float(Scaled()(sf.constant(3.0)).numpy()) == 6.0
+
+
+def test_attributes_are_inspected_on_their_type_only() -> None:
+    class LazyProxy:  # like a context-local proxy: any instance attribute lookup fails
+        def __getattr__(self, name: str) -> Any:
+            msg = "working outside of a request context"
+            raise RuntimeError(msg)
+
+    layer = Dense(1, 1, name="layer")
+    layer.proxy = LazyProxy()
+    assert [v.name for v in layer.variables] == ["layer/b:0", "layer/w:0"]
+
+
+def test_copies_and_pickles_get_their_own_scope_object() -> None:
+    layer = Dense(2, 1, name="layer")
+    with layer.name_scope:  # the scope object holds this task's frame while entered
+        clone = copy.deepcopy(layer)
+        restored = pickle.loads(pickle.dumps(layer))
+    for other in (clone, restored):
+        assert other.name == "layer"
+        assert other.name_scope is not layer.name_scope
+        assert [v.name for v in other.variables] == ["layer/b:0", "layer/w:0"]
+        assert other.w is not layer.w
+        with other.name_scope:
+            assert sf.get_name_scope() == "layer"
+    assert sf.get_name_scope() == ""
+    assert copy.copy(layer).w is layer.w  # a shallow copy shares the variables

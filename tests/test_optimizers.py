@@ -433,3 +433,14 @@ def test_mixed_float_dtypes_in_one_step_keep_their_dtypes() -> None:
     assert opt.get_slot(half, "m").dtype == np.float16
     np.testing.assert_allclose(double.numpy(), 0.9, rtol=1e-6)
     np.testing.assert_allclose(half.numpy().astype(np.float64), 0.9, rtol=1e-2)
+
+
+def test_a_graph_variable_in_an_eager_step_is_refused_before_anything_changes() -> None:
+    with sf.Graph().as_default():
+        late = sf.Variable(1.0, name="late")
+    early = sf.Variable(1.0, name="early")
+    opt = sf.optimizers.SGD(0.1)
+    with pytest.raises(TypeError, match=r"^Graph variable 'late:0' of .* cannot be used eagerly"):
+        opt.apply_gradients([(sf.constant(1.0), early), (sf.constant(1.0), late)])
+    assert float(early.numpy()) == 1.0
+    assert opt.variables == ()

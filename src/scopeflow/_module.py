@@ -153,6 +153,21 @@ class Module:
 
         return method_with_name_scope
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The scope object may be entered right now (it holds that task's frames): a
+        # copy or a pickle gets a fresh one for the same scope name instead.
+        state = dict(self.__dict__)
+        for key in ("_sf_name_scope", "_sf_init_scope", "_sf_init_depth"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        scope_name = state.get("_sf_scope_name")
+        if scope_name is not None:
+            self._sf_name_scope = name_scope(scope_name)
+        self._sf_init_scope = None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._sf_scope_name[:-1]!r}>"
 
@@ -207,15 +222,17 @@ def walk_attributes(root: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
         if _has_children(obj):
             children = list(obj._sf_children().items())
         elif isinstance(obj, Module):
-            items = [(k, v) for k, v in vars(obj).items() if k not in _OWN]
+            # list() copies in one step: another thread setting an attribute meanwhile
+            # cannot break the iteration.
+            items = [(k, v) for k, v in list(vars(obj).items()) if k not in _OWN]
             children = sorted(items, key=lambda kv: kv[0])
         elif isinstance(obj, Mapping):
-            keys = list(obj)
+            pairs = list(obj.items())
             with contextlib.suppress(TypeError):  # keys that don't sort keep their order
-                keys = sorted(keys)
-            children = [(str(k), obj[k]) for k in keys]
+                pairs = sorted(pairs, key=lambda kv: kv[0])
+            children = [(str(k), v) for k, v in pairs]
         elif isinstance(obj, (list, tuple)):
-            children = [(str(i), v) for i, v in enumerate(obj)]
+            children = [(str(i), v) for i, v in enumerate(list(obj))]
         else:
             continue
         for name, child in reversed(children):
@@ -224,8 +241,9 @@ def walk_attributes(root: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
 
 
 def _has_children(obj: Any) -> bool:
-    # A class (``self.optimizer_cls = sf.optimizers.Adam``) has the method but no state.
-    return not isinstance(obj, type) and hasattr(obj, "_sf_children")
+    # Looked up on the type: an instance's __getattr__ (a lazy proxy, a mock) never runs,
+    # and a class (``self.optimizer_cls = sf.optimizers.Adam``) is not mistaken for one.
+    return callable(getattr(type(obj), "_sf_children", None))
 
 
 def _may_hold_state(obj: Any) -> bool:

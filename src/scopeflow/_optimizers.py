@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from ._context import executing_eagerly
+from ._context import _roots, executing_eagerly, state_get
 from ._graph import get_default_graph
 from ._init_scope import init_scope
 from ._ops import cast, constant, convert_to_tensor, group, pow as power, sqrt, square, zeros
@@ -189,6 +189,7 @@ class Optimizer:
     def _checked_pairs(self, grads_and_vars: Iterable[tuple[Any, Variable]]) -> list[Any]:
         """The (gradient tensor, variable) pairs to apply, every one checked first."""
         owner = type(self).__name__
+        frame = state_get(_roots[0])
         pairs: list[tuple[Any, Variable]] = []
         seen: set[int] = set()
         for item in grads_and_vars:
@@ -200,6 +201,7 @@ class Optimizer:
             if not isinstance(var, Variable):
                 msg = f"apply_gradients() updates sf.Variable objects, got {var!r}"
                 raise TypeError(msg)
+            var._check_usable_here(frame)  # e.g. a graph variable in eager code
             if not np.issubdtype(var.dtype, np.floating):
                 msg = (
                     f"{owner} cannot update {var.name!r} of dtype {var.dtype.name}: it "
