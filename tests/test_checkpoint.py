@@ -460,4 +460,102 @@ def test_threads_saving_one_checkpoint_get_distinct_numbers(tmp_path: Path) -> N
         t.join()
     assert sorted(paths) == sorted(str(tmp_path / f"c-{n}") for n in range(1, 21))
     assert int(ckpt.save_counter.numpy()) == 20
-    assert sorted(os.listdir(tmp_path)) == sorted(f"c-{n}" for n in range(1, 21))
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["checkpoint_state.json", *(f"c-{n}" for n in range(1, 21))]
+    )
+    assert sf.train.latest_checkpoint(tmp_path) == str(tmp_path / "c-20")
+
+
+def test_latest_checkpoint_takes_a_directory_and_follows_a_restarted_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert sf.train.latest_checkpoint(run) is None  # no directory yet
+    first = sf.train.Checkpoint(model=Model())
+    for _ in range(3):
+        first.save(run / "ckpt")
+    (run / "ckpt-9").mkdir()  # unrelated entries are never the answer
+    (run / "ckpt-7.bak").write_bytes(b"")
+    (run / "other-12").write_bytes(b"")
+    assert sf.train.latest_checkpoint(run) == str(run / "ckpt-3")
+    assert sf.train.latest_checkpoint(run / "ckpt") == str(run / "ckpt-3")
+    # A new run counts from 1 again in the same directory: its save is the latest.
+    restarted = sf.train.Checkpoint(model=Model())
+    path = restarted.save(run / "ckpt")
+    assert Path(path).name == "ckpt-1"
+    assert sf.train.latest_checkpoint(run) == path
+    assert sf.train.latest_checkpoint(run / "ckpt") == path
+    # Without the record (files copied alone, or a damaged record), the highest number.
+    for damaged in (b"{not json", b'{"format": "scopeflow.checkpoint_state", "latest": "../x"}'):
+        (run / "checkpoint_state.json").write_bytes(damaged)
+        assert sf.train.latest_checkpoint(run / "ckpt") == str(run / "ckpt-3")
+        assert sf.train.latest_checkpoint(run) is None
+    status = restarted.restore(sf.train.latest_checkpoint(run / "ckpt"))
+    assert status.assert_consumed() is status
+
+
+def test_checkpoint_files_are_readable_like_plainly_written_files(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    path = sf.train.Checkpoint(model=Model()).save(tmp_path / "ckpt")
+    assert os.stat(path).st_mode & 0o777 == os.stat(plain).st_mode & 0o777
+    os.chmod(path, 0o640)  # an existing file keeps its mode when overwritten
+    sf.train.Checkpoint(model=Model()).write(path)
+    assert os.stat(path).st_mode & 0o777 == 0o640
+
+
+def test_a_name_too_long_is_an_os_error_naming_the_target(tmp_path: Path) -> None:
+    ckpt = sf.train.Checkpoint(model=Model())
+    target = tmp_path / ("x" * 300)
+    with pytest.raises(OSError, match=r"^\[Errno \d+\] Cannot write checkpoint '.*xxxx'"):
+        ckpt.write(target)
+    assert os.listdir(tmp_path) == []
+
+
+def _momentum_states(steps: int) -> list[tuple[float, float]]:
+    """(w, velocity) after k constant-gradient SGD-momentum steps, k = 0..steps."""
+    w, velocity, out = 0.0, 0.0, [(0.0, 0.0)]
+    for _ in range(steps):
+        velocity = 0.9 * velocity - 0.01 * 1.0
+        w = w + velocity
+        out.append((w, velocity))
+    return out
+
+
+def test_saves_and_restores_never_split_a_training_step(tmp_path: Path) -> None:
+    """Steps run in a thread while the main thread saves and restores."""
+    model = sf.Module(name="model")
+    model.w = sf.Variable(np.zeros(64), name="w")
+    opt = sf.optimizers.SGD(0.01, momentum=0.9)
+    opt.build([model.w])
+    ckpt = sf.train.Checkpoint(model=model, optimizer=opt)
+    reference = _momentum_states(400)
+    stop = threading.Event()
+    g = sf.constant(np.ones(64))
+
+    def train() -> None:
+        while not stop.is_set() and int(opt.iterations.numpy()) < 390:
+            opt.apply_gradients([(g, model.w)])
+
+    def consistent(w: np.ndarray, velocity: np.ndarray, k: int) -> bool:
+        want_w, want_v = reference[k]
+        return bool(np.allclose(w, want_w, rtol=1e-9) and np.allclose(velocity, want_v, rtol=1e-9))
+
+    early = ckpt.write(tmp_path / "early")
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    thread = threading.Thread(target=train)
+    thread.start()
+    try:
+        for i in range(30):
+            arrays = safetensors.numpy.load_file(ckpt.write(tmp_path / f"c{i}"))
+            k = int(arrays["optimizer/iterations"])
+            assert consistent(arrays["model/w"], arrays["optimizer/slots/model/w/momentum"], k), (
+                f"save {i} mixes steps (iterations={k})"
+            )
+            if i % 5 == 0:
+                ckpt.restore(early)  # back to step 0 while training runs
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(old)
+    k = int(opt.iterations.numpy())
+    assert consistent(model.w.numpy(), opt.get_slot(model.w, "momentum").numpy(), k)
