@@ -444,3 +444,10 @@ def test_a_graph_variable_in_an_eager_step_is_refused_before_anything_changes() 
         opt.apply_gradients([(sf.constant(1.0), early), (sf.constant(1.0), late)])
     assert float(early.numpy()) == 1.0
     assert opt.variables == ()
+
+
+def test_build_refuses_integer_variables() -> None:
+    opt = sf.optimizers.Adam()
+    with pytest.raises(TypeError, match=r"^Adam cannot update 'count:0' of dtype int64"):
+        opt.build([sf.Variable(np.int64(0), name="count")])
+    assert opt.variables == ()

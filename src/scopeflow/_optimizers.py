@@ -122,6 +122,7 @@ class Optimizer:
             if not isinstance(v, Variable):
                 msg = f"{type(self).__name__} optimizes sf.Variable objects, got {v!r}"
                 raise TypeError(msg)
+            _check_floating(v, type(self).__name__)
         self._ensure_iterations()
         for v in variables:
             self._ensure_slots(v)
@@ -202,12 +203,7 @@ class Optimizer:
                 msg = f"apply_gradients() updates sf.Variable objects, got {var!r}"
                 raise TypeError(msg)
             var._check_usable_here(frame)  # e.g. a graph variable in eager code
-            if not np.issubdtype(var.dtype, np.floating):
-                msg = (
-                    f"{owner} cannot update {var.name!r} of dtype {var.dtype.name}: it "
-                    f"optimizes floating-point variables only"
-                )
-                raise TypeError(msg)
+            _check_floating(var, owner)
             if id(var) in seen:
                 msg = (
                     f"apply_gradients() got {var.name!r} twice; sum its gradients and pass it once"
@@ -296,6 +292,15 @@ class Optimizer:
             return [(v, n, s) for v, slots in self._slots.values() for n, s in slots.items()]
 
 
+def _check_floating(var: Variable, owner: str) -> None:
+    if not np.issubdtype(var.dtype, np.floating):
+        msg = (
+            f"{owner} cannot update {var.name!r} of dtype {var.dtype.name}: it optimizes "
+            f"floating-point variables only"
+        )
+        raise TypeError(msg)
+
+
 def _learning_rate(value: Any, owner: str) -> LearningRate:
     if isinstance(value, Variable):
         if not np.issubdtype(value.dtype, np.floating) or value.shape != ():
@@ -358,7 +363,9 @@ class SGD(Optimizer):
         if not self.momentum:
             return var.assign_sub(grad * lr)
         velocity = slots["momentum"]
-        new_velocity = velocity.assign(velocity * self.momentum - grad * lr)
+        # An atomic add, not an assign of a value computed from an earlier read: two
+        # traced steps running at once never lose one's update (Adam's slots likewise).
+        new_velocity = velocity.assign_add(velocity * (self.momentum - 1) - grad * lr)
         if self.nesterov:
             return var.assign_add(new_velocity * self.momentum - grad * lr)
         return var.assign_add(new_velocity)
