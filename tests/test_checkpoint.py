@@ -559,3 +559,29 @@ def test_saves_and_restores_never_split_a_training_step(tmp_path: Path) -> None:
         sys.setswitchinterval(old)
     k = int(opt.iterations.numpy())
     assert consistent(model.w.numpy(), opt.get_slot(model.w, "momentum").numpy(), k)
+
+
+def test_classes_are_not_trackable_objects() -> None:
+    with pytest.raises(TypeError, match=r"^Checkpoint\(opt=\.\.\.\) takes modules"):
+        sf.train.Checkpoint(opt=sf.optimizers.Adam)
+
+
+def test_slots_for_an_integer_variable_are_refused_before_anything_changes(
+    tmp_path: Path,
+) -> None:
+    holder = sf.Module(name="holder")
+    holder.w = sf.Variable(np.ones(2, np.float32), name="w")
+    holder.count = sf.Variable(np.zeros(2, np.float32), name="count")
+    first, second = sf.optimizers.Adam(), sf.optimizers.SGD(0.1, momentum=0.5)
+    first.apply_gradients([(sf.constant([1.0, 1.0]), holder.w)])
+    second.apply_gradients([(sf.constant([1.0, 1.0]), holder.count)])
+    path = sf.train.Checkpoint(h=holder, a=first, b=second).write(tmp_path / "c")
+    fresh = sf.Module(name="holder")
+    fresh.w = sf.Variable(np.zeros(2, np.float32), name="w")
+    fresh.count = sf.Variable(np.zeros(2, np.int32), name="count")  # an int now
+    fresh_first, fresh_second = sf.optimizers.Adam(), sf.optimizers.SGD(0.1, momentum=0.5)
+    ckpt = sf.train.Checkpoint(h=fresh, a=fresh_first, b=fresh_second)
+    with pytest.raises(ValueError, match=r"has optimizer slots for 'h/count' \('count:0'\), whose"):
+        ckpt.restore(path)
+    assert fresh_first.variables == () == fresh_second.variables
+    assert fresh.w.numpy().tolist() == [0.0, 0.0]

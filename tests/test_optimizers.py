@@ -451,3 +451,17 @@ def test_build_refuses_integer_variables() -> None:
     with pytest.raises(TypeError, match=r"^Adam cannot update 'count:0' of dtype int64"):
         opt.build([sf.Variable(np.int64(0), name="count")])
     assert opt.variables == ()
+
+
+def test_a_python_schedule_in_eager_code() -> None:
+    def piecewise(count: Any) -> float:
+        return 0.02 if int(count) < STEPS // 2 else 0.005
+
+    w = sf.Variable(W0, name="w")
+    opt = sf.optimizers.SGD(piecewise)
+    for _ in range(STEPS):
+        with sf.GradientTape() as tape:
+            loss = _loss(w, sf.constant(X))
+        opt.apply_gradients([(tape.gradient(loss, w), w)])
+    rates = [0.02] * (STEPS // 2) + [0.005] * (STEPS // 2)
+    np.testing.assert_allclose(w.numpy(), _sgd_reference(rates), rtol=1e-9, atol=1e-12)

@@ -32,7 +32,7 @@ import numpy as np
 import safetensors.numpy
 from safetensors import SafetensorError
 
-from ._module import walk_attributes
+from ._module import Module, walk_attributes
 from ._optimizers import Optimizer
 from ._variables import Variable, _new_eager
 
@@ -253,7 +253,7 @@ class Checkpoint:
         entries = self._entries()
         for key, var in entries.items():
             _check_eager(var, key, "restore into")
-        plans, planned = self._plan_missing_state(arrays, entries)
+        plans, planned = self._plan_missing_state(source, arrays, entries)
         for key, var in entries.items():
             if key not in arrays:
                 if key == "save_counter":
@@ -299,7 +299,7 @@ class Checkpoint:
             yield
 
     def _plan_missing_state(
-        self, arrays: dict[str, np.ndarray[Any, Any]], entries: dict[str, Variable]
+        self, source: str, arrays: dict[str, np.ndarray[Any, Any]], entries: dict[str, Variable]
     ) -> tuple[
         list[tuple[Optimizer, list[Variable]]],
         dict[str, tuple[np.dtype[Any], tuple[int | None, ...], str]],
@@ -335,6 +335,12 @@ class Checkpoint:
                 if not any(v is var for v in needs):
                     continue
                 _check_eager(var, var_path, "restore optimizer slots for")
+                if not np.issubdtype(var.dtype, np.floating):
+                    msg = (
+                        f"Checkpoint {source!r} has optimizer slots for {var_path!r} "
+                        f"({var.name!r}), whose dtype {var.dtype.name} no optimizer updates"
+                    )
+                    raise ValueError(msg)
                 base = var.name[:-2] if var.name.endswith(":0") else var.name
                 for slot in opt._slot_names:
                     slot_key = f"{prefix}{var_path}/{slot}"
@@ -344,11 +350,8 @@ class Checkpoint:
 
 
 def _trackable(obj: Any) -> bool:
-    if isinstance(obj, (Variable, Optimizer, Checkpoint)) or hasattr(obj, "_sf_children"):
-        return True
-    from ._module import Module
-
-    if isinstance(obj, Module):
+    # _sf_children is looked up on the type, as the walk does: a class is not trackable.
+    if isinstance(obj, (Variable, Module)) or callable(getattr(type(obj), "_sf_children", None)):
         return True
     if isinstance(obj, dict):
         return all(_trackable(v) for v in obj.values())

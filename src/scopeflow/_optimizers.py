@@ -255,7 +255,12 @@ class Optimizer:
         if isinstance(lr, Variable):
             return lr.read_value()
         if not isinstance(lr, float):
-            rate = convert_to_tensor(lr(count))
+            value = lr(count)
+            if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(
+                value, bool
+            ):
+                return float(value)  # a Python number stays exact, in every dtype
+            rate = convert_to_tensor(value)
             if rate.shape is not None and len(rate.shape) != 0:
                 msg = (
                     f"{type(self).__name__}'s learning-rate schedule returned shape "
