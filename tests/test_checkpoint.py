@@ -585,3 +585,27 @@ def test_slots_for_an_integer_variable_are_refused_before_anything_changes(
         ckpt.restore(path)
     assert fresh_first.variables == () == fresh_second.variables
     assert fresh.w.numpy().tolist() == [0.0, 0.0]
+
+
+def test_checkpoint_methods_refuse_to_run_while_tracing(tmp_path: Path) -> None:
+    model = Model()
+    ckpt = sf.train.Checkpoint(model=model)
+    path = ckpt.write(tmp_path / "c")
+    calls = {
+        "write": lambda: ckpt.write(tmp_path / "d"),
+        "save": lambda: ckpt.save(tmp_path / "e"),
+        "restore": lambda: ckpt.restore(path),
+    }
+    for method, call in calls.items():
+
+        @sf.function
+        def traced(call: Any = call) -> Any:
+            call()
+            return sf.constant(0.0)
+
+        with pytest.raises(
+            RuntimeError, match=rf"^Checkpoint\.{method}\(\) was called while tracing"
+        ):
+            traced()
+    assert sorted(os.listdir(tmp_path)) == ["c"]
+    assert ckpt.save_counter.numpy() == 0

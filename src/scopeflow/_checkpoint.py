@@ -32,6 +32,8 @@ import numpy as np
 import safetensors.numpy
 from safetensors import SafetensorError
 
+from ._context import executing_eagerly
+from ._graph import get_default_graph
 from ._module import Module, walk_attributes
 from ._optimizers import Optimizer
 from ._variables import Variable, _new_eager
@@ -183,6 +185,7 @@ class Checkpoint:
 
     def write(self, path: str | os.PathLike[str]) -> str:
         """Write every variable to ``path`` (atomically); returns the path written."""
+        _refuse_while_tracing("write")
         target = os.fspath(path)
         arrays: dict[str, np.ndarray[Any, Any]] = {}
         # Values are immutable arrays replaced on every update: taking references while
@@ -200,6 +203,7 @@ class Checkpoint:
         Missing parent directories are created. Saves of one checkpoint from several
         threads are serialized, each with its own number.
         """
+        _refuse_while_tracing("save")
         prefix = os.fspath(file_prefix)
         counter = self.save_counter
         with self._save_lock:
@@ -248,6 +252,7 @@ class Checkpoint:
         """
         if path is None:
             return CheckpointLoadStatus(None, ())
+        _refuse_while_tracing("restore")
         source = os.fspath(path)
         arrays = read_arrays(source, FORMAT)
         entries = self._entries()
@@ -347,6 +352,18 @@ class Checkpoint:
                     if slot_key not in entries:
                         planned[slot_key] = (var.dtype, tuple(var.shape), f"{base}/{slot}:0")
         return plans, planned
+
+
+def _refuse_while_tracing(method: str) -> None:
+    if executing_eagerly():
+        return
+    graph = get_default_graph()
+    if graph.building_function:
+        msg = (
+            f"Checkpoint.{method}() was called while tracing {graph.name!r}: it would run "
+            f"once, at trace time, not on every call. Call it outside the traced function"
+        )
+        raise RuntimeError(msg)
 
 
 def _trackable(obj: Any) -> bool:
