@@ -68,6 +68,7 @@ def test_tracking_order_is_deterministic_and_filters_trainable() -> None:
         "mlp/dense/w:0",
     ]
     assert model.submodules == (model.head, model.hidden)
+    assert [v.name for v in model.non_trainable_variables] == ["mlp/steps:0"]
 
 
 def test_containers_shared_objects_and_cycles_are_walked_once() -> None:
@@ -262,3 +263,27 @@ def test_copies_and_pickles_get_their_own_scope_object() -> None:
             assert sf.get_name_scope() == "layer"
     assert sf.get_name_scope() == ""
     assert copy.copy(layer).w is layer.w  # a shallow copy shares the variables
+
+
+def test_diamond_inheritance_keeps_one_scope() -> None:
+    class WithA(sf.Module):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.a = sf.Variable(1.0, name="a")
+
+    class WithB(sf.Module):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.b = sf.Variable(1.0, name="b")
+
+    class Both(WithA, WithB):
+        def __init__(self) -> None:
+            super().__init__(name="both")
+            self.c = sf.Variable(1.0, name="c")
+
+    class Inherited(WithA, WithB):
+        pass
+
+    assert [v.name for v in Both().variables] == ["both/a:0", "both/b:0", "both/c:0"]
+    assert [v.name for v in Inherited(name="inh").variables] == ["inh/a:0", "inh/b:0"]
+    assert sf.get_name_scope() == ""

@@ -126,6 +126,11 @@ class Module:
         return tuple(v for v in self.variables if v.trainable)
 
     @property
+    def non_trainable_variables(self) -> tuple[Variable, ...]:
+        """The variables created with ``trainable=False`` (counters, statistics)."""
+        return tuple(v for v in self.variables if not v.trainable)
+
+    @property
     def submodules(self) -> tuple[Module, ...]:
         """Every module reachable from this one (not itself), each once."""
         return tuple(m for _, m in walk_attributes(self) if isinstance(m, Module))
