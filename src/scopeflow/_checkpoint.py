@@ -5,12 +5,20 @@ path from the checkpoint's root: ``model/dense/w`` for ``Checkpoint(model=m)`` a
 ``m.dense.w``; an optimizer's step counter is ``optimizer/iterations`` and its slots are
 ``optimizer/slots/<variable path>/<slot>``; ``save_counter`` counts ``save`` calls. The
 file's metadata holds ``{"format": "scopeflow.checkpoint", "version": "1"}``. No pickle and
-no code: data only.
+no code: data only. Two objects whose paths read the same (a key containing ``/``, or the
+dict keys ``1`` and ``"1"``) are refused rather than one silently dropped.
+
+``save`` also records the file it wrote in ``checkpoint_state.json`` beside it:
+``{"format": "scopeflow.checkpoint_state", "version": "1", "latest": "<file name>"}``,
+which ``latest_checkpoint`` reads (only a file name in the same directory is accepted).
 
 Writes go to a temporary file in the same directory that is then renamed over the target,
 so a crash never leaves a torn checkpoint and a reader sees either the old file or the new
-one. Restores are all or nothing: every entry is read and checked (path, shape, dtype)
-before any variable changes.
+one. Restores are all or nothing: every entry is read and checked (path, shape, dtype),
+including those of optimizer slots still to be created, before anything changes; the
+values are then written to the variables' storage, which cannot fail. Saving and
+restoring hold the step lock of every tracked optimizer, so neither sees half of an eager
+training step running in another thread.
 """
 
 from __future__ import annotations
