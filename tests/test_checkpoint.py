@@ -609,3 +609,35 @@ def test_checkpoint_methods_refuse_to_run_while_tracing(tmp_path: Path) -> None:
             traced()
     assert sorted(os.listdir(tmp_path)) == ["c"]
     assert ckpt.save_counter.numpy() == 0
+
+
+def _file_with_header(path: Path, header: bytes, data: bytes) -> str:
+    path.write_bytes(struct.pack("<Q", len(header)) + header + data)
+    return str(path)
+
+
+def test_crafted_headers_are_value_errors_naming_the_file(tmp_path: Path) -> None:
+    model = sf.Module(name="m")
+    model.v = sf.Variable(np.ones(2, np.float32), name="v")
+    ckpt = sf.train.Checkpoint(m=model)
+    meta = b'"__metadata__": {"format": "scopeflow.checkpoint", "version": "1"}'
+
+    def entry(dtype: str, shape: bytes, end: int) -> bytes:
+        return b'{%s, "m/v": {"dtype": "%s", "shape": [%s], "data_offsets": [0, %d]}}' % (
+            meta,
+            dtype.encode(),
+            shape,
+            end,
+        )
+
+    cases = {
+        "bf16": (entry("BF16", b"2", 4), 4, r"dtype 'BF16' has no NumPy equivalent"),
+        "f8": (entry("F8_E4M3", b"2", 2), 2, r"dtype 'F8_E4M3' has no NumPy equivalent"),
+        "overflow": (entry("F32", b"1099511627776, 1099511627776", 8), 8, r"overflow"),
+        "long-int": (entry("F32", b"9" * 5000, 8), 8, r"its header is not valid JSON"),
+    }
+    for name, (header, size, pattern) in cases.items():
+        bad = _file_with_header(tmp_path / name, header, b"\0" * size)
+        with pytest.raises(ValueError, match=rf"^Cannot read '{bad}': .*{pattern}"):
+            ckpt.restore(bad)
+        assert model.v.numpy().tolist() == [1.0, 1.0]

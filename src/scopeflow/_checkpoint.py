@@ -558,8 +558,12 @@ def read_arrays(source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
         raise ValueError(msg)
     try:
         arrays = safetensors.numpy.load(data)
-    except (SafetensorError, ValueError, TypeError) as err:
-        msg = f"Cannot read {source!r}: {err}"
+    # Untrusted bytes: safetensors.numpy raises KeyError for dtypes NumPy lacks (BF16, F8).
+    except (SafetensorError, ValueError, TypeError, KeyError, OverflowError, MemoryError) as err:
+        detail = (
+            f"dtype {err.args[0]!r} has no NumPy equivalent" if isinstance(err, KeyError) else err
+        )
+        msg = f"Cannot read {source!r}: {detail}"
         raise ValueError(msg) from None
     return dict(arrays)
 
@@ -575,7 +579,8 @@ def _metadata(data: bytes, source: str) -> dict[str, Any]:
         raise ValueError(msg)
     try:
         header = json.loads(data[8 : 8 + size])
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    # ValueError covers bad UTF-8, bad JSON and integers too long to convert.
+    except (ValueError, RecursionError) as err:
         msg = f"Cannot read {source!r}: its header is not valid JSON ({err})"
         raise ValueError(msg) from None
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
