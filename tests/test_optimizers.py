@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import sys
 import threading
 import time
@@ -465,3 +467,18 @@ def test_a_python_schedule_in_eager_code() -> None:
         opt.apply_gradients([(tape.gradient(loss, w), w)])
     rates = [0.02] * (STEPS // 2) + [0.005] * (STEPS // 2)
     np.testing.assert_allclose(w.numpy(), _sgd_reference(rates), rtol=1e-9, atol=1e-12)
+
+
+def test_copies_of_a_model_with_its_optimizer_keep_their_slots_linked() -> None:
+    model = sf.Module(name="model")
+    model.w = sf.Variable([1.0, 2.0], name="w")
+    model.optimizer = sf.optimizers.Adam(0.1)
+    model.optimizer.apply_gradients([(sf.constant([1.0, 1.0]), model.w)])
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        slot = clone.optimizer.get_slot(clone.w, "m")
+        assert slot is not model.optimizer.get_slot(model.w, "m")
+        np.testing.assert_allclose(slot.numpy(), [0.1, 0.1], rtol=1e-6)
+        clone.optimizer.apply_gradients([(sf.constant([1.0, 1.0]), clone.w)])
+        assert int(clone.optimizer.iterations.numpy()) == 2
+        assert len(clone.optimizer.variables) == 3  # no second set of slots
+    assert int(model.optimizer.iterations.numpy()) == 1

@@ -52,6 +52,22 @@ class Optimizer:
         # Slots by variable identity (never by __eq__/__hash__): id -> (variable, slots).
         self._slots: dict[int, tuple[Variable, dict[str, Variable]]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Locks are per object and not copyable; the slot table is keyed by identity,
+        # so it travels as (variable, slots) pairs and is re-keyed for the copies.
+        with self._lock:
+            state = dict(self.__dict__)
+            state["_slots"] = list(self._slots.values())
+        del state["_lock"], state["_step_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        slots = state.pop("_slots")
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._step_lock = threading.Lock()
+        self._slots = {id(var): (var, dict(named)) for var, named in slots}
+
     @property
     def learning_rate(self) -> LearningRate:
         """The learning rate: a number, a scalar float variable or a schedule.
