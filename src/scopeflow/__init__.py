@@ -87,6 +87,7 @@ from ._ops import (
     where as where,
     zeros as zeros,
 )
+from ._retracing import RetracingWarning as RetracingWarning
 from ._scopes import (
     control_dependencies as control_dependencies,
     device as device,
@@ -131,6 +132,7 @@ __all__ = [
     "Graph",
     "InvalidArgumentError",
     "Operation",
+    "RetracingWarning",
     "ScopeNestingError",
     "ScopedExecutor",
     "ScopeflowError",
