@@ -151,16 +151,53 @@ class Binder:
         return f"*args[{index - self._n_pos}]"
 
     def _fail(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Raise Python's own binding error, naming the function."""
-        detail = "got arguments that do not match its signature"
-        if self._sig is not None:
-            try:
-                self._sig.bind(*args, **kwargs)
-            except TypeError as err:
-                detail = str(err)
-            detail = f"{detail} (signature: {self.name}{self._sig})"
-        msg = f"{self.name}() {detail}"
+        """Raise the ``TypeError`` Python would, in the order Python checks."""
+        msg = f"{self.name}() {self._problem(args, kwargs)}"
         raise TypeError(msg)
+
+    def _problem(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        n_pos, n_posonly, pos = self._n_pos, self._n_posonly, self._pos
+        if len(args) > n_pos and not self._varargs:
+            n_req = sum(d is _EMPTY for d in self._defaults)
+            takes = str(n_pos) if n_req == n_pos else f"from {n_req} to {n_pos}"
+            plural = "" if n_pos == 1 and n_req == n_pos else "s"
+            verb = "was" if len(args) == 1 else "were"
+            return f"takes {takes} positional argument{plural} but {len(args)} {verb} given"
+        by_keyword = set(pos[n_posonly:]) | {name for name, _ in self._kwonly}
+        if not self._varkw:
+            posonly = [k for k in kwargs if k in pos[:n_posonly]]
+            if posonly:
+                names = ", ".join(map(repr, posonly))
+                return f"got some positional-only arguments passed as keyword arguments: {names}"
+            for key in kwargs:
+                if key not in by_keyword:
+                    return f"got an unexpected keyword argument {key!r}"
+        for i in range(n_posonly, min(len(args), n_pos)):
+            if pos[i] in kwargs:
+                return f"got multiple values for argument {pos[i]!r}"
+        missing = [
+            pos[i]
+            for i in range(len(args), n_pos)
+            if self._defaults[i] is _EMPTY and not (i >= n_posonly and pos[i] in kwargs)
+        ]
+        if missing:
+            return _missing(missing, "positional")
+        missing = [k for k, d in self._kwonly if d is _EMPTY and k not in kwargs]
+        if missing:
+            return _missing(missing, "keyword-only")
+        return f"got arguments that do not match its signature {self._sig}"
+
+
+def _missing(names: list[str], kind: str) -> str:
+    quoted = [repr(n) for n in names]
+    if len(quoted) == 1:
+        listed = quoted[0]
+    elif len(quoted) == 2:
+        listed = f"{quoted[0]} and {quoted[1]}"
+    else:
+        listed = f"{', '.join(quoted[:-1])}, and {quoted[-1]}"
+    plural = "" if len(names) == 1 else "s"
+    return f"missing {len(names)} required {kind} argument{plural}: {listed}"
 
 
 @final
@@ -278,8 +315,10 @@ class CallKeys:
         covered = binder._pos[binder._n_posonly : n]
         for key in kwargs:
             if key not in covered or covered.index(key) + binder._n_posonly < len(args):
-                binder._fail(args, kwargs)  # not a parameter, or given twice
-                msg = f"{name}() argument {key!r} is not covered by its input_signature"
+                problem = binder._problem(args, kwargs)  # not a parameter, or given twice
+                if "unexpected" not in problem and "multiple" not in problem:
+                    problem = f"argument {key!r} is not covered by its input_signature"
+                msg = f"{name}() {problem}"
                 raise TypeError(msg)
         values = list(args)
         for i in range(len(args), n):
