@@ -250,3 +250,63 @@ async def test_async_with_session() -> None:
         await anyio.sleep(0)
         assert sf.get_default_graph() is g
         assert await sess.arun(c) == 5.0
+
+
+@pytest.mark.anyio
+async def test_one_session_entered_by_two_tasks_at_once() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        y = sf.constant(2.0) * 3.0
+    sess = sf.Session(g)
+    both_inside = anyio.Event()
+    inside = 0
+    seen: list[tuple[bool, Any, Any]] = []
+
+    async def use(delay: float) -> None:
+        nonlocal inside
+        async with sess:
+            inside += 1
+            if inside == 2:
+                both_inside.set()
+            await both_inside.wait()
+            await anyio.sleep(delay)  # leave in the order the tasks did not enter
+            seen.append((sf.executing_eagerly(), sf.get_default_graph(), sess.run(y)))
+        seen.append((sf.executing_eagerly(), None, None))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(use, 0.02)
+        tg.start_soon(use, 0.0)
+    assert seen[0][:2] == (False, g)
+    assert seen[1] == (True, None, None)
+    assert seen[2][:2] == (False, g)
+    assert seen[3] == (True, None, None)
+    assert float(seen[0][2]) == float(seen[2][2]) == 6.0
+    assert sf.executing_eagerly()
+    with pytest.raises(RuntimeError, match="closed Session"):
+        sess.run(y)  # the last entry to leave closed it
+
+
+def test_session_stays_open_until_its_last_entry_leaves() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        y = sf.constant(1.0) + 1.0
+    sess = sf.Session(g)
+    with sess:
+        with sess:
+            assert sess.run(y) == 2.0
+        assert sess.run(y) == 2.0  # the inner exit did not close it
+    with pytest.raises(RuntimeError, match="closed Session"):
+        sess.run(y)
+    with pytest.raises(RuntimeError, match="^Attempted to enter a closed Session"):
+        sess.__enter__()
+    assert sf.executing_eagerly()
+
+
+def test_leaving_a_session_that_was_not_entered_keeps_it_open() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        y = sf.constant(1.0) + 1.0
+    sess = sf.Session(g)
+    with pytest.raises(sf.ScopeNestingError, match="not open in this context"):
+        sess.__exit__(None, None, None)
+    assert sess.run(y) == 2.0

@@ -42,8 +42,12 @@ def test_all_lists_every_public_attribute() -> None:
 def test_modules_in_all_are_public_submodules() -> None:
     modules = {name: getattr(sf, name) for name in sf.__all__}
     modules = {k: v for k, v in modules.items() if isinstance(v, types.ModuleType)}
-    assert modules == {"errors": sf.errors}
-    assert sf.errors.__name__ == "scopeflow.errors"
+    assert modules == {"errors": sf.errors, "optimizers": sf.optimizers, "train": sf.train}
+    for name, module in modules.items():
+        assert module.__name__ == f"scopeflow.{name}"
+        assert module.__doc__
+        assert sorted(module.__all__) == sorted(set(module.__all__))
+        assert [n for n in module.__all__ if not hasattr(module, n)] == []
 
 
 def test_dtype_constants_are_numpy_dtypes() -> None:

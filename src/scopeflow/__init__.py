@@ -8,7 +8,7 @@ creation out of function graphs. Everything public is re-exported here.
 
 import numpy as _np
 
-from . import errors as errors
+from . import errors as errors, optimizers as optimizers, train as train
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
 from ._context import (
     ContextSwitch as ContextSwitch,
@@ -28,6 +28,7 @@ from ._control_flow import cond as cond, while_loop as while_loop
 from ._execution import Session as Session
 from ._func_graph import FuncGraph as FuncGraph
 from ._function import Function as Function, function as function
+from ._generators import scoped_generator as scoped_generator
 from ._graph import (
     Graph as Graph,
     Operation as Operation,
@@ -41,6 +42,7 @@ from ._init_scope import (
     init_scope as init_scope,
     inside_function as inside_function,
 )
+from ._module import Module as Module
 from ._ops import (
     abs as abs,
     add as add,
@@ -131,6 +133,7 @@ __all__ = [
     "GradientTape",
     "Graph",
     "InvalidArgumentError",
+    "Module",
     "Operation",
     "RetracingWarning",
     "ScopeNestingError",
@@ -200,6 +203,7 @@ __all__ = [
     "no_op",
     "not_equal",
     "ones",
+    "optimizers",
     "placeholder",
     "pow",
     "reduce_max",
@@ -209,6 +213,7 @@ __all__ = [
     "reset_default_graph",
     "reshape",
     "run_in_scopes",
+    "scoped_generator",
     "sigmoid",
     "sqrt",
     "square",
@@ -216,6 +221,7 @@ __all__ = [
     "stop_recording",
     "subtract",
     "tanh",
+    "train",
     "transpose",
     "uint8",
     "where",

@@ -19,12 +19,14 @@ from typing import Any, Final, final
 import numpy as np
 
 from ._context import EAGER, GRAPH, PAUSED, TAPES, _roots, state_get
+from ._copying import refuse_copying
 from ._execution import compile_plan, execute
 from ._func_graph import FuncGraph
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._nest import fill, flatten
 from ._ops._core import apply, constant, graph_tensor, record_hook
 from ._ops._registry import REGISTRY, Spec, register_op
+from ._shapes import as_static_shape
 from ._tensor import EagerTensor, as_dtype, to_array, wrap
 
 __all__ = ["ConcreteFunction", "TensorSpec"]
@@ -47,7 +49,7 @@ class TensorSpec:
         self, shape: Sequence[int | None] | None, dtype: Any = np.float32, name: str | None = None
     ) -> None:
         self.shape: Shape | None = (
-            None if shape is None else tuple(None if d is None else int(d) for d in shape)
+            None if shape is None else as_static_shape(shape, "TensorSpec()", allow_unknown=True)
         )
         self.dtype = as_dtype(dtype)
         self.name = name
@@ -297,6 +299,10 @@ STATEFUL_CALL = register_op(
 )  # fmt: skip
 
 
+@refuse_copying(
+    "it holds a traced function graph and its captured values",
+    "Share the same ConcreteFunction, or trace again with get_concrete_function().",
+)
 @final
 class ConcreteFunction:
     """One trace of a :class:`Function`: a function graph plus how to call it.

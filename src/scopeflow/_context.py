@@ -207,7 +207,13 @@ def scopes_of(frame: Frame, graph: Graph | None, eager: bool) -> Scopes:
 _ADVICE: Final = (
     "Scopes must be left in the reverse order they were entered, by the task or thread "
     "that entered them: use `with` / `async with` blocks, and close an async generator "
-    "that holds a scope in the task that iterates it."
+    "that holds a scope in the task that iterates it (or decorate it with "
+    "@sf.scoped_generator, which keeps its scopes in its own context)."
+)
+_ABANDONED: Final = (
+    " {inner!r} was entered by a generator that was then closed from another context "
+    "(an async generator abandoned with `break` and closed by the event loop?), so this "
+    "context was still inside it."
 )
 
 
@@ -220,13 +226,15 @@ class Scope:
     allocation); further simultaneous entries go in a small dict.
     """
 
-    __slots__ = ("_frame", "_more", "_token")
+    __slots__ = ("_abandoned", "_frame", "_more", "_token")
 
     # Only ``_frame`` is set at construction (one store per scope object on the hot path):
     # ``_token`` is written together with ``_frame``, and ``_more`` on a second
-    # simultaneous entry; the slow paths read it with ``getattr``.
+    # simultaneous entry; the slow paths read it with ``getattr``. ``_abandoned`` is set
+    # when an exit came from another context, to explain a later misnesting it causes.
     _token: contextvars.Token[Frame] | None
     _more: dict[int, tuple[Frame, contextvars.Token[Frame]]]
+    _abandoned: bool
 
     def __init__(self) -> None:
         self._frame: Frame | None = None
@@ -310,6 +318,7 @@ class Scope:
         while f is not None and id(f) not in mine:
             f = f[PARENT]
         if f is None:
+            self._abandoned = True
             msg = (
                 f"{self!r} was entered in a different context (another task, thread or "
                 f"copied Context) and cannot be left from this one. {_ADVICE}"
@@ -332,14 +341,16 @@ class Scope:
             if owner is not None:
                 owner._forget(g)
             g = g[PARENT]
+        hint = _ABANDONED.format(inner=inner) if getattr(inner, "_abandoned", False) else ""
         msg = (
             f"{self!r} was left while {inner!r}, entered inside it, was still open. Both "
-            f"are now closed and the state is what it was before {self!r} was entered. "
-            f"{_ADVICE}"
+            f"are now closed and the state is what it was before {self!r} was entered."
+            f"{hint} {_ADVICE}"
         )
         raise ScopeNestingError(msg)
 
     def _elsewhere(self) -> ScopeNestingError:
+        self._abandoned = True
         msg = (
             f"{self!r} is being left in a different context than the one that entered it "
             f"(another task, thread or copied Context); it was entered elsewhere. {_ADVICE}"

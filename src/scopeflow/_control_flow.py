@@ -10,6 +10,7 @@ leave it, so what they create runs once, unconditionally, in the enclosing graph
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, final
 
@@ -268,7 +269,7 @@ def while_loop(
         msg = f"while_loop() loop_vars must be a non-empty list or tuple, got {loop_vars!r}"
         raise TypeError(msg)
     if maximum_iterations is not None:
-        maximum_iterations = int(maximum_iterations)
+        maximum_iterations = _iteration_bound(maximum_iterations)
         if maximum_iterations < 0:
             msg = f"while_loop() maximum_iterations must be >= 0, got {maximum_iterations}"
             raise ValueError(msg)
@@ -461,3 +462,26 @@ def _while_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
     for slot, g in zip(slots, results, strict=False):
         input_grads[slot] = g
     return _VariableGrads(input_grads, list(zip(variables, results[len(slots) :], strict=True)))
+
+
+def _iteration_bound(value: Any) -> int:
+    """``maximum_iterations`` as a Python int: an int or an eager integer scalar."""
+    if isinstance(value, Tensor) and value.op.type == "Const":
+        value = value.op._attrs["value"]  # a constant bound is known at build time
+    if isinstance(value, Tensor):
+        msg = (
+            f"while_loop() maximum_iterations must be a Python int or an eager integer "
+            f"scalar; the graph tensor {value.name!r} is not supported. Bound the loop in "
+            f"its condition instead: add a counter loop variable i and test `i < n` there"
+        )
+        raise TypeError(msg)
+    if isinstance(value, EagerTensor):
+        value = value.numpy()
+    if isinstance(value, bool) or getattr(value, "ndim", 0) != 0:
+        msg = f"while_loop() maximum_iterations must be an integer scalar, got {value!r}"
+        raise TypeError(msg)
+    try:
+        return operator.index(value)
+    except TypeError:
+        msg = f"while_loop() maximum_iterations must be an integer, got {value!r}"
+        raise TypeError(msg) from None

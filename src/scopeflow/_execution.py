@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, final
 import anyio.to_thread
 import numpy as np
 
+from ._copying import refuse_copying
 from ._graph import Graph, Operation, Tensor, get_default_graph
 from ._nest import fill, flatten
 from ._ops._registry import REGISTRY
@@ -80,12 +81,14 @@ class _Plan:
 def compile_plan(
     graph: Graph, targets: tuple[Tensor | Operation, ...], feeds: tuple[Tensor, ...]
 ) -> _Plan:
-    fed = set(feeds)
+    # Tensors are keyed by id: tensors of function graphs are unhashable (== is
+    # element-wise there), and every tensor here is kept alive by ``graph``.
+    fed = {id(t) for t in feeds}
     # Iterative depth-first post-order over data and control edges: deterministic and
     # safe for deep graphs (no recursion limit).
     order: list[Operation] = []
     state: dict[Operation, bool] = {}  # False: on the stack, True: emitted
-    roots = [t if isinstance(t, Operation) else t._op for t in targets if t not in fed]
+    roots = [t if isinstance(t, Operation) else t._op for t in targets if id(t) not in fed]
     for root in roots:
         if root in state:
             continue
@@ -100,18 +103,23 @@ def compile_plan(
                 continue
             state[op] = False
             stack.append((op, True))
-            deps = [t._op for t in reversed(op._inputs) if t not in fed]
-            deps.extend(reversed(op._control_inputs))
+            deps = [t._op for t in reversed(op._inputs) if id(t) not in fed]
+            # A control input whose outputs are all fed has already "run": its value is
+            # given (a fed placeholder would otherwise raise for lack of a feed).
+            deps.extend(
+                c
+                for c in reversed(op._control_inputs)
+                if not c._outputs or any(id(t) not in fed for t in c._outputs)
+            )
             for dep in deps:
                 if dep not in state:
                     stack.append((dep, False))
-    slots: dict[Tensor, int] = {}
-    for t in feeds:
-        slots[t] = len(slots)
+    slots = {id(t): i for i, t in enumerate(feeds)}
+    n_slots = len(feeds)
     steps = []
     for op in order:
         if op._type == "Placeholder":
-            missing = [t for t in op._outputs if t not in fed]
+            missing = [t for t in op._outputs if id(t) not in fed]
             if missing:
                 msg = (
                     f"You must feed a value for placeholder {op.name!r} "
@@ -119,20 +127,24 @@ def compile_plan(
                     f"pass feed_dict={{{op.name!r}: value}} or the tensor itself as the key"
                 )
                 raise InvalidArgumentError(msg)
-        in_slots = tuple(slots[t] for t in op._inputs)
-        first = len(slots)
+        in_slots = tuple(slots[id(t)] for t in op._inputs)
+        first = n_slots
         for t in op._outputs:
-            if t not in fed:
-                slots[t] = len(slots)
-            else:
-                slots[object()] = len(slots)  # type: ignore[index]  # keep outputs contiguous
+            # A fed output still takes a slot (never read): the outputs stay contiguous.
+            if id(t) not in fed:
+                slots[id(t)] = n_slots
+            n_slots += 1
         opdef = REGISTRY[op._type]
         dtypes = tuple(t._dtype for t in op._outputs)
         steps.append((op, opdef.kernel, op._attrs, in_slots, first, len(op._outputs), dtypes))
-    fetch_slots = tuple(slots[t] if isinstance(t, Tensor) else None for t in targets)
-    return _Plan(steps, tuple(range(len(feeds))), fetch_slots, len(slots))
+    fetch_slots = tuple(slots[id(t)] if isinstance(t, Tensor) else None for t in targets)
+    return _Plan(steps, tuple(range(len(feeds))), fetch_slots, n_slots)
 
 
+@refuse_copying(
+    "a session holds the values of its graph's variables, compiled run plans and locks",
+    "Create another sf.Session(graph) for the same graph.",
+)
 @final
 class Session:
     """Runs operations of one graph.
@@ -163,7 +175,9 @@ class Session:
         self._closed = False
         self._plans: dict[Any, _Plan] = {}
         self._lock = threading.Lock()
-        self._scopes: list[Scope] = []
+        # One as_default() scope serves every `with sess:` entry: scopes keep their state
+        # per entry, so tasks and threads entering the same session at once don't clash.
+        self._default: Scope = graph.as_default()
         self._run_state = _RunState()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -175,9 +189,16 @@ class Session:
         self._run_state = _RunState()  # drop the values of graph variables
 
     def __enter__(self) -> Session:
-        scope = self.graph.as_default()
-        scope.__enter__()
-        self._scopes.append(scope)
+        """Make the session's graph the default of the calling task for the body.
+
+        Several tasks or threads may enter one session at once; each has its own entry,
+        and the session closes when the last open entry is left.
+        """
+        if self._closed:
+            msg = "Attempted to enter a closed Session"
+            raise RuntimeError(msg)
+        with self._lock:
+            self._default.__enter__()
         return self
 
     def __exit__(
@@ -186,10 +207,16 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        scope = self._scopes.pop()
-        try:
-            scope.__exit__(exc_type, exc, tb)
-        finally:
+        # The session closes when its last open entry is left. A misnested exit raises but
+        # still closes its entry (an exit from a context that never entered closes none),
+        # so the open entries are counted around the exit either way.
+        with self._lock:
+            before = _open_entries(self._default)
+            try:
+                self._default.__exit__(exc_type, exc, tb)
+            finally:
+                last = before > _open_entries(self._default) == 0
+        if last:
             self.close()
 
     async def __aenter__(self) -> Session:
@@ -208,7 +235,13 @@ class Session:
     def _target(self, fetch: Any) -> Tensor | Operation:
         if isinstance(fetch, str):
             g = self.graph
-            return g.get_tensor_by_name(fetch) if ":" in fetch else g.get_operation_by_name(fetch)
+            try:
+                if ":" in fetch:
+                    return g.get_tensor_by_name(fetch)
+                return g.get_operation_by_name(fetch)
+            except (KeyError, ValueError) as err:
+                msg = f"Cannot fetch {fetch!r}: {err.args[0]}"
+                raise ValueError(msg) from None
         hook = getattr(fetch, "__sf_fetch__", None)
         if hook is not None:
             fetch = hook(self.graph)
@@ -234,7 +267,11 @@ class Session:
 
     def _feed(self, key: Any, value: Any) -> tuple[Tensor, np.ndarray[Any, Any]]:
         if isinstance(key, str):
-            key = self.graph.get_tensor_by_name(key if ":" in key else f"{key}:0")
+            try:
+                key = self.graph.get_tensor_by_name(key if ":" in key else f"{key}:0")
+            except (KeyError, ValueError) as err:
+                msg = f"Cannot interpret feed_dict key {key!r} as a tensor: {err.args[0]}"
+                raise TypeError(msg) from None
         hook = getattr(key, "__sf_fetch__", None)
         if hook is not None:
             key = hook(self.graph)
@@ -280,6 +317,12 @@ class Session:
         if self._closed:
             msg = "Attempted to use a closed Session"
             raise RuntimeError(msg)
+        if feed_dict is not None and not isinstance(feed_dict, Mapping):
+            msg = (
+                f"feed_dict must be a dict mapping tensors (or their names) to values, got "
+                f"{type(feed_dict).__name__}: {feed_dict!r}"
+            )
+            raise TypeError(msg)
         leaves: list[Any] = []
         template = flatten(fetches, leaves)
         targets = tuple(self._target(f) for f in leaves)
@@ -307,6 +350,10 @@ class Session:
         ctx = contextvars.copy_context()
         call = functools.partial(ctx.run, self.run, fetches, feed_dict)
         return await anyio.to_thread.run_sync(call)
+
+
+def _open_entries(scope: Scope) -> int:
+    return sum(1 for _ in scope._entries())
 
 
 def execute(plan: _Plan, fed: list[np.ndarray[Any, Any]]) -> list[Any]:

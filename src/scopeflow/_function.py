@@ -33,6 +33,7 @@ from ._concrete import (
     _WeakId,
 )
 from ._context import DEVICE, EAGER, GRAPH, SCOPES, _roots, state_get
+from ._copying import refuse_copying
 from ._func_graph import TRACES, FuncGraph
 from ._graph import Graph, get_default_graph
 from ._ops._core import graph_tensor, placeholder
@@ -55,6 +56,11 @@ class _Pending:
         self.done = threading.Event()
 
 
+@refuse_copying(
+    "it holds its traces, their function graphs, locks and caches",
+    "Share the same Function object (calling it from several tasks or threads is safe), "
+    "or apply sf.function to the Python function again.",
+)
 @final
 class Function:
     """A Python function traced into function graphs; see :func:`function`."""

@@ -33,6 +33,7 @@ from ._context import (
     process_lock,
     state_get,
 )
+from ._copying import refuse_copying
 from ._operation import Operation, Shape, Tensor
 from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError, TracingError
 
@@ -58,6 +59,11 @@ _valid_nested: set[str] = set()
 _graph_ids = itertools.count(1)
 
 
+@refuse_copying(
+    "a graph owns its operations, names, locks and caches, and every tensor and operation "
+    "in it points back to it",
+    "Build a new graph by running the same Python code under `with sf.Graph().as_default():`.",
+)
 class Graph:
     """A dataflow graph: operations that a :class:`Session` or a function call runs.
 

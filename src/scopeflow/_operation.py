@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, final
 
 import numpy as np
 
+from ._copying import refuse_copying
 from ._tensor_ops import TensorOperators
 
 if TYPE_CHECKING:
@@ -102,8 +103,92 @@ class Tensor(TensorOperators):
         )
         raise TypeError(msg)
 
+    def _elementwise_equality(self) -> bool:
+        # TensorFlow's rule: tensors of function graphs compare element-wise (where
+        # executing_eagerly_outside_functions() holds); plain-graph tensors by identity.
+        return self._op._graph.building_function
+
     def __hash__(self) -> int:
+        graph = self._op._graph
+        if graph.building_function:
+            msg = (
+                f"Tensor {self.name!r} of function graph {graph.name!r} is unhashable: == "
+                f"compares it element-wise. Use tensor.ref() as the dict key or set member "
+                f"(ref.deref() gives the tensor back)"
+            )
+            raise TypeError(msg)
         return id(self)
+
+    def _no_value(self, what: str) -> TypeError:
+        from ._graph import escaped_from
+
+        escaped = escaped_from(self)
+        if escaped is not None:
+            return TypeError(f"{what} is not available: {escaped}")
+        graph = self._op._graph
+        if graph.building_function:
+            msg = (
+                f"{what} is not available: {self.name!r} is a symbolic tensor of function "
+                f"graph {graph.name!r}, which has no value while the function is traced. "
+                f"Return it from the function to get its value, or print it when the "
+                f"function runs with sf.print()"
+            )
+        else:
+            msg = (
+                f"{what} is not available: {self.name!r} is a symbolic tensor of "
+                f"{graph!r}, which has no value while the graph is built. Run the graph to "
+                f"get it: sf.Session(graph).run(tensor)"
+            )
+        return TypeError(msg)
+
+    def numpy(self) -> NoReturn:
+        """Always raises ``TypeError``: a symbolic tensor has no value (see the message)."""
+        what = ".numpy()"
+        raise self._no_value(what)
+
+    def tolist(self) -> NoReturn:
+        """Always raises ``TypeError``: a symbolic tensor has no value (see the message)."""
+        what = ".tolist()"
+        raise self._no_value(what)
+
+    def item(self) -> NoReturn:
+        """Always raises ``TypeError``: a symbolic tensor has no value (see the message)."""
+        what = ".item()"
+        raise self._no_value(what)
+
+    def __float__(self) -> NoReturn:
+        what = "float()"
+        raise self._no_value(what)
+
+    def __int__(self) -> NoReturn:
+        what = "int()"
+        raise self._no_value(what)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> NoReturn:
+        what = "Conversion to a NumPy array"
+        raise self._no_value(what)
+
+    # A graph tensor is a node of its graph: a copy would have to copy the graph.
+    def __copy__(self) -> NoReturn:
+        what = "copied"
+        raise self._no_copy(what)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NoReturn:
+        what = "deep-copied"
+        raise self._no_copy(what)
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        what = "pickled"
+        raise self._no_copy(what)
+
+    def _no_copy(self, verb: str) -> TypeError:
+        msg = (
+            f"Symbolic tensor {self.name!r} cannot be {verb}: it is a node of "
+            f"{self._op._graph!r} and has no value of its own. Copy its value instead "
+            f"(sf.Session(graph).run(tensor), or return it from a traced function), or "
+            f"build the graph again"
+        )
+        return TypeError(msg)
 
     def __iter__(self) -> NoReturn:
         msg = (
@@ -113,6 +198,10 @@ class Tensor(TensorOperators):
         raise TypeError(msg)
 
 
+@refuse_copying(
+    "an operation is a node of its graph",
+    "Create the op again in the graph that needs it (run the same Python code there).",
+)
 @final
 class Operation:
     """A node of a graph: a named, typed computation with tensor inputs and outputs.

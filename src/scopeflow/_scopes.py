@@ -347,8 +347,14 @@ class device(Scope):  # a class used like a function, as in TensorFlow
         if spec is None:
             canonical = ""
         else:
-            canonical = _known_specs.get(spec)  # type: ignore[assignment]
-            if canonical is None:
+            known: str | None
+            try:
+                known = _known_specs.get(spec)
+            except TypeError:  # unhashable, so not a string: canonical_device says so
+                known = None
+            if known is not None:
+                canonical = known
+            else:
                 # Validate now, so a bad spec fails where it is written.
                 canonical = canonical_device(spec)
                 if len(_known_specs) >= 4096:

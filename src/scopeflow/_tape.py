@@ -30,6 +30,7 @@ from ._context import (
     _roots,
     state_get,
 )
+from ._copying import refuse_copying
 from ._graph import Operation, Tensor, get_default_graph
 from ._ops import _core
 from ._ops._grad_util import GradRecord, ones_like, register_gradient
@@ -85,6 +86,10 @@ def _differentiable(x: Any) -> bool:
     return x is not None and x.dtype.kind in "fc"
 
 
+@refuse_copying(
+    "a tape holds the operations recorded in its block, and a lock",
+    "Open a new sf.GradientTape(persistent=True) to compute several gradients.",
+)
 @final
 class GradientTape(Scope):
     """Record operations to differentiate them.

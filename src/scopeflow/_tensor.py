@@ -15,7 +15,7 @@ from ._graph import Shape, Tensor, escaped_from
 from ._operation import _no_public_constructor
 from ._tensor_ops import TensorOperators
 
-__all__ = ["EagerTensor", "as_dtype", "to_array", "wrap"]
+__all__ = ["EagerTensor", "as_dtype", "check_tensor_dtype", "to_array", "wrap"]
 
 # Default dtypes for Python values, as in TensorFlow: float32 and int32.
 _PY_DEFAULTS: Final = {
@@ -67,8 +67,24 @@ class EagerTensor(TensorOperators):
         view.flags.writeable = False
         return view
 
+    def tolist(self) -> Any:
+        """The value as a (nested) Python list, or a Python scalar for a 0-d tensor.
+
+        Example:
+            >>> import scopeflow as sf
+            >>> sf.constant([[1, 2], [3, 4]]).tolist()
+            [[1, 2], [3, 4]]
+        """
+        return self._value.tolist()
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
         if dtype is not None and np.dtype(dtype) != self._value.dtype:
+            if copy is False:
+                msg = (
+                    f"Cannot view a {self._value.dtype.name} tensor as {np.dtype(dtype).name} "
+                    f"without a copy (copy=False)"
+                )
+                raise ValueError(msg)
             return self._value.astype(dtype)
         if copy:
             return self._value.copy()
@@ -103,8 +119,26 @@ class EagerTensor(TensorOperators):
         for row in self._value:
             yield wrap(np.asarray(row))
 
+    def _elementwise_equality(self) -> bool:
+        return True
+
     def __hash__(self) -> int:
-        return id(self)
+        msg = (
+            "EagerTensor is unhashable: == compares it element-wise. Use tensor.ref() as "
+            "the dict key or set member (ref.deref() gives the tensor back)"
+        )
+        raise TypeError(msg)
+
+    # Eager tensors are immutable values: a copy may be the tensor itself, and a pickle
+    # holds the array (unpickling always gives an eager tensor, in any context).
+    def __copy__(self) -> EagerTensor:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> EagerTensor:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_unpickle, (self._value,))
 
     def __repr__(self) -> str:
         body = np.array2string(self._value, separator=", ")
@@ -116,6 +150,45 @@ def wrap(array: np.ndarray[Any, Any]) -> EagerTensor:
     t = object.__new__(EagerTensor)
     t._value = array
     return t
+
+
+def _unpickle(array: Any) -> EagerTensor:
+    """An eager tensor from a pickled array (see ``EagerTensor.__reduce__``)."""
+    if not isinstance(array, np.ndarray):
+        msg = f"A pickled EagerTensor holds a NumPy array, got {type(array).__name__}"
+        raise TypeError(msg)
+    _check_numeric(array.dtype, "unpickle")
+    arr = np.array(array, copy=True)
+    arr.flags.writeable = False
+    return wrap(arr)
+
+
+_NUMERIC_KINDS: Final = "biufc"
+
+
+def _check_numeric(dtype: np.dtype[Any], what: str) -> None:
+    if dtype.kind not in _NUMERIC_KINDS:
+        kind = "object" if dtype.kind == "O" else f"non-numeric ({dtype})"
+        msg = (
+            f"Cannot {what} a NumPy value of {kind} dtype as a tensor: tensors hold "
+            f"numbers or booleans. Convert it to a numeric array first"
+        )
+        if dtype.kind == "O":
+            msg += (
+                " (an object array often comes from np.asarray() of a list of symbolic "
+                "tensors or other Python objects)"
+            )
+        raise TypeError(msg)
+
+
+def check_tensor_dtype(dtype: np.dtype[Any]) -> None:
+    """``TypeError`` unless ``dtype`` is one a tensor can hold (numbers or bool)."""
+    if dtype.kind not in _NUMERIC_KINDS:
+        msg = (
+            f"dtype {dtype} is not a tensor dtype: tensors hold numbers or booleans; pass a "
+            f"NumPy dtype such as sf.float32, sf.int32 or sf.bool_"
+        )
+        raise TypeError(msg)
 
 
 def as_dtype(dtype: Any) -> np.dtype[Any]:
@@ -135,7 +208,8 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
     NumPy arrays keep their dtype unless ``dtype`` is given.
 
     Raises:
-        TypeError: a graph tensor, an object NumPy cannot convert, or a lossy cast.
+        TypeError: a graph tensor, an object NumPy cannot convert, a non-numeric array,
+            or a lossy cast.
     """
     if isinstance(value, Tensor):
         escaped = escaped_from(value)
@@ -154,6 +228,8 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
             raise TypeError(msg)
         return arr
     if isinstance(value, np.ndarray | np.generic):
+        if value.dtype.kind not in _NUMERIC_KINDS:
+            _check_numeric(value.dtype, "use")
         if dtype is None or value.dtype == dtype:
             return np.array(value, copy=True)
         return _cast_checked(np.asarray(value), dtype)

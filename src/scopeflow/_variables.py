@@ -15,13 +15,13 @@ from typing import Any, Final, final
 import numpy as np
 
 from . import _execution
-from ._context import EAGER, GRAPH, NAME, SCOPES, TAPES, _roots, state_get
+from ._context import EAGER, GRAPH, NAME, SCOPES, TAPES, _roots, eager_mode, state_get
 from ._func_graph import TRACES
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
 from ._ops._core import apply, convert_to_tensor, group
 from ._ops._registry import Spec, register_op
-from ._tensor import EagerTensor, as_dtype, to_array, wrap
+from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ._tensor_ops import TensorOperators
 from .errors import FailedPreconditionError, GraphMismatchError
 
@@ -150,7 +150,10 @@ class Variable(TensorOperators):
         self._initializer: Operation | None = None
         self._snapshot: Tensor | None = None
         self._value: np.ndarray[Any, Any] | None = None
-        dt = as_dtype(dtype) if dtype is not None else None
+        dt = None
+        if dtype is not None:
+            dt = as_dtype(dtype)
+            check_tensor_dtype(dt)
         traces = TRACES.get()
         if traces:
             _check_create_once(traces)
@@ -238,23 +241,83 @@ class Variable(TensorOperators):
             return f"{head} numpy={np.array2string(self._value, separator=', ')}>"
         return f"{head}>"
 
+    # -- equality, hashing, copying --------------------------------------------------------
+
+    def _elementwise_equality(self) -> bool:
+        # Eager variables compare element-wise like eager tensors (SPEC section 6); graph
+        # variables by identity, so they stay usable as keys (collections, feeds).
+        return self._graph is None
+
     def __hash__(self) -> int:
+        if self._graph is None:
+            msg = (
+                f"Variable {self.name!r} is unhashable: == compares it element-wise. Use "
+                f"variable.ref() as the dict key or set member (ref.deref() gives the "
+                f"variable back)"
+            )
+            raise TypeError(msg)
         return id(self)
 
-    def __eq__(self, other: object) -> bool:
-        return self is other
+    def __copy__(self) -> Variable:
+        # A variable's value is a number array, so a shallow copy is already independent.
+        return self._copy_eager("copied")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Variable:
+        return self._copy_eager("deep-copied")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        value = self._copyable_value("pickled")
+        return (_unpickle, (np.array(value), self._name, self._trainable))
+
+    def _copyable_value(self, verb: str) -> np.ndarray[Any, Any]:
+        if self._value is None:
+            msg = (
+                f"Graph variable {self.name!r} of {self._graph!r} cannot be {verb}: its "
+                f"value lives in each Session that initializes it. Fetch the value with "
+                f"sf.Session(graph).run(variable) and create a new variable from it"
+            )
+            raise TypeError(msg)
+        return self._value
+
+    def _copy_eager(self, verb: str) -> Variable:
+        """A new, independent eager variable with this one's value, name and flags."""
+        return _new_eager(self._copyable_value(verb), self._name, self._trainable)
 
     # -- values --------------------------------------------------------------------------
 
     def numpy(self) -> np.ndarray[Any, Any]:
-        """The current value of an eager variable, as a read-only array."""
+        """The current value of an eager variable, as a read-only array.
+
+        Raises:
+            TypeError: for a graph variable, or while a function is being traced (the
+                value would be frozen into the trace; use the variable as a tensor).
+        """
         if self._value is None:
             msg = (
                 f"Variable {self.name!r} lives in {self._graph!r}: fetch it with "
                 f"sf.Session(graph).run(variable) instead of .numpy()"
             )
             raise TypeError(msg)
+        frame = state_get(_roots[0])
+        if not frame[EAGER] and frame[GRAPH] is not None and frame[GRAPH].building_function:
+            msg = (
+                f"Variable {self.name!r}.numpy() was called while tracing "
+                f"{frame[GRAPH].name!r}: the trace would keep today's value forever. Use "
+                f"the variable itself (or .read_value()) as a tensor in the function, and "
+                f"return it or sf.print() it to see its value"
+            )
+            raise TypeError(msg)
         return self._value
+
+    def tolist(self) -> Any:
+        """The current value of an eager variable as a (nested) Python list or scalar.
+
+        Example:
+            >>> import scopeflow as sf
+            >>> sf.Variable([1, 2]).tolist()
+            [1, 2]
+        """
+        return self.numpy().tolist()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
         value = self.numpy()
@@ -392,6 +455,27 @@ class Variable(TensorOperators):
             new.flags.writeable = False
             run.resources[self] = new
         return new
+
+
+def _new_eager(value: np.ndarray[Any, Any], name: str, trainable: bool) -> Variable:
+    """An eager variable holding a copy of ``value``, named exactly ``name``.
+
+    It is made in eager mode whatever the calling context (a copy of an eager variable
+    is eager), and keeps the original's full name rather than nesting it in the caller's
+    name scope.
+    """
+    with eager_mode():
+        var = Variable(value, name=name, trainable=trainable, dtype=value.dtype)
+    var._name = name
+    return var
+
+
+def _unpickle(value: Any, name: Any, trainable: Any) -> Variable:
+    """A variable from its pickled state (see ``Variable.__reduce__``)."""
+    if not isinstance(value, np.ndarray) or not isinstance(name, str):
+        msg = "A pickled Variable holds a NumPy array and a name"
+        raise TypeError(msg)
+    return _new_eager(value, name, bool(trainable))
 
 
 def _check_create_once(traces: tuple[Any, ...]) -> None:

@@ -9,14 +9,15 @@ name scope, control dependencies, device and control-flow scope.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 
 from .._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from .._graph import Graph, Operation, Shape, Tensor, global_default_graph
 from .._scopes import control_dependencies
-from .._tensor import EagerTensor, as_dtype, to_array, wrap
+from .._shapes import as_static_shape
+from .._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ..errors import InvalidArgumentError
 from ._registry import OpDef, Spec, register_op
 
@@ -241,12 +242,15 @@ def constant(
         >>> sf.constant(1.5, shape=(2,)).numpy()
         array([1.5, 1.5], dtype=float32)
     """
-    dt = as_dtype(dtype) if dtype is not None else None
+    dt = None
+    if dtype is not None:
+        dt = as_dtype(dtype)
+        check_tensor_dtype(dt)
     arr = to_array(value, dt)
     if arr is getattr(value, "_value", None):
         arr = arr.copy()
     if shape is not None:
-        target = tuple(int(d) for d in shape)
+        target = cast("tuple[int, ...]", as_static_shape(shape, "constant()", allow_unknown=False))
         if arr.size == 1:
             arr = np.full(target, arr.reshape(()), dtype=arr.dtype)
         elif int(np.prod(target)) == arr.size:
@@ -274,7 +278,10 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
         >>> sf.convert_to_tensor([1, 2]).dtype
         dtype('int32')
     """
-    dt = as_dtype(dtype) if dtype is not None else None
+    dt = None
+    if dtype is not None:
+        dt = as_dtype(dtype)
+        check_tensor_dtype(dt)
     value = _resolve(value)
     frame = state_get(_roots[0])
     if frame[EAGER]:
@@ -316,6 +323,7 @@ def placeholder(
         ('x:0', (None, 3))
     """
     dt = as_dtype(dtype)
+    check_tensor_dtype(dt)
     frame = state_get(_roots[0])
     if frame[EAGER]:
         msg = (
@@ -325,10 +333,7 @@ def placeholder(
         raise RuntimeError(msg)
     static: Shape | None = None
     if shape is not None:
-        static = tuple(None if d is None else int(d) for d in shape)
-        if any(d is not None and d < 0 for d in static):
-            msg = f"placeholder(): shape {tuple(shape)} has a negative size"
-            raise ValueError(msg)
+        static = as_static_shape(shape, "placeholder()", allow_unknown=True)
     graph = frame[GRAPH]
     if graph is None:
         graph = global_default_graph()

@@ -1,0 +1,198 @@
+"""``sf.Module``: a named container of variables and submodules.
+
+A module opens a name scope named after it once, at construction (made unique in graph
+mode), and keeps it: variables created in ``__init__`` carry it, and methods re-enter it
+exactly with ``with self.name_scope:``. Its variables and submodules are found by walking
+its attributes, so a model needs no registration calls; checkpoints and exported models
+use the same walk to name every variable by its object path (``model/dense/w``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from ._context import Scope
+from ._scopes import name_scope
+from ._variables import Variable
+
+__all__ = ["Module", "walk_attributes"]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Attributes the module machinery itself keeps; never part of the walked structure.
+_OWN = frozenset(
+    {"_sf_name", "_sf_scope_name", "_sf_name_scope", "_sf_init_scope", "_sf_init_depth"}
+)
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+class Module:
+    """A named container of variables and submodules (the base of models and layers).
+
+    Subclasses call ``super().__init__(name=...)`` first; every variable created in the
+    rest of their ``__init__`` is named under the module's scope. ``variables``,
+    ``trainable_variables`` and ``submodules`` walk the attributes (sorted by name;
+    lists, tuples and dicts are searched too), each object once, cycles allowed.
+
+    Args:
+        name: the module's name, a Python identifier; by default the class name in
+            snake case (``Dense`` -> ``dense``).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> class Dense(sf.Module):
+        ...     def __init__(self, n_in, n_out, name=None):
+        ...         super().__init__(name=name)
+        ...         self.w = sf.Variable(sf.ones((n_in, n_out)), name="w")
+        ...         self.b = sf.Variable(sf.zeros((n_out,)), name="b")
+        ...     def __call__(self, x):
+        ...         with self.name_scope:
+        ...             return x @ self.w + self.b
+        >>> layer = Dense(2, 3)
+        >>> [v.name for v in layer.variables]
+        ['dense/b:0', 'dense/w:0']
+        >>> layer(sf.ones((1, 2))).numpy()
+        array([[2., 2., 2.]], dtype=float32)
+    """
+
+    _sf_name: str
+    _sf_scope_name: str
+    _sf_name_scope: name_scope
+    _sf_init_scope: Scope | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_sf_wraps_module_init", False):
+            cls.__init__ = _closing_init_scope(init)  # type: ignore[method-assign]
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is None:
+            name = _snake_case(type(self).__name__)
+        if not isinstance(name, str) or not _IDENTIFIER.match(name):
+            msg = (
+                f"{name!r} is not a valid module name: use a Python identifier (letters, "
+                f"digits and underscores, not starting with a digit)"
+            )
+            raise ValueError(msg)
+        if "_sf_name" in self.__dict__:
+            return  # a second Module.__init__ (diamond inheritance): keep the first scope
+        self._sf_name = name
+        with name_scope(name) as scope_name:
+            pass
+        self._sf_scope_name = scope_name
+        self._sf_name_scope = name_scope(scope_name)
+        # Variables made in the rest of the subclass's __init__ go under the module's
+        # scope: it stays open until the outermost __init__ returns (see
+        # _closing_init_scope). A plain Module() has no subclass __init__ to wait for.
+        if type(self).__init__ is Module.__init__:
+            self._sf_init_scope = None
+        else:
+            scope = name_scope(scope_name)
+            scope.__enter__()
+            self._sf_init_scope = scope
+
+    @property
+    def name(self) -> str:
+        """The name given at construction (without the enclosing scopes)."""
+        return self._sf_name
+
+    @property
+    def name_scope(self) -> name_scope:
+        """The module's scope, re-entered exactly: ``with self.name_scope: ...``."""
+        return self._sf_name_scope
+
+    @property
+    def variables(self) -> tuple[Variable, ...]:
+        """Every variable of this module and its submodules, each once."""
+        return tuple(v for _, v in walk_attributes(self) if isinstance(v, Variable))
+
+    @property
+    def trainable_variables(self) -> tuple[Variable, ...]:
+        """The variables created with ``trainable=True``."""
+        return tuple(v for v in self.variables if v.trainable)
+
+    @property
+    def submodules(self) -> tuple[Module, ...]:
+        """Every module reachable from this one (not itself), each once."""
+        return tuple(m for _, m in walk_attributes(self) if isinstance(m, Module))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._sf_scope_name[:-1]!r}>"
+
+
+def _closing_init_scope(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a subclass ``__init__`` so that the outermost one closes the module's scope."""
+
+    @functools.wraps(init)
+    def wrapped(self: Module, *args: Any, **kwargs: Any) -> None:
+        outermost = "_sf_init_depth" not in self.__dict__
+        if outermost:
+            self.__dict__["_sf_init_depth"] = True
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            if outermost:
+                del self.__dict__["_sf_init_depth"]
+                scope = self.__dict__.get("_sf_init_scope")
+                if scope is not None:
+                    self._sf_init_scope = None
+                    scope.__exit__(None, None, None)
+        if "_sf_name" not in self.__dict__:
+            msg = (
+                f"{type(self).__name__}.__init__ did not call super().__init__(); a "
+                f"sf.Module subclass must, before creating variables"
+            )
+            raise TypeError(msg)
+
+    wrapped._sf_wraps_module_init = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+def walk_attributes(root: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, object) for every variable and tracked object reachable from ``root``.
+
+    Depth first. A module's attributes are visited in sorted order; an object with a
+    ``_sf_children()`` method (optimizers, checkpoints) gives its own named children;
+    list and tuple items go by index, dict items by sorted key (insertion order when keys
+    don't sort). Each object is yielded once, at the first path that reaches it; cycles
+    are cut.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[tuple[str, ...], Any]] = [((), root)]
+    while stack:
+        path, obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if path and (isinstance(obj, (Variable, Module)) or hasattr(obj, "_sf_children")):
+            yield path, obj
+        children: list[tuple[str, Any]]
+        if hasattr(obj, "_sf_children"):
+            children = list(obj._sf_children().items())
+        elif isinstance(obj, Module):
+            items = [(k, v) for k, v in vars(obj).items() if k not in _OWN]
+            children = sorted(items, key=lambda kv: kv[0])
+        elif isinstance(obj, Mapping):
+            keys = list(obj)
+            with contextlib.suppress(TypeError):  # keys that don't sort keep their order
+                keys = sorted(keys)
+            children = [(str(k), obj[k]) for k in keys]
+        elif isinstance(obj, (list, tuple)):
+            children = [(str(i), v) for i, v in enumerate(obj)]
+        else:
+            continue
+        for name, child in reversed(children):
+            if id(child) not in seen and _may_hold_state(child):
+                stack.append(((*path, name), child))
+
+
+def _may_hold_state(obj: Any) -> bool:
+    return isinstance(obj, (Variable, Module, Mapping, list, tuple)) or hasattr(obj, "_sf_children")

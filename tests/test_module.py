@@ -1,0 +1,174 @@
+"""``sf.Module``: a name scope per module, variable and submodule tracking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+import scopeflow as sf
+from scopeflow import _context
+
+
+class Dense(sf.Module):
+    def __init__(self, n_in: int, n_out: int, name: str | None = None) -> None:
+        super().__init__(name=name)
+        # Callables: a module made while a function is traced lifts its variables out,
+        # and their initial values must be computed outside the function (SPEC section 7).
+        self.w = sf.Variable(lambda: sf.ones((n_in, n_out)), name="w")
+        self.b = sf.Variable(lambda: sf.zeros((n_out,)), name="b")
+
+    def __call__(self, x: Any) -> Any:
+        with self.name_scope:
+            return sf.add(sf.matmul(x, self.w), self.b, name="out")
+
+
+class MLP(sf.Module):
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.hidden = Dense(2, 3)
+        self.head = Dense(3, 1, name="head")
+        self.steps = sf.Variable(0, name="steps", trainable=False)
+
+    def __call__(self, x: Any) -> Any:
+        with self.name_scope:
+            return self.head(sf.relu(self.hidden(x)))
+
+
+def test_variables_made_in_init_carry_the_module_scope() -> None:
+    model = MLP()
+    assert model.name == "mlp"
+    assert sorted(v.name for v in model.variables) == [
+        "mlp/dense/b:0",
+        "mlp/dense/w:0",
+        "mlp/head/b:0",
+        "mlp/head/w:0",
+        "mlp/steps:0",
+    ]
+    assert sf.get_name_scope() == ""  # the scope closed when __init__ returned
+
+
+def test_tracking_order_is_deterministic_and_filters_trainable() -> None:
+    model = MLP()
+    # Attributes in sorted order: head, hidden, steps; each module's b before w.
+    assert [v.name for v in model.variables] == [
+        "mlp/head/b:0",
+        "mlp/head/w:0",
+        "mlp/dense/b:0",
+        "mlp/dense/w:0",
+        "mlp/steps:0",
+    ]
+    assert [v.name for v in model.trainable_variables] == [
+        "mlp/head/b:0",
+        "mlp/head/w:0",
+        "mlp/dense/b:0",
+        "mlp/dense/w:0",
+    ]
+    assert model.submodules == (model.head, model.hidden)
+
+
+def test_containers_shared_objects_and_cycles_are_walked_once() -> None:
+    root = sf.Module(name="root")
+    layer = Dense(1, 1, name="layer")
+    shared = sf.Variable(1.0, name="shared")
+    root.layers = [layer, (layer, {"k": shared})]
+    root.by_name = {"b": shared, "a": layer}
+    root.me = root
+    layer.parent = root  # a cycle through a submodule
+    assert root.submodules == (layer,)
+    assert [v.name for v in root.variables] == ["layer/b:0", "layer/w:0", "shared:0"]
+
+
+def test_methods_reenter_the_scope_exactly_in_graph_mode() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        first, second = MLP(), MLP()
+        y = second(sf.ones((1, 2)))
+    assert second.name == "mlp"
+    assert second.variables[0].name == "mlp_1/head/b:0"
+    assert y.op.name == "mlp_1/head/out"
+    assert first.name_scope is first.name_scope
+
+
+def test_eager_module_call_matches_numpy() -> None:
+    model = MLP()
+    out = model(sf.constant([[1.0, -2.0]]))
+    # hidden: [1, -2] @ ones(2, 3) = -1 each; relu -> 0; head: 0 @ ones + 0 = 0
+    assert out.numpy().tolist() == [[0.0]]
+
+
+def test_invalid_names_and_missing_super_init() -> None:
+    with pytest.raises(ValueError, match=r"^'bad name' is not a valid module name"):
+        sf.Module(name="bad name")
+
+    class Forgetful(sf.Module):
+        def __init__(self) -> None:
+            self.x = 1
+
+    with pytest.raises(TypeError, match=r"^Forgetful.__init__ did not call super\(\).__init__"):
+        Forgetful()
+
+
+def test_a_failing_init_leaves_the_scopes_as_they_were() -> None:
+    class Broken(sf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = sf.Variable(1.0, name="w")
+            raise RuntimeError("boom")
+
+    before = _context.current()
+    with pytest.raises(RuntimeError, match="boom"):
+        Broken()
+    assert _context.current() is before
+
+
+def test_subclass_of_a_subclass_keeps_one_scope() -> None:
+    class Wide(Dense):
+        def __init__(self) -> None:
+            super().__init__(2, 4, name="wide")
+            self.extra = sf.Variable(2.0, name="extra")
+
+    layer = Wide()
+    assert sorted(v.name for v in layer.variables) == ["wide/b:0", "wide/extra:0", "wide/w:0"]
+    assert sf.get_name_scope() == ""
+
+
+def test_module_created_while_tracing_lifts_its_variables() -> None:
+    holder: list[MLP] = []
+
+    @sf.function
+    def predict(x: Any) -> Any:
+        if not holder:
+            holder.append(MLP())
+        return holder[0](x)
+
+    out = predict(sf.ones((1, 2)))
+    out2 = predict(sf.ones((1, 2)))
+    assert out.numpy().tolist() == out2.numpy().tolist() == [[6.0]]
+    assert all(v.graph is None for v in holder[0].variables)  # eager, outside the function
+    assert sorted(v.name for v in holder[0].trainable_variables)[0] == "mlp/dense/b:0"
+
+
+@pytest.mark.anyio
+async def test_tasks_entering_one_module_scope_stay_apart() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        model = MLP()
+    names: dict[int, list[str]] = {}
+
+    async def build(k: int) -> None:
+        async with g.as_default():
+            with sf.name_scope(f"task{k}"):
+                pass
+            async with model.name_scope:
+                await anyio.sleep(0)
+                c = sf.constant(float(k), name=f"c{k}")
+                await anyio.sleep(0)
+                names[k] = [c.op.name, sf.get_name_scope()]
+            names[k].append(sf.get_name_scope())
+
+    async with anyio.create_task_group() as tg:
+        for k in range(3):
+            tg.start_soon(build, k)
+    assert names == {k: [f"mlp/c{k}", "mlp", ""] for k in range(3)}
