@@ -203,12 +203,15 @@ class _WeakId:
     only itself, so a stale cache entry can never be hit by a newcomer at the same id.
     """
 
-    __slots__ = ("__weakref__", "_hash", "_name", "ref")
+    __slots__ = ("__weakref__", "_hash", "_name", "places", "ref")
 
     def __init__(self, obj: Any, callback: Callable[[Any], None] | None = None) -> None:
         self.ref = weakref.ref(obj, callback)
         self._hash = id(obj)
         self._name = type(obj).__name__
+        # Where traces keyed on it are cached: None for eager callers, else a weak
+        # reference to the caller's graph. Replaced whole (a tuple), never mutated.
+        self.places: tuple[weakref.ref[Any] | None, ...] = ()
 
     def __hash__(self) -> int:
         return self._hash

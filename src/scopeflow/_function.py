@@ -168,10 +168,18 @@ class Function:
         Takes no lock: it may run inside a GC pass while this thread holds ``_lock``;
         snapshots and ``pop`` are atomic on dicts.
         """
-        caches = [self._eager_cache, *list(self._graph_caches.values())]
-        for cache in caches:
-            for key in [k for k in list(cache) if token in k[3]]:
-                cache.pop(key, None)
+        for place in token.places:
+            graph = None if place is None else place()
+            traces = self._traces_for(graph) if place is None or graph is not None else None
+            if traces is not None:
+                for key in [k for k in list(traces) if token in k[3]]:
+                    traces.pop(key, None)
+
+    def _traces_for(self, graph: Graph | None) -> dict[Any, ConcreteFunction] | None:
+        """The dict of traces for eager callers (None) or for callers in ``graph``."""
+        if graph is None:
+            return self._eager_cache
+        return self._graph_caches.get(graph)
 
     def _retrace_check(self, call: int, cache: dict[Any, ConcreteFunction], key: Any) -> None:
         """Count a cache miss of a call; warn once if the function keeps retracing."""
@@ -255,6 +263,10 @@ class Function:
         key, leaves, keep, call = self._key(args, kwargs, frame, for_concrete)
         cache = self._cache_for(frame)
         hit = cache.get(key)
+        if hit is None and key[3]:
+            # Remember where traces keyed on these objects go, to evict them when one dies.
+            graph = None if frame[EAGER] else frame[GRAPH] or get_default_graph()
+            self._keys.note(key[3], graph)
         if not for_concrete:
             number = next(self._retraces.calls)
             if hit is None:

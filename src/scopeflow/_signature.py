@@ -259,6 +259,16 @@ class CallKeys:
                 token = self._refs[id(obj)] = _WeakId(obj, callback)
             return token
 
+    def note(self, tokens: tuple[_WeakId, ...], graph: Any) -> None:
+        """Record that traces keyed on ``tokens`` may be cached for ``graph`` (None: eager)."""
+        with self._lock:
+            for token in tokens:
+                if graph is None:
+                    if None not in token.places:
+                        token.places = (*token.places, None)
+                elif not any(p is not None and p() is graph for p in token.places):
+                    token.places = (*token.places, weakref.ref(graph))
+
     # -- input_signature -----------------------------------------------------------------
 
     def bind_specs(
