@@ -108,11 +108,15 @@ def _flatten(
     Objects compared by identity key by a weak reference, made by ``refs`` (a transient
     one when None) and appended to ``tokens``, so the cache never keeps them alive.
     """
+    kind = type(value)
+    if kind is EagerTensor:  # the warm-call case, first and without a call
+        leaves.append(value)
+        array = value._value
+        return (_LEAF, array.dtype, array.shape)
     if _is_tensor_leaf(value):
         leaves.append(value)
         dtype, shape = _leaf_spec(value)
         return (_LEAF, dtype, shape)
-    kind = type(value)
     if kind in _ATOMS:
         return ("py", kind, value)
     if isinstance(value, (list, tuple)):

@@ -26,6 +26,8 @@ import anyio.to_thread
 from ._concrete import (
     ConcreteFunction,
     TensorSpec,
+    UnkeyableArgumentError,
+    _arg_structure,
     _flatten,
     _flatten_outputs,
     _leaf_spec,
@@ -159,8 +161,13 @@ class Function:
             return key, leaves, [], (keys.specs, {})
         args, kwargs = keys.binder.bind(args, kwargs)
         leaves = []
-        structure, tokens = keys.structure(args, kwargs, leaves)
-        return (frame[EAGER], frame[SCOPES][DEVICE], structure, tokens), leaves, [], (args, kwargs)
+        tokens: list[_WeakId] = []
+        try:
+            structure = _arg_structure(args, kwargs, leaves, keys.ref, tokens)
+        except UnkeyableArgumentError as err:
+            raise keys.unkeyable(args, kwargs, err) from None
+        refs = tuple(tokens) if tokens else ()
+        return (frame[EAGER], frame[SCOPES][DEVICE], structure, refs), leaves, [], (args, kwargs)
 
     def _evict_ref(self, token: _WeakId) -> None:
         """Drop the traces keyed on an argument that has died (see ``_signature._died``).

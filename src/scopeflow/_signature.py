@@ -226,18 +226,12 @@ class CallKeys:
 
     # -- keys ----------------------------------------------------------------------------
 
-    def structure(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any]
-    ) -> tuple[Any, tuple[_WeakId, ...]]:
-        """(key structure of the bound call, weak keys in it)."""
-        tokens: list[_WeakId] = []
-        try:
-            structure = _arg_structure(args, kwargs, leaves, self.ref, tokens)
-        except UnkeyableArgumentError as err:
-            name = self._culprit(args, kwargs)
-            msg = f"{self.binder.name}() argument {name!r}: {err}"
-            raise TypeError(msg) from None
-        return structure, (tuple(tokens) if tokens else ())
+    def unkeyable(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], err: UnkeyableArgumentError
+    ) -> TypeError:
+        """The error for a call with an argument that cannot be keyed, naming it."""
+        msg = f"{self.binder.name}() argument {self._culprit(args, kwargs)!r}: {err}"
+        return TypeError(msg)
 
     def _culprit(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         for i, arg in enumerate(args):
