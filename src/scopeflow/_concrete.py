@@ -113,12 +113,14 @@ def _flatten(
         leaves.append(value)
         array = value._value
         return (_LEAF, array.dtype, array.shape)
+    if kind in _ATOMS:
+        return ("py", kind, value)
+    if kind is float:
+        return ("py", float, _float_key(value))
     if _is_tensor_leaf(value):
         leaves.append(value)
         dtype, shape = _leaf_spec(value)
         return (_LEAF, dtype, shape)
-    if kind in _ATOMS:
-        return ("py", kind, value)
     if isinstance(value, (list, tuple)):
         return (kind, tuple([_flatten(v, leaves, refs, tokens) for v in value]))
     if isinstance(value, Mapping):

@@ -71,10 +71,13 @@ class Binder:
     """
 
     __slots__ = (
+        "_by_name",
         "_defaults",
+        "_kw_defaults",
         "_kwonly",
         "_n_pos",
         "_n_posonly",
+        "_n_required",
         "_opaque",
         "_pos",
         "_sig",
@@ -104,6 +107,17 @@ class Binder:
         self._varkw = any(p.kind is kinds.VAR_KEYWORD for p in params)
         # The common call passes exactly the positional parameters: nothing to rearrange.
         self._simple = not self._kwonly and not self._opaque
+        # Positional calls that leave trailing defaults out just append them.
+        self._n_required = next(
+            (i for i, d in enumerate(self._defaults) if d is not _EMPTY), self._n_pos
+        )
+        self._by_name: dict[str, int] | None = None
+        if not self._kwonly and not self._varkw and not self._opaque:
+            self._by_name = {n: i for i, n in enumerate(self._pos) if i >= self._n_posonly}
+        if all(d is not _EMPTY for _, d in self._kwonly):
+            self._kw_defaults: dict[str, Any] | None = dict(self._kwonly)
+        else:
+            self._kw_defaults = None
 
     def bind(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -114,6 +128,22 @@ class Binder:
         if self._opaque:
             return args, dict(sorted(kwargs.items()))
         n_pos = self._n_pos
+        n_args = len(args)
+        if not kwargs and self._n_required <= n_args <= n_pos and self._kw_defaults is not None:
+            return args + self._defaults[n_args:], dict(self._kw_defaults)
+        if self._by_name is not None and n_args <= n_pos:
+            # Only positional-or-keyword parameters: place each keyword by its index.
+            values = [*args, *self._defaults[n_args:]]
+            by_name = self._by_name
+            for name, value in kwargs.items():
+                i = by_name.get(name, -1)
+                if i < n_args:
+                    self._fail(args, kwargs)  # unknown, positional-only, or given twice
+                values[i] = value
+            for i in range(n_args, self._n_required):
+                if self._pos[i] not in kwargs:
+                    self._fail(args, kwargs)
+            return tuple(values), {}
         if len(args) > n_pos and not self._varargs:
             self._fail(args, kwargs)
         rest = dict(kwargs)
