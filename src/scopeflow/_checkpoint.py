@@ -239,16 +239,12 @@ class Checkpoint:
                 optimizers.append(("/".join(p), obj))
         for key, opt in optimizers:
             prefix = f"{key}/{_SLOTS}/"
-            needs: list[Variable] = []
-            for entry in arrays:
-                if not entry.startswith(prefix):
-                    continue
-                var_path, _, slot = entry[len(prefix) :].rpartition("/")
-                var = where.get(var_path)
-                if var is None or slot not in opt._slot_names:
-                    continue  # reported as an extra entry after the check
-                if all(v is not var for v in needs):
-                    needs.append(var)
+            # In the walk's order, so slots are created in the same order every time.
+            needs = [
+                var
+                for var_path, var in where.items()
+                if any(f"{prefix}{var_path}/{slot}" in arrays for slot in opt._slot_names)
+            ]
             if needs or f"{key}/iterations" in arrays:
                 plans.append((opt, needs))
         for opt, needs in plans:
