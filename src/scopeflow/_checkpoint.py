@@ -24,13 +24,9 @@ training step running in another thread.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import re
-import stat
 import struct
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +36,7 @@ import numpy as np
 import safetensors.numpy
 from safetensors import SafetensorError
 
+from ._checkpoint_files import atomic_write, write_state
 from ._context import executing_eagerly
 from ._graph import get_default_graph
 from ._module import Module, walk_attributes
@@ -202,7 +199,7 @@ class Checkpoint:
             for key, var in self._entries().items():
                 arrays[key] = _value_of(var, key)
         data = _encode(arrays, target)
-        _atomic_write(target, data)
+        atomic_write(target, data)
         return target
 
     def save(self, file_prefix: str | os.PathLike[str]) -> str:
@@ -220,7 +217,7 @@ class Checkpoint:
             n = int(counter._update(np.add, np.array(1, np.int64)))
             try:
                 path = self.write(f"{prefix}-{n}")
-                _write_state(path)
+                write_state(path)
                 return path
             except BaseException:
                 counter._update(np.subtract, np.array(1, np.int64))  # a failed save uses no number
@@ -439,100 +436,6 @@ def _encode(arrays: dict[str, np.ndarray[Any, Any]], target: str) -> bytes:
     except SafetensorError as err:
         msg = f"Cannot write checkpoint {target!r}: {err}"
         raise ValueError(msg) from None
-
-
-def _atomic_write(target: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(target))
-    if os.path.isdir(target):
-        msg = f"Cannot write checkpoint {target!r}: it is a directory; pass a file path"
-        raise IsADirectoryError(errno.EISDIR, msg)
-    try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=directory)
-        # mkstemp makes the file private (0600); the checkpoint gets the mode a plain
-        # open() would give it, so another user's serving process can read it.
-        os.fchmod(fd, _file_mode(target))
-    except OSError as err:
-        msg = f"Cannot write checkpoint {target!r}: {err.strerror or err}"
-        raise type(err)(err.errno, msg) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException as err:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            msg = f"Cannot write checkpoint {target!r}: {err.strerror or err}"
-            raise type(err)(err.errno, msg) from None
-        raise
-
-
-def _file_mode(target: str) -> int:
-    """The mode of the file being replaced, else 0o666 minus the process umask."""
-    with contextlib.suppress(OSError):
-        return stat.S_IMODE(os.stat(target).st_mode)
-    umask = 0o022
-    # os.umask() can only be read by setting it, which races with other threads.
-    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("Umask:"):
-                umask = int(line.split()[1], 8)
-    return 0o666 & ~umask
-
-
-# -- the latest checkpoint -------------------------------------------------------------
-
-STATE_FILE: Final = "checkpoint_state.json"
-STATE_FORMAT: Final = "scopeflow.checkpoint_state"
-
-
-def _write_state(path: str) -> None:
-    """Record ``path`` as the latest checkpoint of its directory (for latest_checkpoint)."""
-    directory, name = os.path.split(os.path.abspath(path))
-    state = {"format": STATE_FORMAT, "version": FORMAT_VERSION, "latest": name}
-    _atomic_write(os.path.join(directory, STATE_FILE), json.dumps(state).encode())
-
-
-def _read_state(directory: str) -> str | None:
-    """The latest checkpoint recorded in ``directory``, if valid and still there."""
-    try:
-        with open(os.path.join(directory, STATE_FILE), "rb") as f:
-            state = json.loads(f.read(4096))
-    except (OSError, ValueError, RecursionError):
-        return None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        return None
-    name = state.get("latest")
-    if not isinstance(name, str) or name in ("", ".", "..") or os.sep in name or "/" in name:
-        return None  # only a file name inside the directory, never a path elsewhere
-    path = os.path.join(directory, name)
-    return path if os.path.isfile(path) else None
-
-
-def latest_path(path: str) -> str | None:
-    """See :func:`scopeflow.train.latest_checkpoint`."""
-    if os.path.isdir(path):
-        return _read_state(path)
-    directory, base = os.path.split(path)
-    pattern = re.compile(rf"^{re.escape(base)}-(\d+)$")
-    recorded = _read_state(directory or ".")
-    if recorded is not None and pattern.match(os.path.basename(recorded)):
-        return os.path.join(directory, os.path.basename(recorded))
-    try:
-        names = os.listdir(directory or ".")
-    except OSError:
-        return None
-    numbered = [
-        (int(m.group(1)), n)
-        for n in names
-        if (m := pattern.match(n)) and os.path.isfile(os.path.join(directory, n))
-    ]
-    if not numbered:
-        return None
-    return os.path.join(directory, max(numbered)[1])
 
 
 def read_arrays(source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:

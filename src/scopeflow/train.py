@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import os
 
-from ._checkpoint import (
-    Checkpoint as Checkpoint,
-    CheckpointLoadStatus as CheckpointLoadStatus,
-    latest_path,
-)
+from ._checkpoint import Checkpoint as Checkpoint, CheckpointLoadStatus as CheckpointLoadStatus
+from ._checkpoint_files import latest_path
 
 __all__ = ["Checkpoint", "CheckpointLoadStatus", "latest_checkpoint"]
 
