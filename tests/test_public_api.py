@@ -42,7 +42,12 @@ def test_all_lists_every_public_attribute() -> None:
 def test_modules_in_all_are_public_submodules() -> None:
     modules = {name: getattr(sf, name) for name in sf.__all__}
     modules = {k: v for k, v in modules.items() if isinstance(v, types.ModuleType)}
-    assert modules == {"errors": sf.errors, "optimizers": sf.optimizers, "train": sf.train}
+    assert modules == {
+        "errors": sf.errors,
+        "optimizers": sf.optimizers,
+        "saved_model": sf.saved_model,
+        "train": sf.train,
+    }
     for name, module in modules.items():
         assert module.__name__ == f"scopeflow.{name}"
         assert module.__doc__

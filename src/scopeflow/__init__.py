@@ -8,7 +8,12 @@ creation out of function graphs. Everything public is re-exported here.
 
 import numpy as _np
 
-from . import errors as errors, optimizers as optimizers, train as train
+from . import (
+    errors as errors,
+    optimizers as optimizers,
+    saved_model as saved_model,
+    train as train,
+)
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
 from ._context import (
     ContextSwitch as ContextSwitch,
@@ -211,6 +216,7 @@ __all__ = [
     "reset_default_graph",
     "reshape",
     "run_in_scopes",
+    "saved_model",
     "scoped_generator",
     "sigmoid",
     "sqrt",
