@@ -43,12 +43,12 @@ from ._saved_model_format import (
     Document,
     FnRef,
     VarRef,
-    check_document,
     digest,
     document_digest,
     from_storage,
     parse_json,
 )
+from ._saved_model_schema import check_document
 from ._scopes import name_scope
 from ._tensor import EagerTensor, to_array, wrap
 from ._variables import Variable
@@ -233,13 +233,14 @@ class _Builder:
             inputs = tuple(tensors[j][k] for j, k in op.inputs)
             opdef = REGISTRY[op.type]
             try:
-                specs = tuple(opdef.infer(tuple((t._dtype, t._shape) for t in inputs), attrs))
+                inferred = opdef.infer(tuple((t._dtype, t._shape) for t in inputs), attrs)
+                specs = _normal_specs(inferred)
                 _check_op(op.type, attrs, inputs)
             except Exception as err:  # a hostile file may make any rule fail; report it
                 msg = f"Invalid saved model {self.source!r}: {opwhere}: {type(err).__name__}: {err}"
                 raise ValueError(msg) from None
-            recorded = [(d, s) for d, s in op.outputs]
-            if [(d, None if s is None else tuple(s)) for d, s in specs] != recorded:
+            recorded = list(op.outputs)
+            if specs != recorded:
                 self.fail(
                     opwhere,
                     f"the recorded outputs {_specs(recorded)} differ from the op's rule "
@@ -281,6 +282,23 @@ class _Builder:
         if hit is None:
             hit = self.eager_constants[key] = wrap(self.constants[key])
         return hit
+
+
+def _normal_specs(specs: Any) -> list[tuple[np.dtype[Any], tuple[int | None, ...] | None]]:
+    """A rule's output specs, checked to be (dtype, shape) pairs (a hostile attribute may
+    make a rule return anything)."""
+    out: list[tuple[np.dtype[Any], tuple[int | None, ...] | None]] = []
+    for dtype, shape in specs:
+        if not isinstance(dtype, np.dtype):
+            msg = f"the op's rule gave {dtype!r} as a dtype"
+            raise TypeError(msg)
+        if shape is not None:
+            shape = tuple(shape)
+            if not all(d is None or (type(d) is int and d >= 0) for d in shape):
+                msg = f"the op's rule gave {shape!r} as a shape"
+                raise TypeError(msg)
+        out.append((dtype, shape))
+    return out
 
 
 def _fn_names(attrs: dict[str, Any]) -> list[str]:
@@ -328,9 +346,29 @@ def _check_args(fn: ConcreteFunction, args: tuple[Tensor, ...], what: str) -> No
         raise ValueError(msg)
 
 
+_ATTR_KEYS: Final = {
+    "Const": {"value", "dtype", "shape"},
+    "Placeholder": {"dtype", "shape", "name"},
+    "PartitionedCall": {"f"},
+    "StatefulPartitionedCall": {"f"},
+    "If": {"then", "else", "n_then"},
+    "StatelessIf": {"then", "else", "n_then"},
+    "While": {"cond", "body", "n_vars", "n_cond", "max"},
+    "ReadVariableOp": {"var"},
+    "AssignVariableOp": {"var"},
+    "AssignAddVariableOp": {"var"},
+    "AssignSubVariableOp": {"var"},
+    "VarHandleOp": {"var"},
+}
+
+
 def _check_op(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) -> None:
     """What the kernels of the ops that hold arrays, variables and functions rely on, and
     their shape rules do not check."""
+    keys = _ATTR_KEYS.get(op_type)
+    if keys is not None and attrs.keys() != keys:
+        msg = f"a {op_type} op has the attributes {sorted(keys)}, got {sorted(attrs)}"
+        raise ValueError(msg)
     if op_type == "Const":
         value = attrs.get("value")
         if not isinstance(value, np.ndarray) or (value.dtype, value.shape) != (

@@ -39,11 +39,11 @@ from ._saved_model_format import (
     VARIABLES_FORMAT,
     VERSION,
     canonical,
-    check_document,
     digest,
     document_digest,
     to_storage,
 )
+from ._saved_model_schema import check_document
 from ._tensor import EagerTensor
 from ._variables import Variable
 
