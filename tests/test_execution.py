@@ -310,3 +310,79 @@ def test_leaving_a_session_that_was_not_entered_keeps_it_open() -> None:
     with pytest.raises(sf.ScopeNestingError, match="not open in this context"):
         sess.__exit__(None, None, None)
     assert sess.run(y) == 2.0
+
+
+@pytest.mark.anyio
+async def test_arun_does_not_queue_behind_other_worker_threads() -> None:
+    """Every default to_thread token is busy; graph runs still go through."""
+    g = sf.Graph()
+    with g.as_default():
+        y = sf.constant(2.0) * 5.0
+    sess = sf.Session(g)
+    release = threading.Event()
+    result = None
+    default = anyio.to_thread.current_default_thread_limiter()
+    async with anyio.create_task_group() as tg:
+        try:
+            for _ in range(int(default.total_tokens)):
+                tg.start_soon(anyio.to_thread.run_sync, release.wait)
+            while default.borrowed_tokens < default.total_tokens:
+                await anyio.sleep(0.001)
+            with anyio.move_on_after(5):
+                result = await sess.arun(y)
+        finally:
+            release.set()
+    assert result == 10.0
+
+
+@pytest.mark.anyio
+async def test_arun_uses_the_given_capacity_limiter() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float32, shape=())
+        y = x + 1.0
+    one = anyio.CapacityLimiter(1)
+    sess = sf.Session(g, limiter=one)
+    peak = 0
+
+    async def run(v: float) -> float:
+        nonlocal peak
+        result = await sess.arun(y, {x: v})
+        return float(result)
+
+    async def watch() -> None:
+        nonlocal peak
+        for _ in range(200):
+            peak = max(peak, int(one.borrowed_tokens))
+            await anyio.sleep(0)
+
+    results: list[float] = []
+
+    async def collect(v: float) -> None:
+        results.append(await run(v))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        for v in range(5):
+            tg.start_soon(collect, float(v))
+    assert sorted(results) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert peak <= 1
+    other = anyio.CapacityLimiter(2)
+    assert await sess.arun(y, {x: 1.0}, limiter=other) == 2.0
+    with pytest.raises(TypeError, match=r"^arun\(limiter=\.\.\.\) takes an anyio.CapacityLimiter"):
+        await sess.arun(y, {x: 1.0}, limiter=3)  # type: ignore[arg-type]
+
+
+def test_session_limiter_must_be_a_capacity_limiter() -> None:
+    with pytest.raises(TypeError, match=r"^Session\(limiter=\.\.\.\) takes an anyio"):
+        sf.Session(sf.Graph(), limiter=4)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_default_arun_limiter_is_per_event_loop_and_shared() -> None:
+    from scopeflow._execution import ARUN_THREADS, default_arun_limiter
+
+    first = default_arun_limiter()
+    assert first is default_arun_limiter()
+    assert first.total_tokens == ARUN_THREADS
+    assert first is not anyio.to_thread.current_default_thread_limiter()

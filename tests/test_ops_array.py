@@ -105,10 +105,12 @@ def test_reshape_shape_must_be_ints(shape: Any) -> None:
         sf.reshape(sf.zeros([6]), shape)
 
 
-def test_reshape_shape_cannot_be_a_graph_tensor() -> None:
-    with sf.Graph().as_default():
-        with pytest.raises(TypeError, match="must be known while building the graph"):
-            sf.reshape(sf.zeros([6]), sf.constant([2, 3]))
+def test_reshape_to_a_constant_graph_tensor_knows_its_shape() -> None:
+    # Issue 9: a shape tensor is accepted; a constant one is folded into the static shape.
+    with sf.Graph().as_default() as g:
+        r = sf.reshape(sf.zeros([6]), sf.constant([2, 3]))
+    assert r.shape == (2, 3)
+    assert sf.Session(g).run(r).shape == (2, 3)
 
 
 # -- transpose -----------------------------------------------------------------------------
@@ -479,11 +481,13 @@ def test_getitem_errors_when_built(run: Runner, key: Any, error: Any, pattern: s
         run(lambda x: x[key], a)
 
 
-def test_getitem_with_a_graph_tensor_as_index_is_type_error() -> None:
-    with sf.Graph().as_default():
-        x = sf.zeros([3])
-        with pytest.raises(TypeError, match="is not supported"):
-            x[sf.constant(1)]
+def test_getitem_with_a_graph_tensor_as_index() -> None:
+    # Issue 9: tensor indices work in graphs as they do eagerly.
+    with sf.Graph().as_default() as g:
+        x = sf.constant([10, 20, 30])
+        y = x[sf.constant(1)]
+    assert y.shape == ()
+    assert sf.Session(g).run(y) == 20
 
 
 def test_getitem_with_an_eager_int_tensor_as_index() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.resources
 import pickle
 import re
@@ -44,7 +45,10 @@ def test_modules_in_all_are_public_submodules() -> None:
     modules = {k: v for k, v in modules.items() if isinstance(v, types.ModuleType)}
     assert modules == {
         "errors": sf.errors,
+        "nn": sf.nn,
         "optimizers": sf.optimizers,
+        "debugging": sf.debugging,
+        "random": sf.random,
         "saved_model": sf.saved_model,
         "train": sf.train,
     }
@@ -53,6 +57,24 @@ def test_modules_in_all_are_public_submodules() -> None:
         assert module.__doc__
         assert sorted(module.__all__) == sorted(set(module.__all__))
         assert [n for n in module.__all__ if not hasattr(module, n)] == []
+
+
+@pytest.mark.parametrize("name", ["random", "debugging"])
+def test_public_submodules_import_and_document_their_names(name: str) -> None:
+    module = importlib.import_module(f"scopeflow.{name}")
+    assert module is getattr(sf, name)
+    assert module.__all__ == sorted(module.__all__)
+    assert module.__doc__ is not None
+    for public in module.__all__:
+        assert callable(getattr(module, public))
+        assert f":func:`{public}`" in module.__doc__, public
+
+
+def test_the_random_submodule_does_not_shadow_the_stdlib_random() -> None:
+    import random
+
+    assert random.__name__ == "random"
+    assert hasattr(random, "Random")
 
 
 def test_dtype_constants_are_numpy_dtypes() -> None:

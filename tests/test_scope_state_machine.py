@@ -278,7 +278,8 @@ class World:
         assert sf.executing_eagerly_outside_functions() is self._eager_outside(frame)
         assert sf.get_name_scope() == record.name
         assert _context.recording_paused() is frame.paused
-        assert _context.current()[_context.TAPES] == frame.tapes
+        # A frame holds one entry per open tape block; each names its tape.
+        assert tuple(e._tape for e in _context.current()[_context.TAPES]) == frame.tapes
         for g in self.graphs.values():
             assert g.get_name_scope() == frame.record(g).name
         switches = sf.context_switches()

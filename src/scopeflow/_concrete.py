@@ -19,13 +19,15 @@ import numpy as np
 from ._context import EAGER, GRAPH, PAUSED, TAPES, _roots, state_get
 from ._copying import refuse_copying
 from ._execution import compile_plan, execute
-from ._func_graph import FuncGraph
+from ._func_graph import FuncGraph, add_control_captures
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._nest import fill, flatten
 from ._ops._core import apply, constant, graph_tensor, record_hook
 from ._ops._registry import REGISTRY, Spec, register_op
+from ._ops._seeds import DRAW_LOG, DrawLog
 from ._shapes import as_static_shape
 from ._tensor import EagerTensor, as_dtype, to_array, wrap
+from .errors import GraphMismatchError
 
 __all__ = ["ConcreteFunction", "TensorSpec"]
 
@@ -254,17 +256,28 @@ class ConcreteFunction:
     def _call_flat(self, leaves: list[Any]) -> Any:
         frame = state_get(_roots[0])
         if frame[EAGER]:
+            if self.graph._control_captures:
+                raise _eager_call_with_control_captures(self)
             arrays = [_eager_array(x) for x in leaves]
             arrays.extend(_eager_array(v) for v in self.graph.captured_inputs)
-            outputs: Sequence[Any] = [wrap(np.asarray(v)) for v in self._run(arrays)]
-            if frame[TAPES] and not frame[PAUSED]:
-                # The call is one op on the tape; its gradient replays the graph.
+            if not frame[TAPES] or frame[PAUSED]:
+                outputs: Sequence[Any] = [wrap(np.asarray(v)) for v in self._run(arrays)]
+            else:
+                # The call is one op on the tape; its gradient replays the graph, with the
+                # random values this run draws.
+                draws = DrawLog()
+                token = DRAW_LOG.set(draws)
+                try:
+                    outputs = [wrap(np.asarray(v)) for v in self._run(arrays)]
+                finally:
+                    DRAW_LOG.reset(token)
                 hook = record_hook[0]
                 if hook is not None:
                     inputs: list[Any] = [x if type(x) is EagerTensor else wrap(a) for x, a in zip(
                         [*leaves, *self.graph.captured_inputs], arrays, strict=True)]  # fmt: skip
                     opdef = STATEFUL_CALL if self.graph.control_outputs else CALL
-                    hook(frame, opdef, tuple(inputs), tuple(outputs), {"f": self})
+                    attrs = {"f": self, "draws": draws} if draws else {"f": self}
+                    hook(frame, opdef, tuple(inputs), tuple(outputs), attrs)
         else:
             graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
             inputs = [graph_tensor(frame, graph, x, None) for x in leaves]
@@ -277,6 +290,9 @@ class ConcreteFunction:
                 outputs = result
             else:
                 outputs = (result,)
+            if self.graph._control_captures:
+                call = result if isinstance(result, Operation) else outputs[0]._op
+                add_control_captures(call, (self.graph,))
         return _fill_outputs(self._out_template, outputs)
 
     def _replay(self, inputs: Sequence[Any]) -> list[Any]:
@@ -322,6 +338,16 @@ class ConcreteFunction:
 
 _NOT_REPLAYED: Final = frozenset({"Placeholder", "NoOp", "VarHandleOp"})
 _WRITES: Final = frozenset({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"})
+
+
+def _eager_call_with_control_captures(fn: ConcreteFunction) -> GraphMismatchError:
+    dep = fn.graph._control_captures[0]
+    msg = (
+        f"ConcreteFunction {fn.name!r} must run after {dep.name!r} of {dep.graph!r} (a "
+        f"control_dependencies() in its body), which cannot run eagerly; call it while "
+        f"building {dep.graph!r}"
+    )
+    return GraphMismatchError(msg)
 
 
 def _op_name(function_name: str) -> str:

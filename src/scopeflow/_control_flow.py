@@ -16,15 +16,29 @@ from typing import Any, Final, final
 
 import numpy as np
 
+from ._backprop import (
+    VariableGrads as _VariableGrads,
+    differentiable as _differentiable,
+    variables_read,
+)
 from ._concrete import ConcreteFunction, _fill_outputs, _flatten_outputs
-from ._context import EAGER, _roots, eager_mode, state_get
-from ._func_graph import FuncGraph
+from ._context import EAGER, _roots, state_get
+from ._func_graph import FuncGraph, add_control_captures
+from ._gradients import run_time_vjp
 from ._graph import Graph, Shape, Tensor, get_default_graph
+from ._loop_shapes import (
+    check_body,
+    check_entry,
+    check_run_shapes,
+    fits,
+    flat_invariants,
+    var_names,
+)
 from ._ops._core import apply, convert_to_tensor, graph_tensor, placeholder
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import Spec, register_op
-from ._tape import _differentiable, _VariableGrads, replay_gradients, variables_read
-from ._tensor import EagerTensor, wrap
+from ._tape import replay_gradients
+from ._tensor import EagerTensor
 
 __all__ = ["cond", "while_loop"]
 
@@ -179,6 +193,7 @@ def cond(
         outputs = list(result)
     else:
         outputs = [result] if then.graph.outputs else []
+    add_control_captures(outputs[0]._op if outputs else result, (then.graph, other.graph))
     return _fill_outputs(then_template, outputs)
 
 
@@ -186,17 +201,27 @@ def cond(
 
 
 def _while_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
-    return tuple(specs[: attrs["n_vars"]])
+    # The outputs claim the shape invariants: the initial values (zero iterations) and
+    # every body output fit them, and the kernel checks that at run time.
+    invariants = attrs.get("invariants")
+    if invariants is None:  # a While op built without them: its inputs' shapes
+        return tuple(specs[: attrs["n_vars"]])
+    return tuple((dtype, inv) for (dtype, _), inv in zip(specs, invariants, strict=False))
 
 
 def _run_loop(attrs: dict[str, Any], values: list[Any], caps: Sequence[Any]) -> list[Any]:
     n_vars, n_cond = attrs["n_vars"], attrs["n_cond"]
     cond_caps, body_caps = list(caps[:n_cond]), list(caps[n_cond:])
     limit = attrs["max"]
+    checked = attrs.get("checked")
+    if checked:
+        check_run_shapes(attrs, values, "on entry")
     i = 0
     while (limit is None or i < limit) and bool(attrs["cond"]._run(values + cond_caps)[0]):
         values = attrs["body"]._run(values + body_caps)[:n_vars]
         i += 1
+        if checked:
+            check_run_shapes(attrs, values, f"after iteration {i}")
     return values
 
 
@@ -217,56 +242,54 @@ def _leaf_list(loop_vars: Any) -> tuple[list[Any], Any]:
     return leaves, template
 
 
-def _check_same(before: Sequence[Any], after: Sequence[Any], where: str) -> None:
-    for i, (a, b) in enumerate(zip(before, after, strict=True)):
-        if a.dtype != b.dtype:
-            msg = (
-                f"{where}: loop variable {i} changed dtype from {a.dtype.name} to "
-                f"{b.dtype.name}; the body must keep every loop variable's dtype"
-            )
-            raise TypeError(msg)
-        sa, sb = a.shape, b.shape
-        if (
-            sa is not None
-            and sb is not None
-            and (
-                len(sa) != len(sb)
-                or any(
-                    x is not None and y is not None and x != y for x, y in zip(sa, sb, strict=True)
-                )
-            )
-        ):
-            msg = (
-                f"{where}: loop variable {i} changed shape from {sa} to {sb}; the body must "
-                f"keep every loop variable's shape"
-            )
-            raise ValueError(msg)
-
-
 def while_loop(
     cond: Callable[..., Any],
     body: Callable[..., Any],
     loop_vars: Sequence[Any],
     maximum_iterations: int | None = None,
     name: str | None = None,
+    *,
+    shape_invariants: Sequence[Any] | None = None,
 ) -> Any:
     """Repeat ``loop_vars = body(*loop_vars)`` while ``cond(*loop_vars)`` holds.
 
     Eagerly this is a ``while`` loop. In a graph the condition and body are built once
-    and run once per iteration. The body must return values of the same structure,
-    dtypes and shapes as ``loop_vars``.
+    and run once per iteration. The body must return values of the same structure and
+    dtypes as ``loop_vars``, and shapes within the shape invariants: by default each
+    loop variable's initial static shape. ``shape_invariants`` (the structure of
+    ``loop_vars``, one shape per tensor: a tuple with None for a dimension that may
+    change, or None for an unknown rank) relaxes them. The loop's outputs have the
+    invariant shapes, and values that break an invariant at run time raise
+    :class:`~scopeflow.errors.InvalidArgumentError`.
 
     Example:
         >>> import scopeflow as sf
         >>> i, total = sf.while_loop(lambda i, t: i < 4, lambda i, t: (i + 1, t + i), [0, 0])
         >>> int(i), int(total)
         (4, 6)
+        >>> g = sf.Graph()
+        >>> with g.as_default():
+        ...     _, v = sf.while_loop(
+        ...         lambda i, v: i < 3,
+        ...         lambda i, v: (i + 1, sf.concat([v, v], 0)),
+        ...         [0, sf.constant([1.0])],
+        ...         shape_invariants=[(), (None,)],
+        ...     )
+        >>> v.shape, sf.Session(g).run(v).shape
+        ((None,), (8,))
     """
     if not callable(cond) or not callable(body):
         msg = "while_loop() takes callables cond and body"
         raise TypeError(msg)
     if not isinstance(loop_vars, (list, tuple)) or not loop_vars:
         msg = f"while_loop() loop_vars must be a non-empty list or tuple, got {loop_vars!r}"
+        raise TypeError(msg)
+    if isinstance(maximum_iterations, (list, tuple)):
+        msg = (
+            f"while_loop() maximum_iterations must be an integer, got {maximum_iterations!r}; "
+            f"pass shape invariants by keyword: while_loop(cond, body, loop_vars, "
+            f"shape_invariants=[...])"
+        )
         raise TypeError(msg)
     if maximum_iterations is not None:
         maximum_iterations = _iteration_bound(maximum_iterations)
@@ -275,7 +298,18 @@ def while_loop(
             raise ValueError(msg)
     label = name or "while"
     leaves, template = _leaf_list(loop_vars)
+    names = var_names(leaves)
+    given = None
+    if shape_invariants is not None:  # checked before any op is built for loop_vars
+        given = flat_invariants(template, shape_invariants, names, label)
     tensors = [convert_to_tensor(x) for x in leaves]
+    if given is None:
+        invariants = [t.shape for t in tensors]
+    else:
+        check_entry(tensors, given, names, label)
+        invariants = given
+    where = f"while_loop {label!r}"
+    relaxed = shape_invariants is not None
 
     def unflatten(values: Sequence[Any]) -> list[Any]:
         return _fill_outputs(template, list(values))  # type: ignore[no-any-return]
@@ -300,12 +334,12 @@ def while_loop(
             cond(*unflatten(values)), f"while_loop {label!r} cond"
         ):
             new = [convert_to_tensor(x) for x in flatten_body(body(*unflatten(values)))]
-            _check_same(values, new, f"while_loop {label!r}")
+            check_body(values, new, invariants, names, where, relaxed)
             values = new
             i += 1
         return type(loop_vars)(unflatten(values))
     outer = get_default_graph()
-    specs = [(t.dtype, t.shape) for t in tensors]
+    specs = [(t.dtype, inv) for t, inv in zip(tensors, invariants, strict=True)]
     cond_fn, _, _ = _build(
         outer,
         lambda *a: cond(*unflatten(a)),
@@ -325,17 +359,32 @@ def while_loop(
         f"while_loop body {label!r}",
         specs,
     )
-    _check_same(tensors, body_fn.graph.outputs, f"while_loop {label!r}")
+    check_body(tensors, body_fn.graph.outputs, invariants, names, where, relaxed)
+    # Run-time checks only where a value could break its invariant: an initial value
+    # whose static shape is less specific, or a body output that is (static inference
+    # already guarantees the rest).
+    checked = tuple(
+        (i, inv)
+        for i, (t, out, inv) in enumerate(
+            zip(tensors, body_fn.graph.outputs, invariants, strict=True)
+        )
+        if inv is not None and not (fits(t.shape, inv) and fits(out.shape, inv))
+    )
     attrs = {
         "cond": cond_fn,
         "body": body_fn,
         "n_vars": len(tensors),
         "n_cond": len(cond_fn.captured_inputs),
         "max": maximum_iterations,
+        "invariants": tuple(invariants),
+        "checked": checked,
+        "label": label,
+        "names": tuple(names),
     }
     inputs = (*tensors, *cond_fn.captured_inputs, *body_fn.captured_inputs)
     result = apply(WHILE, inputs, attrs, label)
     outputs = list(result) if isinstance(result, tuple) else [result]
+    add_control_captures(outputs[0]._op, (cond_fn.graph, body_fn.graph))
     return type(loop_vars)(unflatten(outputs))
 
 
@@ -391,77 +440,31 @@ def _if_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
     return _VariableGrads(input_grads, var_grads)
 
 
-def _while_grad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
-    return tuple(attrs["grad_specs"])
-
-
-def _while_grad_kernel(attrs: dict[str, Any], *arrays: Any) -> Any:
-    """Run the loop eagerly on a tape and differentiate it (at run time)."""
-    n_in = attrs["n_inputs"]
-    inputs = [wrap(np.asarray(a)) for a in arrays[:n_in]]
-    dys = [wrap(np.asarray(a)) for a in arrays[n_in:]]
-    variables = attrs["variables"]
-    slots = attrs["slots"]
-    n = attrs["n_vars"]
-    n_cond, limit = attrs["n_cond"], attrs["max"]
+def _loop_replay(attrs: dict[str, Any]) -> Callable[[list[Any]], list[Any]]:
+    """The loop of a ``While`` op as an eager function of its inputs, replaying the
+    condition and body graphs op by op (so a tape can follow it)."""
+    cond_fn, body_fn = attrs["cond"], attrs["body"]
+    n, n_cond, limit = attrs["n_vars"], attrs["n_cond"], attrs["max"]
 
     def run_loop(given: list[Any]) -> list[Any]:
         values, caps = given[:n], given[n:]
         cond_caps, body_caps = caps[:n_cond], caps[n_cond:]
         i = 0
-        while (limit is None or i < limit) and bool(attrs["cond"]._replay(values + cond_caps)[0]):
-            values = attrs["body"]._replay(values + body_caps)[:n]
+        while (limit is None or i < limit) and bool(cond_fn._replay(values + cond_caps)[0]):
+            values = body_fn._replay(values + body_caps)[:n]
             i += 1
         return values
 
-    with eager_mode():
-        # Only the differentiable inputs are watched (the others get no gradient slot).
-        g_all, g_vars = replay_gradients(run_loop, inputs, list(variables), dys)
-        g_in = [g_all[i] for i in slots]
-        out = [
-            np.zeros_like(inputs[i].numpy()) if g is None else g.numpy()
-            for i, g in zip(slots, g_in, strict=True)
-        ]
-        out += [
-            np.zeros(v.shape, v.dtype) if g is None else g.numpy()
-            for v, g in zip(variables, g_vars, strict=True)
-        ]
-    return out[0] if len(out) == 1 else tuple(out)
-
-
-WHILE_GRAD = register_op(
-    "WhileGrad",
-    infer=_while_grad_rule,
-    kernel=_while_grad_kernel,
-    same_dtype=False,
-    differentiable=False,
-)
+    return run_loop
 
 
 @register_gradient("While")
 def _while_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
-    inputs = list(op.inputs)
-    slots = [i for i, x in enumerate(inputs) if _differentiable(x)]
+    """The loop runs again, eagerly on a tape, when the gradient op runs."""
     variables = list(
         {id(v): v for f in (op.attrs["cond"], op.attrs["body"]) for v in variables_read(f)}.values()
     )
-    variables = [v for v in variables if v.dtype.kind in "fc"]
-    if not slots and not variables:
-        return _VariableGrads([None] * len(inputs), [])
-    attrs = dict(op.attrs)
-    attrs.update(
-        n_inputs=len(inputs),
-        slots=slots,
-        variables=variables,
-        grad_specs=[(inputs[i].dtype, inputs[i].shape) for i in slots]
-        + [(v.dtype, v.shape) for v in variables],
-    )
-    result = apply(WHILE_GRAD, (*inputs, *dys), attrs, "while_grad")
-    results = list(result) if isinstance(result, tuple) else [result]
-    input_grads: list[Any] = [None] * len(inputs)
-    for slot, g in zip(slots, results, strict=False):
-        input_grads[slot] = g
-    return _VariableGrads(input_grads, list(zip(variables, results[len(slots) :], strict=True)))
+    return run_time_vjp(_loop_replay(op.attrs), list(op.inputs), dys, variables, "while_grad")
 
 
 def _iteration_bound(value: Any) -> int:

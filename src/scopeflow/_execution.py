@@ -14,8 +14,10 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, final
 
+import anyio
 import anyio.to_thread
 import numpy as np
+from anyio.lowlevel import RunVar
 
 from ._copying import refuse_copying
 from ._graph import Graph, Operation, Tensor, get_default_graph
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
     from ._context import Scope
 
-__all__ = ["Session", "current_run"]
+__all__ = ["ARUN_THREADS", "Session", "current_run", "default_arun_limiter"]
 
 
 @final
@@ -165,7 +167,13 @@ class Session:
         {'y': array([2., 4.], dtype=float32)}
     """
 
-    def __init__(self, graph: Graph | None = None) -> None:
+    def __init__(
+        self, graph: Graph | None = None, *, limiter: anyio.CapacityLimiter | None = None
+    ) -> None:
+        if limiter is not None and not isinstance(limiter, anyio.CapacityLimiter):
+            msg = f"Session(limiter=...) takes an anyio.CapacityLimiter, got {limiter!r}"
+            raise TypeError(msg)
+        self._limiter = limiter
         if graph is None:
             graph = get_default_graph()
         elif not isinstance(graph, Graph):
@@ -342,14 +350,48 @@ class Session:
         results = [None if s is None else _to_user(values[s]) for s in plan.fetch_slots]
         return fill(template, results)
 
-    async def arun(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None) -> Any:
+    async def arun(
+        self,
+        fetches: Any,
+        feed_dict: Mapping[Any, Any] | None = None,
+        *,
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> Any:
         """``run`` in a worker thread, in a copy of the caller's context.
 
-        The event loop keeps serving other tasks meanwhile (asyncio and trio alike).
+        The event loop keeps serving other tasks meanwhile (asyncio and trio alike). The
+        worker threads come from a capacity limiter of their own: ``limiter`` if given,
+        else the session's (``Session(limiter=...)``), else one shared by every session in
+        this event loop with :data:`ARUN_THREADS` tokens. So graph runs never queue behind
+        other ``to_thread`` work (a server's sync endpoints) and never starve it.
         """
+        if limiter is None:
+            limiter = self._limiter if self._limiter is not None else default_arun_limiter()
+        elif not isinstance(limiter, anyio.CapacityLimiter):
+            msg = f"arun(limiter=...) takes an anyio.CapacityLimiter, got {limiter!r}"
+            raise TypeError(msg)
         ctx = contextvars.copy_context()
         call = functools.partial(ctx.run, self.run, fetches, feed_dict)
-        return await anyio.to_thread.run_sync(call)
+        return await anyio.to_thread.run_sync(call, limiter=limiter)
+
+
+ARUN_THREADS = 16
+"""Worker threads ``Session.arun`` may use at once per event loop, by default."""
+
+_ARUN_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("scopeflow_arun_limiter")
+
+
+def default_arun_limiter() -> anyio.CapacityLimiter:
+    """The capacity limiter ``Session.arun`` uses in the running event loop by default.
+
+    Its ``total_tokens`` can be changed to allow more or fewer concurrent graph runs.
+    """
+    try:
+        return _ARUN_LIMITER.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(ARUN_THREADS)
+        _ARUN_LIMITER.set(limiter)
+        return limiter
 
 
 def _open_entries(scope: Scope) -> int:

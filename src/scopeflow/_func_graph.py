@@ -10,13 +10,15 @@ program order by control edges, so a function's side effects happen as written.
 from __future__ import annotations
 
 import contextvars
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 from ._context import EMPTY_SCOPES
 from ._graph import Graph, Operation, Tensor, escaped_from
 from .errors import GraphMismatchError, TracingError
 
-__all__ = ["TRACES", "FuncGraph"]
+__all__ = ["TRACES", "FuncGraph", "add_control_captures"]
 
 
 class FuncGraph(Graph):
@@ -53,6 +55,12 @@ class FuncGraph(Graph):
         # id(captured value) -> (that value, kept alive so its id stays unique; the value
         # to bind from the immediately enclosing context; the placeholder)
         self._captures: dict[int, tuple[Any, Any, Tensor]] = {}
+        # Outer operations the body has control dependencies on (SPEC section 7): every
+        # call of the function runs after them. Ops of any enclosing graph, in order.
+        self._control_captures: list[Operation] = []
+        # Guards the check-then-act of capturing: threads building this graph at once
+        # must capture each outer value once (a second placeholder would be unbound).
+        self._capture_lock = threading.Lock()
         self._last_stateful: Operation | None = None
         # Set when the trace ends: the function's name, for errors about escaped tensors.
         self._sealed_by: str | None = None
@@ -69,17 +77,23 @@ class FuncGraph(Graph):
     @property
     def captured_inputs(self) -> list[Any]:
         """The outside values bound to the capture placeholders, in input order."""
-        return [outer for _, outer, _ in self._captures.values()]
+        with self._capture_lock:  # a snapshot, even while other threads capture
+            return [outer for _, outer, _ in self._captures.values()]
 
     @property
     def captures(self) -> list[tuple[Any, Tensor]]:
         """(outside value, placeholder) pairs, in input order."""
-        return [(outer, ph) for _, outer, ph in self._captures.values()]
+        with self._capture_lock:
+            return [(outer, ph) for _, outer, ph in self._captures.values()]
 
     def _order_stateful(self, op: Operation) -> None:
         """Run ``op`` after the previous stateful op, and on every call."""
         last = self._last_stateful
-        if last is not None and last not in op._control_inputs:
+        if (
+            last is not None
+            and last not in op._control_inputs
+            and not any(t._op is last for t in op._inputs)
+        ):
             op._control_inputs = (*op._control_inputs, last)
         self._last_stateful = op
         self.control_outputs.append(op)
@@ -100,6 +114,13 @@ class FuncGraph(Graph):
         hit = self._captures.get(id(t))
         if hit is not None:
             return hit[2]
+        with self._capture_lock:
+            hit = self._captures.get(id(t))
+            if hit is not None:
+                return hit[2]
+            return self._capture_tensor(t)
+
+    def _capture_tensor(self, t: Tensor) -> Tensor:
         source = t._op._graph
         enclosing = self.outer_graph
         while enclosing is not None and enclosing is not source:
@@ -116,11 +137,36 @@ class FuncGraph(Graph):
         hit = self._captures.get(id(value))
         if hit is not None:
             return hit[2]
+        with self._capture_lock:
+            hit = self._captures.get(id(value))
+            if hit is not None:
+                return hit[2]
+            outer = self.outer_graph
+            # Inside another function, every enclosing function captures it too, so each
+            # call can pass it on. Lock order is always inner graph, then outer graph.
+            outer_value = outer._eager_input(value) if isinstance(outer, FuncGraph) else value
+            return self._new_capture(value, outer_value, value.dtype, value.shape)
+
+    def _capture_control(self, op: Operation) -> None:
+        """Make every call of this graph run after ``op``, an op of an enclosing graph.
+
+        Each function graph between records it, so the op that calls this graph in the
+        graph owning ``op`` gets it as a control input (see :func:`control_captures_for`).
+        """
+        if op in self._control_captures:
+            return
+        source = op._graph
+        enclosing = self.outer_graph
+        while enclosing is not None and enclosing is not source:
+            enclosing = getattr(enclosing, "outer_graph", None)
+        if enclosing is None:
+            raise self._control_not_capturable(op)
         outer = self.outer_graph
-        # Inside another function, every enclosing function captures it too, so each call
-        # can pass it on.
-        outer_value = outer._eager_input(value) if isinstance(outer, FuncGraph) else value
-        return self._new_capture(value, outer_value, value.dtype, value.shape)
+        if outer is not source:
+            outer._capture_control(op)  # type: ignore[union-attr]
+        with self._capture_lock:
+            if op not in self._control_captures:
+                self._control_captures.append(op)
 
     def _not_capturable(self, t: Tensor) -> Exception:
         escaped = escaped_from(t)
@@ -143,6 +189,32 @@ class FuncGraph(Graph):
         )
         return GraphMismatchError(msg)
 
+    def _control_not_capturable(self, op: Operation) -> Exception:
+        fn_name = getattr(op._graph, "_sealed_by", None)
+        if fn_name is not None:
+            msg = (
+                f"Control input {op.name!r} was created while tracing function {fn_name!r}, "
+                f"whose trace has finished, so it never runs; depend on an op of a graph "
+                f"that encloses {self!r}, or on the function's call"
+            )
+            return TracingError(msg)
+        inner = getattr(op._graph, "outer_graph", None)
+        while inner is not None and inner is not self:
+            inner = getattr(inner, "outer_graph", None)
+        if inner is self:
+            msg = (
+                f"Control input {op.name!r} belongs to {op._graph!r}, which is nested inside "
+                f"{self!r}: it is out of scope here. Depend on an op of {self!r} or of the "
+                f"graphs around it"
+            )
+            return GraphMismatchError(msg)
+        msg = (
+            f"Control input {op.name!r} belongs to {op._graph!r}, which does not enclose "
+            f"{self!r} being built here: control_dependencies() inside a function, branch "
+            f"or loop body takes ops of that graph or of the graphs around it"
+        )
+        return GraphMismatchError(msg)
+
     def _seal(self, function_name: str) -> None:
         """End the trace: the graph is read-only and its tensors may not escape."""
         self._sealed_by = function_name
@@ -154,3 +226,31 @@ class FuncGraph(Graph):
 TRACES: contextvars.ContextVar[tuple[FuncGraph, ...]] = contextvars.ContextVar(
     "scopeflow_traces", default=()
 )
+
+
+def add_control_captures(op: Operation, functions: Iterable[FuncGraph]) -> None:
+    """Make ``op``, which runs ``functions``' graphs, run after their control captures.
+
+    ``op`` was just created and is not visible to anyone else yet. A captured op of
+    ``op``'s own graph becomes a control input; one of a graph further out is captured by
+    ``op``'s graph in turn (it is then a function graph), so its calls run after it.
+    """
+    graph = op._graph
+    extra: list[Operation] = []
+    for fn in functions:
+        for dep in fn._control_captures:
+            if dep._graph is graph:
+                if dep not in extra and dep not in op._control_inputs:
+                    extra.append(dep)
+            elif isinstance(graph, FuncGraph):
+                graph._capture_control(dep)
+            else:
+                msg = (
+                    f"{fn!r} must run after {dep.name!r} of {dep._graph!r} (a "
+                    f"control_dependencies() in its body), so it cannot be called in "
+                    f"{graph!r}; call it in {dep._graph!r} or in a function traced there"
+                )
+                raise GraphMismatchError(msg)
+    if extra:
+        inputs = {t._op for t in op._inputs}
+        op._control_inputs = (*op._control_inputs, *(d for d in extra if d not in inputs))

@@ -8,7 +8,9 @@ placeholders for the tensor arguments. A hit executes the graph: eagerly through
 plan, or, while a graph is being built, as one call op in that graph.
 
 Concurrent first calls with one key trace once; the other callers wait for that trace
-(threads block, async tasks wait without blocking their event loop).
+(threads block, async tasks wait on their own event loop; see ``_tracing``). The traces a
+graph's calls made are kept on that graph, so they die with it; a method's traces are kept
+per instance, by identity, for as long as the instance lives.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, final
-
-import anyio.to_thread
 
 from ._concrete import (
     ConcreteFunction,
@@ -33,10 +33,11 @@ from ._concrete import (
 from ._context import DEVICE, EAGER, GRAPH, SCOPES, _roots, state_get
 from ._copying import refuse_copying
 from ._func_graph import TRACES, FuncGraph
-from ._graph import Graph, Tensor, get_default_graph
+from ._graph import Tensor, get_default_graph
 from ._ops._core import graph_tensor, placeholder
 from ._scopes import device as device_scope
 from ._tensor import EagerTensor, to_array, wrap
+from ._tracing import Lifecycle, Pending, Retrace
 
 __all__ = ["Function", "function"]
 
@@ -44,13 +45,17 @@ __all__ = ["Function", "function"]
 
 
 @final
-class _Pending:
-    """A trace in progress; later callers with the same key wait on ``done``."""
+class _Cache:
+    """The traces of one function for one kind of caller, and the traces in progress.
 
-    __slots__ = ("done",)
+    Guarded by the function's lock (reads of ``traces`` need none: a dict lookup is atomic).
+    """
+
+    __slots__ = ("pending", "traces")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.traces: dict[Any, ConcreteFunction] = {}
+        self.pending: dict[Any, Pending] = {}
 
 
 @refuse_copying(
@@ -82,14 +87,12 @@ class Function:
         self._name: str = name or str(getattr(python_function, "__name__", "function"))
         self._is_async = inspect.iscoroutinefunction(python_function)
         self._lock = threading.Lock()
-        self._eager_cache: dict[Any, ConcreteFunction] = {}
-        self._graph_caches: weakref.WeakKeyDictionary[Graph, dict[Any, ConcreteFunction]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._pending: dict[Any, _Pending] = {}
-        self._trace_started = False
-        self._trace_count = 0
-        self._bound: weakref.WeakKeyDictionary[Any, Function] = weakref.WeakKeyDictionary()
+        self._eager_cache = _Cache()
+        self._life = Lifecycle()
+        # Per instance, for a method: id(instance) -> (weak reference to it, its Function).
+        # By identity, never by __eq__/__hash__; the weak reference's callback drops the
+        # entry when the instance dies (before its id can be reused).
+        self._bound: dict[int, tuple[weakref.ref[Any], Function]] = {}
         functools.update_wrapper(self, python_function)
 
     def __repr__(self) -> str:
@@ -98,37 +101,45 @@ class Function:
     @property
     def trace_count(self) -> int:
         """How many times the Python function has been traced."""
-        return self._trace_count
+        return self._life.count
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self
+        entry = self._bound.get(id(instance))
+        if entry is not None and entry[0]() is instance:
+            return entry[1]
+        return self._bind(instance)
+
+    def _bind(self, instance: Any) -> Function:
+        """The Function of ``instance``'s method, made once per instance even from threads."""
+        key = id(instance)
+        bound_functions = self._bound
+
+        def forget(ref: weakref.ref[Any]) -> None:
+            # Runs when the instance dies, possibly in another thread or inside the lock
+            # below (a collection can start anywhere), so it takes no lock: it removes only
+            # its own entry, and no new instance can have this id before it has run.
+            entry = bound_functions.get(key)
+            if entry is not None and entry[0] is ref:
+                bound_functions.pop(key, None)
+
         try:
-            bound = self._bound.get(instance)
+            ref = weakref.ref(instance, forget)
         except TypeError:
             msg = (
-                f"sf.function method {self._name!r} needs instances that are hashable and "
-                f"weak-referenceable (each instance keeps its own traces); "
-                f"{type(instance).__name__} is not"
+                f"sf.function method {self._name!r} needs weak-referenceable instances (each "
+                f"instance keeps its own traces for as long as it lives); "
+                f"{type(instance).__name__} is not: add '__weakref__' to its __slots__"
             )
             raise TypeError(msg) from None
-        if bound is None:
-            ref = weakref.ref(instance)
-            fn = self.python_function
-
-            @functools.wraps(fn)
-            def method(*args: Any, **kwargs: Any) -> Any:
-                return fn(ref(), *args, **kwargs)
-
-            if self._is_async:
-
-                @functools.wraps(fn)
-                async def amethod(*args: Any, **kwargs: Any) -> Any:
-                    return await fn(ref(), *args, **kwargs)
-
-                method = amethod
-            bound = Function(method, self.input_signature, self._name)
-            self._bound[instance] = bound
+        with self._lock:
+            entry = bound_functions.get(key)
+            if entry is not None and entry[0]() is instance:
+                return entry[1]
+            bound = Function(_method(self.python_function, ref, self._is_async),
+                             self.input_signature, self._name)  # fmt: skip
+            bound_functions[key] = (ref, bound)
         return bound
 
     # -- keys ----------------------------------------------------------------------------
@@ -193,14 +204,16 @@ class Function:
             converted.append(value)
         return tuple(converted), {}
 
-    def _cache_for(self, frame: tuple[Any, ...]) -> dict[Any, ConcreteFunction]:
+    def _cache_for(self, frame: tuple[Any, ...]) -> _Cache:
         if frame[EAGER]:
             return self._eager_cache
         graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
-        cache = self._graph_caches.get(graph)
+        # Kept on the graph, not here: a trace refers to the graph it was made from
+        # (outer_graph, captures), so a cache here keyed by the graph would keep it alive.
+        caches = graph._function_caches
+        cache: _Cache | None = caches.get(self)
         if cache is None:
-            with self._lock:
-                cache = self._graph_caches.setdefault(graph, {})
+            cache = caches.setdefault(self, _Cache())  # atomic: every racer gets one cache
         return cache
 
     # -- calling -------------------------------------------------------------------------
@@ -229,40 +242,34 @@ class Function:
         """:meth:`get_concrete_function` for an ``async def`` function."""
         return (await self._aconcrete(args, kwargs, for_concrete=True))[0]
 
-    def _claim(
-        self, cache: dict[Any, ConcreteFunction], key: Any
-    ) -> tuple[ConcreteFunction | None, _Pending, bool]:
+    def _claim(self, cache: _Cache, key: Any) -> tuple[ConcreteFunction | None, Pending, bool]:
         """(cached trace, pending trace, whether the caller must trace) under the lock."""
         with self._lock:
-            hit = cache.get(key)
+            hit = cache.traces.get(key)
             if hit is not None:
                 return hit, None, False  # type: ignore[return-value]
-            full_key = (id(cache), key)
-            pending = self._pending.get(full_key)
+            pending = cache.pending.get(key)
             if pending is not None:
                 return None, pending, False
-            pending = self._pending[full_key] = _Pending()
+            pending = cache.pending[key] = Pending()
             return None, pending, True
 
     def _finish(
-        self,
-        cache: dict[Any, ConcreteFunction],
-        key: Any,
-        pending: _Pending,
-        concrete: ConcreteFunction | None,
+        self, cache: _Cache, key: Any, pending: Pending, concrete: ConcreteFunction | None
     ) -> None:
+        """Publish the trace (None: it failed) and wake the callers waiting for it."""
         with self._lock:
             if concrete is not None:
-                cache[key] = concrete
-            del self._pending[(id(cache), key)]
-        pending.done.set()
+                cache.traces[key] = concrete
+            del cache.pending[key]
+        pending.set()
 
     def _lookup(self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool) -> Any:
         """(cache, key, tensor leaves, objects to keep alive, call to trace, cached trace)."""
         frame = state_get(_roots[0])
         key, leaves, keep, call = self._key(args, kwargs, frame, for_concrete)
         cache = self._cache_for(frame)
-        return cache, key, leaves, keep, call, cache.get(key)
+        return cache, key, leaves, keep, call, cache.traces.get(key)
 
     def _concrete(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool = False
@@ -281,7 +288,7 @@ class Function:
                 finally:
                     self._finish(cache, key, pending, concrete)
                 return concrete, leaves
-            pending.done.wait()
+            pending.wait()  # then hit, or claim the trace if that one failed
 
     async def _aconcrete(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool = False
@@ -298,16 +305,15 @@ class Function:
                 try:
                     concrete = await self._trace_async(call, key, keep)
                 finally:
+                    # Also when the tracer is cancelled: a waiter then claims the trace.
                     self._finish(cache, key, pending, concrete)
                 return concrete, leaves
-            if not pending.done.is_set():
-                # Wait in a worker thread so this event loop keeps running the tracer.
-                await anyio.to_thread.run_sync(pending.done.wait, abandon_on_cancel=True)
+            await pending.wait_async()
 
     # -- tracing -------------------------------------------------------------------------
 
     def _begin_trace(self) -> tuple[FuncGraph, str]:
-        if any(g._traced_by is self for g in TRACES.get()):
+        if any(g._traced_by is self._life for g in TRACES.get()):
             msg = (
                 f"{self._name} called itself while being traced; recursion in a traced "
                 f"function is not supported (use sf.while_loop, or recurse in Python "
@@ -315,13 +321,8 @@ class Function:
             )
             raise RuntimeError(msg)
         frame = state_get(_roots[0])
-        with self._lock:
-            first = not self._trace_started
-            self._trace_started = True
-            self._trace_count += 1
         fg = FuncGraph(self._name, outer_graph=get_default_graph())
-        fg._allow_variables = first
-        fg._traced_by = self
+        self._life.begin(fg)
         return fg, frame[SCOPES][DEVICE]
 
     def _placeholders(self, fg: FuncGraph, call: tuple[Any, Any]) -> tuple[Any, Any]:
@@ -347,28 +348,77 @@ class Function:
         return ConcreteFunction(fg, key[2], template, keep)
 
     def _trace_sync(self, call: tuple[Any, Any], key: Any, keep: list[Any]) -> ConcreteFunction:
-        fg, device = self._begin_trace()
-        token = TRACES.set((*TRACES.get(), fg))
-        try:
-            with fg.as_default(), device_scope(device or None):
-                args, kwargs = self._placeholders(fg, call)
-                result = self.python_function(*args, **kwargs)
-                return self._end_trace(fg, result, key, keep)
-        finally:
-            TRACES.reset(token)
+        while True:
+            fg, device = self._begin_trace()
+            concrete = None
+            try:
+                token = TRACES.set((*TRACES.get(), fg))
+                try:
+                    with fg.as_default(), device_scope(device or None):
+                        args, kwargs = self._placeholders(fg, call)
+                        result = self.python_function(*args, **kwargs)
+                        concrete = self._end_trace(fg, result, key, keep)
+                finally:
+                    TRACES.reset(token)
+                return concrete
+            except BaseException as err:
+                retrace = Retrace.of(err, fg)
+                if retrace is None:
+                    raise  # a failure, or an enclosing trace is redone and this one with it
+                wait = retrace.wait
+            finally:
+                self._life.end(fg, concrete is not None)
+            self._life.restarted()
+            if wait is not None:
+                wait.wait()
 
     async def _trace_async(
         self, call: tuple[Any, Any], key: Any, keep: list[Any]
     ) -> ConcreteFunction:
-        fg, device = self._begin_trace()
-        token = TRACES.set((*TRACES.get(), fg))
-        try:
-            async with fg.as_default(), device_scope(device or None):
-                args, kwargs = self._placeholders(fg, call)
-                result = await self.python_function(*args, **kwargs)
-                return self._end_trace(fg, result, key, keep)
-        finally:
-            TRACES.reset(token)
+        while True:
+            fg, device = self._begin_trace()
+            concrete = None
+            try:
+                token = TRACES.set((*TRACES.get(), fg))
+                try:
+                    async with fg.as_default(), device_scope(device or None):
+                        args, kwargs = self._placeholders(fg, call)
+                        result = await self.python_function(*args, **kwargs)
+                        concrete = self._end_trace(fg, result, key, keep)
+                finally:
+                    TRACES.reset(token)
+                return concrete
+            except BaseException as err:
+                retrace = Retrace.of(err, fg)
+                if retrace is None:
+                    raise
+                wait = retrace.wait
+            finally:
+                self._life.end(fg, concrete is not None)
+            self._life.restarted()
+            if wait is not None:
+                await wait.wait_async()
+
+
+def _method(fn: Callable[..., Any], ref: weakref.ref[Any], is_async: bool) -> Callable[..., Any]:
+    """``fn`` with its first argument bound to the instance behind ``ref``.
+
+    A weak reference: the instance's Function lives as long as the instance, and must not
+    keep it alive itself.
+    """
+    if is_async:
+
+        @functools.wraps(fn)
+        async def amethod(*args: Any, **kwargs: Any) -> Any:
+            return await fn(ref(), *args, **kwargs)
+
+        return amethod
+
+    @functools.wraps(fn)
+    def method(*args: Any, **kwargs: Any) -> Any:
+        return fn(ref(), *args, **kwargs)
+
+    return method
 
 
 def _named_leaves(fn: Callable[..., Any], call: tuple[Any, Any]) -> list[tuple[str, Any]]:
@@ -405,8 +455,13 @@ def function(
     """Trace ``func`` into function graphs and run those instead of the Python code.
 
     Works as ``@sf.function``, ``@sf.function(input_signature=[...])`` or
-    ``sf.function(fn)``; on methods each instance gets its own traces; on an ``async def``
-    it returns an async callable whose trace may await.
+    ``sf.function(fn)``; on methods each instance (by identity, weak-referenceable) gets
+    its own traces; on an ``async def`` it returns an async callable whose trace may await.
+
+    Concurrent first calls with one signature trace once; the others wait (threads block,
+    tasks wait on their own event loop). Variables may be created only by the first trace
+    that completes: a trace that fails or is cancelled leaves nothing behind, and a trace
+    that would create variables while another is creating them is redone after it.
 
     Example:
         >>> import scopeflow as sf

@@ -99,6 +99,9 @@ class Graph:
         self._eager_switch: ContextSwitch | None = None
         # Filled by the execution module: a cache of compiled run plans.
         self._plans: dict[Any, Any] = {}
+        # Filled by sf.function: the traces each function made for calls from this graph.
+        # Held here so that they die with the graph (they refer to it as their outer graph).
+        self._function_caches: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
         return f"<sf.Graph {self._name!r}>"
@@ -386,6 +389,8 @@ def _control_inputs_for(
 
     A dependency scope is skipped when some input was itself created inside that scope:
     the input already waits for those ops, so the new op does too (TensorFlow's pruning).
+    A control input that produces one of ``inputs`` is dropped too: the data edge already
+    orders it. Deeper ancestors are not searched, which would cost a graph walk per op.
     """
     input_chains = [t._op._ctl for t in inputs]
     per_scope: list[tuple[Operation, ...]] = []  # innermost scope first
@@ -404,11 +409,16 @@ def _control_inputs_for(
         if not dominated:
             per_scope.append(ops)
         node = parent
+    if not per_scope:  # the usual case inside a scope: an input was made in it
+        return ()
     result: list[Operation] = []
     for ops in reversed(per_scope):  # outermost scope first, each in the order given
         for op in ops:
             if op not in result:
                 result.append(op)
+    for t in inputs:
+        if t._op in result:
+            result.remove(t._op)
     return tuple(result)
 
 

@@ -216,6 +216,11 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
             c = c._op
         if isinstance(c, Operation):
             if graph is not None and c._graph is not graph:
+                if graph.building_function:
+                    # Captured like a data input (SPEC section 7): the function's calls,
+                    # the cond or the loop run after ``c``.
+                    graph._capture_control(c)  # type: ignore[attr-defined]
+                    continue
                 msg = (
                     f"Control input {c.name!r} belongs to {c._graph!r}, not to {graph!r} "
                     f"where the dependent ops are being built"
@@ -223,7 +228,7 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
                 raise GraphMismatchError(msg)
             if c not in ops:
                 ops.append(c)
-        elif graph is None:
+        elif graph is None or (graph.building_function and _is_eager_tensor(c)):
             if callable(c):
                 c()
             # Eager values already exist: a dependency on them is a no-op.
@@ -236,11 +241,22 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
     return tuple(ops)
 
 
+def _is_eager_tensor(value: Any) -> bool:
+    # Imported here: _tensor imports _graph, which imports this module at its end.
+    from ._tensor import EagerTensor
+
+    return isinstance(value, EagerTensor)
+
+
 @final
 class control_dependencies(Scope):  # a class used like a function, as in TensorFlow
     """Make ops created in the body run after ``control_inputs``; ``None`` clears.
 
-    In eager mode the inputs have already run; callables among them are called once.
+    An op that already has a control input as a data input, or whose inputs were made
+    under the same scope, does not get it again. In a function body, ``cond`` branch or
+    loop body, ops of the enclosing graphs are captured: the call, ``cond`` or loop runs
+    after them; eager tensors there are no-ops. In eager mode the inputs have already
+    run; callables among them are called once.
 
     Example:
         >>> import scopeflow as sf

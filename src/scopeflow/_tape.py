@@ -1,23 +1,32 @@
-"""Automatic differentiation: ``GradientTape`` and symbolic ``gradients``.
+"""Automatic differentiation: ``GradientTape``.
 
-A tape is a scope: while it is open, every op run or built in a context that can see it
-(the task that entered it, and tasks or threads spawned from there) is offered to it, and
-the tape keeps the ops connected to what it watches. ``gradient`` walks those records
-backwards, calling each op type's gradient function; gradient functions are built from
-ordinary ops, so the same walk computes eager values or adds symbolic ops to the graph
-being built. ``sf.gradients`` runs the same walk over a graph's ops.
+A tape is a scope: while its block is open, every op run or built in a context that can
+see it (the task that entered it, and tasks or threads spawned from there) is offered to
+it, and the tape keeps the ops connected to what it watches. Each open block is an
+``_Entry`` in the frames of those contexts; leaving the block closes the entry, so
+contexts that outlive the block stop recording. ``gradient`` walks the records backwards
+(``_backprop``) with gradient functions built from ordinary ops, so the same walk
+computes eager values or adds symbolic ops to the graph being built, and tapes that are
+recording (a persistent tape inside its own block, outer tapes) record it in turn.
+``sf.gradients`` runs the same walk over a graph's ops (``_gradients``).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from operator import itemgetter
-from typing import Any, Final, final
+from typing import Any, final
 
-import numpy as np
-
-from ._concrete import ConcreteFunction
+from ._backprop import (
+    CALLS,
+    READ,
+    VariableGrads,
+    attr_variables,
+    backprop,
+    differentiable,
+    record_of,
+    variables_read as variables_read,
+)
 from ._context import (
     EAGER,
     GRAPH,
@@ -29,61 +38,51 @@ from ._context import (
     Scope,
     _roots,
     state_get,
+    state_reset,
 )
 from ._copying import refuse_copying
-from ._graph import Operation, Tensor, get_default_graph
+from ._graph import Tensor
 from ._ops import _core
-from ._ops._grad_util import GradRecord, ones_like, register_gradient
-from ._ops._math import add
-from ._ops._registry import REGISTRY, OpDef
+from ._ops._registry import OpDef
 from ._tensor import EagerTensor
 from ._variables import Variable
 
-__all__ = ["GradientTape", "gradients"]
+__all__ = ["GradientTape", "replay_gradients"]
 
-_READ: Final = "ReadVariableOp"
-# Ops that run function graphs (calls, branches, loops): the variables those graphs read
-# connect the op to a tape even when none of its inputs is watched.
-_CALLS: Final = frozenset(
-    {"PartitionedCall", "StatefulPartitionedCall", "If", "StatelessIf", "While"}
-)
+# The names the control-flow gradients imported from here before ``_backprop`` existed
+# (with ``variables_read`` and ``replay_gradients``), for code written against them.
+_differentiable = differentiable
+_VariableGrads = VariableGrads
+
+
+def _closed(opdef: OpDef, inputs: tuple[Any, ...], outputs: tuple[Any, ...],
+            attrs: dict[str, Any]) -> None:  # fmt: skip
+    """What a closed entry does with the ops offered to it: nothing."""
 
 
 @final
-class _Record(tuple[OpDef, tuple[Any, ...], tuple[Any, ...], dict[str, Any]]):
-    """One op on a tape, ``(opdef, inputs, outputs, attrs)``: what its gradient needs.
+class _Entry:
+    """One open block of a tape, as the frames of the contexts that can see it hold it.
 
-    A tuple with named fields rather than a slots class: a tape records one per op, and
-    ``tuple.__new__`` builds it in a fraction of the time an ``__init__`` takes.
+    Tasks and threads spawned inside the block copy the frame, and with it this object;
+    they may outlive the block. Leaving the block closes the entry (``offer`` becomes a
+    no-op), which is how a tape stops recording in every context at once: frames are
+    immutable and cannot be reached from the tape.
     """
 
-    __slots__ = ()
+    __slots__ = ("_offer", "_tape")
 
-    opdef = property(itemgetter(0))
-    inputs = property(itemgetter(1))
-    outputs = property(itemgetter(2))
-    attrs = property(itemgetter(3))
-
-
-def _record_of(
-    opdef: OpDef, inputs: tuple[Any, ...], outputs: tuple[Any, ...], attrs: dict[str, Any]
-) -> _Record:
-    return tuple.__new__(_Record, (opdef, inputs, outputs, attrs))
+    def __init__(self, tape: GradientTape) -> None:
+        self._tape = tape
+        # A bound method stored once: the recording hook calls it without a lookup.
+        self._offer: Callable[..., None] = tape._offer
 
 
-@final
-class _VariableGrads:
-    """A gradient function's result that also carries gradients for variables it read."""
-
-    __slots__ = ("inputs", "variables")
-
-    def __init__(self, inputs: Sequence[Any], variables: list[tuple[Variable, Any]]) -> None:
-        self.inputs = inputs
-        self.variables = variables
-
-
-def _differentiable(x: Any) -> bool:
-    return x is not None and x.dtype.kind in "fc"
+def _open_entry(tapes: tuple[Any, ...], tape: GradientTape) -> Any:
+    for entry in tapes:
+        if entry._tape is tape and entry._offer is not _closed:
+            return entry
+    return None
 
 
 @refuse_copying(
@@ -96,6 +95,8 @@ class GradientTape(Scope):
 
     Args:
         persistent: allow several ``gradient`` calls (a non-persistent tape allows one).
+            A persistent tape also records the gradients computed inside its own block,
+            so they can be differentiated again.
         watch_accessed_variables: watch trainable variables read while recording.
 
     Example:
@@ -106,10 +107,16 @@ class GradientTape(Scope):
         ...     y = x * x + x
         >>> float(tape.gradient(y, x))
         7.0
+        >>> with sf.GradientTape(persistent=True) as tape:
+        ...     tape.watch(x)
+        ...     dy = tape.gradient(x * x * x, x)
+        >>> float(tape.gradient(dy, x))
+        18.0
     """
 
     __slots__ = (
         "__weakref__",
+        "_force",
         "_lock",
         "_persistent",
         "_records",
@@ -120,28 +127,65 @@ class GradientTape(Scope):
     )
 
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
-        super().__init__()
+        self._frame = None  # Scope.__init__, inlined: a tape step builds one tape
         self._persistent = bool(persistent)
         self._watch_accessed = bool(watch_accessed_variables)
         self._lock = threading.Lock()
-        self._records: list[_Record] = []
+        self._records: list[Any] = []
         # id -> object, for every tensor the tape follows; holding the objects keeps ids
         # unique while the tape lives.
         self._tracked: dict[int, Any] = {}
         self._watched_vars: dict[int, Variable] = {}
         self._used = False
+        # Record even where tapes are paused (the private tapes that differentiate a
+        # replayed function: the caller may compute gradients under stop_recording()).
+        self._force = False
 
     def __enter__(self) -> GradientTape:
         cur = state_get(_roots[0])
-        if self in cur[TAPES]:
+        tapes = cur[TAPES]
+        if tapes and _open_entry(tapes, self) is not None:
             msg = "This GradientTape is already recording here; it cannot be entered twice"
             raise RuntimeError(msg)
+        paused = cur[PAUSED]
+        if paused and self._force:
+            tapes, paused = (), False
+        entry = _Entry(self)
         self._push(
             (
-                cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*cur[TAPES], self),
-                cur[PAUSED], None,
+                cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
+                paused, None,
             )
         )  # fmt: skip
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        # Scope.__exit__'s fast path, inlined (SPEC section 11 times a tape step), plus
+        # closing the entry so that tasks and threads spawned in the block, which may
+        # still run, stop recording too. Other exits close entries in ``_forget``.
+        cur = state_get(None)
+        if cur is self._frame and cur is not None:
+            try:
+                state_reset(self._token)  # type: ignore[arg-type]
+            except ValueError:
+                raise self._elsewhere() from None
+            self._frame = self._token = None
+            self._close(cur[TAPES][-1])
+            return
+        self._exit_slow(cur)
+
+    def _forget(self, frame: Frame) -> None:
+        self._close(frame[TAPES][-1])
+        super()._forget(frame)
+
+    def _close(self, entry: _Entry) -> None:
+        entry._offer = _closed
+
+    @property
+    def _tape(self) -> GradientTape:
+        """A tape placed in a frame by itself (a private scope that records with one
+        tape only) reads as an entry of itself that is always open (``_offer`` is the
+        method)."""
         return self
 
     def __repr__(self) -> str:
@@ -150,20 +194,25 @@ class GradientTape(Scope):
     # -- watching ------------------------------------------------------------------------
 
     def watch(self, tensor: Any) -> None:
-        """Follow ``tensor`` (or variables, or nested lists/tuples/dicts of them)."""
+        """Follow ``tensor`` (or variables, or nested lists/tuples/dicts of them).
+
+        Raises:
+            TypeError: something that is neither a tensor nor a variable was given.
+        """
         if type(tensor) is EagerTensor:
             self._tracked[id(tensor)] = tensor  # the common case; a dict store is atomic
             return
-        for leaf in _leaves(tensor):
-            if isinstance(leaf, Variable):
-                with self._lock:
-                    self._watched_vars[id(leaf)] = leaf
-            elif isinstance(leaf, (EagerTensor, Tensor)):
-                with self._lock:
-                    self._tracked[id(leaf)] = leaf
-            else:
+        leaves = list(_leaves(tensor))
+        for leaf in leaves:
+            if not isinstance(leaf, (Variable, EagerTensor, Tensor)):
                 msg = f"GradientTape.watch() takes tensors or variables, got {leaf!r}"
                 raise TypeError(msg)
+        with self._lock:
+            for leaf in leaves:
+                if isinstance(leaf, Variable):
+                    self._watched_vars[id(leaf)] = leaf
+                else:
+                    self._tracked[id(leaf)] = leaf
 
     def watched_variables(self) -> tuple[Variable, ...]:
         """The variables watched so far (explicitly, or read while recording)."""
@@ -184,7 +233,7 @@ class GradientTape(Scope):
                attrs: dict[str, Any]) -> None:  # fmt: skip
         kind = opdef.type
         tracked = self._tracked
-        if kind != _READ and kind not in _CALLS:
+        if kind != READ and kind not in CALLS:
             # The common case, checked without the lock (dict reads are atomic): is any
             # input something this tape follows?
             if not opdef.differentiable:
@@ -196,26 +245,28 @@ class GradientTape(Scope):
                 return
             # No lock: list.append and dict stores are atomic, and records from several
             # threads only need each op after its inputs, which running them guarantees.
-            self._records.append(_record_of(opdef, inputs, outputs, attrs))
+            self._records.append(record_of(opdef, inputs, outputs, attrs))
             for out in outputs:
                 tracked[id(out)] = out
             return
         with self._lock:
-            if kind == _READ:
+            if self._used and not self._persistent:
+                return
+            if kind == READ:
                 var = attrs["var"]
                 if id(var) not in self._watched_vars:
                     if not (self._watch_accessed and var.trainable):
                         return
                     self._watched_vars[id(var)] = var
-            elif kind in _CALLS:
+            else:
                 connected = any(id(x) in tracked for x in inputs)
-                for var in _attr_variables(attrs):
+                for var in attr_variables(attrs):
                     if id(var) in self._watched_vars or (self._watch_accessed and var.trainable):
                         self._watched_vars[id(var)] = var
                         connected = True
                 if not connected:
                     return
-            self._records.append(_record_of(opdef, inputs, outputs, attrs))
+            self._records.append(record_of(opdef, inputs, outputs, attrs))
             for out in outputs:
                 tracked[id(out)] = out
 
@@ -223,6 +274,9 @@ class GradientTape(Scope):
 
     def gradient(self, target: Any, sources: Any, output_gradients: Any = None) -> Any:
         """d(target)/d(sources), in the structure of ``sources``.
+
+        Called inside the block of a persistent tape, the computation is recorded by
+        that tape (and by every outer tape), so the result can be differentiated again.
 
         Args:
             target: a tensor, or a list/tuple/dict of tensors (their sum is differentiated).
@@ -235,15 +289,18 @@ class GradientTape(Scope):
 
         Raises:
             RuntimeError: a non-persistent tape was already used once.
+            TypeError: a target or source is not a tensor or variable (the tape can
+                still be used).
+            LookupError: an op on a path from the target to a source has no gradient.
         """
-        if self._used and not self._persistent:
-            msg = (
-                "A non-persistent GradientTape can only compute gradients once; create it "
-                "with GradientTape(persistent=True) to call gradient() several times"
-            )
-            raise RuntimeError(msg)
-        self._used = True
-        targets = [target] if isinstance(target, (EagerTensor, Tensor)) else list(_leaves(target))
+        if type(target) is EagerTensor or type(target) is Tensor:
+            targets: list[Any] = [target]
+        else:
+            targets = list(_leaves(target))
+            _check_leaves(targets, "target", allow_none=True)
+        if not (type(sources) is EagerTensor or type(sources) is Tensor):
+            # Checked before the tape is used: a bad call leaves it usable.
+            _check_leaves(list(_leaves(sources)), "sources", allow_none=False)
         if output_gradients is None:
             seeds: list[Any] = [None] * len(targets)
         else:
@@ -254,15 +311,35 @@ class GradientTape(Scope):
                     f"{len(targets)}; give one gradient per target tensor"
                 )
                 raise ValueError(msg)
+        persistent = self._persistent
         with self._lock:
+            if self._used and not persistent:
+                msg = (
+                    "A non-persistent GradientTape can only compute gradients once; create "
+                    "it with GradientTape(persistent=True) to call gradient() several times"
+                )
+                raise RuntimeError(msg)
+            # Claimed before the work so that two threads cannot both use a
+            # non-persistent tape; given back below if the work fails.
+            self._used = True
             records = list(self._records)
-        if self in state_get(_roots[0])[TAPES]:
-            # The tape does not record its own gradient computation (an outer tape does).
-            with _PauseTape(self):
+        try:
+            tapes = state_get(_roots[0])[TAPES]
+            if persistent or not tapes or _open_entry(tapes, self) is None:
                 grads, var_grads = backprop(records, targets, seeds)
-        else:
-            grads, var_grads = backprop(records, targets, seeds)
-        if not self._persistent:
+            else:
+                # This tape is done: it does not record its own gradient computation
+                # (outer tapes do).
+                with _PauseTape(self, strict=False):
+                    grads, var_grads = backprop(records, targets, seeds)
+        except BaseException:
+            if not persistent:
+                self._used = False
+            raise
+        if not persistent:
+            # As in TensorFlow, a used non-persistent tape stops recording (also in its
+            # block and in tasks spawned there: with nothing tracked and ``_used`` set,
+            # ``_offer`` keeps nothing); its records are freed.
             self._records = []
             self._tracked = {}
         if type(sources) is EagerTensor or type(sources) is Tensor:
@@ -272,28 +349,54 @@ class GradientTape(Scope):
 
 @final
 class _PauseTape(Scope):
-    __slots__ = ("_tape",)
+    __slots__ = ("_strict", "_tape")
 
-    def __init__(self, tape: GradientTape) -> None:
+    def __init__(self, tape: GradientTape, strict: bool = True) -> None:
         super().__init__()
         self._tape = tape
+        # Not strict: pause the tape if it records here, and do nothing otherwise.
+        self._strict = strict
 
     def __enter__(self) -> None:
         cur = state_get(_roots[0])
         tapes = cur[TAPES]
-        if self._tape not in tapes or cur[PAUSED]:
+        if self._strict and (cur[PAUSED] or _open_entry(tapes, self._tape) is None):
             msg = (
                 "GradientTape.stop_recording() was entered while the tape is not recording "
                 "here; enter it inside the tape's `with` block"
             )
             raise RuntimeError(msg)
-        kept = tuple(t for t in tapes if t is not self._tape)
+        kept = tuple(e for e in tapes if e._tape is not self._tape)
         self._push(
             (cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], kept, cur[PAUSED], None)
         )
 
     def __repr__(self) -> str:
         return "GradientTape.stop_recording()"
+
+
+@final
+class _NoTapes(Scope):
+    """Eager execution that no tape of the caller sees (and no pause applies to).
+
+    Kernels that differentiate a function at run time use it: their private tapes must
+    record even when the caller paused its own, and the caller's tapes must not record
+    the kernel's internal ops.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        cur = state_get(_roots[0])
+        self._push((cur, self, True, cur[GRAPH], cur[SCOPES], cur[LOG], (), False, None))
+
+    def __repr__(self) -> str:
+        return "_NoTapes()"
+
+
+def no_tapes() -> Scope:
+    """A scope whose body runs eagerly, unseen by the caller's tapes (see ``_NoTapes``)."""
+    return _NoTapes()
 
 
 def _leaves(value: Any) -> Iterable[Any]:
@@ -305,6 +408,18 @@ def _leaves(value: Any) -> Iterable[Any]:
             yield from _leaves(v)
     else:
         yield value
+
+
+def _check_leaves(leaves: list[Any], what: str, *, allow_none: bool) -> None:
+    for leaf in leaves:
+        if leaf is None and allow_none:
+            continue
+        if not isinstance(leaf, (EagerTensor, Tensor, Variable)):
+            msg = (
+                f"gradient() {what} must be tensors or variables (or nested lists, tuples "
+                f"and dicts of them), got {leaf!r}"
+            )
+            raise TypeError(msg)
 
 
 def _leaves_like(value: Any, structure: Any) -> Iterable[Any]:
@@ -339,111 +454,16 @@ def _rebuild(sources: Any, grads: dict[int, Any], var_grads: dict[int, Any]) -> 
     raise TypeError(msg)
 
 
-def _accumulate(store: dict[int, Any], key: int, grad: Any) -> None:
-    old = store.get(key)
-    store[key] = grad if old is None else add(old, grad)
-
-
-def backprop(
-    records: Sequence[_Record], targets: Sequence[Any], seeds: Sequence[Any]
-) -> tuple[dict[int, Any], dict[int, Any]]:
-    """Propagate gradients from ``targets`` back through ``records`` (in run order).
-
-    Returns:
-        (gradient by tensor id, gradient by variable id).
-    """
-    grads: dict[int, Any] = {}
-    var_grads: dict[int, Any] = {}
-    for t, seed in zip(targets, seeds, strict=True):
-        if not _differentiable(t):
-            continue
-        if seed is None:
-            seed = ones_like(t.read_value() if isinstance(t, Variable) else t)
-        elif not isinstance(seed, (EagerTensor, Tensor)):
-            # Plain values become tensors of the target's dtype, so gradients that pass
-            # the seed straight through still return tensors.
-            seed = _core.convert_to_tensor(np.asarray(seed).astype(t.dtype))
-        # d(v)/d(v) for a variable target is its seed.
-        _accumulate(var_grads if isinstance(t, Variable) else grads, id(t), seed)
-    # This loop is most of a tape step (SPEC section 11): single-output records, the
-    # common case, skip building lists.
-    for rec in reversed(records):
-        outputs = rec.outputs
-        if len(outputs) == 1:
-            dy = grads.get(id(outputs[0]))
-            if dy is None:
-                continue
-            dys: Sequence[Any] = (dy,)
-        else:
-            maybe = [grads.get(id(o)) for o in outputs]
-            if all(d is None for d in maybe):
-                continue
-            dys = [d if d is not None else _zeros(o) for d, o in zip(maybe, outputs, strict=True)]
-        opdef = rec.opdef
-        if opdef.type == _READ:
-            _accumulate(var_grads, id(rec.attrs["var"]), dys[0])
-            continue
-        fn = opdef.grad
-        if fn is None:
-            msg = f"No gradient is defined for op type {opdef.type!r}"
-            raise LookupError(msg)
-        result = fn(rec, *dys)
-        if type(result) is _VariableGrads:
-            for var, g in result.variables:
-                if g is not None:
-                    _accumulate(var_grads, id(var), g)
-            result = result.inputs
-        for x, g in zip(rec.inputs, result, strict=False):
-            if g is not None and x.dtype.kind in "fc":
-                key = id(x)
-                old = grads.get(key)
-                grads[key] = g if old is None else add(old, g)
-    return grads, var_grads
-
-
-def _zeros(like: Any) -> Any:
-    return _core.apply(REGISTRY["ZerosLike"], (like,), {})
-
-
 # -- the recording hook --------------------------------------------------------------
 
 
 def _record(frame: Frame, opdef: OpDef, inputs: tuple[Any, ...], outputs: tuple[Any, ...],
             attrs: dict[str, Any]) -> None:  # fmt: skip
-    for tape in frame[TAPES]:
-        tape._offer(opdef, inputs, outputs, attrs)
+    for entry in frame[TAPES]:
+        entry._offer(opdef, inputs, outputs, attrs)
 
 
 _core.record_hook[0] = _record
-
-# -- functions: variables they read, and the gradient of a call ----------------------
-
-
-def variables_read(concrete: Any) -> tuple[Variable, ...]:
-    """The variables a concrete function reads, including through nested calls."""
-    cached: tuple[Variable, ...] | None = concrete._reads
-    if cached is not None:
-        return cached
-    found: dict[int, Variable] = {}
-    for op in concrete.graph.get_operations():
-        if op.type == _READ:
-            found[id(op._attrs["var"])] = op._attrs["var"]
-        elif op.type in _CALLS:
-            for var in _attr_variables(op._attrs):
-                found[id(var)] = var
-    result = tuple(found.values())
-    concrete._reads = result
-    return result
-
-
-def _attr_variables(attrs: dict[str, Any]) -> list[Variable]:
-    """The variables read by the function graphs an op runs (found in its attrs)."""
-    found: dict[int, Variable] = {}
-    for value in attrs.values():
-        if isinstance(value, ConcreteFunction):
-            for var in variables_read(value):
-                found[id(var)] = var
-    return list(found.values())
 
 
 def replay_gradients(
@@ -456,95 +476,41 @@ def replay_gradients(
     inputs and the variables, by running ``replay`` again on a fresh tape.
 
     This is how ops that run function graphs (calls, branches, loops) are differentiated:
-    eagerly the replay computes values, in a graph it inlines the function's ops.
+    eagerly the replay computes values, in a graph it inlines the function's ops. Tapes
+    that see the caller record the replay and its gradient too (higher orders).
+
+    Returns:
+        (one gradient or None per input, one per variable). A tensor given for several
+        inputs gets its whole gradient at its first position and None at the others,
+        since the caller adds up an op's input gradients position by position.
     """
-    with GradientTape(watch_accessed_variables=False) as tape:
-        tape.watch([x for x in inputs if _differentiable(x)])
+    tape = GradientTape(watch_accessed_variables=False)
+    tape._force = True
+    with tape:
+        tape.watch([x for x in inputs if differentiable(x)])
         tape.watch(variables)
         outputs = replay(inputs)
-    kept = [(o, d) for o, d in zip(outputs, dys, strict=True) if _differentiable(o)]
+    kept = [(o, d) for o, d in zip(outputs, dys, strict=True) if differentiable(o)]
     input_grads, var_grads = tape.gradient(
         [o for o, _ in kept], [inputs, variables], output_gradients=[d for _, d in kept]
     )
+    # The tape answers per tensor: one tensor given for several inputs (f(x, x), or a
+    # capture that is also an argument) already has the sum over all its uses.
+    seen: set[int] = set()
+    for i, x in enumerate(inputs):
+        if id(x) in seen:
+            input_grads[i] = None
+        else:
+            seen.add(id(x))
     return input_grads, var_grads
 
 
-def _call_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
-    """Differentiate a function call by replaying its graph."""
-    concrete = op.attrs["f"]
-    variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
-    input_grads, var_grads = replay_gradients(concrete._replay, list(op.inputs), variables, dys)
-    return _VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
+def __getattr__(name: str) -> Any:
+    # ``sf.gradients`` lived here before it moved to ``_gradients``; keep the old import
+    # path working (imported lazily: ``_gradients`` imports this module).
+    if name == "gradients":
+        from ._gradients import gradients
 
-
-for _call_type in ("PartitionedCall", "StatefulPartitionedCall"):
-    register_gradient(_call_type)(_call_grad)
-
-
-# -- symbolic gradients for graphs ---------------------------------------------------
-
-
-def gradients(ys: Any, xs: Any, grad_ys: Any = None) -> list[Any]:
-    """Symbolic gradients of ``sum(ys)`` with respect to each of ``xs`` (graph mode).
-
-    Adds gradient ops to the default graph; a session (or the enclosing function) runs
-    them. Unconnected (or integer) sources give None.
-
-    Example:
-        >>> import scopeflow as sf
-        >>> g = sf.Graph()
-        >>> with g.as_default():
-        ...     x = sf.placeholder(sf.float32, shape=())
-        ...     (dx,) = sf.gradients(x * x, [x])
-        >>> float(sf.Session(g).run(dx, {x: 3.0}))
-        6.0
-    """
-    if state_get(_roots[0])[EAGER]:
-        msg = (
-            "sf.gradients() builds symbolic gradients and needs graph mode; in eager code "
-            "use sf.GradientTape"
-        )
-        raise RuntimeError(msg)
-    y_list = list(_leaves(ys))
-    x_list = list(xs) if isinstance(xs, (list, tuple)) else [xs]
-    seeds = list(_leaves_like(grad_ys, ys)) if grad_ys is not None else [None] * len(y_list)
-    if len(seeds) != len(y_list):
-        msg = f"grad_ys has {len(seeds)} tensors but ys has {len(y_list)}"
-        raise ValueError(msg)
-    graph = get_default_graph()
-    for t in y_list:
-        if not isinstance(t, Tensor) or t.graph is not graph:
-            msg = f"sf.gradients(): {t!r} is not a tensor of the default graph {graph!r}"
-            raise ValueError(msg)
-    records = _graph_records(y_list, x_list)
-    grads, var_grads = backprop(records, y_list, seeds)
-    return [var_grads.get(id(x)) if isinstance(x, Variable) else grads.get(id(x)) for x in x_list]
-
-
-def _graph_records(ys: list[Tensor], xs: list[Any]) -> list[_Record]:
-    """Records for the ops between ``xs`` and ``ys``, in creation (topological) order."""
-    ancestors: dict[int, Operation] = {}
-    stack = [t._op for t in ys]
-    while stack:
-        op = stack.pop()
-        if id(op) in ancestors:
-            continue
-        ancestors[id(op)] = op
-        stack.extend(t._op for t in op._inputs)
-    var_ids = {id(x) for x in xs if isinstance(x, Variable)}
-    reached = {id(x) for x in xs if isinstance(x, Tensor)}
-    records = []
-    for op in sorted(ancestors.values(), key=lambda o: o._id):
-        opdef = REGISTRY[op._type]
-        if op._type == _READ:
-            hit = id(op._attrs["var"]) in var_ids
-        elif op._type in _CALLS:
-            hit = any(id(t) in reached for t in op._inputs) or any(
-                id(v) in var_ids for v in _attr_variables(op._attrs)
-            )
-        else:
-            hit = opdef.differentiable and any(id(t) in reached for t in op._inputs)
-        if hit:
-            records.append(_record_of(opdef, op._inputs, op._outputs, op._attrs))
-            reached.update(id(t) for t in op._outputs)
-    return records
+        return gradients
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

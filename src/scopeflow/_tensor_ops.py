@@ -206,8 +206,40 @@ class TensorOperators:
     def __ge__(self, other: Any) -> Any:
         return _ops.greater_equal(self, other)
 
+    def __mod__(self, other: Any) -> Any:
+        return _ops.mod(self, other)
+
+    def __rmod__(self, other: Any) -> Any:
+        return _ops.mod(other, self)
+
+    def __floordiv__(self, other: Any) -> Any:
+        return _ops.floordiv(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Any:
+        return _ops.floordiv(other, self)
+
+    # & | ^ ~ are logical on bool tensors and bitwise on integer ones (this tensor's
+    # dtype decides, on either side of the operator).
+    def __and__(self, other: Any) -> Any:
+        return _ops.operator_and(self, self, other)
+
+    def __rand__(self, other: Any) -> Any:
+        return _ops.operator_and(self, other, self)
+
+    def __or__(self, other: Any) -> Any:
+        return _ops.operator_or(self, self, other)
+
+    def __ror__(self, other: Any) -> Any:
+        return _ops.operator_or(self, other, self)
+
+    def __xor__(self, other: Any) -> Any:
+        return _ops.operator_xor(self, self, other)
+
+    def __rxor__(self, other: Any) -> Any:
+        return _ops.operator_xor(self, other, self)
+
     def __invert__(self) -> Any:
-        return _ops.logical_not(self)
+        return _ops.operator_invert(self)
 
     def __getitem__(self, key: Any) -> Any:
         return _ops.getitem(self, key)

@@ -23,6 +23,7 @@ from ._ops._core import apply, convert_to_tensor, group
 from ._ops._registry import Spec, register_op
 from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ._tensor_ops import TensorOperators
+from ._tracing import check_variable_creation
 from .errors import FailedPreconditionError, GraphMismatchError
 
 __all__ = ["Variable", "global_variables_initializer"]
@@ -156,14 +157,18 @@ class Variable(TensorOperators):
             check_tensor_dtype(dt)
         traces = TRACES.get()
         if traces:
-            _check_create_once(traces)
+            check_variable_creation(traces)
         frame = state_get(_roots[0])
         graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
-        if not frame[EAGER] and graph.building_function:
+        if frame[EAGER]:
+            self._create(initial_value, name or "Variable", dt)
+            return
+        if graph.building_function:
             _check_initial_value(graph, initial_value)
-            with init_scope():
-                self._create(initial_value, name or "Variable", dt)
-        else:
+        # In a plain graph too (SPEC section 8): the handle and initializer never inherit
+        # the control dependencies or control-flow scope open here, so initializing the
+        # variable needs nothing but its initial value.
+        with init_scope():
             self._create(initial_value, name or "Variable", dt)
 
     def _create(self, initial_value: Any, name: str, dtype: np.dtype[Any] | None) -> None:
@@ -477,20 +482,6 @@ def _unpickle(value: Any, name: Any, trainable: Any) -> Variable:
         msg = "A pickled Variable holds a NumPy array and a name"
         raise TypeError(msg)
     return _new_eager(value, name, bool(trainable))
-
-
-def _check_create_once(traces: tuple[Any, ...]) -> None:
-    """Variables may be created while tracing only on each function's first trace
-    (also inside init_scope: the variable would be created again by every retrace)."""
-    for graph in traces:
-        if not graph._allow_variables:
-            msg = (
-                f"A variable was created while tracing {graph!r} again. Variables may only "
-                f"be created on a function's first trace (they are created once and reused "
-                f"by later calls): create it outside the function, or keep it on an object "
-                f"and create it only if it does not exist yet"
-            )
-            raise ValueError(msg)
 
 
 def _check_initial_value(graph: Any, initial_value: Any) -> None:

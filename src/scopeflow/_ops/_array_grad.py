@@ -11,6 +11,7 @@ through reshapes, reductions, concatenation and indexing work.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,10 @@ __all__: list[str] = []
 def _first_dtype_second_shape(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     (dtype, _), (_, like_shape) = specs
     return ((dtype, like_shape),)
+
+
+def _like_first(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    return (specs[0],)
 
 
 def _reshape_like_kernel(attrs: dict[str, Any], g: NDArray[Any], like: NDArray[Any]) -> Any:
@@ -220,6 +225,114 @@ def _max_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
     hits = cast(equal(x, _broadcast_reduced(top, x, op.attrs)), dy.dtype)
     ties = reduce_sum(hits, op.attrs["axis"], op.attrs["keepdims"])
     return (multiply(hits, _broadcast_reduced(divide(dy, ties), x, op.attrs)),)
+
+
+@register_gradient("Min")
+def _min_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    # The same rule as reduce_max: the gradient goes to the selected elements.
+    return list(_max_grad(op, dy))
+
+
+def _group_axes(axis: tuple[int, ...] | None, rank: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(rank))
+    return tuple(sorted({normalize_axis(a, rank) for a in axis}))
+
+
+def _as_groups(x: NDArray[Any], axis: tuple[int, ...] | None) -> tuple[NDArray[Any], Any]:
+    """``x`` as a 2-D array (one row per reduction group) and a function undoing it."""
+    axes = _group_axes(axis, x.ndim)
+    perm = [i for i in range(x.ndim) if i not in axes] + list(axes)
+    moved = np.transpose(x, perm)
+    n = math.prod(x.shape[a] for a in axes)
+    rows = moved.reshape(-1, n)  # callers pass non-empty arrays, so n > 0
+
+    def restore(flat: NDArray[Any]) -> NDArray[Any]:
+        return np.transpose(flat.reshape(moved.shape), np.argsort(perm))
+
+    return rows, restore
+
+
+def _others(rows: NDArray[Any]) -> NDArray[Any]:
+    """For each element, the product of the other elements of its row (no division)."""
+    ones = np.ones((rows.shape[0], 1), rows.dtype)
+    left = np.cumprod(np.concatenate([ones, rows[:, :-1]], axis=1), axis=1)
+    right = np.cumprod(np.concatenate([ones, rows[:, :0:-1]], axis=1), axis=1)[:, ::-1]
+    out: NDArray[Any] = left * right
+    return out
+
+
+def _prod_others_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
+    if x.size == 0:
+        return np.zeros_like(x)
+    rows, restore = _as_groups(x, attrs["axis"])
+    return restore(_others(rows))
+
+
+def _prod_others_grad_kernel(attrs: dict[str, Any], g: NDArray[Any], x: NDArray[Any]) -> Any:
+    # d/dx_j of sum_i g_i * prod_{k != i} x_k is sum_{i != j} g_i * prod_{k != i, j} x_k.
+    # Rows are sorted by how many zeros they hold, so no term divides by zero:
+    if x.size == 0:
+        return np.zeros_like(x)
+    rows, restore = _as_groups(x, attrs["axis"])
+    grows, _ = _as_groups(g, attrs["axis"])
+    out = np.zeros_like(rows)
+    zeros = rows == 0
+    count = zeros.sum(axis=1)
+    safe = np.where(zeros, 1, rows)
+    nonzero_prod = np.prod(safe, axis=1, keepdims=True)
+    # No zero: the sum of every g_i * others_i except the j-th, divided by x_j.
+    r = count == 0
+    if r.any():
+        terms = grows[r] * _others(rows[r])
+        out[r] = (terms.sum(axis=1, keepdims=True) - terms) / rows[r]
+    # One zero, at k: only the products that leave out x_k survive. For j != k that is
+    # the pair (k, j): g_k * P / x_j with P the product of the non-zero elements; for
+    # j == k it is every pair (i, k): P * sum_{i != k} g_i / x_i.
+    r = count == 1
+    if r.any():
+        z, q, gr, sr = zeros[r], nonzero_prod[r], grows[r], safe[r]
+        g_k = np.sum(np.where(z, gr, 0), axis=1, keepdims=True)
+        at_k = q * np.sum(np.where(z, 0, gr / sr), axis=1, keepdims=True)
+        out[r] = np.where(z, at_k, g_k * q / sr)
+    # Two zeros, at k and l: only the pair (k, l) survives: dx_k = g_l * P, dx_l = g_k * P.
+    r = count == 2
+    if r.any():
+        z, q, gr = zeros[r], nonzero_prod[r], grows[r]
+        g_zeros = np.sum(np.where(z, gr, 0), axis=1, keepdims=True)
+        out[r] = np.where(z, (g_zeros - gr) * q, 0)
+    # Three or more zeros: every product of all-but-two elements is 0.
+    return restore(out)
+
+
+# For each element of ``x``, the product of the other elements of its reduction group:
+# the gradient of ``reduce_prod``, exact where some elements are zero.
+PROD_OTHERS = register_op("ProdOthers", infer=_like_first, kernel=_prod_others_kernel)
+# ``g`` pulled back through ``ProdOthers`` at ``x`` (the second derivative of a product).
+PROD_OTHERS_GRAD = register_op(
+    "ProdOthersGrad", infer=_like_first, kernel=_prod_others_grad_kernel, same_dtype=False
+)
+
+
+@register_gradient("Prod")
+def _prod_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    (x,) = op.inputs
+    others = apply(PROD_OTHERS, (x,), {"axis": op.attrs["axis"]})
+    return (multiply(_broadcast_reduced(dy, x, op.attrs), others),)
+
+
+@register_gradient("ProdOthers")
+def _prod_others_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    return (apply(PROD_OTHERS_GRAD, (dy, op.inputs[0]), {"axis": op.attrs["axis"]}),)
+
+
+@register_gradient("ProdOthersGrad")
+def _prod_others_grad_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    msg = (
+        "No gradient is defined for op type 'ProdOthersGrad': third and higher "
+        "derivatives of reduce_prod are not implemented"
+    )
+    raise LookupError(msg)
 
 
 @register_gradient("MatMul")

@@ -238,7 +238,13 @@ def equal(x: Any, y: Any, name: str | None = None) -> Any:
 
 
 def not_equal(x: Any, y: Any, name: str | None = None) -> Any:
-    """``x != y`` element-wise, as a bool tensor."""
+    """``x != y`` element-wise, as a bool tensor (no gradient: the output is bool).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.not_equal([1, 2], 2).numpy()
+        array([ True, False])
+    """
     return apply(NOT_EQUAL, (x, y), NO_ATTRS, name)
 
 
@@ -248,7 +254,13 @@ def less(x: Any, y: Any, name: str | None = None) -> Any:
 
 
 def less_equal(x: Any, y: Any, name: str | None = None) -> Any:
-    """``x <= y`` element-wise, as a bool tensor."""
+    """``x <= y`` element-wise, as a bool tensor (no gradient: the output is bool).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.less_equal([1, 2, 3], 2).numpy()
+        array([ True,  True, False])
+    """
     return apply(LESS_EQUAL, (x, y), NO_ATTRS, name)
 
 
@@ -258,17 +270,35 @@ def greater(x: Any, y: Any, name: str | None = None) -> Any:
 
 
 def greater_equal(x: Any, y: Any, name: str | None = None) -> Any:
-    """``x >= y`` element-wise, as a bool tensor."""
+    """``x >= y`` element-wise, as a bool tensor (no gradient: the output is bool).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.greater_equal([1, 2, 3], 2).numpy()
+        array([False,  True,  True])
+    """
     return apply(GREATER_EQUAL, (x, y), NO_ATTRS, name)
 
 
 def logical_and(x: Any, y: Any, name: str | None = None) -> Any:
-    """Element-wise AND of bool tensors."""
+    """Element-wise AND of bool tensors (also ``x & y`` on bool tensors).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.logical_and([True, True], [True, False]).numpy()
+        array([ True, False])
+    """
     return apply(LOGICAL_AND, (x, y), NO_ATTRS, name)
 
 
 def logical_or(x: Any, y: Any, name: str | None = None) -> Any:
-    """Element-wise OR of bool tensors."""
+    """Element-wise OR of bool tensors (also ``x | y`` on bool tensors).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.logical_or([False, False], [True, False]).numpy()
+        array([ True, False])
+    """
     return apply(LOGICAL_OR, (x, y), NO_ATTRS, name)
 
 
@@ -283,7 +313,13 @@ def negative(x: Any, name: str | None = None) -> Any:
 
 
 def abs(x: Any, name: str | None = None) -> Any:  # noqa: A001 - TensorFlow's name
-    """``|x|`` element-wise."""
+    """``|x|`` element-wise (real inputs); the gradient is ``sign(x)``, 0 at 0.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.abs([-1.5, 2.0]).numpy()
+        array([1.5, 2. ], dtype=float32)
+    """
     return apply(ABS, (x,), NO_ATTRS, name)
 
 

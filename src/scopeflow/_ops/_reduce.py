@@ -1,9 +1,10 @@
-"""Reductions (sum, mean, max over axes) and matrix multiplication.
+"""Reductions (sum, mean, max, min, prod, any, all, argmax) and matrix multiplication.
 
 Reductions keep the input dtype, as in TensorFlow: the sum of int32 values is int32 and
-the mean of integers is an integer (rounded toward zero). The ``axis`` attr is None (all
-dimensions) or a tuple of ints that may be negative; rules check it against the rank when
-the rank is known, kernels when it is not.
+the mean of integers is an integer (rounded toward zero); ``reduce_any``/``reduce_all``
+take and give bools. The ``axis`` attr is None (all dimensions) or a tuple of ints that
+may be negative; rules check it against the rank when the rank is known, kernels when it
+is not. ``argmax``/``argmin`` reduce one axis to integer indices, which have no gradient.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._graph import Shape
-from ._array import as_int_tuple, normalize_axis
+from .._tensor import as_dtype
+from ._array import as_int, as_int_tuple, normalize_axis
 from ._core import apply
 from ._registry import Spec, broadcast_shapes, check_same_dtype, register_op
 
@@ -25,7 +27,18 @@ if TYPE_CHECKING:
 
     from ._registry import OpDef
 
-__all__ = ["matmul", "reduce_max", "reduce_mean", "reduce_sum"]
+__all__ = [
+    "argmax",
+    "argmin",
+    "matmul",
+    "reduce_all",
+    "reduce_any",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_sum",
+]
 
 
 def _axes(axis: tuple[int, ...], rank: int) -> tuple[int, ...]:
@@ -91,17 +104,40 @@ def _mean_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
     return np.true_divide(total, n).astype(x.dtype)
 
 
-def _max_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
-    axis = attrs["axis"]
-    if _count(x, axis) == 0:
-        msg = f"reduce_max over no elements (input shape {x.shape}, axis {axis}) has no value"
-        raise ValueError(msg)
-    return np.max(x, axis=axis, keepdims=attrs["keepdims"])
+def _extreme_kernel(what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
+        axis = attrs["axis"]
+        if _count(x, axis) == 0:
+            msg = f"{what} over no elements (input shape {x.shape}, axis {axis}) has no value"
+            raise ValueError(msg)
+        return fn(x, axis=axis, keepdims=attrs["keepdims"])
+
+    return kernel
+
+
+def _prod_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
+    return np.prod(x, axis=attrs["axis"], dtype=x.dtype, keepdims=attrs["keepdims"])
+
+
+def _any_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
+    return np.any(x, axis=attrs["axis"], keepdims=attrs["keepdims"])
+
+
+def _all_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
+    return np.all(x, axis=attrs["axis"], keepdims=attrs["keepdims"])
 
 
 SUM = register_op("Sum", infer=_reduce_rule("iufc", "numeric"), kernel=_sum_kernel)
 MEAN = register_op("Mean", infer=_reduce_rule("iufc", "numeric"), kernel=_mean_kernel)
-MAX = register_op("Max", infer=_reduce_rule("iuf", "real"), kernel=_max_kernel)
+MAX = register_op(
+    "Max", infer=_reduce_rule("iuf", "real"), kernel=_extreme_kernel("reduce_max", np.max)
+)
+MIN = register_op(
+    "Min", infer=_reduce_rule("iuf", "real"), kernel=_extreme_kernel("reduce_min", np.min)
+)
+PROD = register_op("Prod", infer=_reduce_rule("iufc", "numeric"), kernel=_prod_kernel)
+ANY = register_op("Any", infer=_reduce_rule("b", "bool"), kernel=_any_kernel, differentiable=False)
+ALL = register_op("All", infer=_reduce_rule("b", "bool"), kernel=_all_kernel, differentiable=False)
 
 
 def _reduce(opdef: OpDef, what: str, x: Any, axis: Any, keepdims: bool, name: str | None) -> Any:
@@ -149,6 +185,140 @@ def reduce_max(x: Any, axis: Any = None, keepdims: bool = False, name: str | Non
         array(5, dtype=int32)
     """
     return _reduce(MAX, "reduce_max", x, axis, keepdims, name)
+
+
+def reduce_min(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
+    """The minimum of ``x`` over ``axis``; reducing an empty dimension fails at run time.
+
+    Ties share the gradient evenly, as for ``reduce_max``.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.reduce_min([[1, 5], [3, 4]], axis=1).numpy()
+        array([1, 3], dtype=int32)
+    """
+    return _reduce(MIN, "reduce_min", x, axis, keepdims, name)
+
+
+def reduce_prod(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
+    """The product of ``x`` over ``axis`` (1 for no elements); the result has ``x``'s dtype.
+
+    The gradient is exact where some inputs are zero (it is the product of the other
+    elements, never a division by ``x``).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.reduce_prod([[1.0, 2.0], [3.0, 4.0]], axis=0).numpy()
+        array([3., 8.], dtype=float32)
+    """
+    return _reduce(PROD, "reduce_prod", x, axis, keepdims, name)
+
+
+def reduce_any(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
+    """Whether any element of the bool tensor ``x`` is true over ``axis`` (False if none).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.reduce_any([[True, False], [False, False]], axis=1).numpy()
+        array([ True, False])
+    """
+    return _reduce(ANY, "reduce_any", x, axis, keepdims, name)
+
+
+def reduce_all(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
+    """Whether every element of the bool tensor ``x`` is true over ``axis`` (True if none).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.reduce_all([[True, False], [True, True]], axis=1).numpy()
+        array([False,  True])
+    """
+    return _reduce(ALL, "reduce_all", x, axis, keepdims, name)
+
+
+# -- argmax / argmin -----------------------------------------------------------------------
+
+_INDEX_TYPES = (np.dtype(np.int32), np.dtype(np.int64))
+
+
+def _arg_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    ((dtype, shape),) = specs
+    if dtype.kind not in "biuf":
+        msg = f"expected real or bool inputs, got dtype {dtype.name}"
+        raise TypeError(msg)
+    out = attrs["output_type"]
+    if shape is None:
+        return ((out, None),)
+    axis = normalize_axis(attrs["axis"], len(shape))
+    # An empty axis fails when the op runs (InvalidArgumentError), as in TensorFlow.
+    return ((out, shape[:axis] + shape[axis + 1 :]),)
+
+
+def _arg_kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
+        axis = normalize_axis(attrs["axis"], x.ndim)
+        if x.shape[axis] == 0:
+            msg = (
+                f"reduction axis {attrs['axis']} is empty in shape {x.shape}: there is no "
+                f"index to return"
+            )
+            raise ValueError(msg)
+        return fn(x, axis=axis).astype(attrs["output_type"])
+
+    return kernel
+
+
+ARGMAX = register_op("ArgMax", infer=_arg_rule, kernel=_arg_kernel(np.argmax), differentiable=False)
+ARGMIN = register_op("ArgMin", infer=_arg_rule, kernel=_arg_kernel(np.argmin), differentiable=False)
+
+
+def _arg(opdef: OpDef, what: str, x: Any, axis: Any, output_type: Any, name: str | None) -> Any:
+    ax = 0 if axis is None else as_int(axis, f"{what}(): axis")
+    out = as_dtype(output_type)
+    if out not in _INDEX_TYPES:
+        msg = f"{what}(): output_type must be sf.int32 or sf.int64, got {out.name}"
+        raise TypeError(msg)
+    return apply(opdef, (x,), {"axis": ax, "output_type": out}, name)
+
+
+def argmax(
+    input: Any,  # noqa: A002 - TensorFlow's name
+    axis: Any = None,
+    output_type: Any = np.int64,
+    name: str | None = None,
+) -> Any:
+    """The index of the largest value along ``axis`` (0 when None, as in TensorFlow).
+
+    The first index wins a tie. The result has ``input``'s shape without ``axis`` and the
+    dtype ``output_type`` (int64 or int32); it has no gradient.
+
+    Raises:
+        ValueError: ``axis`` is out of range (when the op is built, if the rank is known).
+        TypeError: ``output_type`` is not an integer index type.
+        InvalidArgumentError: the dimension ``axis`` is empty (when the op runs).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.argmax([[1, 9, 3], [7, 2, 7]], axis=1).numpy()
+        array([1, 0])
+    """
+    return _arg(ARGMAX, "argmax", input, axis, output_type, name)
+
+
+def argmin(
+    input: Any,  # noqa: A002 - TensorFlow's name
+    axis: Any = None,
+    output_type: Any = np.int64,
+    name: str | None = None,
+) -> Any:
+    """The index of the smallest value along ``axis`` (0 when None), like ``argmax``.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.argmin([[1, 9, 3], [7, 2, 7]]).numpy()
+        array([0, 1, 0])
+    """
+    return _arg(ARGMIN, "argmin", input, axis, output_type, name)
 
 
 # -- matmul --------------------------------------------------------------------------------

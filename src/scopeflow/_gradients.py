@@ -1,0 +1,232 @@
+"""Symbolic ``sf.gradients``, and the gradients of ops that run other code.
+
+``gradients`` walks the ops of a graph between the sources and the targets with the same
+backward pass a tape uses. Ops that run function graphs are differentiated by replaying
+the graph on a fresh tape (:func:`~scopeflow._tape.replay_gradients`): a call op inlines
+the function's ops while a graph is built, so its gradient is made of ordinary ops. A
+loop cannot be inlined (it runs a number of times known only at run time), so its
+gradient is a ``RunTimeVJP`` op (``StatefulRunTimeVJP`` when the loop reads variables)
+whose kernel replays the loop eagerly on a tape when it runs. That op is differentiable
+in turn: its gradient is another such op for the function it computes, which gives
+derivatives of any order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._backprop import (
+    CALLS,
+    READ,
+    Record,
+    VariableGrads,
+    attr_variables,
+    backprop,
+    differentiable,
+    record_of,
+    variables_read,
+)
+from ._context import EAGER, _roots, eager_mode, state_get
+from ._graph import Operation, Tensor, get_default_graph
+from ._ops._core import apply
+from ._ops._grad_util import GradRecord, register_gradient, zeros_like
+from ._ops._registry import REGISTRY, Spec, register_op
+from ._ops._seeds import DRAW_LOG
+from ._tape import _leaves, _leaves_like, no_tapes, replay_gradients
+from ._tensor import wrap
+from ._variables import Variable
+
+__all__ = ["gradients", "run_time_vjp"]
+
+
+# -- function calls ------------------------------------------------------------------
+
+
+def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
+    """Differentiate a function call by replaying its graph."""
+    concrete = op.attrs["f"]
+    variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
+    draws = op.attrs.get("draws")
+    # The replay must see the random values the call drew (set by an eager call).
+    token = DRAW_LOG.set(draws.replayer()) if draws is not None else None
+    try:
+        input_grads, var_grads = replay_gradients(concrete._replay, list(op.inputs), variables, dys)
+    finally:
+        if token is not None:
+            DRAW_LOG.reset(token)
+    return VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
+
+
+for _call_type in ("PartitionedCall", "StatefulPartitionedCall"):
+    register_gradient(_call_type)(_call_grad)
+
+
+# -- gradients computed at run time --------------------------------------------------
+
+Replay = Callable[[list[Any]], Sequence[Any]]
+
+
+def _vjp(
+    fn: Replay, inputs: list[Any], dys: Sequence[Any], slots: list[int], variables: list[Variable]
+) -> list[Any]:
+    """The gradients of ``fn`` at ``inputs`` for output gradients ``dys``: one per input in
+    ``slots``, then one per variable, zeros where ``fn`` does not depend on it."""
+    g_in, g_vars = replay_gradients(fn, inputs, variables, dys)
+    out = [zeros_like(inputs[i]) if g_in[i] is None else g_in[i] for i in slots]
+    out += [
+        wrap(np.zeros(v.shape, v.dtype)) if g is None else g
+        for v, g in zip(variables, g_vars, strict=True)
+    ]
+    return out
+
+
+def _vjp_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    return tuple(attrs["specs"])
+
+
+def _vjp_kernel(attrs: dict[str, Any], *arrays: Any) -> Any:
+    n = attrs["n_inputs"]
+    # The caller's tapes must not see the replay, and a pause of theirs must not stop
+    # the private tapes that differentiate it.
+    with eager_mode(), no_tapes():
+        given = [wrap(np.asarray(a)) for a in arrays]
+        grads = _vjp(attrs["fn"], given[:n], given[n:], attrs["slots"], attrs["variables"])
+        out = [g.numpy() for g in grads]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+RUN_TIME_VJP = register_op("RunTimeVJP", infer=_vjp_rule, kernel=_vjp_kernel, same_dtype=False)
+# The same op when the function reads variables: stateful, so that in a function graph
+# it runs in program order with the writes to those variables.
+STATEFUL_RUN_TIME_VJP = register_op(
+    "StatefulRunTimeVJP", infer=_vjp_rule, kernel=_vjp_kernel, same_dtype=False, stateful=True
+)
+
+
+def run_time_vjp(
+    fn: Replay, inputs: list[Any], dys: Sequence[Any], variables: Sequence[Variable], name: str
+) -> VariableGrads:
+    """The gradient of ``fn`` (an eager function of tensors, which may read
+    ``variables``) at ``inputs``, as one op that computes it when it runs.
+
+    Eagerly the op runs at once; in a graph it runs with the graph. Either way it is
+    recorded like any op, so it can be differentiated again.
+    """
+    slots = [i for i, x in enumerate(inputs) if differentiable(x)]
+    float_vars = [v for v in variables if v.dtype.kind in "fc"]
+    if not slots and not float_vars:
+        return VariableGrads([None] * len(inputs), [])
+    specs: list[Spec] = [(inputs[i].dtype, inputs[i].shape) for i in slots]
+    specs += [(v.dtype, v.shape) for v in float_vars]
+    attrs = {
+        "fn": fn,
+        "n_inputs": len(inputs),
+        "slots": slots,
+        "variables": float_vars,
+        "specs": specs,
+    }
+    opdef = STATEFUL_RUN_TIME_VJP if float_vars else RUN_TIME_VJP
+    result = apply(opdef, (*inputs, *dys), attrs, name)
+    results = list(result) if isinstance(result, tuple) else [result]
+    input_grads: list[Any] = [None] * len(inputs)
+    for slot, g in zip(slots, results, strict=False):
+        input_grads[slot] = g
+    return VariableGrads(input_grads, list(zip(float_vars, results[len(slots) :], strict=True)))
+
+
+@register_gradient("RunTimeVJP")
+@register_gradient("StatefulRunTimeVJP")
+def _run_time_vjp_grad(op: GradRecord, *ddys: Any) -> VariableGrads:
+    """The gradient of a gradient: a ``RunTimeVJP`` of the function the op computes."""
+    attrs = op.attrs
+    fn, n, slots, variables = attrs["fn"], attrs["n_inputs"], attrs["slots"], attrs["variables"]
+
+    def vjp_of_fn(given: list[Any]) -> list[Any]:
+        return _vjp(fn, given[:n], given[n:], slots, variables)
+
+    return run_time_vjp(vjp_of_fn, list(op.inputs), ddys, variables, "vjp_grad")
+
+
+# -- symbolic gradients for graphs ---------------------------------------------------
+
+
+def gradients(ys: Any, xs: Any, grad_ys: Any = None) -> list[Any]:
+    """Symbolic gradients of ``sum(ys)`` with respect to each of ``xs`` (graph mode).
+
+    Adds gradient ops to the default graph; a session (or the enclosing function) runs
+    them. Unconnected (or integer) sources give None.
+
+    Raises:
+        RuntimeError: called while executing eagerly.
+        TypeError: a source is not a tensor or variable.
+        ValueError: a target is not a tensor of the default graph.
+        LookupError: an op on a path from a target to a source has no gradient.
+
+    Example:
+        >>> import scopeflow as sf
+        >>> g = sf.Graph()
+        >>> with g.as_default():
+        ...     x = sf.placeholder(sf.float32, shape=())
+        ...     (dx,) = sf.gradients(x * x, [x])
+        >>> float(sf.Session(g).run(dx, {x: 3.0}))
+        6.0
+    """
+    if state_get(_roots[0])[EAGER]:
+        msg = (
+            "sf.gradients() builds symbolic gradients and needs graph mode; in eager code "
+            "use sf.GradientTape"
+        )
+        raise RuntimeError(msg)
+    y_list = list(_leaves(ys))
+    x_list = list(xs) if isinstance(xs, (list, tuple)) else [xs]
+    for x in x_list:
+        if not isinstance(x, (Tensor, Variable)):
+            msg = (
+                f"sf.gradients(): xs must be graph tensors or variables, got {x!r}; "
+                f"differentiate eager values with sf.GradientTape"
+            )
+            raise TypeError(msg)
+    seeds = list(_leaves_like(grad_ys, ys)) if grad_ys is not None else [None] * len(y_list)
+    if len(seeds) != len(y_list):
+        msg = f"grad_ys has {len(seeds)} tensors but ys has {len(y_list)}"
+        raise ValueError(msg)
+    graph = get_default_graph()
+    for t in y_list:
+        if not isinstance(t, Tensor) or t.graph is not graph:
+            msg = f"sf.gradients(): {t!r} is not a tensor of the default graph {graph!r}"
+            raise ValueError(msg)
+    records = _graph_records(y_list, x_list)
+    grads, var_grads = backprop(records, y_list, seeds)
+    return [var_grads.get(id(x)) if isinstance(x, Variable) else grads.get(id(x)) for x in x_list]
+
+
+def _graph_records(ys: list[Tensor], xs: list[Any]) -> list[Record]:
+    """Records for the ops between ``xs`` and ``ys``, in creation (topological) order."""
+    ancestors: dict[int, Operation] = {}
+    stack = [t._op for t in ys]
+    while stack:
+        op = stack.pop()
+        if id(op) in ancestors:
+            continue
+        ancestors[id(op)] = op
+        stack.extend(t._op for t in op._inputs)
+    var_ids = {id(x) for x in xs if isinstance(x, Variable)}
+    reached = {id(x) for x in xs if isinstance(x, Tensor)}
+    records = []
+    for op in sorted(ancestors.values(), key=lambda o: o._id):
+        opdef = REGISTRY[op._type]
+        if op._type == READ:
+            hit = id(op._attrs["var"]) in var_ids
+        elif op._type in CALLS:
+            hit = any(id(t) in reached for t in op._inputs) or any(
+                id(v) in var_ids for v in attr_variables(op._attrs)
+            )
+        else:
+            hit = opdef.differentiable and any(id(t) in reached for t in op._inputs)
+        if hit:
+            records.append(record_of(opdef, op._inputs, op._outputs, op._attrs))
+            reached.update(id(t) for t in op._outputs)
+    return records
