@@ -257,7 +257,7 @@ def _concretes(fn: Any, what: str) -> list[ConcreteFunction]:
     if isinstance(fn, Function):
         if fn.input_signature is not None:
             return [fn.get_concrete_function()]
-        return list(fn._eager_cache.values())
+        return list(fn._eager_cache.traces.values())  # the traces made from eager code
     msg = f"{what} must be an sf.function or a ConcreteFunction, got {fn!r}"
     raise TypeError(msg)
 
