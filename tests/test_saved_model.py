@@ -479,3 +479,32 @@ def test_loaded_function_arguments_are_checked(tmp_path: Path) -> None:
         ValueError, match=re.escape("predict() argument 'x' (dtype float32, shape (2, 3))")
     ):
         sig(np.zeros((2, 3), np.float32))
+
+
+def test_symbolic_gradients_through_a_loaded_function_in_a_graph_and_a_trace(
+    tmp_path: Path,
+) -> None:
+    model, path = _saved(tmp_path)
+    x = _inputs()
+    want = _tape_grads(model, x, [])[0]
+    g = sf.Graph()
+    with g.as_default():
+        loaded = sf.saved_model.load(path)
+        ph = sf.placeholder(sf.float32, (None, 4))
+        (dx,) = sf.gradients(sf.reduce_sum(sf.square(loaded(ph))), [ph])
+        init = sf.global_variables_initializer()
+    with sf.Session(g) as sess:
+        sess.run(init)
+        got = sess.run(dx, {ph: x})
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+    eager_loaded = sf.saved_model.load(path)
+
+    @sf.function(input_signature=[SPEC])
+    def grad(x: Any) -> Any:
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = sf.reduce_sum(sf.square(eager_loaded(x)))
+        return tape.gradient(y, x)
+
+    np.testing.assert_allclose(grad(x).numpy(), want, rtol=1e-5)
