@@ -109,7 +109,7 @@ def test_round_trip_in_a_fresh_process_gives_identical_predictions_and_gradients
         import numpy as np, scopeflow as sf
         loaded = sf.saved_model.load({path!r})
         x = np.load({str(tmp_path / "x.npy")!r})
-        pred = loaded.signatures["__call__"](x=x).numpy()
+        pred = loaded.signatures["__call__"](x=x)["output_0"].numpy()
         xt = sf.constant(x)
         with sf.GradientTape() as tape:
             tape.watch(xt)
@@ -189,6 +189,7 @@ def test_load_inside_a_graph_adds_one_call_op_run_by_a_session(tmp_path: Path) -
         loaded = sf.saved_model.load(path)
         before = len(g.get_operations())
         y = loaded.signatures["__call__"](x=sf.placeholder(sf.float32, (None, 4), name="x"))
+        y = y["output_0"]
         init = sf.global_variables_initializer()
     added = [op.type for op in g.get_operations()[before:]]
     assert added.count("PartitionedCall") + added.count("StatefulPartitionedCall") == 1
@@ -508,3 +509,14 @@ def test_symbolic_gradients_through_a_loaded_function_in_a_graph_and_a_trace(
         return tape.gradient(y, x)
 
     np.testing.assert_allclose(grad(x).numpy(), want, rtol=1e-5)
+
+
+def test_signatures_return_dicts_and_methods_return_their_structure(tmp_path: Path) -> None:
+    model, path = _saved(tmp_path)
+    loaded = sf.saved_model.load(path)
+    x = _inputs()
+    out = loaded.signatures["__call__"](x)
+    assert sorted(out) == ["output_0"]  # a lone tensor, keyed as TensorFlow keys it
+    np.testing.assert_array_equal(out["output_0"].numpy(), model(x).numpy())
+    assert sorted(loaded.signatures["predict"](x)) == ["best", "logits"]  # its own dict
+    assert isinstance(loaded(x), sf.EagerTensor)

@@ -31,6 +31,7 @@ from ._control_flow import ControlFlowGraph
 from ._func_graph import FuncGraph
 from ._graph import Tensor
 from ._init_scope import init_scope
+from ._nest import flatten
 from ._ops._registry import REGISTRY
 from ._saved_model_format import (
     CONSTANTS_FILE,
@@ -442,7 +443,10 @@ class LoadedFunction:
     op) or inside a traced function; gradients flow through it.
 
     Arguments go by position or by the input names (``input_names``), each a tensor, a
-    variable, an array or a Python value of the input's dtype and shape.
+    variable, an array or a Python value of the input's dtype and shape. A signature
+    returns a dict, as in TensorFlow: the function's own dict of outputs, or else its
+    outputs in order as ``output_0``, ``output_1``, ...; a method's trace returns what the
+    traced function returned.
 
     Attributes:
         name: the signature or method name.
@@ -450,12 +454,20 @@ class LoadedFunction:
         concrete: the :class:`ConcreteFunction` it calls.
     """
 
-    __slots__ = ("concrete", "input_names", "name")
+    __slots__ = ("as_dict", "concrete", "input_names", "name")
 
-    def __init__(self, name: str, concrete: ConcreteFunction, input_names: list[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        concrete: ConcreteFunction,
+        input_names: list[str],
+        *,
+        as_dict: bool = False,
+    ) -> None:
         self.name = name
         self.concrete = concrete
         self.input_names = tuple(input_names)
+        self.as_dict = as_dict
 
     @property
     def input_signature(self) -> tuple[TensorSpec, ...]:
@@ -473,7 +485,12 @@ class LoadedFunction:
         return f"<sf.saved_model function {self.name}({args})>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.concrete._call_flat(self._bind(args, kwargs))
+        result = self.concrete._call_flat(self._bind(args, kwargs))
+        if not self.as_dict or (type(result) is dict and all(isinstance(k, str) for k in result)):
+            return result
+        leaves: list[Any] = []
+        flatten(result, leaves, _is_none)
+        return {f"output_{i}": leaf for i, leaf in enumerate(leaves)}
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
         names = self.input_names
@@ -517,6 +534,10 @@ class LoadedFunction:
 
 
 _MISSING: Final = object()
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
 
 
 @final
@@ -570,7 +591,7 @@ class LoadedModel:
         self.path = path
         self.signatures: Mapping[str, LoadedFunction] = MappingProxyType(
             {
-                name: LoadedFunction(name, built[fname], input_names)
+                name: LoadedFunction(name, built[fname], input_names, as_dict=True)
                 for name, (fname, input_names) in document.signatures.items()
             }
         )
