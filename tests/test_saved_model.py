@@ -520,3 +520,17 @@ def test_signatures_return_dicts_and_methods_return_their_structure(tmp_path: Pa
     np.testing.assert_array_equal(out["output_0"].numpy(), model(x).numpy())
     assert sorted(loaded.signatures["predict"](x)) == ["best", "logits"]  # its own dict
     assert isinstance(loaded(x), sf.EagerTensor)
+
+
+def test_the_saved_object_structure_is_restored_as_attributes(tmp_path: Path) -> None:
+    model, path = _saved(tmp_path)
+    loaded = sf.saved_model.load(path)
+    np.testing.assert_array_equal(loaded.hidden.w.numpy(), model.hidden.w.numpy())
+    assert loaded.out.b is loaded.variables[2]
+    stack = sf.Module(name="stack")
+    stack.layers = [Dense(2, 2, seed=3), Dense(2, 1, seed=4)]
+    sf.saved_model.save(stack, str(tmp_path / "stack"))
+    restored = sf.saved_model.load(str(tmp_path / "stack"))
+    np.testing.assert_array_equal(restored.layers[1].w.numpy(), stack.layers[1].w.numpy())
+    with pytest.raises(AttributeError, match=r"^the saved object has no attribute 'v'; it has "):
+        _ = restored.layers[0].v

@@ -29,11 +29,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._saved_model_load import (
+from ._saved_model_load import load as _load
+from ._saved_model_objects import (
     LoadedFunction as LoadedFunction,
     LoadedMethod as LoadedMethod,
     LoadedModel as LoadedModel,
-    load as _load,
 )
 from ._saved_model_save import save as _save
 
