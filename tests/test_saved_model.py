@@ -534,3 +534,19 @@ def test_the_saved_object_structure_is_restored_as_attributes(tmp_path: Path) ->
     np.testing.assert_array_equal(restored.layers[1].w.numpy(), stack.layers[1].w.numpy())
     with pytest.raises(AttributeError, match=r"^the saved object has no attribute 'v'; it has "):
         _ = restored.layers[0].v
+
+
+def test_a_loaded_model_can_be_exported_again(tmp_path: Path) -> None:
+    model, path = _saved(tmp_path)
+    loaded = sf.saved_model.load(path)
+    again = str(tmp_path / "again")
+    sf.saved_model.save(loaded, again)
+    reloaded = sf.saved_model.load(again)
+    x = _inputs()
+    assert sorted(reloaded.signatures) == sorted(loaded.signatures)
+    np.testing.assert_array_equal(reloaded(x).numpy(), model(x).numpy())
+    np.testing.assert_array_equal(
+        reloaded.predict(x)["best"].numpy(), model.predict(x)["best"].numpy()
+    )
+    assert [v.name for v in reloaded.variables] == [v.name for v in loaded.variables]
+    np.testing.assert_array_equal(reloaded.hidden.w.numpy(), model.hidden.w.numpy())

@@ -43,6 +43,7 @@ from ._saved_model_format import (
     document_digest,
     to_storage,
 )
+from ._saved_model_objects import LoadedFunction, LoadedMethod, LoadedModel
 from ._saved_model_schema import check_document
 from ._tensor import EagerTensor
 from ._variables import Variable
@@ -258,21 +259,27 @@ def _concretes(fn: Any, what: str) -> list[ConcreteFunction]:
         if fn.input_signature is not None:
             return [fn.get_concrete_function()]
         return list(fn._eager_cache.traces.values())  # the traces made from eager code
+    if isinstance(fn, LoadedFunction):
+        return [fn.concrete]
+    if isinstance(fn, LoadedMethod):
+        return [trace.concrete for trace in fn.traces]
     msg = f"{what} must be an sf.function or a ConcreteFunction, got {fn!r}"
     raise TypeError(msg)
 
 
 def _signatures(
-    obj: Any, signatures: Any, functions: dict[str, Function]
+    obj: Any, signatures: Any, functions: dict[str, Any]
 ) -> dict[str, ConcreteFunction]:
+    if signatures is None and isinstance(obj, LoadedModel):
+        return {name: fn.concrete for name, fn in obj.signatures.items()}  # re-exported as is
     if signatures is None:
         found = {}
         for name, fn in functions.items():
             traces = _concretes(fn, name)
-            if fn.input_signature is not None or len(traces) == 1:
+            if getattr(fn, "input_signature", None) is not None or len(traces) == 1:
                 found[name] = traces[0]
         return found
-    if isinstance(signatures, (Function, ConcreteFunction)):
+    if isinstance(signatures, (Function, ConcreteFunction, LoadedFunction)):
         signatures = {_DEFAULT_SIGNATURE: signatures}
     if not isinstance(signatures, Mapping):
         msg = (
@@ -296,7 +303,7 @@ def _signatures(
     return out
 
 
-def _function_attributes(obj: Any) -> dict[str, Function]:
+def _function_attributes(obj: Any) -> dict[str, Any]:
     """The sf.function attributes of ``obj`` (bound to it), by name."""
     found = {}
     for name in sorted(dir(obj)):
@@ -308,6 +315,10 @@ def _function_attributes(obj: Any) -> dict[str, Function]:
             continue
         if isinstance(static, Function):
             found[name] = getattr(obj, name)
+        elif isinstance(static, LoadedMethod):  # re-exporting a loaded model
+            found[name] = static
+    if isinstance(obj, LoadedModel) and obj._call is not None:
+        found["__call__"] = obj._call
     return found
 
 
