@@ -550,3 +550,33 @@ def test_a_loaded_model_can_be_exported_again(tmp_path: Path) -> None:
     )
     assert [v.name for v in reloaded.variables] == [v.name for v in loaded.variables]
     np.testing.assert_array_equal(reloaded.hidden.w.numpy(), model.hidden.w.numpy())
+
+
+def test_nested_function_calls_and_captured_eager_values_round_trip(tmp_path: Path) -> None:
+    c = sf.constant([1.0, 2.0])
+    module = sf.Module(name="m")
+    module.v = sf.Variable([3.0, 4.0], name="v")
+    inner = sf.function(lambda x: x * c + module.v)
+
+    @sf.function(input_signature=[sf.TensorSpec((2,), sf.float32, name="x")])
+    def outer(x: Any) -> Any:
+        return inner(x) + inner(x * 2.0) + c
+
+    module.outer = outer
+    sf.saved_model.save(module, str(tmp_path / "m"))
+    loaded = sf.saved_model.load(str(tmp_path / "m"))
+    x = sf.constant([1.0, -1.0])
+    np.testing.assert_array_equal(loaded.outer(x).numpy(), outer(x).numpy())
+    want = _tape_grads(outer, x.numpy(), [module.v])
+    got = _tape_grads(loaded.outer, x.numpy(), [loaded.v])
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    g = sf.Graph()
+    with g.as_default():
+        in_graph = sf.saved_model.load(str(tmp_path / "m"))
+        y = in_graph.outer(x.numpy())
+        init = sf.global_variables_initializer()
+    with sf.Session(g) as sess:
+        sess.run(init)
+        got_in_graph = sess.run(y)
+    np.testing.assert_array_equal(got_in_graph, outer(x).numpy())
