@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ import pytest
 
 import scopeflow as sf
 from scopeflow import _saved_model_format as fmt
+from scopeflow._ops._core import apply
+from scopeflow._ops._registry import register_op
 
 PACKAGE_PARENT = Path(sf.__file__).resolve().parent.parent
 SPEC = sf.TensorSpec((None, 4), sf.float32, name="x")
@@ -580,3 +584,41 @@ def test_nested_function_calls_and_captured_eager_values_round_trip(tmp_path: Pa
         sess.run(init)
         got_in_graph = sess.run(y)
     np.testing.assert_array_equal(got_in_graph, outer(x).numpy())
+
+
+def test_a_dropped_loaded_model_is_freed(tmp_path: Path) -> None:
+    _, path = _saved(tmp_path)
+    refs = []
+    for _ in range(2):
+        loaded = sf.saved_model.load(path)
+        x = sf.constant(_inputs())
+        with sf.GradientTape() as tape:
+            y = sf.reduce_sum(loaded(x))
+        tape.gradient(y, loaded.trainable_variables)
+        refs += [
+            weakref.ref(loaded.variables[0]),
+            weakref.ref(loaded.predict.traces[0].concrete.graph),
+        ]
+        del loaded, tape, y
+    gc.collect()
+    assert [r() for r in refs] == [None] * len(refs)
+
+
+_OPAQUE = register_op(
+    "TestSavedModelOpaqueAttr", infer=lambda specs, attrs: specs, kernel=lambda attrs, x: x
+)
+
+
+def test_save_refuses_an_attribute_it_cannot_encode_naming_op_and_attribute(
+    tmp_path: Path,
+) -> None:
+    module = sf.Module(name="m")
+    module.f = sf.function(lambda x: apply(_OPAQUE, (x,), {"how": object()}, "opaque"))
+    module.f(sf.constant(1.0))
+    with pytest.raises(
+        ValueError,
+        match=r"^Cannot save op 'opaque' \(TestSavedModelOpaqueAttr\) of function '<lambda>': "
+        r"attribute 'how': the value <object object at .*> of type object has no encoding$",
+    ):
+        sf.saved_model.save(module, str(tmp_path / "m"))
+    assert list(tmp_path.iterdir()) == []
