@@ -172,6 +172,10 @@ def _create_variables(
 
 
 class _Builder:
+    """Builds the validated functions into private function graphs, callees first; a
+    nested graph (branch, loop body) is built when its outer function reaches the first
+    op that uses it, so its captures resolve to that function's tensors."""
+
     def __init__(
         self,
         source: str,

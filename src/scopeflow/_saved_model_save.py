@@ -58,6 +58,9 @@ class _Unsupported(Exception):
 
 
 class _Encoder:
+    """Encodes function graphs (each once, nested ones on first reference) and collects
+    the constant arrays they use."""
+
     def __init__(self, var_paths: dict[int, str]) -> None:
         self.var_paths = var_paths
         self.functions: dict[str, Any] = {}

@@ -170,11 +170,9 @@ def check_document(
 
     constants: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {}
     c.where = "constants"
-    table = c.obj(
-        doc["constants"],
-        "constants",
-        set(doc["constants"]) if isinstance(doc["constants"], dict) else set(),
-    )
+    table = doc["constants"]
+    if not isinstance(table, dict):
+        c.fail(f"constants must be a JSON object, got {_kind(table)}")
     for key, entry in table.items():
         c.where = f"constants[{key!r}]"
         c.string(key, "a constant id")
