@@ -641,3 +641,34 @@ def test_crafted_headers_are_value_errors_naming_the_file(tmp_path: Path) -> Non
         with pytest.raises(ValueError, match=rf"^Cannot read '{bad}': .*{pattern}"):
             ckpt.restore(bad)
         assert model.v.numpy().tolist() == [1.0, 1.0]
+
+
+DTYPES = [
+    np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
+    np.uint64, np.float16, np.float32, np.float64, np.complex64,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_every_supported_dtype_round_trips_with_0d_and_empty_shapes(
+    tmp_path: Path, dtype: Any
+) -> None:
+    rng = np.random.default_rng(1)
+    values = {
+        "scalar": np.array(rng.integers(0, 2), dtype),
+        "empty": np.zeros((0, 3), dtype),
+        "matrix": (rng.normal(size=(3, 2)) * 10).astype(dtype),
+    }
+    holder = sf.Module(name="holder")
+    holder.vars = {k: sf.Variable(v, name=k) for k, v in values.items()}
+    ckpt = sf.train.Checkpoint(holder=holder)
+    path = ckpt.write(tmp_path / "c")
+    for var in holder.vars.values():
+        var.assign(np.ones(var.shape, dtype))
+    ckpt.restore(path)
+    for key, want in values.items():
+        got = holder.vars[key].numpy()
+        assert got.dtype == np.dtype(dtype)
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    assert safetensors.numpy.load_file(path)["holder/vars/matrix"].dtype == np.dtype(dtype)

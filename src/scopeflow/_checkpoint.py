@@ -43,7 +43,14 @@ from ._module import Module, walk_attributes
 from ._optimizers import Optimizer
 from ._variables import Variable, _new_eager
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointLoadStatus", "read_arrays"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "CheckpointLoadStatus",
+    "arrays_from_bytes",
+    "read_arrays",
+]
 
 FORMAT: Final = "scopeflow.checkpoint"
 FORMAT_VERSION: Final = "1"
@@ -198,8 +205,8 @@ class Checkpoint:
         with self._steps_paused():
             for key, var in self._entries().items():
                 arrays[key] = _value_of(var, key)
-        data = _encode(arrays, target)
-        atomic_write(target, data)
+        header = _header(arrays, target)
+        atomic_write(target, header, *arrays.values())
         return target
 
     def save(self, file_prefix: str | os.PathLike[str]) -> str:
@@ -428,14 +435,40 @@ def _value_of(var: Variable, key: str) -> np.ndarray[Any, Any]:
     return value if value.flags.c_contiguous else value.copy(order="C")
 
 
-def _encode(arrays: dict[str, np.ndarray[Any, Any]], target: str) -> bytes:
-    try:
-        return safetensors.numpy.save(
-            arrays, metadata={"format": FORMAT, "version": FORMAT_VERSION}
-        )
-    except SafetensorError as err:
-        msg = f"Cannot write checkpoint {target!r}: {err}"
-        raise ValueError(msg) from None
+# safetensors' dtype codes, for the header written below.
+_SAFETENSORS_DTYPES: Final = {
+    "bool": "BOOL", "uint8": "U8", "int8": "I8", "uint16": "U16", "int16": "I16",
+    "float16": "F16", "uint32": "U32", "int32": "I32", "float32": "F32", "uint64": "U64",
+    "int64": "I64", "float64": "F64", "complex64": "C64",
+}  # fmt: skip
+
+
+def _header(arrays: dict[str, np.ndarray[Any, Any]], target: str) -> bytes:
+    """The safetensors header for ``arrays``, whose data follows it in the given order.
+
+    Writing the header and then each array's buffer straight to the file (rather than
+    through ``safetensors.numpy.save``, which first joins everything into one bytes
+    object) saves a full copy of the checkpoint; the file is the same format.
+    """
+    entries: dict[str, Any] = {"__metadata__": {"format": FORMAT, "version": FORMAT_VERSION}}
+    offset = 0
+    for key, arr in arrays.items():
+        code = _SAFETENSORS_DTYPES.get(arr.dtype.name)
+        if code is None:
+            msg = (
+                f"Cannot write checkpoint {target!r}: entry {key!r} has dtype "
+                f"{arr.dtype.name}, which safetensors cannot store"
+            )
+            raise ValueError(msg)
+        entries[key] = {
+            "dtype": code,
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + arr.nbytes],
+        }
+        offset += arr.nbytes
+    header = json.dumps(entries, separators=(",", ":")).encode("utf-8")
+    header += b" " * (-len(header) % 8)  # the data starts 8-byte aligned
+    return struct.pack("<Q", len(header)) + header
 
 
 def read_arrays(source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
@@ -449,6 +482,11 @@ def read_arrays(source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
     except OSError as err:
         msg = f"Cannot read {source!r}: {err.strerror or err}"
         raise ValueError(msg) from None
+    return arrays_from_bytes(data, source, fmt)
+
+
+def arrays_from_bytes(data: bytes, source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
+    """The arrays of safetensors ``data`` read from ``source``; see :func:`read_arrays`."""
     metadata = _metadata(data, source)
     if metadata.get("format") != fmt:
         msg = f"{source!r} is not a {fmt} file (its metadata names {metadata.get('format')!r})"

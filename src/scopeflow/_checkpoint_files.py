@@ -15,13 +15,19 @@ import os
 import re
 import stat
 import tempfile
-from typing import Final
+from typing import Any, Final
+
+import numpy as np
 
 __all__ = ["STATE_FILE", "atomic_write", "latest_path", "write_state"]
 
 
-def atomic_write(target: str, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file renamed over it."""
+def atomic_write(target: str, header: bytes, *arrays: np.ndarray[Any, Any]) -> None:
+    """Write ``header`` then each array's buffer to ``target``, through a renamed temp file.
+
+    The buffers go straight to the file (no joined copy of the whole checkpoint), as
+    little-endian bytes, which is what safetensors stores.
+    """
     directory = os.path.dirname(os.path.abspath(target))
     if os.path.isdir(target):
         msg = f"Cannot write checkpoint {target!r}: it is a directory; pass a file path"
@@ -37,7 +43,11 @@ def atomic_write(target: str, data: bytes) -> None:
         raise type(err)(err.errno, msg) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            f.write(header)
+            for arr in arrays:
+                if arr.dtype.byteorder == ">":
+                    arr = arr.astype(arr.dtype.newbyteorder("<"))
+                f.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
