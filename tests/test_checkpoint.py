@@ -689,7 +689,7 @@ def test_tensors_must_tile_the_data_exactly(tmp_path: Path) -> None:
     trailing = good + b"\0\0\0\0"
     cases["trailing"] = (trailing, r"4 bytes after the last tensor")
     overlap = dict(header)
-    first, second = sorted(
+    _, second = sorted(
         (k for k in overlap if k != "__metadata__"), key=lambda k: overlap[k]["data_offsets"][0]
     )[:2]
     shifted = dict(overlap[second])
