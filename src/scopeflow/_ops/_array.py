@@ -201,9 +201,16 @@ def _transpose_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> NDArray[Any]:
 TRANSPOSE = register_op("Transpose", infer=_transpose_rule, kernel=_transpose_kernel)
 
 
-def transpose(x: Any, perm: Any = None, name: str | None = None) -> Any:
-    """``x`` with its dimensions permuted: output dimension ``i`` is input dimension
+def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | None = None) -> Any:
+    """``a`` with its dimensions permuted: output dimension ``i`` is input dimension
     ``perm[i]``; by default the dimensions are reversed.
+
+    Args:
+        a: the tensor.
+        perm: a permutation of ``range(rank)``; None reverses the dimensions.
+        conjugate: also conjugate complex values; a no-op for real dtypes. Complex
+            conjugation is not implemented and raises ``TypeError``.
+        name: the op name in graph mode.
 
     Example:
         >>> import scopeflow as sf
@@ -211,7 +218,22 @@ def transpose(x: Any, perm: Any = None, name: str | None = None) -> Any:
         (4, 2, 3)
     """
     p = None if perm is None else as_int_tuple(perm, "transpose(): perm")
-    return apply(TRANSPOSE, (x,), {"perm": p}, name)
+    if conjugate:
+        reject_complex_conjugate(a, "transpose(): conjugate=True")
+    return apply(TRANSPOSE, (a,), {"perm": p}, name)
+
+
+def reject_complex_conjugate(x: Any, what: str) -> None:
+    """Raise ``TypeError`` when ``x`` is complex: conjugation has no kernel yet.
+
+    For real dtypes conjugating is the identity, so the flag is accepted and ignored.
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(x).dtype
+    if np.dtype(dtype).kind == "c":
+        msg = f"{what} on a complex tensor is not supported (no conjugate op); pass real values"
+        raise TypeError(msg)
 
 
 # -- concat and stack ----------------------------------------------------------------------

@@ -102,7 +102,13 @@ GATHER = register_op("Gather", infer=_gather_rule, kernel=_gather_kernel, same_d
 
 
 def gather(
-    params: Any, indices: Any, axis: Any = 0, batch_dims: Any = 0, name: str | None = None
+    params: Any,
+    indices: Any,
+    axis: Any = None,
+    batch_dims: Any = 0,
+    name: str | None = None,
+    *,
+    validate_indices: Any = None,
 ) -> Any:
     """Slices of ``params`` along ``axis`` at ``indices``.
 
@@ -110,6 +116,16 @@ def gather(
     params.shape[axis + 1:]``. With ``batch_dims = b``, the first ``b`` dimensions of
     ``params`` and ``indices`` are batch dimensions, matched one to one. The gradient with
     respect to ``params`` adds up repeated indices; ``indices`` has none.
+
+    Args:
+        params: the tensor to take slices from.
+        indices: an int32 or int64 tensor of positions along ``axis``.
+        axis: the dimension of ``params`` to index; None means ``batch_dims``, as in
+            TensorFlow (so 0 without batch dimensions).
+        batch_dims: how many leading dimensions are batch dimensions.
+        name: the op name in graph mode.
+        validate_indices: accepted for TensorFlow compatibility (TensorFlow deprecated
+            it); indices are always checked.
 
     Raises:
         TypeError: ``indices`` are not integers.
@@ -122,7 +138,7 @@ def gather(
         array([[5, 6],
                [1, 2]], dtype=int32)
     """
-    ax = static_int(axis, "gather(): axis")
+    del validate_indices  # always validated; kept so TensorFlow-style calls work
     batch = static_int(batch_dims, "gather(): batch_dims")
     if batch < 0:
         rank = getattr(indices, "shape", np.shape(indices))
@@ -135,6 +151,7 @@ def gather(
                 f"gather(): batch_dims={batch_dims} is out of range for indices of rank {len(rank)}"
             )
             raise ValueError(msg)
+    ax = batch if axis is None else static_int(axis, "gather(): axis")
     return apply(GATHER, (params, indices), {"axis": ax, "batch_dims": batch}, name)
 
 
