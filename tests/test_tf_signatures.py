@@ -294,3 +294,12 @@ def test_matmul_output_type_casts_before_the_product() -> None:
     out = sf.matmul(a, a, output_type=sf.int32)
     assert out.dtype == np.int32
     assert out.numpy().tolist() == [[20000, 20000], [20000, 20000]]
+
+
+def test_tensorflow_dtype_names() -> None:
+    """``tf.bool`` and the unsigned widths exist under TensorFlow's names."""
+    assert sf.bool is sf.bool_
+    assert sf.bool == np.dtype(np.bool_)
+    assert (sf.uint16, sf.uint32, sf.uint64) == tuple(map(np.dtype, ("u2", "u4", "u8")))
+    assert sf.cast([0.0, 2.5], sf.bool).numpy().tolist() == [False, True]
+    assert (sf.constant([3], sf.uint32) * 2).dtype == sf.uint32
