@@ -31,6 +31,10 @@ __all__ = [
 
 DEFAULT_GLOBAL_SEED: Final = 87654321
 _SEED_MASK: Final = (1 << 64) - 1
+# Op seeds taken from the per-context counter start here, above every explicit op seed
+# (those are masked to 64 bits): a counter value equal to a user's seed (0, 1, 42...)
+# would otherwise give an unseeded op and ``seed=0`` the very same stream.
+_COUNTER_BASE: Final = 1 << 64
 
 Pair = tuple[int, int]
 # (global seed or None, next op seed from the counter, draws so far per seed pair). The
@@ -99,7 +103,7 @@ def _seed_pair(op_seed: Any, state: _SeedState) -> tuple[Pair | None, _SeedState
     if global_seed is None:
         return (None if op is None else (DEFAULT_GLOBAL_SEED, op)), None
     if op is None:
-        return (global_seed, counter), (global_seed, counter + 1, draws)
+        return (global_seed, _COUNTER_BASE + counter), (global_seed, counter + 1, draws)
     return (global_seed, op), None
 
 
