@@ -44,12 +44,24 @@ _BOOL: Final = np.dtype(np.bool_)
 def _gather_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     (dtype, shape), (idt, ishape) = specs
     if idt.kind not in "iu":
-        msg = f"indices must be integers, got dtype {idt.name}"
+        # The wording after the comma is TensorFlow's, which ported tests match.
+        msg = (
+            f"indices must be integers, got dtype {idt.name}, which is not in the list of "
+            f"allowed values: int16, int32, int64 (or another integer dtype)"
+        )
         raise TypeError(msg)
     batch: int = attrs["batch_dims"]
     if shape is None or ishape is None:
         return ((dtype, None),)
-    axis = normalize_axis(attrs["axis"], len(shape))
+    axis = attrs["axis"]
+    if not -len(shape) <= axis < len(shape):
+        need = axis + 1 if axis >= 0 else -axis
+        msg = (
+            f"axis {axis} is out of range for rank {len(shape)} (params): Shape must be at "
+            f"least rank {need} but is rank {len(shape)}"
+        )
+        raise ValueError(msg)
+    axis = normalize_axis(axis, len(shape))
     if batch > min(axis, len(ishape)):
         msg = (
             f"batch_dims={batch} must be at most the axis ({axis}) and the rank of the "
@@ -65,8 +77,13 @@ def _gather_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, 
 
 def _check_indices(idx: NDArray[Any], size: int) -> None:
     if idx.size and (idx.min() < 0 or idx.max() >= size):
-        bad = idx[(idx < 0) | (idx >= size)].reshape(-1)[0]
-        msg = f"index {bad} is out of range [0, {size})"
+        where = tuple(int(i) for i in np.argwhere((idx < 0) | (idx >= size))[0])
+        bad = idx[where]
+        # TensorFlow's wording (``indices[0,1] = 7 is not in [0, 3)``) names the position.
+        msg = (
+            f"index {bad} is out of range [0, {size}): "
+            f"indices[{','.join(map(str, where))}] = {bad} is not in [0, {size})"
+        )
         raise IndexError(msg)
 
 
@@ -139,18 +156,25 @@ def gather(
                [1, 2]], dtype=int32)
     """
     del validate_indices  # always validated; kept so TensorFlow-style calls work
-    batch = static_int(batch_dims, "gather(): batch_dims")
-    if batch < 0:
-        rank = getattr(indices, "shape", np.shape(indices))
-        if rank is None:
+    # None is 0, as in TensorFlow.
+    batch = 0 if batch_dims is None else static_int(batch_dims, "gather(): batch_dims")
+    if batch:
+        shape = getattr(indices, "shape", None)
+        if shape is None and not is_tensor_like(indices):
+            shape = np.shape(indices)
+        if shape is None and batch < 0:
             msg = "gather(): a negative batch_dims needs indices of known rank"
             raise ValueError(msg)
-        batch += len(rank)
-        if batch < 0:
-            msg = (
-                f"gather(): batch_dims={batch_dims} is out of range for indices of rank {len(rank)}"
-            )
-            raise ValueError(msg)
+        if shape is not None:
+            rank = len(shape)
+            if not -rank <= batch <= rank:
+                msg = (
+                    f"gather(): Expected batch_dims in the range [{-rank}, {rank}], but got "
+                    f"{batch_dims} (indices have rank {rank})"
+                )
+                raise ValueError(msg)
+            if batch < 0:
+                batch += rank
     ax = batch if axis is None else static_int(axis, "gather(): axis")
     return apply(GATHER, (params, indices), {"axis": ax, "batch_dims": batch}, name)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from .._tensor import as_dtype
+from .._tensor import as_dtype, to_array
 from ._array import as_int, as_int_tuple, is_tensor_like, normalize_axis
 from ._core import apply
 from ._registry import Spec, register_op
@@ -317,6 +317,18 @@ def _one_hot_kernel(attrs: dict[str, Any], idx: Any, on: Any, off: Any) -> Any:
 ONE_HOT = register_op("OneHot", infer=_one_hot_rule, kernel=_one_hot_kernel, same_dtype=False)
 
 
+def _one_hot_value(value: Any, dtype: np.dtype[Any] | None) -> Any:
+    """``value`` as a tensor or array with a dtype, trying ``dtype`` for Python values."""
+    if is_tensor_like(value) or isinstance(value, (np.ndarray, np.generic)):
+        return value if is_tensor_like(value) else np.asarray(value)
+    if dtype is not None:
+        try:
+            return to_array(value, dtype)
+        except (TypeError, ValueError):
+            pass  # the mismatch is reported with the dtype the value has
+    return to_array(value)
+
+
 def one_hot(
     indices: Any,
     depth: Any,
@@ -330,7 +342,9 @@ def one_hot(
     ``on_value`` at each index and ``off_value`` elsewhere.
 
     Indices outside ``[0, depth)`` give a row of ``off_value``. The dtype is ``dtype``,
-    else that of a tensor ``on_value``/``off_value``, else float32; the defaults are 1 and 0.
+    else that of ``on_value``, else of ``off_value`` (Python ints are int32, floats
+    float32), else float32; given values must all have it (``TypeError`` otherwise). The
+    defaults are 1 and 0.
     Tensor ``on_value``/``off_value`` get gradients; ``indices`` has none.
 
     Example:
@@ -345,25 +359,30 @@ def one_hot(
         msg = f"one_hot(): depth must be >= 0, got {n}"
         raise ValueError(msg)
     ax = -1 if axis is None else static_int(axis, "one_hot(): axis")
-    if dtype is not None:
-        dt = as_dtype(dtype)
-    elif is_tensor_like(on_value):
-        dt = on_value.dtype
-    elif is_tensor_like(off_value):
-        dt = off_value.dtype
-    else:
-        dt = _FLOAT32
-    if dt.kind not in "biuf":
+    wanted = None if dtype is None else as_dtype(dtype)
+    # TensorFlow's rules: each given value becomes a tensor (a Python value takes
+    # ``dtype`` when it can, else its own default: 5 is int32, 5.0 float32); the output
+    # dtype is ``dtype``, else on_value's, else off_value's, else float32; every given
+    # value must have it.
+    given = {
+        what: _one_hot_value(v, wanted)
+        for what, v in (("on_value", on_value), ("off_value", off_value))
+        if v is not None
+    }
+    dt = wanted or next((v.dtype for v in given.values()), _FLOAT32)
+    if dt.kind not in "biufc":
         msg = f"one_hot(): dtype must be numeric or bool, got {dt.name}"
         raise TypeError(msg)
-    values = []
-    for what, v, default in (("on_value", on_value, 1), ("off_value", off_value, 0)):
-        if v is None:
-            v = default
-        if not is_tensor_like(v):
-            v = np.asarray(v, dt)
-        elif v.dtype != dt:
-            msg = f"one_hot(): {what} has dtype {v.dtype.name}, but the output is {dt.name}"
+    for what, v in given.items():
+        if v.dtype != dt:
+            source = "the dtype argument" if wanted is not None else "on_value"
+            msg = (
+                f"one_hot(): {what} has dtype {v.dtype.name}, but the output is {dt.name} "
+                f"(set by {source}); pass values of one dtype"
+            )
             raise TypeError(msg)
-        values.append(v)
+    values = [
+        given.get(what, np.asarray(default, dt))
+        for what, default in (("on_value", 1), ("off_value", 0))
+    ]
     return apply(ONE_HOT, (indices, *values), {"depth": n, "axis": ax}, name)

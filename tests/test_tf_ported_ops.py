@@ -1,0 +1,168 @@
+"""Scenarios from TensorFlow's own op tests (``tensorflow/python/kernel_tests/...``), re-run.
+
+Each test names the TensorFlow test it follows. The scenarios and expected values are
+TensorFlow's (what TF 2 returns or raises); the code is written for pytest and scopeflow,
+and runs each case eagerly, in a graph (shapes checked against the value) and traced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import scopeflow as sf
+from test_ops import MODES, Runner
+
+F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+I32, I64, C64 = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.complex64)
+
+
+@pytest.fixture(params=MODES[:3])
+def run(request: pytest.FixtureRequest) -> Runner:
+    return Runner(request.param)
+
+
+def _same(actual: Any, expected: Any) -> None:
+    expected = np.asarray(expected)
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    np.testing.assert_array_equal(actual, expected)
+
+
+# -- array_ops/one_hot_op_test.py ------------------------------------------------------------
+
+_IDX = np.array([0, 2, -1, 1], np.int64)
+_TRUTH = [[1, -1, -1], [-1, -1, 1], [-1, -1, -1], [-1, 1, -1]]
+
+
+@pytest.mark.parametrize("dtype", [F16, F32, F64, I32, I64, C64], ids=str)
+def test_one_hot_basic_every_dtype(run: Runner, dtype: np.dtype[Any]) -> None:
+    """testFloatBasic ... testComplex64Basic: on/off arrays of the dtype, both axes."""
+    on, off = np.asarray(1.0).astype(dtype), np.asarray(-1.0).astype(dtype)
+    truth = np.asarray(_TRUTH).astype(dtype)
+    for axis, want in ((-1, truth), (0, truth.T)):
+        got = run(lambda i, a=axis: sf.one_hot(i, 3, on, off, axis=a, dtype=dtype), _IDX)
+        _same(got, want)
+
+
+def test_one_hot_python_values_choose_the_dtype(run: Runner) -> None:
+    """testSimpleCases and testSingleValueGiven: Python ints give int32, floats float32."""
+    idx = np.array([0, 1, 2], np.int32)
+    eye = np.eye(3)
+    _same(run(lambda i: sf.one_hot(i, 3), idx), eye.astype(F32))
+    _same(run(lambda i: sf.one_hot(i, 3, dtype=np.int32), idx), eye.astype(I32))
+    _same(run(lambda i: sf.one_hot(i, 3, on_value=1, off_value=-1), idx), (2 * eye - 1).astype(I32))
+    _same(run(lambda i: sf.one_hot(i, 3, on_value=1), idx), eye.astype(I32))
+    _same(run(lambda i: sf.one_hot(i, 3, off_value=0.0), idx), eye.astype(F32))
+
+
+def test_one_hot_empty_batch_and_uint8_indices(run: Runner) -> None:
+    """_testEmpty and testIndicesTypes (uint8 255 is out of range like -1)."""
+    empty = np.zeros((0, 16), np.int64)
+    _same(run(lambda i: sf.one_hot(i, 3, 1.0, -1.0), empty), np.empty((0, 16, 3), F32))
+    idx = np.array([[0, 2, 255, 1], [1, 0, 1, 255]], np.uint8)
+    want = np.where(idx[..., None] == np.arange(3), 1.0, -1.0).astype(F32)
+    _same(run(lambda i: sf.one_hot(i, 3, 1.0, -1.0), idx), want)
+    _same(run(lambda i: sf.one_hot(i, 3, 1.0, -1.0, axis=1), idx), np.swapaxes(want, 1, 2))
+
+
+def test_one_hot_dtype_mismatches_are_type_errors() -> None:
+    """testOnOffMismatchTypeError and testDtypeMismatchTypeError."""
+    with pytest.raises(TypeError, match=r"^one_hot\(\): off_value has dtype float32, but the "):
+        sf.one_hot([0, 1, 2], 3, on_value=np.asarray(1.0), off_value=np.float32(0.0))
+    f32 = sf.constant(1.0)
+    for kwargs in ({"on_value": f32}, {"off_value": f32}):
+        with pytest.raises(TypeError, match=r"has dtype float32, but the output is int32 \(set"):
+            sf.one_hot([0, 1, 2], 3, dtype=np.int32, **kwargs)
+
+
+def test_one_hot_python_values_convert_to_the_dtype(run: Runner) -> None:
+    """testConvertToTensorOfCorrectDtype: Python floats take a float16 dtype."""
+    idx = np.array([0, 1, 2], np.int32)
+    eye = np.eye(3, dtype=F16)
+    half = np.float16(0.0)
+    _same(run(lambda i: sf.one_hot(i, 3, 1.0, sf.constant(half), dtype=F16), idx), eye)
+    _same(run(lambda i: sf.one_hot(i, 3, 1.0, 0.0, dtype=F16), idx), eye)
+
+
+# -- array_ops/gather_op_test.py -------------------------------------------------------------
+
+_BATCH_CASES = [
+    (0, None, [6, 7, 8, 9], [[2, 1], [0, 3]], [[8, 7], [6, 9]]),
+    (1, None, [[10, 11, 12, 13], [20, 21, 22, 23]], [[2, 1], [0, 3]], [[12, 11], [20, 23]]),
+    (-1, None, [[10, 11, 12, 13], [20, 21, 22, 23]], [[2, 1], [0, 3]], [[12, 11], [20, 23]]),
+    (1, None, [[10, 11, 12, 13], [20, 21, 22, 23]], [2, 1], [12, 21]),
+    (2, None, [[[100, 101], [110, 111]], [[200, 201], [210, 211]]],
+     [[[0, 1], [1, 0]], [[0, 0], [1, 1]]], [[[100, 101], [111, 110]], [[200, 200], [211, 211]]]),
+    (None, 1, [[10, 11, 12], [13, 14, 15]], [1, 0], [[11, 10], [14, 13]]),
+    (-3, 1, [[0, 1, 2], [3, 4, 5]], [[[0, 1], [1, 0]]], [[[[0, 1], [1, 0]]], [[[3, 4], [4, 3]]]]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("batch_dims", "axis", "params", "indices", "expected"), _BATCH_CASES)
+def test_gather_batch_dims(
+    run: Runner, batch_dims: Any, axis: Any, params: Any, indices: Any, expected: Any
+) -> None:
+    """testBatchDims: batch_dims None, negative and positive; axis None means batch_dims."""
+    p, i = np.asarray(params, np.int32), np.asarray(indices, np.int32)
+    got = run(lambda a, b: sf.gather(a, b, axis=axis, batch_dims=batch_dims), p, i)
+    _same(got, np.asarray(expected, np.int32))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_gather_empty_slices(run: Runner, axis: int) -> None:
+    """testEmptySlices: a gather along a non-empty axis of an otherwise empty tensor."""
+    shape = [0, 0, 0]
+    shape[axis] = 7
+    want = [0, 0, 0]
+    want[axis] = 2
+    got = run(lambda p: sf.gather(p, [3, 4], axis=axis), np.zeros(shape, F32))
+    _same(got, np.zeros(want, F32))
+
+
+def test_gather_bad_indices_name_the_position() -> None:
+    """testBadIndicesCPU: the error says which index is out of which range."""
+    params = [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(sf.InvalidArgumentError, match=r"indices\[0,0\] = 7 is not in \[0, 2\)"):
+        sf.gather(params, [[7]], axis=0)
+    with pytest.raises(sf.InvalidArgumentError, match=r"indices\[1,0\] = 7 is not in \[0, 3\)"):
+        sf.gather(params, [[1], [7]], axis=1)
+
+
+def test_gather_bad_index_type_and_axis() -> None:
+    """testBadIndicesType and testBadAxis."""
+    with pytest.raises(TypeError, match=r"float.* not in.* list of allowed values: int16, int32"):
+        sf.gather([0], 0.0)
+    for bad_axis in (1, 2, -2):
+        with pytest.raises(ValueError, match=r"Shape must be at least rank .* but is rank 1"):
+            sf.gather([0, 1, 2], 0, axis=bad_axis)
+
+
+@pytest.mark.parametrize("batch_dims", [-(2**31), 2**31 - 1])
+def test_gather_batch_dims_extreme_bounds(batch_dims: int) -> None:
+    """testBatchDimsExtremeBounds: a clear ValueError, in eager code and in a graph."""
+    with pytest.raises(ValueError, match=r"Expected batch_dims in the range \[-1, 1\]"):
+        sf.gather([[0.69]], [0], batch_dims=batch_dims)
+    with sf.Graph().as_default():
+        idx = sf.placeholder(sf.int32, shape=[None])
+        with pytest.raises(ValueError, match=r"Expected batch_dims in the range \[-1, 1\]"):
+            sf.gather(sf.constant([[0.69]]), idx, batch_dims=batch_dims)
+
+
+def test_gather_gradients_of_indices_and_axis_are_none() -> None:
+    """testHigherRankGradientTape: only params get a gradient (summed over repeats)."""
+    params = np.arange(12, dtype=np.float64).reshape(2, 1, 3, 2)
+    p, i, ax = sf.constant(params), sf.constant([[1, 0], [1, 1]]), sf.constant(2)
+    upstream = np.arange(16, dtype=np.float64).reshape(2, 1, 2, 2, 2)
+    with sf.GradientTape() as tape:
+        for t in (p, i, ax):
+            tape.watch(t)
+        out = sf.gather(p, i, axis=ax)
+    dp, di, dax = tape.gradient(out, [p, i, ax], output_gradients=sf.constant(upstream))
+    assert di is None
+    assert dax is None
+    want = np.zeros_like(params)
+    for src, dst in enumerate([1, 0, 1, 1]):
+        want[:, :, dst] += upstream.reshape(2, 1, 4, 2)[:, :, src]
+    np.testing.assert_allclose(dp.numpy(), want)
