@@ -166,3 +166,111 @@ def test_gather_gradients_of_indices_and_axis_are_none() -> None:
     for src, dst in enumerate([1, 0, 1, 1]):
         want[:, :, dst] += upstream.reshape(2, 1, 4, 2)[:, :, src]
     np.testing.assert_allclose(dp.numpy(), want)
+
+
+# -- nn_ops/xent_op_test_base.py and sparse_xent_op_test_base.py ------------------------------
+
+
+def _xent_and_grad(labels: Any, logits: Any, axis: int = -1) -> tuple[Any, Any]:
+    z = sf.constant(logits)
+    with sf.GradientTape() as tape:
+        tape.watch(z)
+        loss = sf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=z, axis=axis)
+    return loss.numpy(), tape.gradient(loss, z).numpy()
+
+
+@pytest.mark.parametrize("dtype", [F16, F32, F64], ids=str)
+def test_xent_single_class(dtype: np.dtype[Any]) -> None:
+    """testSingleClass: one class gives a zero loss; the gradient is 1 - labels."""
+    labels = np.array([[-1.0], [0.0], [1.0], [1.0]], dtype)
+    logits = np.array([[1.0], [-1.0], [0.0], [1.0]], dtype)
+    loss, grad = _xent_and_grad(labels, logits)
+    np.testing.assert_allclose(loss, [0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(grad, [[2.0], [1.0], [0.0], [0.0]])
+
+
+def test_xent_values_and_gradient() -> None:
+    """testNpXent: a uniform row and a soft-target row, checked against TF's numbers."""
+    logits = np.array([[1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0]])
+    labels = np.array([[0.0, 0.0, 0.0, 1.0], [0.0, 0.5, 0.5, 0.0]])
+    loss, grad = _xent_and_grad(labels, logits)
+    np.testing.assert_allclose(loss, [1.3862, 1.9401], atol=1e-3)
+    want = [[0.25, 0.25, 0.25, -0.75], [0.0321, -0.4129, -0.2632, 0.6439]]
+    np.testing.assert_allclose(grad, want, atol=1e-3)
+
+
+def test_xent_labels_broadcast_and_are_cast_to_the_logits_dtype() -> None:
+    """testLabelsBroadcast (float16 logits): labels broadcast; int or float64 labels are
+    cast to the logits' dtype as TensorFlow's wrapper does."""
+    logits = np.array([[1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]], F16)
+    _, grad = _xent_and_grad(np.array([[0.0], [2.0], [0.25]], F16), logits)
+    want = [[0.25, 0.25, 0.25, 0.25], [-1.968, -1.913, -1.763, -1.355],
+            [-0.218, -0.163, -0.013, 0.394]]  # fmt: skip
+    np.testing.assert_allclose(grad, want, atol=1e-2)
+    one_hot = [[0, 0, 0, 1]]  # Python ints
+    for labels in (one_hot, np.array(one_hot, np.float64), sf.constant(one_hot)):
+        loss, _ = _xent_and_grad(labels, logits[:2].astype(F32))
+        assert loss.dtype == F32
+        np.testing.assert_allclose(loss, [1.3862944, 0.4401897], rtol=1e-5)
+
+
+def test_xent_labels_cast_in_a_graph_and_their_gradient() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        labels = sf.placeholder(sf.float64, shape=[None, 3])
+        logits = sf.placeholder(sf.float32, shape=[None, 3])
+        loss = sf.nn.softmax_cross_entropy_with_logits(labels, logits)
+        dlabels, dlogits = sf.gradients(sf.reduce_sum(loss), [labels, logits])
+    z = np.array([[0.1, 0.2, 0.7]], np.float32)
+    y = np.array([[0.0, 1.0, 0.0]])
+    got = sf.Session(g).run([loss, dlabels, dlogits], {labels: y, logits: z})
+    log_p = z - np.log(np.exp(z).sum())
+    np.testing.assert_allclose(got[0], [-log_p[0, 1]], rtol=1e-6)
+    assert got[1].dtype == np.float64
+    np.testing.assert_allclose(got[1], -log_p, rtol=1e-6)
+    np.testing.assert_allclose(got[2], np.exp(log_p) - y, rtol=1e-6, atol=1e-7)
+
+
+def test_xent_axes_zero_size_and_shape_mismatch(run: Runner) -> None:
+    """test3D, testZeroDimension and testShapeMismatch."""
+    labels = np.array([[[0.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]],
+                       [[0.0, 0.5, 0.5, 0.0], [0.5, 0.5, 0.0, 0.0]],
+                       [[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]], F32)  # fmt: skip
+    logits = np.array([[[1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0]],
+                       [[2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0]],
+                       [[5.0, 4.0, 3.0, 2.0], [1.0, 2.0, 3.0, 4.0]]], F32)  # fmt: skip
+    for axis in (0, 1, -1):
+        log_p = logits - np.log(np.exp(logits).sum(axis, keepdims=True))
+        got = run(
+            lambda y, z, a=axis: sf.nn.softmax_cross_entropy_with_logits(y, z, axis=a),
+            labels,
+            logits,
+        )
+        np.testing.assert_allclose(got, -(labels * log_p).sum(axis), rtol=1e-5)
+    empty = np.zeros([0, 2, 4], F32)
+    _same(run(sf.nn.softmax_cross_entropy_with_logits, empty, empty), np.zeros([0, 2], F32))
+    with pytest.raises(ValueError, match=r"cannot be broadcast together"):
+        sf.nn.softmax_cross_entropy_with_logits(
+            labels=[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], logits=[[0.0, 1.0], [2.0, 3.0]]
+        )
+
+
+def test_sparse_xent_invalid_label_wording() -> None:
+    """_testInvalidLabelCPU: TensorFlow's message, with the label values."""
+    logits = [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0]] * 1
+    with pytest.raises(
+        sf.InvalidArgumentError,
+        match=r"Received a label value of 4 which is outside the valid range of \[0, 4\) "
+        r"classes\. Label values: 4 3 0$",
+    ):
+        sf.nn.sparse_softmax_cross_entropy_with_logits(labels=[4, 3, 0], logits=logits)
+
+
+# -- array_ops/concat_op_test.py --------------------------------------------------------------
+
+
+def test_concat_of_one_tensor_not_in_a_list(run: Runner) -> None:
+    """testConcatTuple / a lone tensor: TensorFlow treats it as a list of one."""
+    x = np.arange(6, dtype=F32).reshape(2, 3)
+    _same(run(lambda t: sf.concat(t, 1), x), x)
+    _same(run(lambda t: sf.concat((t, t), -1), x), np.concatenate([x, x], -1))

@@ -282,7 +282,8 @@ def concat(values: Any, axis: Any, name: str | None = None) -> Any:
     """Join tensors of one dtype and rank along an existing dimension ``axis``.
 
     Args:
-        values: a list or tuple of tensors; their sizes off ``axis`` must agree.
+        values: a list or tuple of tensors; their sizes off ``axis`` must agree. A
+            single tensor (or variable) counts as a list of one, as in TensorFlow.
         axis: the dimension to join along; negative counts from the end.
         name: the op name in graph mode.
 
@@ -291,7 +292,7 @@ def concat(values: Any, axis: Any, name: str | None = None) -> Any:
         >>> sf.concat([[[1, 2]], [[3, 4]]], axis=-1).numpy()
         array([[1, 2, 3, 4]], dtype=int32)
     """
-    xs = _values_list(values, "concat")
+    xs = _values_list([values] if is_tensor_like(values) else values, "concat")
     attrs = {"axis": as_int(axis, "concat(): axis"), "N": len(xs)}
     return apply(CONCAT, xs, attrs, name)
 
