@@ -274,3 +274,78 @@ def test_concat_of_one_tensor_not_in_a_list(run: Runner) -> None:
     x = np.arange(6, dtype=F32).reshape(2, 3)
     _same(run(lambda t: sf.concat(t, 1), x), x)
     _same(run(lambda t: sf.concat((t, t), -1), x), np.concatenate([x, x], -1))
+
+
+# -- math_ops/reduction_ops_test.py -----------------------------------------------------------
+
+_REDUCTIONS = [sf.reduce_sum, sf.reduce_mean, sf.reduce_prod, sf.reduce_max, sf.reduce_min]
+
+
+def _powerset(n: int) -> list[tuple[int, ...]]:
+    return [tuple(a for a in range(n) if mask >> a & 1) for mask in range(1 << n)]
+
+
+@pytest.mark.parametrize("dtype", [I32, F32, F64, C64], ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reductions_over_every_axis_subset(dtype: np.dtype[Any], keepdims: bool) -> None:
+    """_compareAllAxes on incremental data: every subset of axes, both keepdims."""
+    x = np.arange(8).reshape(2, 2, 2).astype(dtype)
+    if dtype.kind == "c":
+        x -= 2j * x
+    for axes in [None, *_powerset(3)]:
+        # NumPy widens int32 sums and products; TensorFlow keeps the input dtype.
+        want_sum = np.sum(x, axis=axes, keepdims=keepdims).astype(dtype)
+        _same(sf.reduce_sum(x, axes, keepdims).numpy(), want_sum)
+        count = x.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+        want_mean = want_sum // count if dtype.kind == "i" else want_sum / count
+        np.testing.assert_allclose(
+            sf.reduce_mean(x, axes, keepdims).numpy(), want_mean.astype(dtype), rtol=1e-6
+        )
+        want_prod = np.prod(x, axis=axes, keepdims=keepdims).astype(dtype)
+        _same(sf.reduce_prod(x, axes, keepdims).numpy(), want_prod)
+
+
+def test_reduction_axis_errors_use_tensorflows_words() -> None:
+    """testInvalidIndex, testWrongShapeForReductionIndices, testInvalidRepeatedReduction
+    Indices and ReductionInvalidKeepdims."""
+    x = np.arange(10, dtype=np.float32).reshape(2, 5)
+    for axes in ([-3], [2], [0, 2]):
+        with pytest.raises(ValueError, match=r"Invalid reduction dimension"):
+            sf.reduce_sum(x, axes)
+    with pytest.raises(ValueError, match=r"must be at most rank 1|at most rank 1"):
+        sf.reduce_sum(x, [[1], [2]])
+    with pytest.raises(sf.InvalidArgumentError, match=r"Axes contains duplicate dimension: 0"):
+        sf.reduce_sum([1.0, 2.0], sf.constant([0, 0]))
+    for fn, value in ((sf.reduce_sum, 1), (sf.reduce_all, True)):
+        with pytest.raises(ValueError, match=r"The truth value"):
+            fn(input_tensor=value, keepdims=np.array([63600, 1], np.float16))
+
+
+def test_reductions_of_unknown_shape_and_axis_tensors() -> None:
+    """ReductionUnknownShape.testBasic and testAxesType."""
+    with sf.Graph().as_default():
+        x = sf.placeholder(sf.float32, shape=None)
+        b = sf.placeholder(sf.bool_, shape=None)
+        for fn in _REDUCTIONS:
+            assert fn(x).shape == ()
+        assert sf.reduce_all(b).shape == ()
+        assert sf.reduce_any(b).shape == ()
+        assert sf.reduce_sum(x, [1, 2], keepdims=True).shape is None
+    for dtype in (sf.int32, sf.int64):
+        for fn in (sf.reduce_sum, sf.reduce_mean, sf.reduce_prod):
+            assert fn([0, 0], sf.constant(0, dtype=dtype)).numpy() == 0
+
+
+def test_reductions_of_zero_size_tensors(run: Runner) -> None:
+    """testExpand, testDegenerate and testEmptyGradients."""
+    empty = np.zeros((0, 5), F32)
+    _same(run(lambda t: sf.reduce_sum(t, 0), empty), np.zeros(5, F32))
+    _same(run(lambda t: sf.reduce_prod(t, 0), empty), np.ones(5, F32))
+    _same(run(lambda t: sf.reduce_sum(t, [1]), np.zeros((5, 0), F32)), np.zeros(5, F32))
+    assert np.isnan(run(lambda t: sf.reduce_mean(t, 0), empty)).all()
+    x = sf.zeros([0, 3])
+    for fn in (sf.reduce_sum, sf.reduce_mean, sf.reduce_prod):
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x, [1])
+        _same(tape.gradient(y, x).numpy(), np.zeros((0, 3), F32))

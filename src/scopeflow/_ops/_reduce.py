@@ -16,6 +16,7 @@ import numpy as np
 
 from .._graph import Shape
 from .._tensor import as_dtype
+from ..errors import InvalidArgumentError
 from ._array import as_int, as_int_tuple, normalize_axis, reject_complex_conjugate
 from ._core import apply
 from ._math import cast
@@ -42,12 +43,37 @@ __all__ = [
 ]
 
 
-def _axes(axis: tuple[int, ...], rank: int) -> tuple[int, ...]:
-    """``axis`` normalized to ``[0, rank)``; ``ValueError`` for a bad or repeated axis."""
+def _axes(
+    axis: tuple[int, ...], rank: int, duplicate: type[ValueError] = ValueError
+) -> tuple[int, ...]:
+    """``axis`` normalized to ``[0, rank)``; ``ValueError`` for a bad or repeated axis.
+
+    The messages carry TensorFlow's wording ("Invalid reduction dimension", "Axes
+    contains duplicate dimension"), which ported tests match. Shape rules pass
+    ``duplicate=InvalidArgumentError`` (a ``ValueError``), TensorFlow's type for a
+    repeated axis; kernels keep ``ValueError``, which the session reports as an
+    ``InvalidArgumentError`` naming the op.
+    """
+    for a in axis:
+        if not -rank <= a < rank:
+            where = (
+                f"for rank {rank} (expected {-rank} <= axis < {rank})"
+                if rank
+                else ": the input is a scalar"
+            )
+            msg = (
+                f"axis {a} is out of range{' ' if rank else ''}{where}; Invalid reduction "
+                f"dimension {a} for input with {rank} dimensions"
+            )
+            raise ValueError(msg)
     axes = tuple(normalize_axis(a, rank) for a in axis)
     if len(set(axes)) != len(axes):
-        msg = f"axis {axis} names a dimension more than once (rank {rank})"
-        raise ValueError(msg)
+        dup = next(a for i, a in enumerate(axes) if a in axes[:i])
+        msg = (
+            f"axis {axis} names a dimension more than once (rank {rank}): Axes contains "
+            f"duplicate dimension: {dup}"
+        )
+        raise duplicate(msg)
     return axes
 
 
@@ -58,7 +84,7 @@ def _reduced_shape(shape: Shape | None, axis: tuple[int, ...] | None, keepdims: 
         return None if shape is None else (1,) * len(shape)
     if shape is None:
         return None
-    axes = _axes(axis, len(shape))
+    axes = _axes(axis, len(shape), InvalidArgumentError)
     if keepdims:
         return tuple(1 if i in axes else d for i, d in enumerate(shape))
     return tuple(d for i, d in enumerate(shape) if i not in axes)
@@ -142,6 +168,9 @@ ALL = register_op("All", infer=_reduce_rule("b", "bool"), kernel=_all_kernel, di
 
 
 def _reduce(opdef: OpDef, what: str, x: Any, axis: Any, keepdims: bool, name: str | None) -> Any:
+    if isinstance(axis, (list, tuple)) and any(isinstance(a, (list, tuple)) for a in axis):
+        msg = f"{what}(): axis must be an int or a list of ints (at most rank 1), got {axis!r}"
+        raise ValueError(msg)
     axes = None if axis is None else as_int_tuple(axis, f"{what}(): axis")
     return apply(opdef, (x,), {"axis": axes, "keepdims": bool(keepdims)}, name)
 
