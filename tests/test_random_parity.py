@@ -86,3 +86,23 @@ async def test_a_traced_function_in_tasks_draws_per_call_and_seeds_stay_per_task
         for a, b in zip(first[seed], again[seed], strict=True):
             np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[1][0], first[2][0])
+
+
+def test_a_shape_list_holding_scalar_tensors_works_in_every_mode() -> None:
+    """``normal([tf.shape(x)[0], 2])``, TensorFlow's usual dynamic batch idiom."""
+    x = sf.zeros([3, 5])
+    assert sf.random.normal([sf.shape(x)[0], 2], seed=1).shape == (3, 2)
+
+    @sf.function
+    def traced(t: Any) -> Any:
+        return sf.random.uniform([sf.shape(t)[1], 4])
+
+    assert traced(x).shape == (5, 4)
+    g = sf.Graph()
+    with g.as_default():
+        p = sf.placeholder(sf.float32, shape=[None, 5])
+        out = sf.random.truncated_normal([sf.shape(p)[0], 2])
+    assert out.shape == (None, None)
+    assert sf.Session(g).run(out, {p: np.zeros((4, 5), np.float32)}).shape == (4, 2)
+    with pytest.raises(TypeError, match=r"^normal\(\): shape entries must be ints, got a float32"):
+        sf.random.normal([sf.constant(1.5), 2])

@@ -30,6 +30,7 @@ from ..errors import InvalidArgumentError
 from ._core import apply
 from ._math import add, multiply, subtract
 from ._registry import Spec, register_op
+from ._static import pack_shape
 from ._seeds import (
     DRAW_LOG,
     commit as _commit,
@@ -54,6 +55,12 @@ __all__ = [
 
 def _shape_arg(shape: Any, what: str) -> tuple[tuple[int, ...] | None, Any]:
     """A static shape (Python ints, eager or constant tensor) or a shape tensor input."""
+    # ``[sf.shape(x)[0], 2]``: a list holding scalar tensors becomes one shape vector.
+    try:
+        shape = pack_shape(shape)
+    except TypeError as err:
+        msg = f"{what}: {err}"
+        raise TypeError(msg) from None
     if isinstance(shape, Tensor):
         if shape.op.type == "Const":
             shape = shape.op._attrs["value"]
