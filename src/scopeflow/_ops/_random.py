@@ -30,7 +30,6 @@ from ..errors import InvalidArgumentError
 from ._core import apply
 from ._math import add, multiply, subtract
 from ._registry import Spec, register_op
-from ._static import pack_shape
 from ._seeds import (
     DRAW_LOG,
     commit as _commit,
@@ -39,6 +38,7 @@ from ._seeds import (
     set_seed as set_seed,
     source as _source,
 )
+from ._static import pack_shape
 
 __all__ = [
     "categorical",
