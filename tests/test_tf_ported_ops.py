@@ -349,3 +349,66 @@ def test_reductions_of_zero_size_tensors(run: Runner) -> None:
             tape.watch(x)
             y = fn(x, [1])
         _same(tape.gradient(y, x).numpy(), np.zeros((0, 3), F32))
+
+
+# -- gradients at the edges (clip_ops_test, cwise_ops_test, reduction_ops_test) ----------------
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "function"])
+def test_gradients_at_ties_and_bounds_follow_tensorflow(traced: bool) -> None:
+    """TensorFlow's choices where the maths has a kink: clip passes the gradient at a
+    bound (and the bound gets it outside), maximum/minimum give ties to ``x``, reduce_max
+    splits it between ties, abs and relu give 0 at 0."""
+
+    def grads(x: Any, lo: Any, hi: Any, a: Any, b: Any) -> list[Any]:
+        with sf.GradientTape(persistent=True) as tape:
+            tape.watch([x, lo, hi, a, b])
+            clip = sf.clip_by_value(x, lo, hi)
+            big, small = sf.maximum(a, b), sf.minimum(a, b)
+            top = sf.reduce_max(sf.concat([a, b], 0))
+            kinks = sf.abs(x) + sf.nn.relu(x)
+        out = [*tape.gradient(clip, [x, lo, hi]), *tape.gradient(big, [a, b])]
+        out += [*tape.gradient(small, [a, b]), *tape.gradient(top, [a, b])]
+        return [*out, tape.gradient(kinks, x)]
+
+    fn = sf.function(grads) if traced else grads
+    args = [sf.constant(v) for v in ([-1.0, 0.0, 0.5, 1.0, 2.0], 0.0, [1.0] * 5, [1.0, 3.0],
+                                     [1.0, 3.0])]  # fmt: skip
+    got = [g.numpy().tolist() for g in fn(*args)]
+    assert got == [
+        [0.0, 1.0, 1.0, 1.0, 0.0], 1.0, [0.0, 0.0, 0.0, 0.0, 1.0],  # clip: x, lo, hi
+        [1.0, 1.0], [0.0, 0.0],  # maximum ties go to x
+        [1.0, 1.0], [0.0, 0.0],  # minimum ties go to x
+        [0.0, 0.5], [0.0, 0.5],  # reduce_max splits between the tied 3.0s
+        [-1.0, 0.0, 2.0, 2.0, 2.0],  # d(|x| + relu(x)) is 0 at 0
+    ]  # fmt: skip
+
+
+def test_cross_entropy_gradients_at_huge_logits_and_second_order() -> None:
+    """No overflow at +-1e4; the second derivative matches finite differences."""
+    z = sf.constant([[1e4, -1e4, 0.0]], dtype=sf.float64)
+    with sf.GradientTape() as tape:
+        tape.watch(z)
+        loss = sf.nn.softmax_cross_entropy_with_logits([[0.0, 1.0, 0.0]], z)
+    np.testing.assert_allclose(tape.gradient(loss, z).numpy(), [[1.0, -1.0, 0.0]], atol=1e-12)
+
+    labels = np.array([0.2, 0.3, 0.5])
+
+    def hess_row(v: Any) -> Any:
+        t = sf.constant(v)
+        with sf.GradientTape() as outer:
+            outer.watch(t)
+            with sf.GradientTape() as inner:
+                inner.watch(t)
+                y = sf.nn.softmax_cross_entropy_with_logits(labels, t)
+            g = inner.gradient(y, t)
+            first = g[0]
+        return g.numpy(), outer.gradient(first, t).numpy()
+
+    v = np.array([0.1, -0.4, 0.7])
+    _, h = hess_row(v)
+    eps = 1e-6
+    numeric = [
+        (hess_row(v + eps * e)[0][0] - hess_row(v - eps * e)[0][0]) / (2 * eps) for e in np.eye(3)
+    ]
+    np.testing.assert_allclose(h, numeric, rtol=1e-6, atol=1e-8)
