@@ -303,3 +303,35 @@ def test_tensorflow_dtype_names() -> None:
     assert (sf.uint16, sf.uint32, sf.uint64) == tuple(map(np.dtype, ("u2", "u4", "u8")))
     assert sf.cast([0.0, 2.5], sf.bool).numpy().tolist() == [False, True]
     assert (sf.constant([3], sf.uint32) * 2).dtype == sf.uint32
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+def test_while_loop_takes_tensorflows_keywords(graph: bool) -> None:
+    """parallel_iterations and swap_memory are hints; back_prop=False stops gradients."""
+
+    def build(x: Any, back_prop: bool) -> Any:
+        return sf.while_loop(
+            lambda i, y: i < 3,
+            lambda i, y: (i + 1, y * x),
+            [0, x],
+            parallel_iterations=1,
+            back_prop=back_prop,
+            swap_memory=True,
+        )[1]
+
+    if not graph:
+        x = sf.constant(2.0)
+        with sf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            kept, stopped = build(x, True), build(x, False)
+        assert float(kept) == float(stopped) == 16.0
+        assert float(tape.gradient(kept, x)) == 32.0
+        assert tape.gradient(stopped, x) is None
+        return
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float32, [])
+        kept, stopped = build(x, True), build(x, False)
+        (dkept,) = sf.gradients(kept, [x])
+        assert sf.gradients(stopped, [x]) == [None]
+    assert sf.Session(g).run([stopped, dkept], {x: 2.0}) == [16.0, 32.0]
