@@ -412,3 +412,29 @@ def test_cross_entropy_gradients_at_huge_logits_and_second_order() -> None:
         (hess_row(v + eps * e)[0][0] - hess_row(v - eps * e)[0][0]) / (2 * eps) for e in np.eye(3)
     ]
     np.testing.assert_allclose(h, numeric, rtol=1e-6, atol=1e-8)
+
+
+# -- math_ops/argmax_op_test.py ---------------------------------------------------------------
+
+
+def test_argmax_argmin_empty_default_axis_and_output_empty() -> None:
+    """testEmpty, testDefaultAxis, testOutputEmpty and a bad axis."""
+    for op in (sf.argmin, sf.argmax):
+        with pytest.raises(
+            sf.InvalidArgumentError, match=r"Reduction axis 0 is empty in shape \[0\]"
+        ):
+            op([], 0)
+        assert op([1]).numpy() == 0
+        out = op(sf.zeros([1, 0, 2]), axis=-1)
+        assert out.shape == (1, 0)
+        assert out.dtype == np.int64
+        with pytest.raises(
+            ValueError, match=r"Expected dimension in the range \[-1, 1\), but got 1"
+        ):
+            op([1.0, 2.0], 1)
+
+
+def test_argmax_ties_take_the_first_index(run: Runner) -> None:
+    x = np.array([[1, 3, 3, 0], [2, 2, 2, 2]], np.int32)
+    _same(run(lambda t: sf.argmax(t, axis=1), x), np.array([1, 0], np.int64))
+    _same(run(lambda t: sf.argmin(t, axis=1, output_type=sf.int32), x), np.array([3, 0], I32))

@@ -293,17 +293,30 @@ def _arg_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...
     out = attrs["output_type"]
     if shape is None:
         return ((out, None),)
-    axis = normalize_axis(attrs["axis"], len(shape))
+    axis = _arg_axis(attrs["axis"], len(shape))
     # An empty axis fails when the op runs (InvalidArgumentError), as in TensorFlow.
     return ((out, shape[:axis] + shape[axis + 1 :]),)
 
 
+def _arg_axis(axis: int, rank: int) -> int:
+    """``axis`` in ``[0, rank)``, with TensorFlow's wording when it is out of range."""
+    if rank and not -rank <= axis < rank:
+        msg = (
+            f"axis {axis} is out of range for rank {rank}: Expected dimension in the range "
+            f"[{-rank}, {rank}), but got {axis}"
+        )
+        raise ValueError(msg)
+    return normalize_axis(axis, rank)  # a scalar input gets its own message there
+
+
 def _arg_kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
     def kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
-        axis = normalize_axis(attrs["axis"], x.ndim)
+        axis = _arg_axis(attrs["axis"], x.ndim)
         if x.shape[axis] == 0:
+            # TensorFlow's words and shape format ("[0,3]"), which ported tests match.
+            dims = ",".join(map(str, x.shape))
             msg = (
-                f"reduction axis {attrs['axis']} is empty in shape {x.shape}: there is no "
+                f"Reduction axis {attrs['axis']} is empty in shape [{dims}]: there is no "
                 f"index to return"
             )
             raise ValueError(msg)
