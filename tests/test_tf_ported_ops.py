@@ -438,3 +438,33 @@ def test_argmax_ties_take_the_first_index(run: Runner) -> None:
     x = np.array([[1, 3, 3, 0], [2, 2, 2, 2]], np.int32)
     _same(run(lambda t: sf.argmax(t, axis=1), x), np.array([1, 0], np.int64))
     _same(run(lambda t: sf.argmin(t, axis=1, output_type=sf.int32), x), np.array([3, 0], I32))
+
+
+# -- array_ops/pad_op_test.py -----------------------------------------------------------------
+
+
+def test_pad_paddings_errors_and_scalars() -> None:
+    """testPaddingsDim*, testPaddingsNonNegative, testPaddingsMaximum, and a scalar."""
+    x = sf.reshape([1, 2], [1, 2])
+    for paddings in ([1, 2], [[1], [2]], [[1, 2]], [[1, 2], [3, 4], [5, 6]]):
+        with pytest.raises(ValueError, match=r"paddings"):
+            sf.pad(x, paddings)
+    with pytest.raises(ValueError, match=r"must be non-negative"):
+        sf.pad(sf.constant([1], shape=[1]), sf.constant([-1, 0], shape=[1, 2]))
+    two = sf.constant([1], shape=[2])
+    with pytest.raises(ValueError, match=r"REFLECT padding of dimension 0 must be less than"):
+        sf.pad(two, [[2, 0]], mode="REFLECT")
+    with pytest.raises(ValueError, match=r"SYMMETRIC padding of dimension 0 must be at most"):
+        sf.pad(two, [[0, 3]], mode="SYMMETRIC")
+    for mode in ("CONSTANT", "reflect", "Symmetric"):
+        assert float(sf.pad(5.0, np.zeros((0, 2), np.int32), mode=mode)) == 5.0
+
+
+@pytest.mark.parametrize("mode", ["CONSTANT", "REFLECT", "SYMMETRIC"])
+@pytest.mark.parametrize("dtype", [I32, I64, F32, F64], ids=str)
+def test_pad_matches_numpy(run: Runner, mode: str, dtype: np.dtype[Any]) -> None:
+    """_testPad / testIntTypes / testFloatTypes against np.pad."""
+    x = (np.arange(36) * 3 % 17).reshape(4, 3, 3).astype(dtype)
+    paddings = [[1, 0], [2, 2], [0, 2]]
+    want = np.pad(x, paddings, mode=mode.lower())
+    _same(run(lambda t: sf.pad(t, paddings, mode=mode), x), want)

@@ -229,6 +229,8 @@ def _pad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...
 def _pad_kernel(attrs: dict[str, Any], x: NDArray[Any], *c: NDArray[Any]) -> Any:
     mode: str = attrs["mode"]
     pads = attrs["paddings"]
+    if not pads:  # a scalar: nothing to pad (NumPy rejects an empty pad_width)
+        return x
     if mode == "CONSTANT":
         value = c[0] if c else attrs["constant_values"]
         return np.pad(x, pads, mode="constant", constant_values=value)
@@ -268,7 +270,10 @@ def pad(
     mode = mode.upper()
     rows = np.asarray(_known(paddings, "pad(): paddings"))
     if rows.dtype.kind not in "iu" or rows.ndim != 2 or rows.shape[1] != 2 or (rows < 0).any():
-        msg = f"pad(): paddings must be a [rank, 2] list of ints >= 0, got {paddings!r}"
+        msg = (
+            f"pad(): paddings must be a [rank, 2] list of ints, and they must be "
+            f"non-negative; got {paddings!r}"
+        )
         raise ValueError(msg)
     pairs = tuple((int(a), int(b)) for a, b in rows)
     attrs: dict[str, Any] = {"paddings": pairs, "mode": mode, "constant_values": None}
