@@ -468,3 +468,19 @@ def test_pad_matches_numpy(run: Runner, mode: str, dtype: np.dtype[Any]) -> None
     paddings = [[1, 0], [2, 2], [0, 2]]
     want = np.pad(x, paddings, mode=mode.lower())
     _same(run(lambda t: sf.pad(t, paddings, mode=mode), x), want)
+
+
+# -- array_ops/split_op_test.py ---------------------------------------------------------------
+
+
+def test_split_uneven_and_size_lists(run: Runner) -> None:
+    """testSplitCols / testSpecialCasesVariable / an uneven split is an error."""
+    x = np.arange(24, dtype=F32).reshape(4, 6)
+    for sizes in ([1, 2, 3], [1, -1, 2], [6]):
+        pieces = np.split(x, np.cumsum([6 - sum(s for s in sizes if s > 0) if s == -1 else s
+                                        for s in sizes])[:-1], axis=1)  # fmt: skip
+        for k, want in enumerate(pieces):
+            _same(run(lambda t, k=k, s=sizes: sf.split(t, s, axis=1)[k], x), want)
+    _same(run(lambda t: sf.split(t, 2, axis=-2)[1], x), x[2:])
+    with pytest.raises(ValueError, match=r"Number of ways to split should evenly divide the split"):
+        sf.split(x, 4, axis=1)

@@ -112,7 +112,12 @@ def _split_sizes(dim: int | None, attrs: dict[str, Any]) -> list[int | None]:
         if dim is None:
             return [None] * num
         if dim % num:
-            msg = f"dimension {attrs['axis']} of size {dim} cannot be split into {num} equal parts"
+            # The second sentence is TensorFlow's, which ported tests match.
+            msg = (
+                f"dimension {attrs['axis']} of size {dim} cannot be split into {num} equal "
+                f"parts: Number of ways to split should evenly divide the split dimension, "
+                f"but got split_dim {attrs['axis']} (size = {dim}) and num_split {num}"
+            )
             raise ValueError(msg)
         return [dim // num] * num
     if -1 not in sizes:
