@@ -106,3 +106,13 @@ def test_a_shape_list_holding_scalar_tensors_works_in_every_mode() -> None:
     assert sf.Session(g).run(out, {p: np.zeros((4, 5), np.float32)}).shape == (4, 2)
     with pytest.raises(TypeError, match=r"^normal\(\): shape entries must be ints, got a float32"):
         sf.random.normal([sf.constant(1.5), 2])
+
+
+def test_counter_op_seeds_are_distinct_int64_values() -> None:
+    """They stay storable as int64 (exported graphs) and never repeat within a context."""
+    from scopeflow._ops._seeds import _counter_op_seed
+
+    seeds = [_counter_op_seed(i) for i in range(10_000)]
+    assert len(set(seeds)) == len(seeds)
+    assert all(0 <= s < 2**63 for s in seeds)
+    assert not set(seeds) & set(range(1_000_000))
