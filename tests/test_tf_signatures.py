@@ -335,3 +335,37 @@ def test_while_loop_takes_tensorflows_keywords(graph: bool) -> None:
         (dkept,) = sf.gradients(kept, [x])
         assert sf.gradients(stopped, [x]) == [None]
     assert sf.Session(g).run([stopped, dkept], {x: 2.0}) == [16.0, 32.0]
+
+
+def test_unconnected_gradients_zero_on_the_tape_and_in_graphs() -> None:
+    """TensorFlow's ``unconnected_gradients`` ("none"/"zero", or an enum with that value)."""
+    import enum
+
+    class Unconnected(enum.Enum):
+        NONE = "none"
+        ZERO = "zero"
+
+    x, y, v = sf.constant([1.0, 2.0]), sf.constant(3.0), sf.Variable([[1.0]])
+    with sf.GradientTape(persistent=True) as tape:
+        tape.watch([x, y])
+        z = sf.reduce_sum(x * x)
+    dx, dy, dv = tape.gradient(z, [x, y, v], unconnected_gradients="zero")
+    assert dx.numpy().tolist() == [2.0, 4.0]
+    assert dy.numpy() == 0.0
+    assert dv.numpy().tolist() == [[0.0]]
+    assert float(tape.gradient(z, y, unconnected_gradients=Unconnected.ZERO)) == 0.0
+    assert tape.gradient(z, y, unconnected_gradients=Unconnected.NONE) is None
+    with pytest.raises(ValueError, match=r"^gradient\(\): unconnected_gradients must be 'none' or"):
+        tape.gradient(z, y, unconnected_gradients="ones")
+    g = sf.Graph()
+    with g.as_default():
+        a, b = sf.placeholder(sf.float32, [None]), sf.placeholder(sf.float32, [None, 2])
+        da, db = sf.gradients(
+            sf.reduce_sum(a * a), [a, b], name="grads", unconnected_gradients="zero"
+        )
+        assert sf.gradients(sf.reduce_sum(a), [b]) == [None]
+        with pytest.raises(NotImplementedError, match=r"stop_gradients is not supported"):
+            sf.gradients(a, [a], stop_gradients=[a])
+    got = sf.Session(g).run([da, db], {a: [1.0, 2.0], b: [[1.0, 1.0]] * 3})
+    assert got[0].tolist() == [2.0, 4.0]
+    assert got[1].tolist() == [[0.0, 0.0]] * 3
