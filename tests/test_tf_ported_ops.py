@@ -484,3 +484,34 @@ def test_split_uneven_and_size_lists(run: Runner) -> None:
     _same(run(lambda t: sf.split(t, 2, axis=-2)[1], x), x[2:])
     with pytest.raises(ValueError, match=r"Number of ways to split should evenly divide the split"):
         sf.split(x, 4, axis=1)
+
+
+def test_one_hot_depth_known_only_at_run_time() -> None:
+    """``one_hot(labels, depth=tf.shape(logits)[-1])`` with unknown sizes, and a fed depth."""
+    g = sf.Graph()
+    with g.as_default():
+        depth = sf.placeholder(sf.int32, [])
+        idx = sf.placeholder(sf.int32, [None])
+        on = sf.placeholder(sf.float32, [])
+        logits = sf.placeholder(sf.float32, [None, None])
+        fed = sf.one_hot(idx, depth, on_value=on, off_value=0.0, axis=0)
+        from_shape = sf.one_hot(idx, sf.shape(logits)[-1])
+        (d_on,) = sf.gradients(sf.reduce_sum(fed * 3.0), [on])
+        with pytest.raises(TypeError, match=r"^OneHot: depth must be a scalar int tensor"):
+            sf.one_hot(idx, sf.placeholder(sf.float32, []))
+    assert fed.shape == (None, None)
+    assert from_shape.shape == (None, None)
+    sess = sf.Session(g)
+    got, grad = sess.run([fed, d_on], {depth: 4, idx: [1, 0], on: 2.0})
+    _same(got, np.array([[0, 2], [2, 0], [0, 0], [0, 0]], F32))
+    assert grad == 6.0
+    zeros = np.zeros((2, 3), np.float32)
+    _same(sess.run(from_shape, {logits: zeros, idx: [2, 5]}), np.array([[0, 0, 1], [0, 0, 0]], F32))
+    with pytest.raises(sf.InvalidArgumentError, match=r"depth must be >= 0, got -1"):
+        sess.run(fed, {depth: -1, idx: [1], on: 1.0})
+
+    @sf.function(input_signature=[sf.TensorSpec([None, None], sf.float32)])
+    def traced(z: Any) -> Any:
+        return sf.one_hot(sf.argmax(z, axis=1), sf.shape(z)[1])
+
+    _same(traced(sf.constant([[0.0, 5.0, 1.0]])).numpy(), np.array([[0, 1, 0]], F32))

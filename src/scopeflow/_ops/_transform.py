@@ -297,7 +297,12 @@ def pad(
 
 
 def _one_hot_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
-    (idt, shape), (on_dt, on_shape), (off_dt, off_shape) = specs
+    (idt, shape), (on_dt, on_shape), (off_dt, off_shape), *depth_spec = specs
+    if depth_spec:  # a depth tensor only the run time knows
+        ddt, dshape = depth_spec[0]
+        if ddt.kind not in "iu" or dshape not in (None, ()):
+            msg = f"depth must be a scalar int tensor, got {ddt.name} of shape {dshape}"
+            raise TypeError(msg)
     if idt.kind not in "iu":
         msg = f"indices must be integers, got dtype {idt.name}"
         raise TypeError(msg)
@@ -317,8 +322,12 @@ def _one_hot_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec,
     return ((on_dt, (*shape[:at], attrs["depth"], *shape[at:])),)
 
 
-def _one_hot_kernel(attrs: dict[str, Any], idx: Any, on: Any, off: Any) -> Any:
-    hot = idx[..., None] == np.arange(attrs["depth"])
+def _one_hot_kernel(attrs: dict[str, Any], idx: Any, on: Any, off: Any, *dyn: Any) -> Any:
+    depth = attrs["depth"] if not dyn else int(dyn[0])
+    if depth < 0:
+        msg = f"depth must be >= 0, got {depth}"
+        raise ValueError(msg)
+    hot = idx[..., None] == np.arange(depth)
     out = np.where(hot, on, off)
     axis = attrs["axis"]
     return out if axis == -1 else np.moveaxis(out, -1, axis)
@@ -354,7 +363,8 @@ def one_hot(
     Indices outside ``[0, depth)`` give a row of ``off_value``. The dtype is ``dtype``,
     else that of ``on_value``, else of ``off_value`` (Python ints are int32, floats
     float32), else float32; given values must all have it (``TypeError`` otherwise). The
-    defaults are 1 and 0.
+    defaults are 1 and 0. ``depth`` may be a scalar int tensor known only at run time
+    (``sf.shape(logits)[-1]`` with unknown sizes); the new dimension is then None.
     Tensor ``on_value``/``off_value`` get gradients; ``indices`` has none.
 
     Example:
@@ -364,8 +374,12 @@ def one_hot(
                [0., 0., 1.],
                [0., 0., 0.]], dtype=float32)
     """
-    n = static_int(depth, "one_hot(): depth")
-    if n < 0:
+    # A depth known while building is an attr; otherwise (a placeholder, the size of a
+    # dimension only the run time knows) it is a fourth input and the new dimension's
+    # static size is None.
+    dyn_depth = is_symbolic(depth) and static_value(depth) is None
+    n = None if dyn_depth else static_int(depth, "one_hot(): depth")
+    if n is not None and n < 0:
         msg = f"one_hot(): depth must be >= 0, got {n}"
         raise ValueError(msg)
     ax = -1 if axis is None else static_int(axis, "one_hot(): axis")
@@ -395,4 +409,5 @@ def one_hot(
         given.get(what, np.asarray(default, dt))
         for what, default in (("on_value", 1), ("off_value", 0))
     ]
-    return apply(ONE_HOT, (indices, *values), {"depth": n, "axis": ax}, name)
+    inputs = (indices, *values, depth) if dyn_depth else (indices, *values)
+    return apply(ONE_HOT, inputs, {"depth": n, "axis": ax}, name)
