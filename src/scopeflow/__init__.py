@@ -157,6 +157,9 @@ from .errors import (
 __version__ = "0.1.0"
 
 bool_ = _np.dtype(_np.bool_)
+# TensorFlow spells it ``tf.bool``; ported code uses that name. Shadowing the builtin here
+# is harmless: this module only re-exports.
+bool = bool_  # noqa: A001
 float16 = _np.dtype(_np.float16)
 float32 = _np.dtype(_np.float32)
 float64 = _np.dtype(_np.float64)
@@ -165,6 +168,9 @@ int16 = _np.dtype(_np.int16)
 int32 = _np.dtype(_np.int32)
 int64 = _np.dtype(_np.int64)
 uint8 = _np.dtype(_np.uint8)
+uint16 = _np.dtype(_np.uint16)
+uint32 = _np.dtype(_np.uint32)
+uint64 = _np.dtype(_np.uint64)
 complex64 = _np.dtype(_np.complex64)
 complex128 = _np.dtype(_np.complex128)
 
@@ -193,6 +199,7 @@ __all__ = [
     "add",
     "argmax",
     "argmin",
+    "bool",
     "bool_",
     "boolean_mask",
     "cast",
@@ -305,6 +312,9 @@ __all__ = [
     "tile",
     "train",
     "transpose",
+    "uint16",
+    "uint32",
+    "uint64",
     "uint8",
     "where",
     "while_loop",
