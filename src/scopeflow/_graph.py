@@ -34,6 +34,7 @@ from ._context import (
     state_get,
 )
 from ._copying import refuse_copying
+from ._introspect import with_description
 from ._operation import Operation, Shape, Tensor
 from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError, TracingError
 
@@ -265,13 +266,13 @@ class Graph:
                 f"{self!r}; return it from the loop body (as a loop variable) or from the "
                 f"branch instead"
             )
-            raise GraphMismatchError(msg)
+            raise GraphMismatchError(with_description(msg))
         msg = (
             f"Tensor {t.name!r} belongs to {t.graph!r}, not to {self!r} being built here; "
             f"ops can only combine tensors of one graph. Create the value in {self!r}, or "
             f"build the computation in a traced function to capture it"
         )
-        raise GraphMismatchError(msg)
+        raise GraphMismatchError(with_description(msg))
 
     def _eager_input(self, value: Any) -> Tensor:
         """Called for an eager tensor used to build an op here."""
@@ -496,7 +497,7 @@ def reset_default_graph() -> None:
             f"reset_default_graph() was called inside {g!r}.as_default(); exit the nested "
             f"graphs first (other tasks keep their graphs and may leave their scopes)"
         )
-        raise ScopeNestingError(msg)
+        raise ScopeNestingError(with_description(msg))
     with process_lock:
         GLOBAL_GRAPH[0] = Graph("global")
 

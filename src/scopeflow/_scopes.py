@@ -35,6 +35,7 @@ from ._context import (
     state_set,
 )
 from ._device import canonical_device, merge_devices
+from ._introspect import with_description
 from ._graph import (
     Graph,
     Operation,
@@ -225,7 +226,7 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
                     f"Control input {c.name!r} belongs to {c._graph!r}, not to {graph!r} "
                     f"where the dependent ops are being built"
                 )
-                raise GraphMismatchError(msg)
+                raise GraphMismatchError(with_description(msg))
             if c not in ops:
                 ops.append(c)
         elif graph is None or (graph.building_function and _is_eager_tensor(c)):
