@@ -35,7 +35,6 @@ from ._context import (
     state_set,
 )
 from ._device import canonical_device, merge_devices
-from ._introspect import with_description
 from ._graph import (
     Graph,
     Operation,
@@ -43,6 +42,7 @@ from ._graph import (
     _check_name,
     global_default_graph,
 )
+from ._introspect import with_description
 from .errors import GraphMismatchError
 
 __all__ = [
