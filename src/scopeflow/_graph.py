@@ -152,6 +152,45 @@ class Graph:
         with self._lock:
             return list(self._ops)
 
+    def to_dot(self) -> str:
+        """This graph as Graphviz DOT text.
+
+        Ops are labelled with their type and name, data edges with the tensor's dtype and
+        shape, control edges are dashed, name scopes are clusters, and the function graphs
+        of call, ``If`` and ``While`` ops are drawn as boxes linked from those ops by
+        dotted edges. ``ConcreteFunction.graph`` is a graph too.
+
+        Example:
+            >>> import scopeflow as sf
+            >>> g = sf.Graph("demo")
+            >>> with g.as_default(), sf.name_scope("layer"):
+            ...     y = sf.add(sf.constant(1.0, name="x"), 2.0, name="y")
+            >>> print(g.to_dot().splitlines()[4])
+              subgraph "cluster_g0_layer" {
+        """
+        from ._pictures import to_dot  # a picture is never drawn on a hot path
+
+        return to_dot(self)
+
+    def to_mermaid(self) -> str:
+        """This graph as a Mermaid flowchart (the same picture as :meth:`to_dot`).
+
+        Example:
+            >>> import scopeflow as sf
+            >>> g = sf.Graph()
+            >>> with g.as_default():
+            ...     y = sf.negative(sf.constant(1.0, name="x"), name="y")
+            >>> print(g.to_mermaid())
+            flowchart TD
+              g0_0["Const<br/>x"]
+              g0_1["Neg<br/>y"]
+              g0_0 -->|"float32 ()"| g0_1
+            <BLANKLINE>
+        """
+        from ._pictures import to_mermaid
+
+        return to_mermaid(self)
+
     def get_operation_by_name(self, name: str) -> Operation:
         """The operation called ``name``; ``KeyError`` if there is none."""
         if not isinstance(name, str):
