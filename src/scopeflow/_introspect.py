@@ -41,7 +41,8 @@ class ScopeDescription:
 
     Attributes:
         executing_eagerly: whether ops run at once in that context.
-        context_switches: the context-switch log, oldest entry first.
+        context_switches: the context-switch log, oldest entry first: ``"eager"`` or the
+            graph entered, with ``", building a function"`` for a function graph.
         default_graphs: the default-graph stack, outermost first (empty: the context uses
             the process-wide global default graph).
         name_scope: the current name scope ("" at the root).
@@ -69,22 +70,35 @@ class ScopeDescription:
         def items(values: tuple[str, ...], empty: str) -> str:
             return ", ".join(values) if values else empty
 
+        def listed(values: tuple[str, ...]) -> list[str]:
+            return [f"    {value}" for value in values] if values else ["    (none)"]
+
         mode = "eager" if self.executing_eagerly else "graph"
-        graphs = items(self.default_graphs, "(none: the global default graph)")
-        lines = [
-            "scopes of this context:",
-            f"  mode:                 {mode}",
-            f"  context-switch log:   {items(self.context_switches, '(empty)')}",
-            f"  default-graph stack:  {graphs}",
-            f"  name scope:           {self.name_scope!r}",
-            f"  control dependencies: {items(self.control_dependencies, '(none)')}",
-            f"  device:               {self.device!r}",
-            f"  control-flow scope:   {self.control_flow or '(none)'}",
-            f"  active tapes:         {items(self.active_tapes, '(none)')}",
-            f"  paused tapes:         {items(self.paused_tapes, '(none)')}",
-            f"  open scopes:          {items(self.open_scopes, '(none)')}",
-        ]
-        return "\n".join(lines)
+        return "\n".join(
+            [
+                "scopes of this context:",
+                f"  mode: {mode}",
+                "  context-switch log, oldest first:",
+                *listed(self.context_switches),
+                "  default-graph stack: "
+                + items(self.default_graphs, "(none: the global default graph)"),
+                f"  name scope: {self.name_scope!r}",
+                f"  control dependencies: {items(self.control_dependencies, '(none)')}",
+                f"  device: {self.device!r}",
+                f"  control-flow scope: {self.control_flow or '(none)'}",
+                f"  active tapes: {items(self.active_tapes, '(none)')}",
+                f"  paused tapes: {items(self.paused_tapes, '(none)')}",
+                "  open scopes, outermost first:",
+                *listed(self.open_scopes),
+            ]
+        )
+
+
+def _switch_label(switch: Any) -> str:
+    if switch._is_eager:
+        return "eager"
+    label = repr(switch._graph)
+    return f"{label}, building a function" if switch.is_building_function else label
 
 
 def _control_names(chain: tuple[Any, ...]) -> tuple[str, ...]:
@@ -151,7 +165,7 @@ def _describe(frame: Frame) -> ScopeDescription:
         flow = graph  # a branch or loop body being built is its own control-flow scope
     return ScopeDescription(
         executing_eagerly=bool(frame[EAGER]),
-        context_switches=tuple(repr(s) for s in frame[LOG]),
+        context_switches=tuple(_switch_label(s) for s in frame[LOG]),
         default_graphs=tuple(graphs),
         name_scope=scopes[NAME],
         control_dependencies=_control_names(scopes[CONTROLS]),
@@ -175,18 +189,23 @@ def describe_scopes() -> ScopeDescription:
         >>> import scopeflow as sf
         >>> g = sf.Graph("model")
         >>> with g.as_default(), sf.name_scope("layer"), sf.device("/cpu:0"):
-        ...     print(sf.debug.describe_scopes())  # doctest: +ELLIPSIS
+        ...     print(sf.debug.describe_scopes())
         scopes of this context:
-          mode:                 graph
-          context-switch log:   ContextSwitch(eager), ContextSwitch(<sf.Graph 'model'>, ...)
-          default-graph stack:  <sf.Graph 'model'>
-          name scope:           'layer'
+          mode: graph
+          context-switch log, oldest first:
+            eager
+            <sf.Graph 'model'>
+          default-graph stack: <sf.Graph 'model'>
+          name scope: 'layer'
           control dependencies: (none)
-          device:               '/device:CPU:0'
-          control-flow scope:   (none)
-          active tapes:         (none)
-          paused tapes:         (none)
-          open scopes:          <sf.Graph 'model'>.as_default(), ...
+          device: '/device:CPU:0'
+          control-flow scope: (none)
+          active tapes: (none)
+          paused tapes: (none)
+          open scopes, outermost first:
+            <sf.Graph 'model'>.as_default()
+            name_scope('layer')
+            device('/cpu:0')
     """
     return _describe(current())
 
