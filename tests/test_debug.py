@@ -25,6 +25,7 @@ def test_describe_scopes_at_the_root_is_eager_and_empty() -> None:
         "  context-switch log, oldest first:\n"
         "    eager\n"
         "  default-graph stack: (none: the global default graph)\n"
+        f"  default graph: {sf.get_default_graph()!r}\n"
         "  name scope: ''\n"
         "  control dependencies: (none)\n"
         "  device: ''\n"
@@ -216,3 +217,16 @@ def test_describe_scopes_does_not_change_any_state() -> None:
     before = sf.context_switches()
     sf.debug.describe_scopes()
     assert sf.context_switches() == before
+
+
+def test_inside_an_eager_init_scope_the_default_graph_is_no_function_graph() -> None:
+    fg = sf.FuncGraph("f")
+    with fg.as_default():
+        inside = sf.debug.describe_scopes()
+        with sf.init_scope():
+            lifted = sf.debug.describe_scopes()
+    assert inside.default_graph == repr(fg)
+    assert lifted.executing_eagerly
+    assert lifted.context_switches == ("eager", f"{fg!r}, building a function", "eager")
+    assert lifted.default_graph == repr(sf.get_default_graph())
+    assert "FuncGraph" not in lifted.default_graph

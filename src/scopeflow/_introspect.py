@@ -58,6 +58,7 @@ class ScopeDescription:
     executing_eagerly: bool
     context_switches: tuple[str, ...]
     default_graphs: tuple[str, ...]
+    default_graph: str
     name_scope: str
     control_dependencies: tuple[str, ...]
     device: str
@@ -82,6 +83,7 @@ class ScopeDescription:
                 *listed(self.context_switches),
                 "  default-graph stack: "
                 + items(self.default_graphs, "(none: the global default graph)"),
+                f"  default graph: {self.default_graph}",
                 f"  name scope: {self.name_scope!r}",
                 f"  control dependencies: {items(self.control_dependencies, '(none)')}",
                 f"  device: {self.device!r}",
@@ -144,6 +146,7 @@ def _describe(frame: Frame) -> ScopeDescription:
 
     # Imported here: ``_tape`` imports the whole op layer, which imports this package's
     # core modules; describing scopes is never on an import path.
+    from ._graph import get_default_graph
     from ._tape import _closed
 
     def is_open(entry: Any) -> bool:
@@ -167,6 +170,7 @@ def _describe(frame: Frame) -> ScopeDescription:
         executing_eagerly=bool(frame[EAGER]),
         context_switches=tuple(_switch_label(s) for s in frame[LOG]),
         default_graphs=tuple(graphs),
+        default_graph=repr(get_default_graph()),
         name_scope=scopes[NAME],
         control_dependencies=_control_names(scopes[CONTROLS]),
         device=scopes[DEVICE],
@@ -196,6 +200,7 @@ def describe_scopes() -> ScopeDescription:
             eager
             <sf.Graph 'model'>
           default-graph stack: <sf.Graph 'model'>
+          default graph: <sf.Graph 'model'>
           name scope: 'layer'
           control dependencies: (none)
           device: '/device:CPU:0'
