@@ -86,7 +86,10 @@ def test_dot_links_call_ops_to_their_function_graphs() -> None:
         rf'^  {call} -> (g\d+)_fn \[style=dotted, arrowhead=empty, label="f"\];$', dot, re.M
     )
     assert '  subgraph "cluster_g1" {' in dot.splitlines()
-    assert '    g1_fn [label="function graph double", shape=note];' in dot.splitlines()
+    assert '    label="function graph double"; style="rounded,filled"; fillcolor="#eef4fb";' in (
+        dot.splitlines()
+    )
+    assert '    g1_fn [label="double", shape=note];' in dot.splitlines()
     # The function graph's own ops are drawn once, inside its box.
     assert sum(1 for label in _nodes(dot).values() if label == "Mul\\nMul") == 1
     # ConcreteFunction.graph is a graph like any other.
@@ -296,3 +299,12 @@ def test_demo_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("usage: python -m scopeflow demo\n")
     assert cli.main(["--help"]) == 0
     assert "  graph   draw a graph" in capsys.readouterr().out
+
+
+def test_graph_command_reports_an_unwritable_output(
+    target_module: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "no_such_dir" / "g.dot"
+    assert cli.main(["graph", f"{target_module}:g", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert re.match(r"^scopeflow graph: \[Errno 2\] No such file or directory", err), err

@@ -165,7 +165,7 @@ class Graph:
             >>> g = sf.Graph("demo")
             >>> with g.as_default(), sf.name_scope("layer"):
             ...     y = sf.add(sf.constant(1.0, name="x"), 2.0, name="y")
-            >>> print(g.to_dot().splitlines()[4])
+            >>> print(g.to_dot().splitlines()[5])
               subgraph "cluster_g0_layer" {
         """
         from ._pictures import to_dot  # a picture is never drawn on a hot path

@@ -35,6 +35,7 @@ class _Drawn:
     """One graph to draw: an id prefix, a title, its scope tree, edges and links."""
 
     prefix: str
+    name: str
     title: str
     root: _Scope
     labels: dict[str, tuple[str, str]]  # node id -> (op type, op name)
@@ -55,13 +56,12 @@ def _shape_label(t: Tensor) -> str:
 
 def _functions_of(op: Operation) -> list[tuple[str, Graph]]:
     """(attribute, function graph) for each traced function the op refers to."""
+    from ._concrete import ConcreteFunction  # imported late: it imports the op layer
+
     found: list[tuple[str, Graph]] = []
     for key, value in op._attrs.items():
         values = value if isinstance(value, (list, tuple)) else (value,)
-        for v in values:
-            graph = getattr(v, "graph", None)
-            if graph is not None and getattr(graph, "building_function", False):
-                found.append((key, graph))
+        found.extend((key, v.graph) for v in values if isinstance(v, ConcreteFunction))
     return found
 
 
@@ -73,7 +73,7 @@ def _layout(graph: Graph) -> list[_Drawn]:
         g = todo.pop(0)
         prefix = prefixes[id(g)]
         kind = "function graph" if g.building_function else "graph"
-        item = _Drawn(prefix, f"{kind} {g.name}", _Scope(""), {}, [], [], [])
+        item = _Drawn(prefix, g.name, f"{kind} {g.name}", _Scope(""), {}, [], [], [])
         ops = g.get_operations()
         ids = {id(op): f"{prefix}_{i}" for i, op in enumerate(ops)}
         for op in ops:
@@ -111,6 +111,7 @@ def to_dot(graph: Graph) -> str:
     lines = [
         f"digraph {_dot_quote(graph.name)} {{",
         "  rankdir=TB;",
+        '  graph [fontname="Helvetica"];',
         '  node [shape=box, style="rounded,filled", fillcolor="#f5f5f5", fontname="Helvetica"];',
         '  edge [fontname="Helvetica", fontsize=10];',
     ]
@@ -135,7 +136,7 @@ def to_dot(graph: Graph) -> str:
             lines.append(
                 f'    label={_dot_quote(item.title)}; style="rounded,filled"; fillcolor="#eef4fb";'
             )
-            lines.append(f"    {item.prefix}_fn [label={_dot_quote(item.title)}, shape=note];")
+            lines.append(f"    {item.prefix}_fn [label={_dot_quote(item.name)}, shape=note];")
             scope_lines(item, item.root, "    ")
             lines.append("  }")
         for src, dst, label in item.data:
@@ -175,7 +176,7 @@ def to_mermaid(graph: Graph) -> str:
             scope_lines(item, item.root, "  ")
         else:
             lines.append(f"  subgraph {item.prefix} [{_mermaid_text(item.title)}]")
-            lines.append(f"    {item.prefix}_fn>{_mermaid_text(item.title)}]")
+            lines.append(f"    {item.prefix}_fn>{_mermaid_text(item.name)}]")
             scope_lines(item, item.root, "    ")
             lines.append("  end")
         for src, dst, label in item.data:
