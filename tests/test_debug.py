@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from pathlib import Path
 
 import anyio
 import pytest
@@ -230,3 +231,26 @@ def test_inside_an_eager_init_scope_the_default_graph_is_no_function_graph() -> 
     assert lifted.context_switches == ("eager", f"{fg!r}, building a function", "eager")
     assert lifted.default_graph == repr(sf.get_default_graph())
     assert "FuncGraph" not in lifted.default_graph
+
+
+def test_an_eager_tensor_in_a_graph_error_describes_the_scopes() -> None:
+    c = sf.constant(1.0)
+    with sf.Graph("plain").as_default(), pytest.raises(RuntimeError) as info:
+        sf.add(c, 1.0)
+    assert re.match(
+        r"^An eager tensor was used to build an op in <sf.Graph .plain.>", str(info.value)
+    )
+    assert "  default-graph stack: <sf.Graph 'plain'>" in str(info.value).splitlines()
+
+
+def test_every_scope_nesting_error_in_the_source_carries_a_description() -> None:
+    """A new raise site must describe the scopes too (``with_description``)."""
+    src = Path(sf.__file__).parent
+    bare = []
+    for path in sorted(src.rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "ScopeNestingError(" in line and "with_description(" not in line:
+                if "class ScopeNestingError(" in line or line.lstrip().startswith(("#", ">>>")):
+                    continue
+                bare.append(f"{path.name}:{n}: {line.strip()}")
+    assert bare == []

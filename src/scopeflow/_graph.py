@@ -320,7 +320,7 @@ class Graph:
             f"graph; eager values can only enter graphs through a traced function "
             f"(sf.function captures them). Pass its .numpy() value to make a constant"
         )
-        raise RuntimeError(msg)
+        raise RuntimeError(with_description(msg))
 
     def _create_op(
         self,
