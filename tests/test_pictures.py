@@ -308,3 +308,49 @@ def test_graph_command_reports_an_unwritable_output(
     assert cli.main(["graph", f"{target_module}:g", "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert re.match(r"^scopeflow graph: \[Errno 2\] No such file or directory", err), err
+
+
+def _save_scale_model(path: Path) -> None:
+    class Scale(sf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = sf.Variable(2.0, name="w")
+
+        @sf.function(input_signature=[sf.TensorSpec((None,), sf.float32, name="x")])
+        def __call__(self, x: sf.Tensor) -> sf.Tensor:
+            with sf.name_scope("scaled"):
+                return x * self.w
+
+    sf.saved_model.save(Scale(), str(path))
+
+
+def test_graph_command_draws_a_saved_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "scale"
+    _save_scale_model(path)
+    assert cli.main(["graph", str(path)]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith("digraph ")
+    assert re.search(r'\[label="Mul\\nscaled/mul"\]|\[label="Mul\\nscaled/Mul"\]', dot), dot
+    assert cli.main(["graph", str(path), "--signature", "__call__", "--mermaid"]) == 0
+    assert capsys.readouterr().out.startswith("flowchart TD\n")
+    assert cli.main(["graph", str(path), "--signature", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert re.match(
+        r"^scopeflow graph: the saved model in '.*scale' has no signature 'nope'; "
+        r"it has \['__call__'\]",
+        err,
+    ), err
+
+
+def test_graph_command_reports_a_directory_that_is_no_saved_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["graph", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert re.match(
+        rf"^scopeflow graph: {re.escape(repr(str(tmp_path)))} is a directory but not a loadable "
+        r"saved model: Cannot read '.*saved_model\.json'",
+        err,
+    ), err

@@ -50,6 +50,7 @@ def test_modules_in_all_are_public_submodules() -> None:
         "debug": sf.debug,
         "debugging": sf.debugging,
         "random": sf.random,
+        "saved_model": sf.saved_model,
         "train": sf.train,
     }
     for name, module in modules.items():

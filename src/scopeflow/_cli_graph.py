@@ -62,11 +62,10 @@ def _load_module(spec: str) -> Any:
 
 def _saved_model(path: Path, signature: str | None) -> Any:
     try:
-        saved_model = importlib.import_module("scopeflow.saved_model")
-    except ModuleNotFoundError:
-        msg = f"{str(path)!r} is a directory, and this scopeflow cannot load saved models"
+        loaded = sf.saved_model.load(path)
+    except (OSError, ValueError) as err:  # not a saved model, or a damaged one
+        msg = f"{str(path)!r} is a directory but not a loadable saved model: {err}"
         raise TargetError(msg) from None
-    loaded = saved_model.load(path)
     names = sorted(loaded.signatures)
     if signature is None:
         if not names:
