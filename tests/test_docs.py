@@ -1,8 +1,9 @@
 """The documentation site: its code runs and prints what the pages show, and it is complete.
 
-Every ```` ```python ```` block of ``docs/**/*.md`` is a complete program, run in a fresh
-interpreter (warnings as errors) on the ``scopeflow`` this test session imports. Its
-output is checked in one of two ways:
+Every ```` ```python ```` block of ``docs/**/*.md`` is a complete program, run as
+``__main__`` with warnings as errors, on the ``scopeflow`` this test session imports (all
+blocks in one fresh interpreter, each in its own namespace and context). Its output is
+checked in one of two ways:
 
 - a ```` ```text ```` block right after it is the whole output (``...`` matches anything);
 - otherwise each ``print(...)  # text`` line prints one line that ``text`` starts with.
@@ -15,6 +16,7 @@ Blocks fenced otherwise (```` ```bash ````, ```` ```pycon ````) are not run. A
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -62,20 +64,54 @@ PYTHON_BLOCKS = _blocks("python")
 GRAPH_BLOCKS = _blocks("scopeflow-graph")
 
 
-def _run(script: Path) -> subprocess.CompletedProcess[str]:
+# Runs every block in one fresh interpreter (warnings as errors), each as ``__main__`` in
+# its own namespace and its own copy of the context, with the global default graph and the
+# execution mode reset in between: as isolated as a process per block for what the docs
+# do, at the cost of one import of numpy and scopeflow instead of one per block.
+RUNNER = """
+import contextvars, io, json, sys, traceback
+from contextlib import redirect_stdout
+
+import scopeflow as sf
+
+results = []
+for where, code in json.load(sys.stdin):
+    out = io.StringIO()
+    error = None
+    try:
+        with redirect_stdout(out):
+            namespace = {"__name__": "__main__"}
+            contextvars.copy_context().run(exec, compile(code, where, "exec"), namespace)
+    except BaseException:
+        error = traceback.format_exc()
+    sf.enable_eager_execution()
+    sf.reset_default_graph()
+    results.append((out.getvalue(), error))
+json.dump(results, sys.__stdout__)
+"""
+
+
+@pytest.fixture(scope="module")
+def block_results() -> dict[str, tuple[str, str | None]]:
+    """page#index -> (stdout, traceback or None) of every python block of the docs."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(PACKAGE_PARENT), *filter(None, [env.get("PYTHONPATH")])]
     )
-    return subprocess.run(
-        [sys.executable, "-W", "error", str(script)],
+    blocks = [(where, code) for where, code, _ in PYTHON_BLOCKS]
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", RUNNER],
+        input=json.dumps(blocks),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         env=env,
-        cwd=script.parent,
+        cwd=DOCS,
         check=False,
     )
+    assert result.returncode == 0, result.stderr
+    results = json.loads(result.stdout)
+    return {where: (out, error) for (where, _), (out, error) in zip(blocks, results, strict=True)}
 
 
 def _matches(expected: str, actual: str) -> bool:
@@ -97,12 +133,14 @@ def test_the_docs_have_code() -> None:
     ("where", "code", "expected"), PYTHON_BLOCKS, ids=[b[0] for b in PYTHON_BLOCKS]
 )
 def test_docs_code_prints_what_the_page_shows(
-    where: str, code: str, expected: str | None, tmp_path: Path
+    where: str,
+    code: str,
+    expected: str | None,
+    block_results: dict[str, tuple[str, str | None]],
 ) -> None:
-    script = tmp_path / "snippet.py"
-    script.write_text(code, encoding="utf-8")
-    result = _run(script)
-    assert result.returncode == 0, f"{where}\n{code}\n{result.stderr}"
+    stdout, error = block_results[where]
+    assert error is None, f"{where}\n{code}\n{error}"
+    result = types.SimpleNamespace(stdout=stdout)
     if expected is not None:
         assert _matches(expected, result.stdout), f"{where} printed:\n{result.stdout}"
         return
