@@ -268,7 +268,10 @@ def test_graph_command_without_graphviz_writes_dot_and_says_so(
         ("no_colon", r"expected MODULE:ATTR or a saved-model directory, got 'no_colon'"),
         ("scopeflow_no_such_module:x", r"cannot import module 'scopeflow_no_such_module'"),
         ("{mod}:missing", r"'.*pictured\.py' has no attribute 'missing'"),
-        ("{mod}:untraced", r".*has no input_signature and was never called; call it once"),
+        (
+            "{mod}:untraced",
+            r".*has no input_signature and was never called from eager code; call it once",
+        ),
         ("{mod}:MODULE_CONSTANT", r".*expected an sf\.Graph, a ConcreteFunction"),
         ("missing_file.py:g", r"no such file: 'missing_file\.py'"),
     ],

@@ -94,8 +94,9 @@ def graph_of(obj: Any, what: str) -> sf.Graph:
             traces = list(obj._eager_cache.traces.values())
             if not traces:
                 msg = (
-                    f"{what} is {obj!r}, which has no input_signature and was never called; "
-                    f"call it once in the module, or give it an input_signature"
+                    f"{what} is {obj!r}, which has no input_signature and was never called "
+                    f"from eager code; call it once in the module, or give it an "
+                    f"input_signature"
                 )
                 raise TargetError(msg)
             return traces[-1].graph
