@@ -9,6 +9,7 @@ creation out of function graphs. Everything public is re-exported here.
 import numpy as _np
 
 from . import (
+    debug as debug,
     debugging as debugging,
     errors as errors,
     nn as nn,
@@ -215,6 +216,7 @@ __all__ = [
     "copy_scopes",
     "cos",
     "custom_gradient",
+    "debug",
     "debugging",
     "device",
     "disable_eager_execution",

@@ -63,7 +63,9 @@ def _resolve(x: Any) -> Any:
 def _fail(opdef: OpDef, name: str | None, inputs: tuple[Any, ...], err: Exception) -> Exception:
     label = opdef.type if name is None else f"{opdef.type} {name!r}"
     described = ", ".join(_describe(x) for x in inputs)
-    msg = f"{label}: {err} (inputs: {described})"
+    # A scope description (``_introspect``) stays last, after the op's inputs.
+    text, sep, scopes = str(err).partition("\nscopes of this context:")
+    msg = f"{label}: {text} (inputs: {described}){sep}{scopes}"
     return type(err)(msg) if isinstance(err, (TypeError, ValueError)) else err
 
 
