@@ -274,6 +274,14 @@ def test_graph_command_without_graphviz_writes_dot_and_says_so(
         ),
         ("{mod}:MODULE_CONSTANT", r".*expected an sf\.Graph, a ConcreteFunction"),
         ("missing_file.py:g", r"no such file: 'missing_file\.py'"),
+        ("{mod}:g.nope", r"'.*pictured\.py:g' has no attribute 'nope'$"),
+        (".relative:g", r"cannot import module '\.relative': TypeError: "),
+        (
+            "{mod}:needs_args",
+            r".*:needs_args is <function needs_args .*>, which cannot be called without "
+            r"arguments \(missing a required argument: 'x'\); name an sf\.Graph",
+        ),
+        ("{mod}:fails", r".*:fails was called to get a graph and raised RuntimeError: inner$"),
     ],
 )
 def test_graph_command_reports_bad_targets(
@@ -284,10 +292,48 @@ def test_graph_command_reports_bad_targets(
 ) -> None:
     with target_module.open("a", encoding="utf-8") as f:
         f.write("MODULE_CONSTANT = 3\n")
+        f.write("def needs_args(x):\n    return x\n")
+        f.write("def fails():\n    raise RuntimeError('inner')\n")
     assert cli.main(["graph", target.format(mod=target_module)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert re.match(rf"^scopeflow graph: {message}", captured.err), captured.err
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("x = (\n", r"SyntaxError: '\(' was never closed \(broken\.py, line 1\)"),
+        ("raise ValueError('boom at import')\n", r"ValueError: boom at import"),
+        ("import scopeflow_no_such_dependency\n", r"ModuleNotFoundError: No module named "),
+    ],
+)
+def test_graph_command_reports_a_module_that_fails_to_run(
+    source: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text(source, encoding="utf-8")
+    assert cli.main(["graph", f"{path}:g"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert re.match(rf"^scopeflow graph: running '.*broken\.py' raised {message}", captured.err)
+    assert "Traceback" not in captured.err
+    assert "broken" not in sys.modules
+
+
+def test_graph_command_runs_a_file_with_dataclasses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A dataclass looks its module up in sys.modules while the file runs.
+    path = tmp_path / "with_dataclass.py"
+    path.write_text(
+        "import dataclasses\nimport scopeflow as sf\n\n"
+        "@dataclasses.dataclass\nclass Config:\n    scale: float = 2.0\n\n"
+        "g = sf.Graph('dc')\nwith g.as_default():\n    sf.constant(Config().scale)\n",
+        encoding="utf-8",
+    )
+    assert cli.main(["graph", f"{path}:g"]) == 0
+    assert capsys.readouterr().out.startswith('digraph "dc" {')
 
 
 def test_graph_command_help_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
@@ -309,6 +355,12 @@ def test_graph_command_reports_an_unwritable_output(
 ) -> None:
     out = tmp_path / "no_such_dir" / "g.dot"
     assert cli.main(["graph", f"{target_module}:g", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert re.match(r"^scopeflow graph: \[Errno 2\] No such file or directory", err), err
+    assert "Traceback" not in err
+    # --mermaid with an output that is not .mmd writes Mermaid text: the same handling.
+    out = tmp_path / "no_such_dir" / "g.txt"
+    assert cli.main(["graph", f"{target_module}:g", "--mermaid", "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert re.match(r"^scopeflow graph: \[Errno 2\] No such file or directory", err), err
 
