@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -147,6 +150,74 @@ def test_unknown_rank_is_labelled_unknown() -> None:
         x = sf.placeholder(sf.float32, name="x")
         sf.identity(x, name="y")
     assert 'label="float32 <unknown>"' in g.to_dot()
+
+
+def test_mermaid_escapes_html_and_entity_characters() -> None:
+    # Mermaid reads labels as HTML: "<unknown>" would vanish as a tag, "#" start an entity.
+    f = sf.function(lambda x: x * 2.0)
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float32, name="a>b\\c")
+        f(sf.identity(x, name="y"))
+    text = g.to_mermaid()
+    assert '-->|"float32 #lt;unknown#gt;"|' in text
+    assert re.search(r'^  g0_0\(\["Placeholder<br/>a#gt;b\\c"\]\)$', text, re.M)
+    assert re.search(r'^  subgraph g1 \["function graph #lt;lambda#gt;"\]$', text, re.M)
+    assert sf.Graph('a "#1" & <b>').to_mermaid() == "flowchart TD\n"
+    h = sf.Graph()
+    with h.as_default(), sf.name_scope("s"):
+        sf.constant(1.0, name="c")
+    # Only the label text is escaped; the markup around it stays.
+    assert '["Const<br/>s/c"]' in h.to_mermaid()
+
+
+def test_pictures_of_deeply_nested_name_scopes_do_not_recurse() -> None:
+    depth = sys.getrecursionlimit() + 50
+    g = sf.Graph()
+    with g.as_default(), contextlib.ExitStack() as stack:
+        for _ in range(depth):
+            stack.enter_context(sf.name_scope("s"))
+        sf.constant(1.0, name="c")
+    dot = g.to_dot()
+    assert dot.count("subgraph ") == depth
+    closing = [line for line in dot.splitlines() if line.strip() == "}"]
+    assert len(closing) == depth + 1  # every cluster, then the digraph
+    op_line = " " * (2 * depth + 2) + 'g0_0 [label="Const\\n' + "s/" * depth + 'c"];'
+    assert op_line in dot.splitlines()
+    assert g.to_mermaid().count("subgraph ") == depth
+
+
+def test_pictures_of_a_large_graph_are_fast_and_deterministic() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        t = sf.placeholder(sf.float32, shape=(None, 3), name="x")
+        for i in range(10_000):
+            with sf.name_scope(f"s{i % 50}"):
+                t = sf.negative(t)
+    start = time.perf_counter()
+    dot = g.to_dot()
+    mermaid = g.to_mermaid()
+    assert time.perf_counter() - start < 10.0  # about 1 s on a slow shared machine
+    assert len(_nodes(dot)) == 10_001
+    assert g.to_dot() == dot
+    assert g.to_mermaid() == mermaid
+
+
+def test_dot_of_tricky_names_is_accepted_by_graphviz(tmp_path: Path) -> None:
+    g = sf.Graph('quote " back \\ é <b> ' + "x" * 500)
+    with g.as_default(), sf.name_scope("sc\\ope>1"):
+        x = sf.placeholder(sf.float32, name="a>b\\")
+        sf.identity(x, name="z" * 300)
+    dot = g.to_dot()
+    assert dot.startswith('digraph "quote \\" back \\\\ é <b> x')
+    assert _node(dot, "Placeholder", "sc\\\\ope>1/a>b\\\\")
+    exe = shutil.which("dot")
+    if exe is not None:  # Graphviz parses it and keeps every label
+        out = subprocess.run(
+            [exe, "-Tcanon"], input=dot, capture_output=True, text=True, check=True
+        ).stdout
+        assert "a>b" in out
+        assert "z" * 300 in out
 
 
 def test_mermaid_has_nodes_edges_scopes_and_function_boxes() -> None:
