@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from ._concrete import ConcreteFunction
     from ._graph import Graph, Operation
 
 __all__ = ["render", "to_dot", "to_mermaid"]
@@ -54,7 +55,7 @@ def _shape_label(dtype: object, shape: tuple[int | None, ...] | None) -> str:
     return f"{dtype} {dims}"
 
 
-def _functions_of(op: Operation, concrete_type: type) -> list[tuple[str, Graph]]:
+def _functions_of(op: Operation, concrete_type: type[ConcreteFunction]) -> list[tuple[str, Graph]]:
     """(attribute, function graph) for each traced function the op refers to."""
     found: list[tuple[str, Graph]] = []
     for key, value in op._attrs.items():
