@@ -164,6 +164,17 @@ def test_mermaid_escapes_html_and_entity_characters() -> None:
     assert re.search(r'^  g0_0\(\["Placeholder<br/>a#gt;b\\c"\]\)$', text, re.M)
     assert re.search(r'^  subgraph g1 \["function graph #lt;lambda#gt;"\]$', text, re.M)
     assert sf.Graph('a "#1" & <b>').to_mermaid() == "flowchart TD\n"
+
+    def negate(x: sf.Tensor) -> sf.Tensor:
+        return -x
+
+    negate.__name__ = "two\r\nlines\u2028three"  # every line break stays in its label
+    outer = sf.Graph()
+    with outer.as_default():
+        sf.function(negate)(sf.constant(1.0))
+    lines = outer.to_mermaid()
+    assert "function graph two<br/>lines<br/>three" in lines
+    assert all(line.startswith("  ") for line in lines.splitlines()[1:])
     h = sf.Graph()
     with h.as_default(), sf.name_scope("s"):
         sf.constant(1.0, name="c")

@@ -193,7 +193,8 @@ _MERMAID_ESCAPES: Final = str.maketrans(
 
 
 def _mermaid_text(text: str) -> str:
-    return '"' + text.translate(_MERMAID_ESCAPES).replace("\n", "<br/>") + '"'
+    # Every line break (also \r, \u2028, ...) becomes <br/>: a raw one would end the statement.
+    return '"' + "<br/>".join(text.translate(_MERMAID_ESCAPES).splitlines()) + '"'
 
 
 def to_mermaid(graph: Graph) -> str:
