@@ -46,6 +46,7 @@ from ._ops import _core
 from ._ops._registry import OpDef
 from ._tensor import EagerTensor
 from ._variables import Variable
+from .errors import ScopeNestingError
 
 __all__ = ["GradientTape", "replay_gradients"]
 
@@ -58,6 +59,10 @@ _VariableGrads = VariableGrads
 def _closed(opdef: OpDef, inputs: tuple[Any, ...], outputs: tuple[Any, ...],
             attrs: dict[str, Any]) -> None:  # fmt: skip
     """What a closed entry does with the ops offered to it: nothing."""
+
+
+class _ReenteredTapeError(ScopeNestingError, ValueError):
+    """A recording tape entered again: a scope misuse, and a ValueError as in TensorFlow."""
 
 
 @final
@@ -145,8 +150,12 @@ class GradientTape(Scope):
         cur = state_get(_roots[0])
         tapes = cur[TAPES]
         if tapes and _open_entry(tapes, self) is not None:
-            msg = "This GradientTape is already recording here; it cannot be entered twice"
-            raise RuntimeError(msg)
+            msg = (
+                "This GradientTape is still recording here (it is already recording in "
+                "this context): it cannot be entered twice; leave its block first, or use "
+                "a second tape"
+            )
+            raise _ReenteredTapeError(msg)
         paused = cur[PAUSED]
         if paused and self._force:
             tapes, paused = (), False

@@ -1,0 +1,265 @@
+"""Regression tests from a review of the robustness fixes (issue 8): ordering of stateful
+ops in function graphs, control dependencies on variables, re-entered tapes, what
+``copy_scopes`` carries, and what cached traces keep alive."""
+
+from __future__ import annotations
+
+import contextvars
+import gc
+import itertools
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import scopeflow as sf
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    """Switch threads very often, so that unlocked check-then-act sequences interleave."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)
+
+
+def _run_threads(n: int, target: Callable[[int], None]) -> None:
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            target(i)
+        except BaseException as err:  # re-raised in the test thread below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    if errors:
+        raise errors[0]
+
+
+# -- stateful ops of a function graph: one chain, only ops that exist ------------------
+
+
+def test_a_refused_stateful_op_does_not_join_a_finished_function() -> None:
+    v = sf.Variable(1.0)
+
+    @sf.function
+    def f(x: Any) -> Any:
+        v.assign_add(x)
+        return v.read_value()
+
+    cf = f.get_concrete_function(sf.constant(1.0))
+    before = list(cf.graph.control_outputs)
+    with (
+        pytest.raises(sf.errors.FinalizedGraphError, match=r"^Cannot add an operation to"),
+        cf.graph.as_default(),
+    ):
+        v.assign_add(cf.graph.inputs[0])  # a leaked graph: refused, and must leave no trace
+    assert cf.graph.control_outputs == before
+    assert all(op in cf.graph.get_operations() for op in cf.graph.control_outputs)
+    assert float(f(sf.constant(1.0))) == 2.0
+    assert float(f(sf.constant(1.0))) == 3.0
+
+
+def test_a_stateful_op_with_a_taken_name_does_not_join_the_chain() -> None:
+    v = sf.Variable(0.0)
+    seen: list[int] = []
+
+    @sf.function
+    def f(x: Any) -> Any:
+        v.assign_add(x, name="bump/")
+        with pytest.raises(ValueError, match=r"^An operation named 'bump' already exists"):
+            v.assign_add(x * 10.0, name="bump/")
+        seen.append(len(sf.get_default_graph().control_outputs))  # type: ignore[attr-defined]
+        return v.read_value()
+
+    assert float(f(sf.constant(1.0))) == 1.0
+    assert seen == [1]
+
+
+def test_threads_adding_stateful_ops_to_one_function_graph_build_one_chain(
+    fast_switching: None,
+) -> None:
+    v = sf.Variable(0.0)
+    n_threads, per_thread = 8, 25
+
+    @sf.function
+    def f(x: Any) -> Any:
+        barrier = threading.Barrier(n_threads)
+        ctx = contextvars.copy_context()
+
+        def build(_: int) -> None:
+            def work() -> None:
+                barrier.wait()
+                for _ in range(per_thread):
+                    v.assign_add(x)
+
+            ctx.copy().run(work)
+
+        _run_threads(n_threads, build)
+        return v.read_value()
+
+    fg = f.get_concrete_function(sf.constant(1.0)).graph
+    chain = fg.control_outputs
+    assert len(chain) == n_threads * per_thread + 1
+    # Each stateful op runs after the one before it: one chain, never a fork.
+    for before, op in itertools.pairwise(chain):
+        assert before in op.control_inputs or any(t.op is before for t in op.inputs)
+    assert float(f(sf.constant(1.0))) == n_threads * per_thread
+
+
+# -- control_dependencies on a variable ----------------------------------------------
+
+
+def test_control_dependencies_on_a_graph_variable_depend_on_its_read() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        v = sf.Variable(1.0, name="v")
+        with sf.control_dependencies([v]):
+            c = sf.constant(2.0, name="c")
+        assert [op.name for op in c.op.control_inputs] == ["v/Read/ReadVariableOp"]
+        with sf.Session() as sess:
+            sess.run(sf.global_variables_initializer())
+            assert float(sess.run(c)) == 2.0
+
+
+def test_control_dependencies_on_a_graph_variable_inside_a_function_are_captured() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        v = sf.Variable(1.0, name="v")
+
+        @sf.function
+        def f(x: Any) -> Any:
+            with sf.control_dependencies([v]):
+                return sf.identity(x)
+
+        out = f(sf.constant(3.0))
+        assert v._snapshot.op in out.op.control_inputs  # type: ignore[union-attr]
+        with sf.Session() as sess:
+            sess.run(sf.global_variables_initializer())
+            assert float(sess.run(out)) == 3.0
+
+
+def test_control_dependencies_on_an_eager_variable() -> None:
+    v = sf.Variable(1.0)
+
+    @sf.function
+    def f(x: Any) -> Any:
+        with sf.control_dependencies([v]):  # its value exists already: nothing to wait for
+            return x + 1.0
+
+    assert float(f(sf.constant(1.0))) == 2.0
+    with sf.control_dependencies([v]):
+        assert float(sf.constant(1.0)) == 1.0
+    with sf.Graph().as_default() as g:
+        frame_before = sf.get_default_graph()
+        with (
+            pytest.raises(TypeError, match=r"^control_dependencies\(\) takes operations"),
+            sf.control_dependencies([v]),
+        ):
+            pass
+        assert sf.get_default_graph() is frame_before is g
+
+
+# -- a tape entered while it records ------------------------------------------------
+
+
+def test_entering_a_recording_tape_again_raises_value_error_as_tensorflow() -> None:
+    x = sf.constant(2.0)
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        with pytest.raises(ValueError, match=r"^This GradientTape is still recording"):
+            tape.__enter__()
+        with pytest.raises(RuntimeError, match=r"Tape is still recording"):
+            tape.__enter__()
+        y = x * x
+    assert float(tape.gradient(y, x)) == 4.0
+
+
+# -- copy_scopes carries the whole context ------------------------------------------
+
+
+def _in_plain_thread(fn: Callable[[], Any]) -> Any:
+    out: list[Any] = []
+    _run_threads(1, lambda _: out.append(fn()))
+    return out[0]
+
+
+def test_run_in_scopes_carries_the_random_seed_like_scoped_executor() -> None:
+    sf.random.set_seed(1234)
+    snapshot = sf.copy_scopes()
+    there = _in_plain_thread(
+        lambda: sf.run_in_scopes(snapshot, lambda: sf.random.normal([4]).numpy())
+    )
+    again = sf.run_in_scopes(snapshot, lambda: sf.random.normal([4]).numpy())
+    here = sf.random.normal([4]).numpy()
+    # The snapshot is the caller's state at copy time: each run draws what the caller
+    # drew next, and no run changes the caller or the snapshot.
+    np.testing.assert_array_equal(there, here)
+    np.testing.assert_array_equal(again, here)
+
+
+def test_run_in_scopes_inside_a_trace_still_checks_variable_creation() -> None:
+    created: list[Any] = []
+
+    @sf.function
+    def f(x: Any) -> Any:
+        snapshot = sf.copy_scopes()
+        created.append(_in_plain_thread(lambda: sf.run_in_scopes(snapshot, sf.Variable, 2.0)))
+        return x * created[-1]
+
+    assert float(f(sf.constant(1.0))) == 2.0
+    with pytest.raises(ValueError, match=r"^A variable was created while tracing"):
+        f(sf.constant([1.0, 2.0]))  # a second trace may not create variables
+    assert len(created) == 1
+
+
+# -- what cached traces keep alive --------------------------------------------------
+
+
+def test_eager_traces_do_not_keep_the_graph_that_was_default_alive() -> None:
+    @sf.function
+    def f(x: Any) -> Any:
+        return x * 2.0
+
+    refs = []
+    for i in range(3):
+        g = sf.Graph()
+        with g.as_default(), sf.eager_mode():  # eager code inside a per-request graph
+            assert f(sf.constant([1.0] * (i + 1))).numpy().tolist() == [2.0] * (i + 1)
+        refs.append(weakref.ref(g))
+        del g
+    old_global = weakref.ref(sf.get_default_graph())
+    f(sf.constant([1.0] * 10))
+    sf.reset_default_graph()
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
+    assert old_global() is None
+    assert f(sf.constant([1.0] * 10)).numpy().tolist() == [2.0] * 10  # the trace still runs
+
+
+def test_a_function_graph_keeps_its_outer_graph_while_tracing_and_reports_it() -> None:
+    g = sf.Graph()
+    seen: list[Any] = []
+
+    @sf.function
+    def f(x: Any) -> Any:
+        gc.collect()
+        seen.append(sf.get_default_graph().outer_graph)  # type: ignore[attr-defined]
+        return x + 1.0
+
+    with g.as_default():
+        out = f(sf.constant(1.0))
+        cf = f.get_concrete_function(sf.constant(1.0))
+    assert seen == [g]
+    assert cf.graph.outer_graph is g
+    assert out.graph is g
