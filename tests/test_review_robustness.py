@@ -263,3 +263,43 @@ def test_a_function_graph_keeps_its_outer_graph_while_tracing_and_reports_it() -
     assert seen == [g]
     assert cf.graph.outer_graph is g
     assert out.graph is g
+
+
+# -- a session closed by its last exit while another thread enters -------------------
+
+
+def test_a_session_closing_on_its_last_exit_never_lets_another_thread_in() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        c = sf.constant(1.0)
+    sess = sf.Session(g)
+    closing = threading.Event()
+
+    def slow(original: Callable[[], None]) -> Callable[[], None]:
+        def close() -> None:
+            closing.set()
+            closing.wait()
+            threading.Event().wait(0.2)  # room for the other thread to enter meanwhile
+            original()
+
+        return close
+
+    for name in ("close", "_close_locked"):
+        if hasattr(sess, name):
+            setattr(sess, name, slow(getattr(sess, name)))
+    outcome: list[str] = []
+
+    def enter_later(_: int) -> None:
+        closing.wait(5)
+        try:
+            with sess:
+                outcome.append(f"ran {float(sess.run(c))}")
+        except RuntimeError as err:
+            outcome.append(str(err))
+
+    worker = threading.Thread(target=enter_later, args=(0,))
+    worker.start()
+    with sess:
+        pass  # the last exit closes the session
+    worker.join(5)
+    assert outcome == ["Attempted to enter a closed Session"]
