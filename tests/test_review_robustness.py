@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anyio
 import numpy as np
 import pytest
 
@@ -303,3 +304,47 @@ def test_a_session_closing_on_its_last_exit_never_lets_another_thread_in() -> No
         pass  # the last exit closes the session
     worker.join(5)
     assert outcome == ["Attempted to enter a closed Session"]
+
+
+# -- a task spawned inside a tape does not keep the tape alive ------------------------
+
+
+@pytest.mark.anyio
+async def test_a_task_spawned_in_a_tape_block_does_not_keep_the_tape_alive() -> None:
+    x = sf.constant(2.0)
+    release = anyio.Event()
+    recorded: list[Any] = []
+
+    async def child() -> None:
+        await release.wait()
+        recorded.append(x * x)  # after the block: recorded by no tape
+
+    async with anyio.create_task_group() as tg:
+        tape = sf.GradientTape(persistent=True)
+        with tape:
+            tape.watch(x)
+            y = x * x * x
+            tg.start_soon(child)
+            await anyio.sleep(0)
+        assert float(tape.gradient(y, x)) == 12.0
+        ref = weakref.ref(tape)
+        del tape
+        gc.collect()
+        assert ref() is None  # the child still runs, and holds no reference to the tape
+        release.set()
+    assert float(recorded[0]) == 4.0
+
+
+def test_a_misnested_tape_is_still_reported_by_name() -> None:
+    tape = sf.GradientTape()
+    scope = sf.name_scope("outer")
+    scope.__enter__()
+    tape.__enter__()
+    with pytest.raises(
+        sf.ScopeNestingError,
+        match=r"^name_scope\(.outer.\) was left while <sf\.GradientTape persistent=False",
+    ):
+        scope.__exit__(None, None, None)
+    assert sf.get_name_scope() == ""
+    with pytest.raises(sf.ScopeNestingError, match=r"is not open in this context"):
+        tape.__exit__(None, None, None)

@@ -211,7 +211,7 @@ _ADVICE: Final = (
     "@sf.scoped_generator, which keeps its scopes in its own context)."
 )
 _ABANDONED: Final = (
-    " {inner!r} was entered by a generator that was then closed from another context "
+    " {inner} was entered by a generator that was then closed from another context "
     "(an async generator abandoned with `break` and closed by the event loop?), so this "
     "context was still inside it."
 )
@@ -334,16 +334,17 @@ class Scope:
             return
         # Misnested: close every scope opened inside ours, then report the innermost one.
         assert cur is not None
-        inner = cur[OWNER]
+        # Described before the walk closes it (a closed tape entry forgets its tape).
+        inner = repr(cur[OWNER])
+        hint = _ABANDONED.format(inner=inner) if getattr(cur[OWNER], "_abandoned", False) else ""
         g: Frame | None = cur
         while g is not None and g is not frame:
             owner = g[OWNER]
             if owner is not None:
                 owner._forget(g)
             g = g[PARENT]
-        hint = _ABANDONED.format(inner=inner) if getattr(inner, "_abandoned", False) else ""
         msg = (
-            f"{self!r} was left while {inner!r}, entered inside it, was still open. Both "
+            f"{self!r} was left while {inner}, entered inside it, was still open. Both "
             f"are now closed and the state is what it was before {self!r} was entered."
             f"{hint} {_ADVICE}"
         )

@@ -78,9 +78,24 @@ class _Entry:
     __slots__ = ("_offer", "_tape")
 
     def __init__(self, tape: GradientTape) -> None:
-        self._tape = tape
+        # The tape while the entry is open; None once closed. The entry (not the tape) is
+        # the owner of the frame pushed for the block, so tasks spawned inside it that
+        # outlive it hold no reference to the tape and its records.
+        self._tape: GradientTape | None = tape
         # A bound method stored once: the recording hook calls it without a lookup.
         self._offer: Callable[..., None] = tape._offer
+
+    # What the scope machinery asks of a frame's owner when scopes are misnested.
+    def _forget(self, frame: Frame) -> None:
+        if self._tape is not None:
+            self._tape._forget(frame)
+
+    @property
+    def _abandoned(self) -> bool:
+        return bool(getattr(self._tape, "_abandoned", False))
+
+    def __repr__(self) -> str:
+        return repr(self._tape) if self._tape is not None else "<sf.GradientTape (closed)>"
 
 
 def _open_entry(tapes: tuple[Any, ...], tape: GradientTape) -> Any:
@@ -162,7 +177,7 @@ class GradientTape(Scope):
         entry = _Entry(self)
         self._push(
             (
-                cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
+                cur, entry, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
                 paused, None,
             )
         )  # fmt: skip
@@ -189,6 +204,7 @@ class GradientTape(Scope):
 
     def _close(self, entry: _Entry) -> None:
         entry._offer = _closed
+        entry._tape = None
 
     @property
     def _tape(self) -> GradientTape:
