@@ -348,3 +348,50 @@ def test_a_misnested_tape_is_still_reported_by_name() -> None:
     assert sf.get_name_scope() == ""
     with pytest.raises(sf.ScopeNestingError, match=r"is not open in this context"):
         tape.__exit__(None, None, None)
+
+
+# -- lists of tensors are packed (differentiably), as in TensorFlow -------------------
+
+
+def test_a_list_of_eager_tensors_keeps_its_gradient() -> None:
+    x = sf.constant(2.0)
+    v = sf.Variable(3.0)
+    with sf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        loss = sf.reduce_sum([x * 2.0, x * 3.0, 1.0])  # a list, not a tensor
+        reg = sf.reduce_sum([sf.square(v), v])  # the L2 idiom over a list of variables
+        packed = sf.convert_to_tensor([[x, x], [x, 2.0]])
+    assert float(loss) == 11.0
+    assert float(tape.gradient(loss, x)) == 5.0
+    assert float(tape.gradient(reg, v)) == 7.0
+    assert packed.shape == (2, 2)
+    assert float(tape.gradient(packed, x)) == 3.0
+
+
+def test_a_list_of_symbolic_tensors_is_packed_in_functions_and_graphs() -> None:
+    @sf.function
+    def f(a: Any) -> Any:
+        return sf.reduce_sum([a * 2.0, a * 3.0])
+
+    x = sf.constant(2.0)
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    assert float(y) == 10.0
+    assert float(tape.gradient(y, x)) == 5.0
+    g = sf.Graph()
+    with g.as_default():
+        p = sf.placeholder(sf.float32, [])
+        packed = sf.convert_to_tensor([p, 1.0])
+        (dp,) = sf.gradients(sf.reduce_sum(packed * packed), [p])
+        with sf.Session() as sess:
+            assert sess.run(packed, {p: 3.0}).tolist() == [3.0, 1.0]
+            assert float(sess.run(dp, {p: 3.0})) == 6.0
+
+
+def test_packing_tensors_of_different_shapes_or_dtypes_is_a_clear_error() -> None:
+    x = sf.constant([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"^Sum: Stack: "):
+        sf.reduce_sum([x, sf.constant(1.0)])
+    with pytest.raises(TypeError, match=r"^convert_to_tensor\(\): the packed tensors have"):
+        sf.convert_to_tensor([x, x], dtype=sf.int32)
