@@ -395,3 +395,37 @@ def test_packing_tensors_of_different_shapes_or_dtypes_is_a_clear_error() -> Non
         sf.reduce_sum([x, sf.constant(1.0)])
     with pytest.raises(TypeError, match=r"^convert_to_tensor\(\): the packed tensors have"):
         sf.convert_to_tensor([x, x], dtype=sf.int32)
+
+
+# -- optimizers and checkpoints copy and pickle with the model that holds them --------
+
+
+class _Model(sf.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = sf.Variable([1.0, 2.0])
+        self.opt = sf.optimizers.Adam(0.1)
+
+    def step(self) -> None:
+        with sf.GradientTape() as tape:
+            loss = sf.reduce_sum(self.w * self.w)
+        self.opt.apply_gradients([(tape.gradient(loss, self.w), self.w)])
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_model_with_its_optimizer_copies_by_value(how: str) -> None:
+    import copy
+    import pickle
+
+    model = _Model()
+    model.step()
+    twin = copy.deepcopy(model) if how == "deepcopy" else pickle.loads(pickle.dumps(model))
+    assert twin.opt.get_slot(twin.w, "m") is not model.opt.get_slot(model.w, "m")
+    np.testing.assert_allclose(twin.opt.get_slot(twin.w, "m").numpy(), [0.2, 0.4], rtol=1e-6)
+    twin.step()  # continues from the copied slots, and leaves the original alone
+    model.step()
+    np.testing.assert_allclose(twin.w.numpy(), model.w.numpy())
+    assert int(twin.opt.iterations.numpy()) == int(model.opt.iterations.numpy()) == 2
+    assert len(twin.opt.variables) == 3
+    ckpt = copy.deepcopy(sf.train.Checkpoint(model=twin))
+    assert int(ckpt.save_counter.numpy()) == 0

@@ -41,6 +41,19 @@ class Optimizer:
         # Slots by variable identity (never by __eq__/__hash__): id -> (variable, slots).
         self._slots: dict[int, tuple[Variable, dict[str, Variable]]] = {}
 
+    # Copying and pickling (as a model holding its optimizer is): the slot variables and
+    # step counter copy by value like every eager variable, the lock is made anew, and
+    # the slots are keyed again by the identity of the copied variables.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._slots = {id(var): (var, slots) for var, slots in self._slots.values()}
+
     @property
     def iterations(self) -> Variable:
         """How many times ``apply_gradients`` ran (an int64 variable, made on first use)."""
