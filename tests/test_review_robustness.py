@@ -429,3 +429,43 @@ def test_a_model_with_its_optimizer_copies_by_value(how: str) -> None:
     assert len(twin.opt.variables) == 3
     ckpt = copy.deepcopy(sf.train.Checkpoint(model=twin))
     assert int(ckpt.save_counter.numpy()) == 0
+
+
+# -- a function calling itself through init_scope is refused, not a deadlock ----------
+
+
+def test_a_function_calling_itself_through_init_scope_raises_instead_of_hanging() -> None:
+    @sf.function
+    def f(x: Any) -> Any:
+        with sf.init_scope():  # eager again: the same cache and key as the outer call
+            f(sf.constant(1.0))
+        return x
+
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            f(sf.constant(2.0))
+        except BaseException as err:  # checked below
+            outcome.append(err)
+
+    worker = threading.Thread(target=call, daemon=True)  # a hang must not block the run
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "the call waited for its own trace"
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], RuntimeError)
+    assert str(outcome[0]).startswith("f called itself while being traced")
+
+
+@pytest.mark.anyio
+async def test_an_async_function_awaiting_itself_through_init_scope_raises() -> None:
+    @sf.function
+    async def f(x: Any) -> Any:
+        await anyio.sleep(0)
+        with sf.init_scope():
+            await f(sf.constant(1.0))
+        return x
+
+    with anyio.fail_after(10), pytest.raises(RuntimeError, match=r"^f called itself while"):
+        await f(sf.constant(2.0))
