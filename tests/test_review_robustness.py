@@ -469,3 +469,9 @@ async def test_an_async_function_awaiting_itself_through_init_scope_raises() -> 
 
     with anyio.fail_after(10), pytest.raises(RuntimeError, match=r"^f called itself while"):
         await f(sf.constant(2.0))
+
+
+def test_a_graph_name_must_be_a_string() -> None:
+    with pytest.raises(TypeError, match=r"^A graph's name must be a string or None, got 3$"):
+        sf.Graph(3)  # type: ignore[arg-type]
+    assert repr(sf.Graph("g")) == "<sf.Graph 'g'>"

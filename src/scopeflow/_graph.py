@@ -83,6 +83,9 @@ class Graph:
     """True for a :class:`FuncGraph`: a graph a traced function is being built into."""
 
     def __init__(self, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            msg = f"A graph's name must be a string or None, got {name!r}"
+            raise TypeError(msg)
         self._name = name if name is not None else f"graph_{next(_graph_ids)}"
         self._lock = threading.Lock()
         self._ops: list[Operation] = []
