@@ -475,3 +475,26 @@ def test_a_graph_name_must_be_a_string() -> None:
     with pytest.raises(TypeError, match=r"^A graph's name must be a string or None, got 3$"):
         sf.Graph(3)  # type: ignore[arg-type]
     assert repr(sf.Graph("g")) == "<sf.Graph 'g'>"
+
+
+# -- Python scalar operands: the direct conversion keeps the checked rules -------------
+
+
+def test_scalar_operands_convert_exactly_or_raise() -> None:
+    f32 = sf.constant([1.0])
+    assert (f32 + 1.5).numpy().tolist() == [2.5]
+    assert (f32 * 2).numpy().dtype == np.float32
+    assert (f32 * 2**24).numpy().tolist() == [2.0**24]
+    with pytest.raises(TypeError, match=r"without changing its value"):
+        f32 + (2**24 + 1)  # not representable in float32
+    assert np.isinf((f32 * 1e300).numpy()).all()  # float overflow gives inf, quietly
+    i32 = sf.constant([1])
+    assert (i32 + 2).numpy().tolist() == [3]
+    with pytest.raises(TypeError, match=r"without changing its value"):
+        i32 + 2**40
+    with pytest.raises(TypeError, match=r"without changing its value"):
+        i32 + 1.5
+    u8 = sf.constant(np.array([1], np.uint8))
+    with pytest.raises(TypeError, match=r"without changing its value"):
+        u8 + (-1)
+    assert (sf.constant(np.array([1.0], np.float16)) + 65504.0).numpy().tolist() == [65504.0]
