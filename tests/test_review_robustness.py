@@ -498,3 +498,19 @@ def test_scalar_operands_convert_exactly_or_raise() -> None:
     with pytest.raises(TypeError, match=r"without changing its value"):
         u8 + (-1)
     assert (sf.constant(np.array([1.0], np.float16)) + 65504.0).numpy().tolist() == [65504.0]
+
+
+def test_scalar_operands_on_both_sides_keep_values_dtypes_and_gradients() -> None:
+    x = sf.constant([1.0, 2.0])
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        y = 3.0 - (x * 2.0 + 1.0)  # 2 - 2x
+        z = 2 * y - 1  # 3 - 4x
+    assert z.numpy().tolist() == [-1.0, -5.0]
+    assert z.dtype == np.float32
+    assert tape.gradient(z, x).numpy().tolist() == [-4.0, -4.0]
+    i = sf.constant(np.array([100], np.int8))
+    assert (i + 100).numpy().dtype == np.int8  # wraps like the kernel, as TensorFlow
+    assert (5 - sf.constant([1, 2])).numpy().tolist() == [4, 3]
+    with pytest.raises(TypeError, match=r"without changing its value"):
+        sf.constant([1, 2]) * 0.5
