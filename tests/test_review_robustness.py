@@ -361,11 +361,14 @@ def test_a_list_of_eager_tensors_keeps_its_gradient() -> None:
         loss = sf.reduce_sum([x * 2.0, x * 3.0, 1.0])  # a list, not a tensor
         reg = sf.reduce_sum([sf.square(v), v])  # the L2 idiom over a list of variables
         packed = sf.convert_to_tensor([[x, x], [x, 2.0]])
+        hinted = sf.convert_to_tensor([x, x], dtype_hint=sf.float64)  # tensors keep theirs
     assert float(loss) == 11.0
     assert float(tape.gradient(loss, x)) == 5.0
     assert float(tape.gradient(reg, v)) == 7.0
     assert packed.shape == (2, 2)
     assert float(tape.gradient(packed, x)) == 3.0
+    assert hinted.dtype == np.float32
+    assert float(tape.gradient(hinted, x)) == 2.0
 
 
 def test_a_list_of_symbolic_tensors_is_packed_in_functions_and_graphs() -> None:

@@ -323,7 +323,12 @@ def convert_to_tensor(
         dt = as_dtype(dtype)
         check_tensor_dtype(dt)
     value = _resolve(value)
-    if dtype_hint is not None and dt is None and not isinstance(value, _KEEPS_DTYPE):
+    if (
+        dtype_hint is not None
+        and dt is None
+        and not isinstance(value, _KEEPS_DTYPE)
+        and not (isinstance(value, (list, tuple)) and _holds_tensors(value))  # packed
+    ):
         value = _hinted(value, dtype_hint)
     frame = state_get(_roots[0])
     if frame[EAGER]:
@@ -351,7 +356,6 @@ def convert_to_tensor(
     return _make_const(frame, graph, to_array(value, dt), name)
 
 
-<<<<<<< HEAD
 def _checked_dtype(t: Any, dtype: np.dtype[Any] | None) -> Any:
     if dtype is not None and t.dtype != dtype:
         msg = (
@@ -360,7 +364,8 @@ def _checked_dtype(t: Any, dtype: np.dtype[Any] | None) -> Any:
         )
         raise TypeError(msg)
     return t
-=======
+
+
 # Values that carry their own dtype, which a hint never overrides.
 _KEEPS_DTYPE: Final = (Tensor, EagerTensor, np.ndarray, np.generic)
 
@@ -373,7 +378,6 @@ def _hinted(value: Any, dtype_hint: Any) -> Any:
         return to_array(value, hint)
     except (TypeError, ValueError):
         return value
->>>>>>> main
 
 
 def placeholder(
