@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -254,3 +255,46 @@ def test_every_scope_nesting_error_in_the_source_carries_a_description() -> None
                     continue
                 bare.append(f"{path.name}:{n}: {line.strip()}")
     assert bare == []
+
+
+@pytest.mark.anyio
+async def test_error_in_another_task_describes_that_task() -> None:
+    # Task "owner" enters a scope and waits; task "intruder", inside its own graph and name
+    # scope, tries to leave it. The error describes the intruder's scopes, and the owner
+    # still leaves its scope normally afterwards.
+    entered, tried = anyio.Event(), anyio.Event()
+    shared: list[Any] = []
+    errors: list[sf.ScopeNestingError] = []
+    owner_view: list[str] = []
+
+    async def owner() -> None:
+        g = sf.Graph("owner_graph")
+        async with g.as_default():
+            scope = sf.name_scope("owned")
+            async with scope:
+                shared.append(scope)
+                entered.set()
+                await tried.wait()
+                owner_view.append(sf.get_name_scope())
+
+    async def intruder() -> None:
+        await entered.wait()
+        async with sf.Graph("intruder_graph").as_default(), sf.name_scope("mine"):
+            await anyio.sleep(0)
+            try:
+                shared[0].__exit__(None, None, None)
+            except sf.ScopeNestingError as err:
+                errors.append(err)
+            assert sf.get_name_scope() == "mine"
+        tried.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(owner)
+        tg.start_soon(intruder)
+    assert len(errors) == 1
+    lines = str(errors[0]).splitlines()
+    assert re.match(r"^name_scope\('owned'\) was entered in a different context", lines[0])
+    assert "  name scope: 'mine'" in lines
+    assert "  default graph: <sf.Graph 'intruder_graph'>" in lines
+    assert not any("owner_graph" in line for line in lines)
+    assert owner_view == ["owned"]
