@@ -418,6 +418,29 @@ def test_graph_command_runs_a_file_with_dataclasses(
     assert capsys.readouterr().out.startswith('digraph "dc" {')
 
 
+def test_graph_command_draws_a_module_through_its_traced_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "with_module.py"
+    path.write_text(
+        "import scopeflow as sf\n\n"
+        "class Scale(sf.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.w = sf.Variable(2.0, name='w')\n\n"
+        "    @sf.function(input_signature=[sf.TensorSpec((None,), sf.float32)])\n"
+        "    def __call__(self, x):\n"
+        "        return x * self.w\n\n"
+        "model = Scale()\n",
+        encoding="utf-8",
+    )
+    assert cli.main(["graph", f"{path}:model"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith('digraph "__call__" {')
+    assert _node(dot, "Mul", "Mul")
+    assert _node(dot, "ReadVariableOp", "ReadVariableOp")
+
+
 def test_graph_command_help_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["graph", "--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: python -m scopeflow graph")

@@ -29,7 +29,8 @@ Draw a graph as Graphviz DOT or Mermaid text, or render it with Graphviz.
 
 TARGET is MODULE:ATTR (MODULE a module name or a .py file, ATTR a dotted attribute)
 naming an sf.Graph, a ConcreteFunction, an sf.function (with an input_signature, or
-called once already) or a zero-argument function returning one; or the directory of a
+called once already), a module whose __call__ is one, or a zero-argument function
+returning one of these; or the directory of a
 saved model (its signature --signature, by default serving_default or the first one).
 With -o OUT.svg (or .png, .pdf) the picture is rendered by Graphviz's `dot` when it is
 installed; otherwise the DOT text is written to OUT.dot and a note says so. With -o
@@ -106,6 +107,10 @@ def graph_of(obj: Any, what: str) -> sf.Graph:
         concrete = getattr(obj, "concrete", None)  # a saved model's loaded function
         if isinstance(concrete, sf.ConcreteFunction):
             return concrete.graph
+        bound_call = getattr(obj, "__call__", None)
+        if not isinstance(obj, sf.Function) and isinstance(bound_call, sf.Function):
+            obj = bound_call  # a module whose __call__ is an sf.function: draw that
+            continue
         if isinstance(obj, sf.Function):
             if obj.input_signature is not None:
                 try:
