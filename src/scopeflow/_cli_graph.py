@@ -107,7 +107,7 @@ def graph_of(obj: Any, what: str) -> sf.Graph:
         concrete = getattr(obj, "concrete", None)  # a saved model's loaded function
         if isinstance(concrete, sf.ConcreteFunction):
             return concrete.graph
-        bound_call = getattr(obj, "__call__", None)
+        bound_call = getattr(obj, "__call__", None)  # noqa: B004 (the bound method itself)
         if not isinstance(obj, sf.Function) and isinstance(bound_call, sf.Function):
             obj = bound_call  # a module whose __call__ is an sf.function: draw that
             continue

@@ -1,6 +1,6 @@
 """Scope introspection: ``sf.debug``.
 
-Names: :func:`describe_scopes`, :class:`ScopeDescription`.
+Names: :func:`describe_scopes`, :func:`ScopeDescription`.
 
 :func:`describe_scopes` shows why an op lands where it does: the calling context's
 context-switch log, default-graph stack, name scope, control dependencies, device,
