@@ -298,3 +298,38 @@ async def test_error_in_another_task_describes_that_task() -> None:
     assert "  default graph: <sf.Graph 'intruder_graph'>" in lines
     assert not any("owner_graph" in line for line in lines)
     assert owner_view == ["owned"]
+
+
+def test_variable_of_another_graph_error_describes_the_scopes() -> None:
+    g1, g2 = sf.Graph("one"), sf.Graph("two")
+    with g1.as_default():
+        v = sf.Variable(1.0, name="v")
+    with g2.as_default(), sf.name_scope("head"):
+        with pytest.raises(sf.errors.GraphMismatchError) as info:
+            sf.add(v, 1.0)
+        state = str(sf.debug.describe_scopes())
+    lines = str(info.value).splitlines()
+    assert re.match(r"^Add: Variable 'v:0' was created in <sf.Graph 'one'> and cannot", lines[0])
+    assert lines[0].endswith(")")  # the op's inputs come before the description
+    assert "\n".join(lines[1:]) == state
+
+
+def test_call_with_a_control_capture_of_another_graph_error_describes_the_scopes() -> None:
+    g, h = sf.Graph("g"), sf.Graph("h")
+    with g.as_default():
+        c = sf.constant(1.0, name="c")
+
+        @sf.function
+        def after_c(x: sf.Tensor) -> sf.Tensor:
+            with sf.control_dependencies([c.op]):
+                return x + 1.0
+
+        concrete = after_c.get_concrete_function(sf.TensorSpec((), sf.float32))
+    with h.as_default(), sf.name_scope("elsewhere"):
+        with pytest.raises(sf.errors.GraphMismatchError) as info:
+            concrete(sf.constant(2.0))
+        state = str(sf.debug.describe_scopes())
+    text = str(info.value)
+    assert re.match(r"^<sf.FuncGraph 'after_c'> must run after 'c' of <sf.Graph 'g'>", text)
+    assert text.endswith("\n" + state)
+    assert "  name scope: 'elsewhere'" in text.splitlines()
