@@ -14,6 +14,7 @@ from . import (
     nn as nn,
     optimizers as optimizers,
     random as random,
+    saved_model as saved_model,
     train as train,
 )
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
@@ -283,6 +284,7 @@ __all__ = [
     "round",
     "rsqrt",
     "run_in_scopes",
+    "saved_model",
     "scoped_generator",
     "shape",
     "sigmoid",

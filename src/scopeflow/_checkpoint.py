@@ -35,7 +35,14 @@ from ._optimizers import Optimizer
 from ._scopes import name_scope
 from ._variables import Variable
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointLoadStatus", "read_arrays"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "CheckpointLoadStatus",
+    "arrays_from_bytes",
+    "read_arrays",
+]
 
 FORMAT: Final = "scopeflow.checkpoint"
 FORMAT_VERSION: Final = "1"
@@ -313,6 +320,11 @@ def read_arrays(source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
     except OSError as err:
         msg = f"Cannot read {source!r}: {err.strerror or err}"
         raise ValueError(msg) from None
+    return arrays_from_bytes(data, source, fmt)
+
+
+def arrays_from_bytes(data: bytes, source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
+    """The arrays of safetensors ``data`` read from ``source``; see :func:`read_arrays`."""
     metadata = _metadata(data, source)
     if metadata.get("format") != fmt:
         msg = f"{source!r} is not a {fmt} file (its metadata names {metadata.get('format')!r})"
