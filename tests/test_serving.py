@@ -7,7 +7,9 @@ answer against NumPy.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ import anyio
 import httpx
 import numpy as np
 import pytest
+
+import scopeflow as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVING = ROOT / "examples" / "serving"
@@ -119,3 +123,16 @@ def test_two_uvicorn_workers_each_load_the_model_and_answer_right(
                 break
         assert set(health) == seen
         assert all(h["trace_counts"] == {"predict": 1} for h in health.values())
+
+
+def test_ray_serve_two_replicas_answer_500_concurrent_requests(exported: tuple[Path, Any]) -> None:
+    path, _ = exported
+    result = subprocess.run(
+        [sys.executable, str(SERVING / "ray_app.py"), str(path), "500"],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(sf.__file__).resolve().parent.parent)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert any(re.fullmatch(r"501 requests through the handle in [\d.]+ s, 0 wrong", x) for x in lines)
+    assert "replicas that answered: 2; traces per replica: [1]" in lines
