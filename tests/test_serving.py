@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import scopeflow as sf
+from scopeflow._execution import ARUN_THREADS
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVING = ROOT / "examples" / "serving"
@@ -116,7 +117,9 @@ def test_two_uvicorn_workers_each_load_the_model_and_answer_right(
         # Each worker loaded and traced its own model: ask until both have answered.
         health: dict[int, dict[str, Any]] = {}
         for _ in range(200):
-            with httpx.Client(base_url=server.url, limits=httpx.Limits(max_keepalive_connections=0)) as c:
+            with httpx.Client(
+                base_url=server.url, limits=httpx.Limits(max_keepalive_connections=0)
+            ) as c:
                 data = c.get("/healthz").json()
             health[data["pid"]] = data
             if len(health) == 2:
@@ -134,5 +137,46 @@ def test_ray_serve_two_replicas_answer_500_concurrent_requests(exported: tuple[P
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert any(re.fullmatch(r"501 requests through the handle in [\d.]+ s, 0 wrong", x) for x in lines)
+    assert any(
+        re.fullmatch(r"501 requests through the handle in [\d.]+ s, 0 wrong", x) for x in lines
+    )
     assert "replicas that answered: 2; traces per replica: [1]" in lines
+
+
+def test_clients_that_disconnect_mid_request_disturb_no_one(exported: tuple[Path, Any]) -> None:
+    path, weights = exported
+    good = harness.mixed_requests(weights, 200, seed=9, pause=0.005)
+    slow = harness.mixed_requests(weights, 40, seed=10, pause=0.1)
+    slow = [r for r in slow if r.endpoint in ("/explain", "/build")]
+
+    async def main(url: str) -> tuple[list[str], int]:
+        timeouts = 0
+
+        async def impatient(request: harness.Request) -> None:
+            nonlocal timeouts
+            # Gives up (closing its connection) while the handler awaits inside its tape
+            # or between its graph's ops.
+            async with httpx.AsyncClient(base_url=url, timeout=0.05) as client:
+                try:
+                    await client.post(request.endpoint, json=request.body)
+                except httpx.TimeoutException:
+                    timeouts += 1
+
+        async with anyio.create_task_group() as tg:
+            for request in slow:
+                tg.start_soon(impatient, request)
+            errors, _, _ = await harness.fire(url, good, 50)
+        return errors, timeouts
+
+    with harness.run_server(path) as server:
+        threads = _healthz(server.url)["threads"]
+        errors, timeouts = anyio.run(main, server.url)
+        assert errors == []
+        assert timeouts == len(slow)
+        after = harness.mixed_requests(weights, 40, seed=11)
+        errors, _, _ = anyio.run(harness.fire, server.url, after, 10)
+        assert errors == []
+        health = _healthz(server.url)
+    assert health["trace_counts"] == {"predict": 1}
+    # Starlette's and Session.arun's thread pools are bounded (anyio's 40, and ours).
+    assert health["threads"] <= threads + 40 + ARUN_THREADS

@@ -42,8 +42,16 @@ def main() -> None:
     def lookup(word_ids: object) -> object:
         return fresh_import().embed(word_ids)
 
-    rows = lookup(sf.constant(fresh_import().ids(["dog", "cat"]))).numpy().astype(float).round(2).tolist()
-    fn_ops = [op.type for op in lookup.get_concrete_function(sf.constant([1])).graph.get_operations()]
+    rows = (
+        lookup(sf.constant(fresh_import().ids(["dog", "cat"])))
+        .numpy()
+        .astype(float)
+        .round(2)
+        .tolist()
+    )
+    fn_ops = [
+        op.type for op in lookup.get_concrete_function(sf.constant([1])).graph.get_operations()
+    ]
     print(f"while tracing: the function graph holds no table constant: {'Const' not in fn_ops}")
     print(f"embeddings of ['dog', 'cat']: {rows}")
 

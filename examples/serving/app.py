@@ -263,9 +263,7 @@ def create_app() -> Starlette:
         Route("/predict_sync", predict_sync, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    return Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={BadRequest: bad_request}
-    )
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={BadRequest: bad_request})
 
 
 app = create_app()

@@ -31,9 +31,13 @@ class MLP(sf.Module):
         super().__init__(name="mlp")
         rng = np.random.default_rng(seed)
         with self.name_scope:
-            self.w1 = sf.Variable(rng.normal(0.0, 0.5, (N_FEATURES, N_HIDDEN)).astype(np.float32), name="w1")
+            self.w1 = sf.Variable(
+                rng.normal(0.0, 0.5, (N_FEATURES, N_HIDDEN)).astype(np.float32), name="w1"
+            )
             self.b1 = sf.Variable(rng.normal(0.0, 0.1, N_HIDDEN).astype(np.float32), name="b1")
-            self.w2 = sf.Variable(rng.normal(0.0, 0.5, (N_HIDDEN, N_CLASSES)).astype(np.float32), name="w2")
+            self.w2 = sf.Variable(
+                rng.normal(0.0, 0.5, (N_HIDDEN, N_CLASSES)).astype(np.float32), name="w2"
+            )
             self.b2 = sf.Variable(rng.normal(0.0, 0.1, N_CLASSES).astype(np.float32), name="b2")
 
     @sf.function(input_signature=[sf.TensorSpec((None, N_FEATURES), sf.float32, name="x")])

@@ -26,8 +26,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import scopeflow as sf  # noqa: E402
 from app import BadRequest, ServedModel, load_model, parse_batch, run_model  # noqa: E402
+
+import scopeflow as sf  # noqa: E402
 
 N_REPLICAS = 2
 
@@ -69,9 +70,8 @@ def weights_of(model_path: str) -> dict[str, np.ndarray[Any, Any]]:
 def check_deployment(model_path: str, n_requests: int) -> int:
     """Deploy, fire ``n_requests`` concurrent requests, check them; the number of errors."""
     import ray
-    from ray import serve
-
     from model import numpy_forward, numpy_top_gradient
+    from ray import serve
 
     weights = weights_of(model_path)
     n_features = weights["w1"].shape[0]
