@@ -69,7 +69,7 @@ def run_server(
     command = [
         sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), app,
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--log-level", "warning", "--no-access-log",
+        "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "60",
     ]  # fmt: skip
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
