@@ -55,6 +55,12 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "its value: [0.5, 1.5, 2.5]; doubled eagerly: [1.0, 3.0, 5.0]",
         "ops of the function graph: []",
     ],
+    "train_and_export.py": [
+        "train step traced 1 time(s) for 60 steps",
+        "checkpoint written: ckpt-1 (model and optimizer state)",
+        "test accuracy above 0.5: True",
+        "reloaded in a fresh process: predictions identical: True",
+    ],
     "train_mlp.py": [
         "variables: ['mlp/b1:0', 'mlp/b2:0', 'mlp/w1:0', 'mlp/w2:0']",
         "optimizer steps: 300",

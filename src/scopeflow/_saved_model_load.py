@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Final, NoReturn, final
+from typing import Any, Final, NoReturn
 
 import numpy as np
 
 from ._checkpoint import arrays_from_bytes
-from ._concrete import ConcreteFunction, TensorSpec, _flatten, _leaf_spec
+from ._concrete import ConcreteFunction, TensorSpec, _flatten
 from ._context import EAGER, _roots, state_get
 from ._control_flow import ControlFlowGraph
 from ._func_graph import FuncGraph
@@ -43,17 +41,18 @@ from ._saved_model_format import (
     Document,
     FnRef,
     VarRef,
-    check_document,
     digest,
     document_digest,
     from_storage,
     parse_json,
 )
+from ._saved_model_objects import LoadedModel
+from ._saved_model_schema import check_document
 from ._scopes import name_scope
-from ._tensor import EagerTensor, to_array, wrap
+from ._tensor import EagerTensor, wrap
 from ._variables import Variable
 
-__all__ = ["LoadedFunction", "LoadedModel", "load"]
+__all__ = ["load"]
 
 
 def _read(path: str, limit: int | None = None) -> bytes:
@@ -173,6 +172,10 @@ def _create_variables(
 
 
 class _Builder:
+    """Builds the validated functions into private function graphs, callees first; a
+    nested graph (branch, loop body) is built when its outer function reaches the first
+    op that uses it, so its captures resolve to that function's tensors."""
+
     def __init__(
         self,
         source: str,
@@ -233,13 +236,14 @@ class _Builder:
             inputs = tuple(tensors[j][k] for j, k in op.inputs)
             opdef = REGISTRY[op.type]
             try:
-                specs = tuple(opdef.infer(tuple((t._dtype, t._shape) for t in inputs), attrs))
+                inferred = opdef.infer(tuple((t._dtype, t._shape) for t in inputs), attrs)
+                specs = _normal_specs(inferred)
                 _check_op(op.type, attrs, inputs)
             except Exception as err:  # a hostile file may make any rule fail; report it
                 msg = f"Invalid saved model {self.source!r}: {opwhere}: {type(err).__name__}: {err}"
                 raise ValueError(msg) from None
-            recorded = [(d, s) for d, s in op.outputs]
-            if [(d, None if s is None else tuple(s)) for d, s in specs] != recorded:
+            recorded = list(op.outputs)
+            if specs != recorded:
                 self.fail(
                     opwhere,
                     f"the recorded outputs {_specs(recorded)} differ from the op's rule "
@@ -281,6 +285,23 @@ class _Builder:
         if hit is None:
             hit = self.eager_constants[key] = wrap(self.constants[key])
         return hit
+
+
+def _normal_specs(specs: Any) -> list[tuple[np.dtype[Any], tuple[int | None, ...] | None]]:
+    """A rule's output specs, checked to be (dtype, shape) pairs (a hostile attribute may
+    make a rule return anything)."""
+    out: list[tuple[np.dtype[Any], tuple[int | None, ...] | None]] = []
+    for dtype, shape in specs:
+        if not isinstance(dtype, np.dtype):
+            msg = f"the op's rule gave {dtype!r} as a dtype"
+            raise TypeError(msg)
+        if shape is not None:
+            shape = tuple(shape)
+            if not all(d is None or (type(d) is int and d >= 0) for d in shape):
+                msg = f"the op's rule gave {shape!r} as a shape"
+                raise TypeError(msg)
+        out.append((dtype, shape))
+    return out
 
 
 def _fn_names(attrs: dict[str, Any]) -> list[str]:
@@ -328,9 +349,30 @@ def _check_args(fn: ConcreteFunction, args: tuple[Tensor, ...], what: str) -> No
         raise ValueError(msg)
 
 
+# The attributes the kernels of these ops read (their rules may not read them all).
+_ATTR_KEYS: Final = {
+    "Const": {"value", "dtype", "shape"},
+    "Placeholder": {"dtype", "shape", "name"},
+    "PartitionedCall": {"f"},
+    "StatefulPartitionedCall": {"f"},
+    "If": {"then", "else", "n_then"},
+    "StatelessIf": {"then", "else", "n_then"},
+    "While": {"cond", "body", "n_vars", "n_cond", "max"},
+    "ReadVariableOp": {"var"},
+    "AssignVariableOp": {"var"},
+    "AssignAddVariableOp": {"var"},
+    "AssignSubVariableOp": {"var"},
+    "VarHandleOp": {"var"},
+}
+
+
 def _check_op(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) -> None:
     """What the kernels of the ops that hold arrays, variables and functions rely on, and
     their shape rules do not check."""
+    keys = _ATTR_KEYS.get(op_type)
+    if keys is not None and not keys <= attrs.keys():
+        msg = f"a {op_type} op needs the attributes {sorted(keys)}, got {sorted(attrs)}"
+        raise ValueError(msg)
     if op_type == "Const":
         value = attrs.get("value")
         if not isinstance(value, np.ndarray) or (value.dtype, value.shape) != (
@@ -392,178 +434,3 @@ def _check_op(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) -
             ):
                 msg = "attribute 'variables' must list variables"
                 raise TypeError(msg)
-
-
-# -- the loaded object -----------------------------------------------------------------
-
-
-@final
-class LoadedFunction:
-    """A function of a loaded model: call it eagerly, while building a graph (one call
-    op) or inside a traced function; gradients flow through it.
-
-    Arguments go by position or by the input names (``input_names``), each a tensor, a
-    variable, an array or a Python value of the input's dtype and shape.
-
-    Attributes:
-        name: the signature or method name.
-        input_names: the names of the inputs, in order.
-        concrete: the :class:`ConcreteFunction` it calls.
-    """
-
-    __slots__ = ("concrete", "input_names", "name")
-
-    def __init__(self, name: str, concrete: ConcreteFunction, input_names: list[str]) -> None:
-        self.name = name
-        self.concrete = concrete
-        self.input_names = tuple(input_names)
-
-    @property
-    def input_signature(self) -> tuple[TensorSpec, ...]:
-        """One named :class:`TensorSpec` per input."""
-        return tuple(
-            TensorSpec(ph.shape, ph.dtype, name)
-            for ph, name in zip(self.concrete.graph.inputs, self.input_names, strict=False)
-        )
-
-    def __repr__(self) -> str:
-        args = ", ".join(
-            f"{s.name}: {s.dtype.name}{list(s.shape) if s.shape is not None else ''}"
-            for s in self.input_signature
-        )
-        return f"<sf.saved_model function {self.name}({args})>"
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.concrete._call_flat(self._bind(args, kwargs))
-
-    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-        names = self.input_names
-        if len(args) > len(names):
-            msg = (
-                f"{self.name}() takes {len(names)} arguments ({', '.join(names)}), got {len(args)}"
-            )
-            raise TypeError(msg)
-        given: list[Any] = list(args) + [_MISSING] * (len(names) - len(args))
-        for key, value in kwargs.items():
-            if key not in names:
-                msg = (
-                    f"{self.name}() got an unexpected argument {key!r}; its inputs are "
-                    f"{', '.join(names)}"
-                )
-                raise TypeError(msg)
-            i = names.index(key)
-            if given[i] is not _MISSING:
-                msg = f"{self.name}() got argument {key!r} twice"
-                raise TypeError(msg)
-            given[i] = value
-        missing = [n for n, v in zip(names, given, strict=True) if v is _MISSING]
-        if missing:
-            msg = f"{self.name}() is missing the argument(s) {', '.join(missing)}"
-            raise TypeError(msg)
-        leaves = []
-        for name, value, spec in zip(names, given, self.input_signature, strict=True):
-            if hasattr(value, "__sf_tensor__"):
-                value = value.__sf_tensor__()
-            elif not isinstance(value, (Tensor, EagerTensor)):
-                value = to_array(value, spec.dtype if not isinstance(value, np.ndarray) else None)
-            dtype, shape = _leaf_spec(value)
-            if not spec.is_compatible_with(dtype, shape):
-                msg = (
-                    f"{self.name}() argument {name!r} (dtype {dtype.name}, shape {shape}) does "
-                    f"not match the input {spec!r}"
-                )
-                raise (TypeError if dtype != spec.dtype else ValueError)(msg)
-            leaves.append(value)
-        return leaves
-
-
-_MISSING: Final = object()
-
-
-@final
-class LoadedMethod:
-    """A traced method of a loaded model: calls the first of its traces that fits."""
-
-    __slots__ = ("name", "traces")
-
-    def __init__(self, name: str, traces: list[LoadedFunction]) -> None:
-        self.name = name
-        self.traces = tuple(traces)
-
-    def __repr__(self) -> str:
-        return f"<sf.saved_model method {self.name} ({len(self.traces)} traces)>"
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        errors = []
-        for trace in self.traces:
-            try:
-                leaves = trace._bind(args, kwargs)
-            except (TypeError, ValueError) as err:
-                errors.append(str(err))
-                continue
-            return trace.concrete._call_flat(leaves)
-        if len(errors) == 1:
-            raise TypeError(errors[0])
-        msg = f"{self.name}(): no saved trace fits these arguments: " + "; ".join(errors)
-        raise TypeError(msg)
-
-
-@final
-class LoadedModel:
-    """What :func:`sf.saved_model.load` returns.
-
-    Attributes:
-        signatures: the exported signatures by name (read-only mapping of
-            :class:`LoadedFunction`).
-        path: the directory it was loaded from.
-
-    Traced methods are attributes (``loaded.predict(x)``); ``variables`` and
-    ``trainable_variables`` are the model's variables in the saved order.
-    """
-
-    def __init__(
-        self,
-        path: str,
-        document: Document,
-        built: dict[str, ConcreteFunction],
-        variables: dict[str, Variable],
-    ) -> None:
-        self.path = path
-        self.signatures: Mapping[str, LoadedFunction] = MappingProxyType(
-            {
-                name: LoadedFunction(name, built[fname], input_names)
-                for name, (fname, input_names) in document.signatures.items()
-            }
-        )
-        self._variables = variables
-        self._call: LoadedMethod | None = None
-        for name, traces in document.methods.items():
-            method = LoadedMethod(name, [LoadedFunction(name, built[f], n) for f, n in traces])
-            if name == "__call__":
-                self._call = method
-            else:
-                setattr(self, name, method)
-
-    @property
-    def variables(self) -> tuple[Variable, ...]:
-        """Every variable of the model, in the saved order."""
-        return tuple(self._variables.values())
-
-    @property
-    def trainable_variables(self) -> tuple[Variable, ...]:
-        """The variables saved as trainable."""
-        return tuple(v for v in self._variables.values() if v.trainable)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the saved ``__call__`` method (if the model was callable when saved)."""
-        if self._call is None:
-            msg = f"{self!r} has no saved __call__ method; use .signatures or a method"
-            raise TypeError(msg)
-        return self._call(*args, **kwargs)
-
-    def _sf_children(self) -> dict[str, Any]:
-        # Checkpoints of a loaded model use the saved object paths.
-        return dict(self._variables)
-
-    def __repr__(self) -> str:
-        return f"<sf.saved_model.LoadedModel {self.path!r}: signatures {sorted(self.signatures)}>"

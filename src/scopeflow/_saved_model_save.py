@@ -39,11 +39,12 @@ from ._saved_model_format import (
     VARIABLES_FORMAT,
     VERSION,
     canonical,
-    check_document,
     digest,
     document_digest,
     to_storage,
 )
+from ._saved_model_objects import LoadedFunction, LoadedMethod, LoadedModel
+from ._saved_model_schema import check_document
 from ._tensor import EagerTensor
 from ._variables import Variable
 
@@ -57,6 +58,9 @@ class _Unsupported(Exception):
 
 
 class _Encoder:
+    """Encodes function graphs (each once, nested ones on first reference) and collects
+    the constant arrays they use."""
+
     def __init__(self, var_paths: dict[int, str]) -> None:
         self.var_paths = var_paths
         self.functions: dict[str, Any] = {}
@@ -257,22 +261,28 @@ def _concretes(fn: Any, what: str) -> list[ConcreteFunction]:
     if isinstance(fn, Function):
         if fn.input_signature is not None:
             return [fn.get_concrete_function()]
-        return list(fn._eager_cache.values())
+        return list(fn._eager_cache.traces.values())  # the traces made from eager code
+    if isinstance(fn, LoadedFunction):
+        return [fn.concrete]
+    if isinstance(fn, LoadedMethod):
+        return [trace.concrete for trace in fn.traces]
     msg = f"{what} must be an sf.function or a ConcreteFunction, got {fn!r}"
     raise TypeError(msg)
 
 
 def _signatures(
-    obj: Any, signatures: Any, functions: dict[str, Function]
+    obj: Any, signatures: Any, functions: dict[str, Any]
 ) -> dict[str, ConcreteFunction]:
+    if signatures is None and isinstance(obj, LoadedModel):
+        return {name: fn.concrete for name, fn in obj.signatures.items()}  # re-exported as is
     if signatures is None:
         found = {}
         for name, fn in functions.items():
             traces = _concretes(fn, name)
-            if fn.input_signature is not None or len(traces) == 1:
+            if getattr(fn, "input_signature", None) is not None or len(traces) == 1:
                 found[name] = traces[0]
         return found
-    if isinstance(signatures, (Function, ConcreteFunction)):
+    if isinstance(signatures, (Function, ConcreteFunction, LoadedFunction)):
         signatures = {_DEFAULT_SIGNATURE: signatures}
     if not isinstance(signatures, Mapping):
         msg = (
@@ -296,7 +306,7 @@ def _signatures(
     return out
 
 
-def _function_attributes(obj: Any) -> dict[str, Function]:
+def _function_attributes(obj: Any) -> dict[str, Any]:
     """The sf.function attributes of ``obj`` (bound to it), by name."""
     found = {}
     for name in sorted(dir(obj)):
@@ -308,6 +318,10 @@ def _function_attributes(obj: Any) -> dict[str, Function]:
             continue
         if isinstance(static, Function):
             found[name] = getattr(obj, name)
+        elif isinstance(static, LoadedMethod):  # re-exporting a loaded model
+            found[name] = static
+    if isinstance(obj, LoadedModel) and obj._call is not None:
+        found["__call__"] = obj._call
     return found
 
 

@@ -18,8 +18,10 @@ Example:
     >>> path = os.path.join(tempfile.mkdtemp(), "scale")
     >>> sf.saved_model.save(Scale(), path)
     >>> loaded = sf.saved_model.load(path)
-    >>> loaded.signatures["__call__"](x=[1.0, 2.0]).numpy()
+    >>> loaded.signatures["__call__"](x=[1.0, 2.0])["output_0"].numpy()
     array([2., 4.], dtype=float32)
+    >>> loaded([3.0]).numpy()  # traced methods return what the function returned
+    array([6.], dtype=float32)
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._saved_model_load import (
+from ._saved_model_load import load as _load
+from ._saved_model_objects import (
     LoadedFunction as LoadedFunction,
     LoadedMethod as LoadedMethod,
     LoadedModel as LoadedModel,
-    load as _load,
 )
 from ._saved_model_save import save as _save
 
