@@ -140,7 +140,8 @@ def main() -> int:
         rows,
         [
             "CPU is the server process's user + system time (/proc), the client excluded",
-            "per round: " + "; ".join(
+            "per round: "
+            + "; ".join(
                 f"{name} " + ", ".join(f"{r['cpu_us']:.0f}" for r in results[name]) + " µs"
                 for name in results
             ),

@@ -180,3 +180,26 @@ def test_clients_that_disconnect_mid_request_disturb_no_one(exported: tuple[Path
     assert health["trace_counts"] == {"predict": 1}
     # Starlette's and Session.arun's thread pools are bounded (anyio's 40, and ours).
     assert health["threads"] <= threads + 40 + ARUN_THREADS
+
+
+def test_serves_the_model_train_and_export_trains(tmp_path: Path) -> None:
+    out = tmp_path / "trained"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_and_export.py"), "--out", str(out)],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(sf.__file__).resolve().parent.parent)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    export = out / "mlp"
+    loaded = sf.saved_model.load(export)
+    features = np.random.default_rng(0).normal(size=(5, 64)).astype(np.float32)
+    want = loaded.signatures["serving_default"](features=features)
+    with harness.run_server(export) as server, httpx.Client(base_url=server.url) as client:
+        got = client.post("/predict", json={"inputs": features.tolist()}).json()
+        top = client.post("/build", json={"inputs": features.tolist()}).json()
+        explained = client.post("/explain", json={"inputs": features.tolist()}).json()
+    assert sorted(got) == ["classes", "probabilities"]
+    np.testing.assert_allclose(got["probabilities"], want["probabilities"].numpy(), rtol=1e-5)
+    assert got["classes"] == want["classes"].numpy().tolist() == top["classes"]
+    np.testing.assert_allclose(top["top_scores"], want["probabilities"].numpy().max(axis=1))
+    assert np.asarray(explained["gradients"]).shape == (5, 64)

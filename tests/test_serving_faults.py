@@ -191,12 +191,12 @@ async def test_10000_concurrent_tasks_each_get_their_own_right_answer(
             # Mostly predictions; every tenth request a tape, another tenth a graph.
             kind = i % 10
             if kind > 1:
-                scores = served_model.predict(batch).numpy()
+                scores = served_model.predict(batch)["scores"].numpy()
             elif kind == 0:
                 x = sf.constant(batch)
                 async with sf.GradientTape() as tape:
                     tape.watch(x)
-                    out = served_model.predict(x)
+                    out = served_model.predict(x)["scores"]
                     await anyio.sleep(0)
                     top = sf.reduce_max(out, axis=1)
                 grad = tape.gradient(top, x).numpy()
@@ -208,7 +208,7 @@ async def test_10000_concurrent_tasks_each_get_their_own_right_answer(
                 with graph.as_default():
                     ph = sf.placeholder(sf.float32, (None, model.N_FEATURES))
                     await anyio.sleep(0)
-                    out = served_model.signature(ph)
+                    out = served_model.signature(ph)["scores"]
                 with sf.Session(graph=graph) as session:
                     scores = session.run(out, feed_dict={ph: batch})
             await anyio.sleep(0)

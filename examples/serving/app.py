@@ -3,12 +3,13 @@
 The lifespan hook loads the model named by ``$SCOPEFLOW_MODEL`` once per process (so once
 per uvicorn worker) and traces ``predict`` once. Endpoints, JSON in and out:
 
-- ``POST /predict`` (``async def``): ``{"inputs": [[...], ...]}`` -> ``{"scores": ...}``,
-  through the traced ``predict`` on the event loop.
-- ``POST /explain``: the gradient of each row's top score with respect to that row, under
-  the request's own ``GradientTape``, awaiting inside it.
-- ``POST /build``: softmax probabilities from a graph built for this request alone, with
-  awaits between its ops, run with ``Session.arun``.
+- ``POST /predict`` (``async def``): ``{"inputs": [[...], ...]}`` -> every output of the
+  model's ``serving_default`` signature by name, through the traced ``predict`` on the
+  event loop.
+- ``POST /explain``: the scores and the gradient of each row's top score with respect to
+  that row, under the request's own ``GradientTape``, awaiting inside it.
+- ``POST /build``: each row's top score and its class, from a graph built for this request
+  alone with awaits between its ops, run with ``Session.arun``.
 - ``POST /predict_sync`` (plain ``def``): ``predict`` in the server's thread pool.
 - ``GET /healthz``: status, the model's path, this worker's pid and trace counts.
 
@@ -58,14 +59,19 @@ class BadRequest(Exception):
         self.message = message
 
 
+# The output taken as the scores by /explain and /build, by preference.
+SCORE_OUTPUTS = ("scores", "logits", "probabilities")
+
+
 @dataclass(frozen=True)
 class ServedModel:
     """What the lifespan hook loads once per process."""
 
     path: str
-    signature: Any  # the loaded ``serving_default`` function
+    signature: Any  # the loaded ``serving_default`` function (returns a dict of outputs)
     predict: Any  # an sf.function calling it, traced once for every batch size
     n_features: int
+    score_key: str  # which output /explain and /build use
 
 
 def load_model(path: str) -> ServedModel:
@@ -85,8 +91,13 @@ def load_model(path: str) -> ServedModel:
     def predict(x: Any) -> Any:
         return signature(x)
 
-    predict(np.zeros((1, n_features), np.float32))
-    return ServedModel(path, signature, predict, n_features)
+    outputs = predict(np.zeros((1, n_features), np.float32))
+    floats = [k for k, v in outputs.items() if v.dtype.kind == "f" and len(v.shape) == 2]
+    preferred = [k for k in SCORE_OUTPUTS if k in floats]
+    if not floats:
+        msg = f"serving_default of {path!r} has no float (batch, classes) output: {outputs}"
+        raise ValueError(msg)
+    return ServedModel(path, signature, predict, n_features, (preferred or floats)[0])
 
 
 # -- input ------------------------------------------------------------------------------
@@ -163,6 +174,11 @@ def run_model(fn: Any, *args: Any) -> Any:
         raise BadRequest(400, msg) from None
 
 
+def as_json(outputs: dict[str, Any]) -> dict[str, Any]:
+    """The model's outputs as JSON-ready lists, by name."""
+    return {name: value.tolist() for name, value in outputs.items()}
+
+
 def reply(content: Any, status: int = 200) -> JSONResponse:
     """A JSON answer tagged with this worker's pid."""
     return JSONResponse(content, status, headers={"x-worker-pid": str(os.getpid())})
@@ -172,10 +188,10 @@ def reply(content: Any, status: int = 200) -> JSONResponse:
 
 
 async def predict(request: Request) -> JSONResponse:
-    """Scores from the traced ``predict``, on the event loop."""
+    """Every output of the traced ``predict``, on the event loop."""
     model: ServedModel = request.app.state.model
     batch = parse_batch(await read_json(request), model.n_features)
-    return reply({"scores": run_model(model.predict, batch).tolist()})
+    return reply(as_json(run_model(model.predict, batch)))
 
 
 async def explain(request: Request) -> JSONResponse:
@@ -187,7 +203,7 @@ async def explain(request: Request) -> JSONResponse:
     x = sf.constant(batch)
     async with sf.GradientTape() as tape:
         tape.watch(x)
-        scores = run_model(model.predict, x)
+        scores = run_model(model.predict, x)[model.score_key]
         await anyio.sleep(pause)  # other requests run here; this tape records only ours
         top = sf.reduce_max(scores, axis=1)
     gradients = tape.gradient(top, x)
@@ -195,7 +211,7 @@ async def explain(request: Request) -> JSONResponse:
 
 
 async def build(request: Request) -> JSONResponse:
-    """Softmax probabilities from a graph built for this request, awaiting between ops."""
+    """Top scores and classes from a graph built for this request, awaiting between ops."""
     model: ServedModel = request.app.state.model
     data = await read_json(request)
     batch = parse_batch(data, model.n_features)
@@ -204,12 +220,15 @@ async def build(request: Request) -> JSONResponse:
     with graph.as_default():  # this task's default graph only: other requests don't see it
         x = sf.placeholder(sf.float32, (None, model.n_features), name="x")
         await anyio.sleep(pause)
-        scores = model.signature(x)  # one call op in this graph
+        scores = model.signature(x)[model.score_key]  # one call op in this graph
         await anyio.sleep(pause)
-        probabilities = sf.nn.softmax(scores, name="probabilities")
+        top = {
+            "top_scores": sf.reduce_max(scores, axis=1, name="top_scores"),
+            "classes": sf.argmax(scores, axis=1, name="classes"),
+        }
     with sf.Session(graph=graph) as session:
-        result = await session.arun(probabilities, feed_dict={x: batch})
-    return reply({"probabilities": result.tolist()})
+        result = await session.arun(top, feed_dict={x: batch})
+    return reply(as_json(result))
 
 
 def predict_sync(request: Request) -> JSONResponse:
@@ -217,7 +236,7 @@ def predict_sync(request: Request) -> JSONResponse:
     model: ServedModel = request.app.state.model
     data = anyio.from_thread.run(read_json, request)
     batch = parse_batch(data, model.n_features)
-    return reply({"scores": run_model(model.predict, batch).tolist()})
+    return reply(as_json(run_model(model.predict, batch)))
 
 
 async def healthz(request: Request) -> JSONResponse:

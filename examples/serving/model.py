@@ -2,7 +2,7 @@
 
 ``python examples/serving/model.py PATH`` exports it to the directory ``PATH`` (any model
 with a ``serving_default`` signature taking a float32 ``(batch, features)`` matrix and
-returning ``(batch, classes)`` scores can be served; ``examples/train_and_export.py``, where
+returning a dict with ``(batch, classes)`` float scores can be served; ``examples/train_and_export.py``, where
 present, exports a trained one). :func:`numpy_forward` and :func:`numpy_top_gradient` are
 the independent NumPy answers the tests and the benchmark check the server against.
 """
@@ -42,9 +42,9 @@ class MLP(sf.Module):
 
     @sf.function(input_signature=[sf.TensorSpec((None, N_FEATURES), sf.float32, name="x")])
     def serve(self, x: Any) -> Any:
-        """Scores for a batch of any size."""
+        """Scores for a batch of any size, as the signature's ``"scores"`` output."""
         hidden = sf.relu(sf.matmul(x, self.w1) + self.b1)
-        return sf.matmul(hidden, self.w2) + self.b2
+        return {"scores": sf.matmul(hidden, self.w2) + self.b2}
 
     def weights(self) -> dict[str, Array]:
         """The parameters as NumPy arrays, for the reference answers."""

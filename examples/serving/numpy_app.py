@@ -31,10 +31,9 @@ import scopeflow as sf
 Weights = dict[str, np.ndarray[Any, Any]]
 
 
-def _softmax(weights: Weights, batch: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def _top(weights: Weights, batch: np.ndarray[Any, Any]) -> dict[str, Any]:
     scores = numpy_forward(weights, batch)
-    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    return {"top_scores": scores.max(axis=1).tolist(), "classes": scores.argmax(axis=1).tolist()}
 
 
 async def predict(request: Request) -> JSONResponse:
@@ -57,15 +56,14 @@ async def explain(request: Request) -> JSONResponse:
 
 
 async def build(request: Request) -> JSONResponse:
-    """Softmax probabilities, computed in a worker thread."""
+    """Top scores and classes, computed in a worker thread."""
     weights: Weights = request.app.state.weights
     data = await read_json(request)
     batch = parse_batch(data, weights["w1"].shape[0])
     pause = parse_pause(data)
     await anyio.sleep(pause)
     await anyio.sleep(pause)
-    result = await anyio.to_thread.run_sync(_softmax, weights, batch)
-    return reply({"probabilities": result.tolist()})
+    return reply(await anyio.to_thread.run_sync(_top, weights, batch))
 
 
 def predict_sync(request: Request) -> JSONResponse:

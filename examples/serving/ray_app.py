@@ -48,12 +48,12 @@ class Predictor:
                 x = sf.constant(batch)
                 async with sf.GradientTape() as tape:
                     tape.watch(x)
-                    scores = run_model(self.model.predict, x)
+                    scores = run_model(self.model.predict, x)[self.model.score_key]
                     await anyio.sleep(0.001)  # the replica's other requests run here
                     top = sf.reduce_max(scores, axis=1)
                 answer["gradients"] = tape.gradient(top, x).tolist()
             else:
-                scores = run_model(self.model.predict, batch)
+                scores = run_model(self.model.predict, batch)[self.model.score_key]
                 await anyio.sleep(0)
         except BadRequest as err:
             return {**answer, "status": err.status, "error": err.message}
