@@ -8,7 +8,7 @@ at concurrency 200 and checks every answer against NumPy. Per round and server: 
 per request (the process's user + system time from ``/proc``, so the client is not
 counted), throughput, p50/p99 latency, and RSS after the round.
 
-Target: scopeflow's server CPU per request ≤ 1.2 × NumPy's (the minimum over rounds of
+Target: scopeflow's server CPU per request ≤ 1.2 x NumPy's (the minimum over rounds of
 each), and RSS flat: the last round's RSS within 5 % (and 8 MiB) of the second round's
 (the first round warms caches and pools).
 
@@ -24,10 +24,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import numpy as np
+
 from _common import Row, add_common_args, expect, finish, print_table
 
 SERVING = Path(__file__).resolve().parent.parent / "examples" / "serving"

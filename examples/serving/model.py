@@ -1,9 +1,9 @@
 """The served model: a two-layer perceptron exported with ``sf.saved_model``.
 
-``python examples/serving/model.py PATH`` exports it to the directory ``PATH`` (any model
+``python examples/serving/model.py PATH`` exports it to the directory ``PATH``. (Any model
 with a ``serving_default`` signature taking a float32 ``(batch, features)`` matrix and
-returning a dict with ``(batch, classes)`` float scores can be served; ``examples/train_and_export.py``, where
-present, exports a trained one). :func:`numpy_forward` and :func:`numpy_top_gradient` are
+returning float ``(batch, classes)`` scores can be served, such as the classifier
+``examples/train_and_export.py`` trains.) :func:`numpy_forward` and :func:`numpy_top_gradient` are
 the independent NumPy answers the tests and the benchmark check the server against.
 """
 
