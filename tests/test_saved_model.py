@@ -622,3 +622,10 @@ def test_save_refuses_an_attribute_it_cannot_encode_naming_op_and_attribute(
     ):
         sf.saved_model.save(module, str(tmp_path / "m"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_loaded_concrete_function_is_callable_directly(tmp_path: Path) -> None:
+    model, path = _saved(tmp_path)
+    concrete = sf.saved_model.load(path).signatures["__call__"].concrete
+    x = _inputs()
+    np.testing.assert_array_equal(concrete(sf.constant(x)).numpy(), model(x).numpy())

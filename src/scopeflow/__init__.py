@@ -134,6 +134,7 @@ from ._ops._custom_grad import (
     stop_gradient as stop_gradient,
 )
 from ._ops._debug import print_ as print  # TensorFlow's name: sf.print
+from ._retracing import RetracingWarning as RetracingWarning
 from ._scopes import (
     control_dependencies as control_dependencies,
     device as device,
@@ -179,6 +180,7 @@ __all__ = [
     "InvalidArgumentError",
     "Module",
     "Operation",
+    "RetracingWarning",
     "ScopeNestingError",
     "ScopedExecutor",
     "ScopeflowError",

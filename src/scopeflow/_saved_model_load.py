@@ -23,7 +23,7 @@ from typing import Any, Final, NoReturn
 import numpy as np
 
 from ._checkpoint import arrays_from_bytes
-from ._concrete import ConcreteFunction, TensorSpec, _flatten
+from ._concrete import ConcreteFunction, TensorSpec, _arg_structure
 from ._context import EAGER, _roots, state_get
 from ._control_flow import ControlFlowGraph
 from ._func_graph import FuncGraph
@@ -275,7 +275,8 @@ class _Builder:
         graph.outputs = [tensors[j][k] for j, k in fn.outputs]
         graph._seal(name)
         specs_in = [TensorSpec(t.shape, t.dtype) for t in graph.inputs[: len(fn.inputs)]]
-        arg_key = _flatten((tuple(specs_in), {}), [], [])
+        # The key of a positional call, so the concrete function is callable directly too.
+        arg_key = _arg_structure(tuple(specs_in), {}, [])
         concrete = ConcreteFunction(graph, arg_key, fn.structure, [])
         self.built[name] = concrete
         return concrete
