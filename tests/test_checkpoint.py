@@ -633,7 +633,11 @@ def test_crafted_headers_are_value_errors_naming_the_file(tmp_path: Path) -> Non
     cases = {
         "bf16": (entry("BF16", b"2", 4), 4, r"dtype 'BF16' has no NumPy equivalent"),
         "f8": (entry("F8_E4M3", b"2", 2), 2, r"dtype 'F8_E4M3' has no NumPy equivalent"),
-        "overflow": (entry("F32", b"1099511627776, 1099511627776", 8), 8, r"overflow"),
+        "overflow": (
+            entry("F32", b"1099511627776, 1099511627776", 8),
+            8,
+            r"holds 8 bytes, but its shape \(1099511627776, 1099511627776\)",
+        ),
         "long-int": (entry("F32", b"9" * 5000, 8), 8, r"its header is not valid JSON"),
     }
     for name, (header, size, pattern) in cases.items():
@@ -672,3 +676,45 @@ def test_every_supported_dtype_round_trips_with_0d_and_empty_shapes(
         assert got.shape == want.shape
         np.testing.assert_array_equal(got, want)
     assert safetensors.numpy.load_file(path)["holder/vars/matrix"].dtype == np.dtype(dtype)
+
+
+def test_tensors_must_tile_the_data_exactly(tmp_path: Path) -> None:
+    """Overlapping, gapped or trailing data is refused, as the safetensors format demands."""
+    model = Model()
+    ckpt = sf.train.Checkpoint(model=model)
+    good = Path(ckpt.write(tmp_path / "good")).read_bytes()
+    (size,) = struct.unpack("<Q", good[:8])
+    header = json.loads(good[8 : 8 + size])
+    cases = {}
+    trailing = good + b"\0\0\0\0"
+    cases["trailing"] = (trailing, r"4 bytes after the last tensor")
+    overlap = dict(header)
+    _, second = sorted(
+        (k for k in overlap if k != "__metadata__"), key=lambda k: overlap[k]["data_offsets"][0]
+    )[:2]
+    shifted = dict(overlap[second])
+    begin, end = shifted["data_offsets"]
+    shifted["data_offsets"] = [begin - 4, end - 4]
+    overlap[second] = shifted
+    blob = json.dumps(overlap).encode()
+    cases["overlap"] = (
+        struct.pack("<Q", len(blob)) + blob + good[8 + size :],
+        r"does not start where expected",
+    )
+    for name, (data, pattern) in cases.items():
+        bad = tmp_path / name
+        bad.write_bytes(data)
+        _corrupt_check(ckpt, model, str(bad), pattern)
+
+
+def test_restored_values_are_read_only_and_independent(tmp_path: Path) -> None:
+    model = Model()
+    ckpt = sf.train.Checkpoint(model=model)
+    path = ckpt.write(tmp_path / "c")
+    ckpt.restore(path)
+    first, second = model.variables[:2]
+    before = np.array(second.numpy())
+    assert not first.numpy().flags.writeable
+    first.assign(np.full(first.shape, 7.0, np.float32))
+    np.testing.assert_array_equal(second.numpy(), before)
+    assert np.all(first.numpy() == 7.0)

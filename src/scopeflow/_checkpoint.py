@@ -29,7 +29,6 @@ import os
 import struct
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Final, final
 
 import numpy as np
@@ -41,6 +40,7 @@ from ._context import executing_eagerly
 from ._graph import get_default_graph
 from ._module import Module, walk_attributes
 from ._optimizers import Optimizer
+from ._safetensors_io import read_views
 from ._variables import Variable, _new_eager
 
 __all__ = [
@@ -302,7 +302,8 @@ class Checkpoint:
             entries = self._entries()
             restored = tuple(k for k in entries if k in arrays)
             for key in restored:
-                entries[key]._update(None, arrays[key])
+                # The arrays are fresh read-only views of this read: the variables own them.
+                entries[key]._update(None, arrays[key], adopt=True)
         return CheckpointLoadStatus(source, restored)
 
     @contextlib.contextmanager
@@ -474,20 +475,16 @@ def _header(arrays: dict[str, np.ndarray[Any, Any]], target: str) -> bytes:
 def read_arrays(source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
     """The arrays of the safetensors file ``source``, whose metadata must name ``fmt``.
 
-    The file is read once (a writer renaming a new file over it meanwhile is harmless);
-    every failure is a ``ValueError`` naming the file.
+    The file is read once, into one buffer the returned read-only arrays are views of (a
+    writer renaming a new file over it meanwhile is harmless); every failure is a
+    ``ValueError`` naming the file.
     """
-    try:
-        data = Path(source).read_bytes()
-    except OSError as err:
-        msg = f"Cannot read {source!r}: {err.strerror or err}"
-        raise ValueError(msg) from None
-    return arrays_from_bytes(data, source, fmt)
+    metadata, arrays = read_views(source)
+    _check_format(metadata, source, fmt)
+    return arrays
 
 
-def arrays_from_bytes(data: bytes, source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
-    """The arrays of safetensors ``data`` read from ``source``; see :func:`read_arrays`."""
-    metadata = _metadata(data, source)
+def _check_format(metadata: dict[str, Any], source: str, fmt: str) -> None:
     if metadata.get("format") != fmt:
         msg = f"{source!r} is not a {fmt} file (its metadata names {metadata.get('format')!r})"
         raise ValueError(msg)
@@ -497,6 +494,11 @@ def arrays_from_bytes(data: bytes, source: str, fmt: str) -> dict[str, np.ndarra
             f"reads version {FORMAT_VERSION}"
         )
         raise ValueError(msg)
+
+
+def arrays_from_bytes(data: bytes, source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
+    """The arrays of safetensors ``data`` read from ``source``; see :func:`read_arrays`."""
+    _check_format(_metadata(data, source), source, fmt)
     try:
         arrays = safetensors.numpy.load(data)
     # Untrusted bytes: safetensors.numpy raises KeyError for dtypes NumPy lacks (BF16, F8).

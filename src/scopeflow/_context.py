@@ -217,6 +217,12 @@ _ABANDONED: Final = (
 )
 
 
+def _nesting_error(msg: str) -> ScopeNestingError:
+    from ._introspect import with_description  # only when raising: never on a hot path
+
+    return ScopeNestingError(with_description(msg))
+
+
 class Scope:
     """Base of every scopeflow scope: usable with ``with`` and ``async with``.
 
@@ -312,7 +318,7 @@ class Scope:
                 f"{self!r} is not open in this context: it was already left, or it was "
                 f"closed because a scope around it was left first. {_ADVICE}"
             )
-            raise ScopeNestingError(msg)
+            raise _nesting_error(msg)
         # Walk from the innermost open frame outwards looking for one of our entries.
         f = cur
         while f is not None and id(f) not in mine:
@@ -323,7 +329,7 @@ class Scope:
                 f"{self!r} was entered in a different context (another task, thread or "
                 f"copied Context) and cannot be left from this one. {_ADVICE}"
             )
-            raise ScopeNestingError(msg)
+            raise _nesting_error(msg)
         frame, token = mine[id(f)]
         try:
             state_reset(token)
@@ -347,7 +353,7 @@ class Scope:
             f"are now closed and the state is what it was before {self!r} was entered."
             f"{hint} {_ADVICE}"
         )
-        raise ScopeNestingError(msg)
+        raise _nesting_error(msg)
 
     def _elsewhere(self) -> ScopeNestingError:
         self._abandoned = True
@@ -355,7 +361,7 @@ class Scope:
             f"{self!r} is being left in a different context than the one that entered it "
             f"(another task, thread or copied Context); it was entered elsewhere. {_ADVICE}"
         )
-        return ScopeNestingError(msg)
+        return _nesting_error(msg)
 
 
 # ---------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from ._context import EMPTY_SCOPES
 from ._graph import Graph, Operation, Tensor, escaped_from
+from ._introspect import with_description
 from .errors import GraphMismatchError, TracingError
 
 __all__ = ["TRACES", "FuncGraph", "add_control_captures"]
@@ -182,12 +183,12 @@ class FuncGraph(Graph):
                 f"it is out of scope here. Pass its value out explicitly (return it from "
                 f"the loop body or branch) instead of using it directly"
             )
-            return GraphMismatchError(msg)
+            return GraphMismatchError(with_description(msg))
         msg = (
             f"Tensor {t.name!r} belongs to {source!r}, which does not enclose {self!r} "
             f"being built here; pass it to the function as an argument instead"
         )
-        return GraphMismatchError(msg)
+        return GraphMismatchError(with_description(msg))
 
     def _control_not_capturable(self, op: Operation) -> Exception:
         fn_name = getattr(op._graph, "_sealed_by", None)
@@ -207,13 +208,13 @@ class FuncGraph(Graph):
                 f"{self!r}: it is out of scope here. Depend on an op of {self!r} or of the "
                 f"graphs around it"
             )
-            return GraphMismatchError(msg)
+            return GraphMismatchError(with_description(msg))
         msg = (
             f"Control input {op.name!r} belongs to {op._graph!r}, which does not enclose "
             f"{self!r} being built here: control_dependencies() inside a function, branch "
             f"or loop body takes ops of that graph or of the graphs around it"
         )
-        return GraphMismatchError(msg)
+        return GraphMismatchError(with_description(msg))
 
     def _seal(self, function_name: str) -> None:
         """End the trace: the graph is read-only and its tensors may not escape."""

@@ -42,6 +42,7 @@ from ._graph import (
     _check_name,
     global_default_graph,
 )
+from ._introspect import with_description
 from .errors import GraphMismatchError
 
 __all__ = [
@@ -225,7 +226,7 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
                     f"Control input {c.name!r} belongs to {c._graph!r}, not to {graph!r} "
                     f"where the dependent ops are being built"
                 )
-                raise GraphMismatchError(msg)
+                raise GraphMismatchError(with_description(msg))
             if c not in ops:
                 ops.append(c)
         elif graph is None or (graph.building_function and _is_eager_tensor(c)):

@@ -63,7 +63,9 @@ def _resolve(x: Any) -> Any:
 def _fail(opdef: OpDef, name: str | None, inputs: tuple[Any, ...], err: Exception) -> Exception:
     label = opdef.type if name is None else f"{opdef.type} {name!r}"
     described = ", ".join(_describe(x) for x in inputs)
-    msg = f"{label}: {err} (inputs: {described})"
+    # A scope description (``_introspect``) stays last, after the op's inputs.
+    text, sep, scopes = str(err).partition("\nscopes of this context:")
+    msg = f"{label}: {text} (inputs: {described}){sep}{scopes}"
     return type(err)(msg) if isinstance(err, (TypeError, ValueError)) else err
 
 
@@ -270,8 +272,19 @@ def constant(
     return _make_const(frame, graph, arr, name)
 
 
-def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) -> Any:
+def convert_to_tensor(
+    value: Any, dtype: Any = None, dtype_hint: Any = None, name: str | None = None
+) -> Any:
     """``value`` as a tensor of the calling context (tensors of that context pass through).
+
+    Args:
+        value: a tensor, variable, NumPy array, Python number or nested list.
+        dtype: the required dtype: a tensor of another dtype is a ``TypeError``, a Python
+            value is converted to it.
+        dtype_hint: the dtype for Python values when ``dtype`` is None and the value can
+            take it; unlike ``dtype`` it never fails (tensors keep their dtype, and a value
+            the hint cannot hold exactly falls back to the default conversion).
+        name: the op name in graph mode.
 
     Example:
         >>> import scopeflow as sf
@@ -283,6 +296,8 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
         dt = as_dtype(dtype)
         check_tensor_dtype(dt)
     value = _resolve(value)
+    if dtype_hint is not None and dt is None and not isinstance(value, _KEEPS_DTYPE):
+        value = _hinted(value, dtype_hint)
     frame = state_get(_roots[0])
     if frame[EAGER]:
         if type(value) is EagerTensor:
@@ -303,6 +318,20 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
     if type(value) is EagerTensor:
         return graph._eager_input(value)
     return _make_const(frame, graph, to_array(value, dt), name)
+
+
+# Values that carry their own dtype, which a hint never overrides.
+_KEEPS_DTYPE: Final = (Tensor, EagerTensor, np.ndarray, np.generic)
+
+
+def _hinted(value: Any, dtype_hint: Any) -> Any:
+    """``value`` as an array of ``dtype_hint`` if it converts without loss, else as is."""
+    hint = as_dtype(dtype_hint)
+    check_tensor_dtype(hint)
+    try:
+        return to_array(value, hint)
+    except (TypeError, ValueError):
+        return value
 
 
 def placeholder(
@@ -351,15 +380,15 @@ def _identity_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec
 IDENTITY = register_op("Identity", infer=_identity_rule, kernel=lambda attrs, x: x)
 
 
-def identity(x: Any, name: str | None = None) -> Any:
-    """A tensor with the same value as ``x`` (a new op in graph mode).
+def identity(input: Any, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's name
+    """A tensor with the same value as ``input`` (a new op in graph mode).
 
     Example:
         >>> import scopeflow as sf
         >>> sf.identity([1.0]).numpy()
         array([1.], dtype=float32)
     """
-    return apply(IDENTITY, (x,), NO_ATTRS, name)
+    return apply(IDENTITY, (input,), NO_ATTRS, name)
 
 
 def _no_outputs(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:

@@ -353,9 +353,15 @@ def sigmoid(x: Any, name: str | None = None) -> Any:
     return apply(SIGMOID, (x,), NO_ATTRS, name)
 
 
-def relu(x: Any, name: str | None = None) -> Any:
-    """``max(x, 0)`` element-wise."""
-    return apply(RELU, (x,), NO_ATTRS, name)
+def relu(features: Any, name: str | None = None) -> Any:
+    """``max(features, 0)`` element-wise (``features`` is TensorFlow's argument name).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.nn.relu(features=[-1.0, 2.0]).numpy()
+        array([0., 2.], dtype=float32)
+    """
+    return apply(RELU, (features,), NO_ATTRS, name)
 
 
 def _cast_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
