@@ -145,6 +145,17 @@ class Checkpoint:
         self._save_lock = threading.Lock()
         self._save_counter: Variable | None = None
 
+    # Copied and pickled with what it tracks; the locks are made anew.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"], state["_save_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
+
     @property
     def save_counter(self) -> Variable:
         """How many times :meth:`save` ran (an int64 variable, made on first use).

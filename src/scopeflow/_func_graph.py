@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +27,8 @@ class FuncGraph(Graph):
     """A graph that a traced function is built into (``building_function`` is True).
 
     Attributes:
-        outer_graph: the graph the function is traced from (None: the global graph).
+        outer_graph: the graph the function is traced from (None: the global graph);
+            held weakly once the trace has ended.
         inputs: placeholders for the arguments, then one per captured value.
         outputs: the flat outputs, set when the trace ends.
         control_outputs: stateful operations, in program order; they run on every call.
@@ -49,7 +51,8 @@ class FuncGraph(Graph):
             msg = f"A function graph's name must be a string, got {name!r}"
             raise TypeError(msg)
         super().__init__(name)
-        self.outer_graph = outer_graph
+        # The graph itself while the trace is built; a weak reference once it is sealed.
+        self._outer: Graph | weakref.ref[Graph] | None = outer_graph
         self.inputs: list[Tensor] = []
         self.outputs: list[Tensor] = []
         self.control_outputs: list[Operation] = []
@@ -74,6 +77,13 @@ class FuncGraph(Graph):
 
     def __repr__(self) -> str:
         return f"<sf.FuncGraph {self._name!r}>"
+
+    @property
+    def outer_graph(self) -> Graph | None:
+        """The graph this one is built from (held weakly once a traced function's trace
+        has ended, so a cached trace does not keep that graph alive: None after it died)."""
+        outer = self._outer
+        return outer() if type(outer) is weakref.ref else outer  # type: ignore[return-value]
 
     @property
     def captured_inputs(self) -> list[Any]:
@@ -220,6 +230,12 @@ class FuncGraph(Graph):
         """End the trace: the graph is read-only and its tensors may not escape."""
         self._sealed_by = function_name
         self.finalize()
+        # A trace cached by a module-level function, made from eager code or from a
+        # per-request graph, must not keep that graph (or the old global graph after
+        # reset_default_graph()) alive: nothing is built here any more.
+        outer = self._outer
+        if isinstance(outer, Graph):
+            self._outer = weakref.ref(outer)
 
 
 # The function graphs sf.function is tracing in this context, innermost last. A context

@@ -84,6 +84,9 @@ class Graph:
     """True for a :class:`FuncGraph`: a graph a traced function is being built into."""
 
     def __init__(self, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            msg = f"A graph's name must be a string or None, got {name!r}"
+            raise TypeError(msg)
         self._name = name if name is not None else f"graph_{next(_graph_ids)}"
         self._lock = threading.Lock()
         self._ops: list[Operation] = []
@@ -359,8 +362,6 @@ class Graph:
         op._inputs = inputs
         op._attrs = attrs
         op._control_inputs = _control_inputs_for(chain, inputs) if chain else ()
-        if stateful and self.building_function:
-            self._order_stateful(op)  # type: ignore[attr-defined]
         op._ctl = chain
         op._device = scopes[DEVICE]
         op._flow = scopes[FLOW]
@@ -396,6 +397,10 @@ class Graph:
             else:
                 full = self._unique_name_locked(full, True)
             op._name = full
+            if stateful and self.building_function:
+                # Under the lock, once the op is sure to exist: threads adding stateful
+                # ops at once extend one chain, and a refused op never joins it.
+                self._order_stateful(op)  # type: ignore[attr-defined]
             op._id = len(self._ops)
             self._ops.append(op)
             self._by_name[full] = op

@@ -47,6 +47,7 @@ from ._ops._grad_util import zeros_like
 from ._ops._registry import OpDef
 from ._tensor import EagerTensor
 from ._variables import Variable
+from .errors import ScopeNestingError
 
 __all__ = ["GradientTape", "replay_gradients"]
 
@@ -59,6 +60,10 @@ _VariableGrads = VariableGrads
 def _closed(opdef: OpDef, inputs: tuple[Any, ...], outputs: tuple[Any, ...],
             attrs: dict[str, Any]) -> None:  # fmt: skip
     """What a closed entry does with the ops offered to it: nothing."""
+
+
+class _ReenteredTapeError(ScopeNestingError, ValueError):
+    """A recording tape entered again: a scope misuse, and a ValueError as in TensorFlow."""
 
 
 @final
@@ -74,9 +79,24 @@ class _Entry:
     __slots__ = ("_offer", "_tape")
 
     def __init__(self, tape: GradientTape) -> None:
-        self._tape = tape
+        # The tape while the entry is open; None once closed. The entry (not the tape) is
+        # the owner of the frame pushed for the block, so tasks spawned inside it that
+        # outlive it hold no reference to the tape and its records.
+        self._tape: GradientTape | None = tape
         # A bound method stored once: the recording hook calls it without a lookup.
         self._offer: Callable[..., None] = tape._offer
+
+    # What the scope machinery asks of a frame's owner when scopes are misnested.
+    def _forget(self, frame: Frame) -> None:
+        if self._tape is not None:
+            self._tape._forget(frame)
+
+    @property
+    def _abandoned(self) -> bool:
+        return bool(getattr(self._tape, "_abandoned", False))
+
+    def __repr__(self) -> str:
+        return repr(self._tape) if self._tape is not None else "<sf.GradientTape (closed)>"
 
 
 def _open_entry(tapes: tuple[Any, ...], tape: GradientTape) -> Any:
@@ -146,15 +166,19 @@ class GradientTape(Scope):
         cur = state_get(_roots[0])
         tapes = cur[TAPES]
         if tapes and _open_entry(tapes, self) is not None:
-            msg = "This GradientTape is already recording here; it cannot be entered twice"
-            raise RuntimeError(msg)
+            msg = (
+                "This GradientTape is still recording here (it is already recording in "
+                "this context): it cannot be entered twice; leave its block first, or use "
+                "a second tape"
+            )
+            raise _ReenteredTapeError(msg)
         paused = cur[PAUSED]
         if paused and self._force:
             tapes, paused = (), False
         entry = _Entry(self)
         self._push(
             (
-                cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
+                cur, entry, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
                 paused, None,
             )
         )  # fmt: skip
@@ -181,6 +205,7 @@ class GradientTape(Scope):
 
     def _close(self, entry: _Entry) -> None:
         entry._offer = _closed
+        entry._tape = None
 
     @property
     def _tape(self) -> GradientTape:

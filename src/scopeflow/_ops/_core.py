@@ -87,6 +87,28 @@ def apply(
     return _apply_graph(frame, graph, opdef, inputs, attrs, name)
 
 
+def _holds_tensors(value: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a (nested) list or tuple contains tensors or variables."""
+    for x in value:
+        if isinstance(x, (EagerTensor, Tensor)) or hasattr(x, "__sf_tensor__"):
+            return True
+        if isinstance(x, (list, tuple)) and _holds_tensors(x):
+            return True
+    return False
+
+
+def _pack(value: list[Any] | tuple[Any, ...]) -> Any:
+    """A list or tuple holding tensors as one tensor, built by a differentiable Stack op.
+
+    TensorFlow packs such lists too (``reduce_sum([a, b])``). Converting the values to an
+    array instead would hide the tensors from tapes and ``sf.gradients`` (a silent None
+    gradient), and is impossible for symbolic tensors.
+    """
+    from ._array import stack  # imported here: _array builds on this module
+
+    return stack(list(value))
+
+
 def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...]) -> list[Any]:
     """Each input as an EagerTensor (tensors, resolved variables) or a fresh array."""
     hint = _dtype_hint(inputs) if opdef.same_dtype else None
@@ -95,7 +117,10 @@ def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...]) -> list[Any]:
         if type(x) is not EagerTensor:
             x = _resolve(x)
             if type(x) is not EagerTensor:
-                x = to_array(x, hint if not isinstance(x, np.ndarray) else None)
+                if isinstance(x, (list, tuple)) and _holds_tensors(x):
+                    x = _pack(x)
+                else:
+                    x = to_array(x, hint if not isinstance(x, np.ndarray) else None)
         out.append(x)
     return out
 
@@ -159,6 +184,8 @@ def graph_tensor(frame: Frame, graph: Graph, x: Any, dtype: np.dtype[Any] | None
     if isinstance(x, Operation):
         msg = f"Operation {x.name!r} has no value to use as an input; use one of its outputs"
         raise TypeError(msg)
+    if isinstance(x, (list, tuple)) and _holds_tensors(x):
+        return graph_tensor(frame, graph, _pack(x), dtype)
     arr = to_array(x, dtype if not isinstance(x, np.ndarray) else None)
     return _make_const(frame, graph, arr, None)
 
@@ -296,7 +323,12 @@ def convert_to_tensor(
         dt = as_dtype(dtype)
         check_tensor_dtype(dt)
     value = _resolve(value)
-    if dtype_hint is not None and dt is None and not isinstance(value, _KEEPS_DTYPE):
+    if (
+        dtype_hint is not None
+        and dt is None
+        and not isinstance(value, _KEEPS_DTYPE)
+        and not (isinstance(value, (list, tuple)) and _holds_tensors(value))  # packed
+    ):
         value = _hinted(value, dtype_hint)
     frame = state_get(_roots[0])
     if frame[EAGER]:
@@ -305,6 +337,8 @@ def convert_to_tensor(
                 msg = f"convert_to_tensor(): tensor has dtype {value.dtype.name}, not {dt.name}"
                 raise TypeError(msg)
             return value
+        if isinstance(value, (list, tuple)) and _holds_tensors(value):
+            return _checked_dtype(_pack(value), dt)
         return wrap(to_array(value, dt))
     graph = frame[GRAPH]
     if graph is None:
@@ -317,7 +351,19 @@ def convert_to_tensor(
         return t
     if type(value) is EagerTensor:
         return graph._eager_input(value)
+    if isinstance(value, (list, tuple)) and _holds_tensors(value):
+        return _checked_dtype(graph_tensor(frame, graph, value, dt), dt)
     return _make_const(frame, graph, to_array(value, dt), name)
+
+
+def _checked_dtype(t: Any, dtype: np.dtype[Any] | None) -> Any:
+    if dtype is not None and t.dtype != dtype:
+        msg = (
+            f"convert_to_tensor(): the packed tensors have dtype {t.dtype.name}, not "
+            f"{dtype.name}; cast them with sf.cast() first"
+        )
+        raise TypeError(msg)
+    return t
 
 
 # Values that carry their own dtype, which a hint never overrides.
