@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,11 @@ def test_bad_input_gets_4xx_with_a_message_and_leaves_the_model_alone(
         ("/predict", {"inputs": [[1e39, *row[1:]]]}, 400, r"^inputs\[0\]\[0\] = 1e\+39 is not"),
         ("/build", {"inputs": [row], "pause": 5}, 400, r'^"pause" must be a number of seconds'),
         ("/predict", b"[" * 10 + b"1" * (1 << 20), 413, r"^the body is larger than 1048576"),
+        # Valid input whose answer JSON can't carry, a decoder's recursion limit, ambiguity.
+        ("/explain", {"inputs": [[3.4e38] * 8]}, 422, r"^the model's 'scores' output for this"),
+        ("/predict_sync", b"[" * 200_000, 400, r"^the body nests arrays or objects too deeply"),
+        ("/build", b'{"inputs": [], "inputs": []}', 400, r'^the body repeats the key "inputs"'),
+        ("/v2/predict", {"inputs": [row]}, 404, r"^no endpoint '/v2/predict'"),
     ]
     with harness.run_server(path) as server, httpx.Client(base_url=server.url) as client:
         for endpoint, body, status, pattern in cases:
@@ -96,6 +103,46 @@ def test_bad_input_gets_4xx_with_a_message_and_leaves_the_model_alone(
         want = model.numpy_forward(weights, batch)
         assert np.allclose(response.json()["scores"], want, rtol=1e-5, atol=1e-6)
         assert _healthz(server.url)["trace_counts"] == {"predict": 1}
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie not yet reaped counts as exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_stopping_a_server_that_ignores_sigint_kills_its_whole_process_group() -> None:
+    # A supervisor and a worker that both ignore SIGINT: SIGKILL to the supervisor alone
+    # would leave the worker running (uvicorn --workers after a hang does just that).
+    ignoring = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    script = (
+        ignoring + "import subprocess, sys; "
+        f"c = subprocess.Popen([sys.executable, '-c', {ignoring + 'time.sleep(60)'!r}]); "
+        "print(c.pid, flush=True); time.sleep(60)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        assert process.stdout is not None
+        worker = int(process.stdout.readline())
+        assert not _gone(worker)
+        harness.stop_group(process, timeout=1.0)
+        assert process.returncode == -signal.SIGKILL
+        for _ in range(100):  # the kernel delivers SIGKILL at once; give the reaper a moment
+            if _gone(worker):
+                break
+            time.sleep(0.02)
+        assert _gone(worker)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_two_uvicorn_workers_each_load_the_model_and_answer_right(

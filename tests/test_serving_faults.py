@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import re
 import sys
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +241,112 @@ async def test_10000_concurrent_tasks_each_get_their_own_right_answer(
             tg.start_soon(request, i)
     assert wrong == []
     assert served_model.predict.trace_count == 1
+
+
+# -- hostile input, in process -------------------------------------------------------------
+
+_ROW = [0.25] * model.N_FEATURES
+_HUGE = [3.4e38] * model.N_FEATURES  # finite float32 values whose scores overflow
+_HOSTILE: list[tuple[str, str, bytes, int, str]] = [
+    # (method, path, body, status, anchored pattern of the error message)
+    ("POST", "/predict", json.dumps({"inputs": [_HUGE]}).encode(), 422,
+     r"^the model's 'scores' output for this input is not finite \(it overflowed\); send "),
+    ("POST", "/explain", json.dumps({"inputs": [_HUGE]}).encode(), 422,
+     r"^the model's 'scores' output for this input is not finite"),
+    ("POST", "/build", json.dumps({"inputs": [_HUGE]}).encode(), 422,
+     r"^the model's 'top_scores' output for this input is not finite"),
+    ("POST", "/predict", b"[" * 100_000, 400,
+     r"^the body nests arrays or objects too deeply; inputs need only two levels$"),
+    ("POST", "/predict", b'{"inputs": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400,
+     r"^the body nests arrays or objects too deeply"),
+    ("POST", "/predict", b'{"inputs": [[0,0,0,0,0,0,0,0]], "inputs": 5}', 400,
+     r'^the body repeats the key "inputs"; send each key once$'),
+    ("POST", "/predict", json.dumps({"inputs": [["x" * 500_000, *_ROW[1:]]]}).encode(), 400,
+     r'^inputs\[0\]\[0\] is "x{56}\.\.\.; expected a number$'),
+    ("POST", "/predict", b'{"inputs": [[1' + b"0" * 400 + b", 0, 0, 0, 0, 0, 0, 0]]}", 400,
+     r"^inputs\[0\]\[0\] = 10{56}\.\.\. is not a finite float32$"),
+    ("POST", "/predict", b'{"inputs": [[Infinity, 0, 0, 0, 0, 0, 0, 0]]}', 400,
+     r"^inputs\[0\]\[0\] = Infinity is not a finite float32$"),
+    ("POST", "/predict", b'{"inputs": [0.5, 0.5]}', 400,
+     r"^inputs\[0\] is 0.5; every row must be a list of 8 numbers$"),
+    ("POST", "/predict", b'{"inputs": [[0.5]]}', 400,
+     r"^inputs\[0\] has 1 value; every row must be a list of 8 numbers$"),
+    ("POST", "/explain", json.dumps({"inputs": [_ROW], "pause": "p" * 100_000}).encode(), 400,
+     r'^"pause" must be a number of seconds from 0 to 0.1, got "p{56}\.\.\.$'),
+    ("POST", "/nowhere", b"{}", 404, r"^no endpoint '/nowhere'; see GET /healthz"),
+    ("GET", "/predict", b"", 405, r"^GET is not allowed on '/predict'; use POST$"),
+    ("POST", "/healthz", b"", 405,
+     r"^POST is not allowed on '/healthz'; use (GET, HEAD|HEAD, GET)$"),
+]  # fmt: skip
+
+
+@pytest.mark.anyio
+async def test_hostile_input_gets_a_json_4xx_and_leaves_the_model_alone(
+    served: tuple[Any, serving_app.ServedModel, Any],
+) -> None:
+    application, served_model, weights = served
+    probe = {"inputs": np.linspace(-1, 1, 3 * model.N_FEATURES).reshape(3, -1).tolist()}
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        before = (await client.post("/predict", json=probe)).json()
+        for method, path, body, status, pattern in _HOSTILE:
+            response = await client.request(method, path, content=body)
+            assert response.status_code == status, (path, body[:60], response.text[:300])
+            assert response.headers["content-type"] == "application/json"
+            assert re.search(pattern, response.json()["error"]), response.json()
+        after = (await client.post("/predict", json=probe)).json()
+    assert after == before  # bit for bit: no variable changed
+    want = model.numpy_forward(weights, np.asarray(probe["inputs"]))
+    np.testing.assert_allclose(after["scores"], want, rtol=1e-5, atol=1e-6)
+    assert served_model.predict.trace_count == 1
+
+
+@pytest.mark.anyio
+async def test_a_body_that_stalls_gets_a_408_within_the_time_limit(
+    served: tuple[Any, serving_app.ServedModel, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    application, served_model, _ = served
+    monkeypatch.setattr(serving_app, "BODY_TIMEOUT", 0.2)
+
+    async def slowloris() -> AsyncIterator[bytes]:
+        yield b'{"inputs": [[0.25'
+        await anyio.sleep(30)  # never finishes within the test's own limit below
+        yield b"]]}"
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with anyio.fail_after(10):
+            start = anyio.current_time()
+            response = await client.post("/explain", content=slowloris())
+            waited = anyio.current_time() - start
+    assert response.status_code == 408
+    assert re.fullmatch(
+        r"the body did not arrive within 0.2 s; send it at once", response.json()["error"]
+    )
+    assert 0.15 <= waited < 5
+    assert served_model.predict.trace_count == 1
+
+
+@pytest.mark.anyio
+async def test_the_ray_replica_refuses_bad_and_overflowing_input_with_its_status(
+    exported: tuple[Path, Any],
+) -> None:
+    import ray_app
+
+    path, weights = exported
+    replica = ray_app.Predictor(str(path))
+    batch = np.full((2, model.N_FEATURES), 0.25, np.float32)
+    good = await replica({"endpoint": "explain", "inputs": batch.tolist()})
+    assert good["status"] == 200
+    np.testing.assert_allclose(good["scores"], model.numpy_forward(weights, batch), rtol=1e-5)
+    overflow = await replica({"endpoint": "explain", "inputs": [_HUGE]})
+    assert overflow["status"] == 422
+    assert re.match(r"^the model's 'scores' output for this input is not finite", overflow["error"])
+    short = await replica({"endpoint": "predict", "inputs": [[1.0]]})
+    assert (short["status"], short["error"]) == (
+        400,
+        "inputs[0] has 1 value; every row must be a list of 8 numbers",
+    )
+    again = await replica({"endpoint": "predict", "inputs": batch.tolist()})
+    assert again["scores"] == good["scores"]
+    assert again["traces"] == 1

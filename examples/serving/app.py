@@ -15,8 +15,9 @@ per uvicorn worker) and traces ``predict`` once. Endpoints, JSON in and out:
 
 ``/explain`` and ``/build`` take an optional ``"pause"`` (seconds, at most 0.1) awaited
 between steps, standing in for I/O a real handler would do there. Bad input gets a 4xx
-with ``{"error": "..."}`` before it reaches the model; every answer carries the header
-``x-worker-pid``.
+with ``{"error": "..."}`` before it reaches the model (so do unknown paths and methods, a
+body that takes over ``BODY_TIMEOUT`` seconds to arrive, and input whose answer would not
+be finite); every answer carries the header ``x-worker-pid``.
 
 Run it (after ``python examples/serving/model.py /tmp/mlp``)::
 
@@ -37,6 +38,7 @@ import anyio
 import anyio.from_thread
 import numpy as np
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -47,6 +49,11 @@ MODEL_ENV = "SCOPEFLOW_MODEL"
 MAX_BATCH = 256
 MAX_BODY_BYTES = 1 << 20
 MAX_PAUSE = 0.1
+# uvicorn bounds no body read: a client that sends its body slowly (or stops halfway) would
+# hold its request, and for /predict_sync a thread of the pool, for as long as it likes.
+BODY_TIMEOUT = 10.0
+# How much of an offending value an error message quotes back to the client.
+_QUOTE_CHARS = 60
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -103,22 +110,50 @@ def load_model(path: str) -> ServedModel:
 # -- input ------------------------------------------------------------------------------
 
 
+def quote(value: Any) -> str:
+    """``value`` as JSON for an error message, cut short: a client's 1 MiB string or a
+    4,000-digit number is not echoed back whole."""
+    text = json.dumps(value)
+    return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 3] + "..."
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members, refusing a repeated name (which one counts is ambiguous)."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            msg = f"the body repeats the key {quote(key)}; send each key once"
+            raise BadRequest(400, msg)
+        obj[key] = value
+    return obj
+
+
 async def read_json(request: Request) -> Any:
-    """The request's JSON body, refusing bodies over ``MAX_BODY_BYTES`` before reading."""
+    """The request's JSON body, refusing bodies over ``MAX_BODY_BYTES`` before reading.
+
+    The whole body must arrive within ``BODY_TIMEOUT`` seconds (408 otherwise).
+    """
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         msg = f"the body is larger than {MAX_BODY_BYTES} bytes; send smaller batches"
         raise BadRequest(413, msg)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            msg = f"the body is larger than {MAX_BODY_BYTES} bytes; send smaller batches"
-            raise BadRequest(413, msg)
+    with anyio.move_on_after(BODY_TIMEOUT) as scope:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                msg = f"the body is larger than {MAX_BODY_BYTES} bytes; send smaller batches"
+                raise BadRequest(413, msg)
+    if scope.cancelled_caught:
+        msg = f"the body did not arrive within {BODY_TIMEOUT:g} s; send it at once"
+        raise BadRequest(408, msg)
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_unique_keys)
     except ValueError as err:  # UnicodeDecodeError and JSONDecodeError alike
         msg = f"the body is not valid JSON: {err}"
+        raise BadRequest(400, msg) from None
+    except RecursionError:  # json's decoder recurses once per nesting level
+        msg = "the body nests arrays or objects too deeply; inputs need only two levels"
         raise BadRequest(400, msg) from None
 
 
@@ -136,16 +171,19 @@ def parse_batch(data: Any, n_features: int) -> np.ndarray[Any, Any]:
         raise BadRequest(413, msg)
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != n_features:
-            got = f"{len(row)} values" if isinstance(row, list) else type(row).__name__
-            msg = f"inputs[{i}] has {got}; every row must be a list of {n_features} numbers"
+            if isinstance(row, list):
+                got = f"has {len(row)} value{'' if len(row) == 1 else 's'}"
+            else:
+                got = f"is {quote(row)}"
+            msg = f"inputs[{i}] {got}; every row must be a list of {n_features} numbers"
             raise BadRequest(400, msg)
         for j, value in enumerate(row):
             # bool is an int subclass: true/false would silently become 1/0.
             if type(value) not in (int, float):
-                msg = f"inputs[{i}][{j}] is {json.dumps(value)}; expected a number"
+                msg = f"inputs[{i}][{j}] is {quote(value)}; expected a number"
                 raise BadRequest(400, msg)
             if not -_FLOAT32_MAX <= value <= _FLOAT32_MAX:  # also false for NaN
-                msg = f"inputs[{i}][{j}] = {value} is not a finite float32"
+                msg = f"inputs[{i}][{j}] = {quote(value)} is not a finite float32"
                 raise BadRequest(400, msg)
     return np.asarray(rows, dtype=np.float32)
 
@@ -154,7 +192,7 @@ def parse_pause(data: dict[str, Any]) -> float:
     """The optional ``"pause"`` in seconds, between 0 and ``MAX_PAUSE``."""
     pause = data.get("pause", 0.0)
     if type(pause) not in (int, float) or not 0.0 <= pause <= MAX_PAUSE:
-        msg = f'"pause" must be a number of seconds from 0 to {MAX_PAUSE}, got {pause!r}'
+        msg = f'"pause" must be a number of seconds from 0 to {MAX_PAUSE}, got {quote(pause)}'
         raise BadRequest(400, msg)
     return float(pause)
 
@@ -175,8 +213,22 @@ def run_model(fn: Any, *args: Any) -> Any:
 
 
 def as_json(outputs: dict[str, Any]) -> dict[str, Any]:
-    """The model's outputs as JSON-ready lists, by name."""
-    return {name: value.tolist() for name, value in outputs.items()}
+    """The model's outputs as JSON-ready lists, by name.
+
+    JSON has no infinity or NaN, so an output that overflowed (finite float32 inputs near
+    the limit can do that) is refused with a 422 naming it, not answered with a 500.
+    """
+    answer = {}
+    for name, value in outputs.items():
+        array = np.asarray(value)
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            msg = (
+                f"the model's {name!r} output for this input is not finite (it overflowed); "
+                f"send smaller values"
+            )
+            raise BadRequest(422, msg)
+        answer[name] = array.tolist()
+    return answer
 
 
 def reply(content: Any, status: int = 200) -> JSONResponse:
@@ -206,8 +258,9 @@ async def explain(request: Request) -> JSONResponse:
         scores = run_model(model.predict, x)[model.score_key]
         await anyio.sleep(pause)  # other requests run here; this tape records only ours
         top = sf.reduce_max(scores, axis=1)
-    gradients = tape.gradient(top, x)
-    return reply({"scores": scores.tolist(), "gradients": gradients.tolist()})
+    answer = as_json({"scores": scores})  # an overflow is refused before differentiating it
+    answer.update(as_json({"gradients": tape.gradient(top, x)}))
+    return reply(answer)
 
 
 async def build(request: Request) -> JSONResponse:
@@ -260,6 +313,22 @@ async def bad_request(request: Request, exc: Exception) -> JSONResponse:
     return reply({"error": exc.message}, exc.status)
 
 
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own 4xx answers (an unknown path, a wrong method) as JSON too."""
+    if not isinstance(exc, HTTPException):  # Starlette routes only HTTPException here
+        raise exc
+    if exc.status_code == 404:
+        message = f"no endpoint {request.url.path!r}; see GET /healthz and POST /predict"
+    elif exc.status_code == 405:
+        allowed = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow", "")
+        message = f"{request.method} is not allowed on {request.url.path!r}; use {allowed}"
+    else:
+        message = exc.detail
+    response = reply({"error": message}, exc.status_code)
+    response.headers.update(exc.headers or {})
+    return response
+
+
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """Load the model once per process, before the first request."""
@@ -282,7 +351,8 @@ def create_app() -> Starlette:
         Route("/predict_sync", predict_sync, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={BadRequest: bad_request})
+    handlers = {BadRequest: bad_request, HTTPException: http_error}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
 
 
 app = create_app()

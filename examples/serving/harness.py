@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,9 @@ def run_server(
 
     Yields once ``/healthz`` answers 200 (from every worker's socket: uvicorn binds before it
     starts the workers, so this waits for one). Stops the server on exit (SIGINT, then
-    SIGKILL after 15 s), whatever happened.
+    SIGKILL after 15 s), whatever happened. The server runs in a process group of its own
+    and both signals go to the whole group: a SIGKILL to uvicorn's supervisor alone would
+    leave its worker processes running, orphaned.
     """
     port = free_port()
     env = dict(os.environ)
@@ -72,7 +74,9 @@ def run_server(
         "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "60",
     ]  # fmt: skip
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
     try:
         deadline = time.monotonic() + startup_timeout
@@ -91,13 +95,27 @@ def run_server(
             time.sleep(0.1)
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(15)
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop ``process`` and every process of its group (started with a new session).
+
+    SIGINT first (uvicorn's graceful shutdown, which also stops its workers); SIGKILL to
+    the group if the supervisor has not exited within ``timeout`` seconds, and to whatever
+    is left of the group after it has (a worker that outlived its supervisor).
+    """
+    if process.poll() is None:
+        _signal_group(process.pid, signal.SIGINT)
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout)
+    _signal_group(process.pid, signal.SIGKILL)
+    process.wait(timeout)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):  # the group is empty: everything has exited
+        os.killpg(pgid, sig)
 
 
 # -- requests and their reference answers ------------------------------------------------

@@ -19,7 +19,18 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import numpy as np
-from app import MODEL_ENV, BadRequest, bad_request, parse_batch, parse_pause, read_json, reply
+from app import (
+    MODEL_ENV,
+    BadRequest,
+    HTTPException,
+    as_json,
+    bad_request,
+    http_error,
+    parse_batch,
+    parse_pause,
+    read_json,
+    reply,
+)
 from model import numpy_forward, numpy_top_gradient
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,14 +44,14 @@ Weights = dict[str, np.ndarray[Any, Any]]
 
 def _top(weights: Weights, batch: np.ndarray[Any, Any]) -> dict[str, Any]:
     scores = numpy_forward(weights, batch)
-    return {"top_scores": scores.max(axis=1).tolist(), "classes": scores.argmax(axis=1).tolist()}
+    return as_json({"top_scores": scores.max(axis=1), "classes": scores.argmax(axis=1)})
 
 
 async def predict(request: Request) -> JSONResponse:
     """Scores, on the event loop."""
     weights: Weights = request.app.state.weights
     batch = parse_batch(await read_json(request), weights["w1"].shape[0])
-    return reply({"scores": numpy_forward(weights, batch).tolist()})
+    return reply(as_json({"scores": numpy_forward(weights, batch)}))
 
 
 async def explain(request: Request) -> JSONResponse:
@@ -52,7 +63,7 @@ async def explain(request: Request) -> JSONResponse:
     scores = numpy_forward(weights, batch)
     await anyio.sleep(pause)
     gradients = numpy_top_gradient(weights, batch)
-    return reply({"scores": scores.tolist(), "gradients": gradients.tolist()})
+    return reply(as_json({"scores": scores, "gradients": gradients}))
 
 
 async def build(request: Request) -> JSONResponse:
@@ -71,7 +82,7 @@ def predict_sync(request: Request) -> JSONResponse:
     weights: Weights = request.app.state.weights
     data = anyio.from_thread.run(read_json, request)
     batch = parse_batch(data, weights["w1"].shape[0])
-    return reply({"scores": numpy_forward(weights, batch).tolist()})
+    return reply(as_json({"scores": numpy_forward(weights, batch)}))
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -98,5 +109,5 @@ app = Starlette(
         Route("/healthz", healthz, methods=["GET"]),
     ],
     lifespan=lifespan,
-    exception_handlers={BadRequest: bad_request},
+    exception_handlers={BadRequest: bad_request, HTTPException: http_error},
 )

@@ -26,7 +26,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from app import BadRequest, ServedModel, load_model, parse_batch, run_model  # noqa: E402
+from app import BadRequest, ServedModel, as_json, load_model, parse_batch, run_model  # noqa: E402
 
 import scopeflow as sf  # noqa: E402
 
@@ -51,13 +51,16 @@ class Predictor:
                     scores = run_model(self.model.predict, x)[self.model.score_key]
                     await anyio.sleep(0.001)  # the replica's other requests run here
                     top = sf.reduce_max(scores, axis=1)
-                answer["gradients"] = tape.gradient(top, x).tolist()
+                # A 422 for scores that overflowed, before differentiating them.
+                answer.update(as_json({"scores": scores}))
+                answer.update(as_json({"gradients": tape.gradient(top, x)}))
             else:
                 scores = run_model(self.model.predict, batch)[self.model.score_key]
                 await anyio.sleep(0)
+                answer.update(as_json({"scores": scores}))
         except BadRequest as err:
             return {**answer, "status": err.status, "error": err.message}
-        answer.update(status=200, scores=scores.tolist(), traces=self.model.predict.trace_count)
+        answer.update(status=200, traces=self.model.predict.trace_count)
         return answer
 
 
@@ -114,8 +117,10 @@ def check_deployment(model_path: str, n_requests: int) -> int:
         errors += len(pids) != N_REPLICAS or traces != {1}
         return errors
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        try:
+            serve.shutdown()
+        finally:  # Ray's own processes go even if Serve's shutdown fails
+            ray.shutdown()
 
 
 def main() -> None:
