@@ -22,6 +22,7 @@ import anyio
 import httpx
 import numpy as np
 import pytest
+from starlette.requests import Request
 
 import scopeflow as sf
 from scopeflow._execution import ARUN_THREADS
@@ -350,3 +351,16 @@ async def test_the_ray_replica_refuses_bad_and_overflowing_input_with_its_status
     again = await replica({"endpoint": "predict", "inputs": batch.tolist()})
     assert again["scores"] == good["scores"]
     assert again["traces"] == 1
+
+
+@pytest.mark.anyio
+async def test_a_content_length_that_is_not_a_number_gets_a_400() -> None:
+    # The ASGI scope a server that let the header through would pass on ("²".isdigit()).
+    headers = [(b"content-length", "²".encode("latin-1"))]  # as HTTP sends it
+    request = Request({"type": "http", "method": "POST", "path": "/predict", "headers": headers})
+    with pytest.raises(serving_app.BadRequest) as caught:
+        await serving_app.read_json(request)
+    assert caught.value.status == 400
+    assert re.fullmatch(
+        r'the Content-Length header is "\\u00b2", not a number of bytes', caught.value.message
+    )

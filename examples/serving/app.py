@@ -134,9 +134,14 @@ async def read_json(request: Request) -> Any:
     The whole body must arrive within ``BODY_TIMEOUT`` seconds (408 otherwise).
     """
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        msg = f"the body is larger than {MAX_BODY_BYTES} bytes; send smaller batches"
-        raise BadRequest(413, msg)
+    if declared is not None:
+        # isdigit() alone accepts "²", which int() refuses (uvicorn's parsers refuse both).
+        if not (declared.isascii() and declared.isdigit()):
+            msg = f"the Content-Length header is {quote(declared)}, not a number of bytes"
+            raise BadRequest(400, msg)
+        if int(declared) > MAX_BODY_BYTES:
+            msg = f"the body is larger than {MAX_BODY_BYTES} bytes; send smaller batches"
+            raise BadRequest(413, msg)
     body = bytearray()
     with anyio.move_on_after(BODY_TIMEOUT) as scope:
         async for chunk in request.stream():
