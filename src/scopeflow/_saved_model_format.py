@@ -32,6 +32,9 @@ __all__ = [
     "FnRef",
     "Function",
     "OP_NAME",
+    "OP_TAGS",
+    "RANDOM_OPS",
+    "RANDOM_RUNTIME_ATTRS",
     "Op",
     "VarRef",
     "Variable",
@@ -71,6 +74,20 @@ _COMPLEX_PARTS: Final[dict[str, np.dtype[Any]]] = {
 }
 OP_NAME: Final = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")
 RESERVED_ATTRIBUTES: Final = frozenset({"signatures", "variables", "trainable_variables"})
+# Tags only some attributes may use: where a tensor getitem key reads an input, and the
+# markers of a print template. Anywhere else they are unknown tags.
+OP_TAGS: Final[dict[tuple[str, str], frozenset[str]]] = {
+    ("TensorGetItem", "key"): frozenset({"slot"}),
+    ("TensorGetItemGrad", "key"): frozenset({"slot"}),
+    ("PrintV2", "template"): frozenset({"marker"}),
+}
+# Attributes a random op holds at run time and that are never saved: its draw source,
+# rebuilt from its "seed" on load, and the mark its rule leaves once the op is built.
+RANDOM_OPS: Final = frozenset(
+    {"RandomStandardNormal", "TruncatedNormal", "RandomUniform", "RandomUniformInt",
+     "RandomShuffle", "Multinomial"}
+)  # fmt: skip
+RANDOM_RUNTIME_ATTRS: Final = frozenset({"rng", "built"})
 
 Shape = tuple[int | None, ...]
 Ref = tuple[int, int]  # (op index, output index) in one function

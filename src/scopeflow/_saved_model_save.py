@@ -34,6 +34,9 @@ from ._saved_model_format import (
     CONSTANTS_FORMAT,
     DOCUMENT,
     FORMAT,
+    OP_TAGS,
+    RANDOM_OPS,
+    RANDOM_RUNTIME_ATTRS,
     RESERVED_ATTRIBUTES,
     VARIABLES_FILE,
     VARIABLES_FORMAT,
@@ -43,6 +46,7 @@ from ._saved_model_format import (
     document_digest,
     to_storage,
 )
+from ._saved_model_markers import MARKER_NAMES, MARKERS, Slot
 from ._saved_model_objects import LoadedFunction, LoadedMethod, LoadedModel
 from ._saved_model_schema import check_document
 from ._tensor import EagerTensor
@@ -69,6 +73,7 @@ class _Encoder:
         self.constants: dict[int, str] = {}  # id(array) -> key
         self.arrays: dict[str, np.ndarray[Any, Any]] = {}
         self.depth = 0
+        self.tags: frozenset[str] = frozenset()  # the op-specific tags of the attribute
 
     def constant(self, arr: np.ndarray[Any, Any]) -> str:
         key = self.constants.get(id(arr))
@@ -112,6 +117,17 @@ class _Encoder:
             return {"variable": path}
         if isinstance(v, ConcreteFunction):
             return {"function": self.function(v, outer)}
+        if "slot" in self.tags and isinstance(v, Slot):
+            return {"slot": v.index}
+        marker = MARKER_NAMES.get(id(v))
+        if "marker" in self.tags and marker is not None and MARKERS[marker] is v:
+            return {"marker": marker}
+        if callable(v) and not isinstance(v, type):
+            msg = (
+                f"it holds the Python function {v!r:.80}, and a saved model holds no code "
+                f"(a custom gradient cannot be exported; save a function without it)"
+            )
+            raise _Unsupported(msg)
         msg = f"the value {v!r:.80} of type {type(v).__name__} has no encoding"
         raise _Unsupported(msg)
 
@@ -202,12 +218,15 @@ class _Encoder:
                 raise ValueError(msg)
         attrs = {}
         for key, value in op._attrs.items():
+            if op.type in RANDOM_OPS and key in RANDOM_RUNTIME_ATTRS:
+                continue  # the loader rebuilds the draw source from the "seed" attribute
             if not isinstance(key, str):
                 msg = (
                     f"Cannot save op {op.name!r} of function {graph.name!r}: attribute key "
                     f"{key!r} is not a string"
                 )
                 raise ValueError(msg)
+            self.tags = OP_TAGS.get((op.type, key), frozenset())
             try:
                 attrs[key] = self.value(value, (graph, fname))
             except _Unsupported as err:
@@ -325,6 +344,38 @@ def _function_attributes(obj: Any) -> dict[str, Any]:
     return found
 
 
+def _python_values(key: Any) -> list[Any]:
+    """The Python values a trace's argument key holds (``("py", type, value)`` leaves)."""
+    found: list[Any] = []
+    stack = [key]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, tuple):
+            if len(v) == 3 and v[0] == "py":
+                found.append(v[2])
+            else:
+                stack.extend(v)
+    return found
+
+
+def _check_dispatch(name: str, traces: list[ConcreteFunction]) -> None:
+    """Refuse traces a loaded method could not tell apart by their Python arguments.
+
+    A loaded method takes tensors only and calls the first trace they fit: traces made
+    with different Python values (``training=True`` / ``False``) would be picked by the
+    tensors' shapes alone, silently running the wrong graph.
+    """
+    seen = {repr(_python_values(cf._arg_key)) for cf in traces}
+    if len(seen) > 1:
+        msg = (
+            f"Cannot save method {name!r}: its traces were made with different Python "
+            f"arguments ({', '.join(sorted(seen))}), which a loaded method cannot tell "
+            f"apart (it takes tensors only). Trace it with tensors (sf.constant) instead of "
+            f"Python values, or give it an input_signature"
+        )
+        raise ValueError(msg)
+
+
 def _entry(enc: _Encoder, cf: ConcreteFunction) -> dict[str, Any]:
     name = enc.function(cf)
     n_args = len(cf.graph.inputs) - len(cf.graph.captures)
@@ -357,6 +408,7 @@ def save(obj: Any, path: str | os.PathLike[str], signatures: Any = None) -> None
     methods = {}
     for name, fn in functions.items():
         traces = _concretes(fn, name)
+        _check_dispatch(name, traces)
         if traces:
             methods[name] = [_entry(enc, cf) for cf in traces]
     var_arrays = {key: to_storage(_value_of(v, key)) for key, v in variables}
