@@ -263,9 +263,9 @@ class _Builder:
             opdef = REGISTRY[op.type]
             try:
                 prepare_attrs(op.type, attrs)
+                check_op(op.type, attrs, inputs)  # first: its messages say more than a rule's
                 inferred = opdef.infer(tuple((t._dtype, t._shape) for t in inputs), attrs)
                 specs = _normal_specs(inferred)
-                check_op(op.type, attrs, inputs)
             except Exception as err:  # a hostile file may make any rule fail; report it
                 msg = f"Invalid saved model {self.source!r}: {opwhere}: {type(err).__name__}: {err}"
                 raise ValueError(msg) from None
