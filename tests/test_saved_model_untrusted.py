@@ -14,6 +14,7 @@ import os
 import shutil
 import struct
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,52 @@ def test_the_hostile_model_itself_loads_and_runs(
     np.testing.assert_array_equal(loaded(X).numpy(), Model()(X).numpy())
     assert "row: [0. 1. 2.]" in capsys.readouterr().out
     assert sys.getrecursionlimit() > 0  # nothing above changed interpreter state
+
+
+class Filled(sf.Module):
+    def __init__(self, value: float) -> None:
+        super().__init__(name="filled")
+        self.w = sf.Variable(np.full((16,), value, np.float32), name="w")
+
+    @sf.function(input_signature=[])
+    def get(self) -> Any:
+        return self.w.read_value()
+
+
+def test_a_reader_never_fails_while_a_writer_replaces_the_model(tmp_path: Path) -> None:
+    path = str(tmp_path / "model")
+    sf.saved_model.save(Filled(0.0), path)
+    barrier = threading.Barrier(2)
+    done = threading.Event()
+    errors: list[BaseException] = []
+    seen: list[float] = []
+
+    def writer() -> None:
+        try:
+            barrier.wait()
+            for i in range(1, 9):
+                sf.saved_model.save(Filled(float(i)), path)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+        finally:
+            done.set()
+
+    def reader() -> None:
+        barrier.wait()
+        while not done.is_set() or not seen:
+            try:
+                value = sf.saved_model.load(path).get().numpy()
+            except BaseException as err:
+                errors.append(err)
+                return
+            assert (value == value[0]).all()  # one version, never a mix of two
+            seen.append(float(value[0]))
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert seen == sorted(seen)
+    assert set(seen) <= {float(i) for i in range(9)}

@@ -31,6 +31,7 @@ __all__ = [
     "Document",
     "FnRef",
     "Function",
+    "OLD_PREFIX",
     "OP_NAME",
     "OP_TAGS",
     "RANDOM_OPS",
@@ -53,6 +54,9 @@ VARIABLES_FILE: Final = "variables.safetensors"
 CONSTANTS_FILE: Final = "constants.safetensors"
 VARIABLES_FORMAT: Final = "scopeflow.saved_model.variables"
 CONSTANTS_FORMAT: Final = "scopeflow.saved_model.constants"
+# The directory a save moves an existing saved model into while it renames the new one
+# into place; a reader that finds the model missing while one exists retries.
+OLD_PREFIX: Final = ".old-saved-model-"
 
 MAX_DOCUMENT_BYTES: Final = 256 * 2**20
 MAX_FUNCTION_NESTING: Final = 32  # a branch inside a loop body inside a function ...

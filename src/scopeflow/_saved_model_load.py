@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from typing import Any, NoReturn
+import time
+from typing import Any, Final, NoReturn
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from ._saved_model_format import (
     CONSTANTS_FORMAT,
     DOCUMENT,
     MAX_DOCUMENT_BYTES,
+    OLD_PREFIX,
     VARIABLES_FILE,
     VARIABLES_FORMAT,
     ArrayRef,
@@ -56,18 +58,22 @@ from ._variables import Variable
 __all__ = ["load"]
 
 
-def _read(path: str, limit: int | None = None) -> bytes:
-    """The bytes of the regular file at ``path`` (a symlink to one is followed).
+_FILE_FLAGS: Final = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_DIR_FLAGS: Final = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+_FILES: Final = (DOCUMENT, VARIABLES_FILE, CONSTANTS_FILE)
+_ATTEMPTS: Final = 20  # a save replacing the directory meanwhile: read the new one
 
-    Anything else is refused before a byte is read: a FIFO or a device (``/dev/zero``)
-    would block or never end, and a directory has no bytes. The size comes from the open
-    file itself, so a file swapped in between the check and the read changes nothing.
+
+class _Replaced(Exception):
+    """The directory was replaced by a concurrent save while it was being opened."""
+
+
+def _read_fd(fd: int, path: str, limit: int | None) -> bytes:
+    """The bytes of the open regular file ``fd``.
+
+    Anything else is refused before a byte is read: a FIFO or a device (``/dev/zero``,
+    also through a symlink) would block or never end, and a directory has no bytes.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError as err:
-        msg = f"Cannot read {path!r}: {err.strerror or err}"
-        raise ValueError(msg) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -88,16 +94,78 @@ def _read(path: str, limit: int | None = None) -> bytes:
     except OSError as err:
         msg = f"Cannot read {path!r}: {err.strerror or err}"
         raise ValueError(msg) from None
+
+
+def _replacing(root: str, dfd: int | None) -> bool:
+    """Whether a save is replacing ``root``: it was renamed away since ``dfd`` was opened,
+    or it is missing while a save's aside directory exists next to it."""
+    try:
+        now = os.stat(root)
+    except OSError:
+        parent = os.path.dirname(os.path.abspath(root))
+        try:
+            return any(n.startswith(OLD_PREFIX) for n in os.listdir(parent))
+        except OSError:
+            return False
+    if dfd is None:
+        return False
+    then = os.fstat(dfd)
+    return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
+
+
+def _read_once(root: str) -> dict[str, bytes]:
+    """The three files of one version of the directory: all are opened through one handle
+    of the directory before any is read, so a concurrent save never mixes two versions."""
+    paths = {name: os.path.join(root, name) for name in _FILES}
+    try:
+        dfd = os.open(root, _DIR_FLAGS)
+    except OSError as err:
+        if _replacing(root, None):
+            raise _Replaced from None
+        msg = f"Cannot read {paths[DOCUMENT]!r}: {err.strerror or err}"
+        raise ValueError(msg) from None
+    fds: dict[str, int] = {}
+    try:
+        for name in _FILES:
+            try:
+                if os.open in os.supports_dir_fd:
+                    fds[name] = os.open(name, _FILE_FLAGS, dir_fd=dfd)
+                else:  # pragma: no cover - platforms without openat
+                    fds[name] = os.open(paths[name], _FILE_FLAGS)
+            except OSError as err:
+                if _replacing(root, dfd):
+                    raise _Replaced from None
+                msg = f"Cannot read {paths[name]!r}: {err.strerror or err}"
+                raise ValueError(msg) from None
+        return {
+            name: _read_fd(fd, paths[name], MAX_DOCUMENT_BYTES if name == DOCUMENT else None)
+            for name, fd in fds.items()
+        }
     finally:
-        os.close(fd)
+        for fd in fds.values():
+            os.close(fd)
+        os.close(dfd)
+
+
+def _read_all(root: str) -> dict[str, bytes]:
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _read_once(root)
+        except _Replaced:
+            time.sleep(0.001 * attempt)  # the save renames twice in a row: soon done
+    msg = (
+        f"Cannot read {os.path.join(root, DOCUMENT)!r}: the directory kept being replaced "
+        f"by concurrent saves"
+    )
+    raise ValueError(msg)
 
 
 def load(path: str | os.PathLike[str]) -> LoadedModel:
     """Load the saved model in the directory ``path``; see ``sf.saved_model.load``."""
     root = os.fspath(path)
     doc_path = os.path.join(root, DOCUMENT)
-    doc_bytes = _read(doc_path, MAX_DOCUMENT_BYTES)
-    raw = parse_json(doc_bytes, doc_path)
+    files = _read_all(root)
+    raw = parse_json(files[DOCUMENT], doc_path)
     integrity = raw.get("integrity") if isinstance(raw, dict) else None
     if not isinstance(integrity, dict) or not all(
         isinstance(integrity.get(k), str) for k in ("document", "variables", "constants")
@@ -124,7 +192,7 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
         (CONSTANTS_FILE, CONSTANTS_FORMAT, "constants"),
     ):
         file_path = os.path.join(root, filename)
-        data = _read(file_path)
+        data = files[filename]
         if digest(data) != integrity[key]:
             msg = (
                 f"Invalid saved model {file_path!r}: the file does not match its digest in "

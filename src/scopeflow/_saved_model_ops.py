@@ -193,6 +193,9 @@ _ATTR_KEYS: Final = {
     "AssignAddVariableOp": {"var"},
     "AssignSubVariableOp": {"var"},
     "VarHandleOp": {"var"},
+    "Fill": {"value"},
+    "Pad": {"constant_values"},
+    "PrintV2": {"template", "output_stream", "sep", "end", "summarize"},
 }
 
 

@@ -34,6 +34,7 @@ from ._saved_model_format import (
     CONSTANTS_FORMAT,
     DOCUMENT,
     FORMAT,
+    OLD_PREFIX,
     OP_TAGS,
     RANDOM_OPS,
     RANDOM_RUNTIME_ATTRS,
@@ -486,7 +487,7 @@ def _write_directory(target: str, files: dict[str, bytes]) -> None:
                 f.flush()
                 os.fsync(f.fileno())
         if os.path.lexists(target):
-            old = tempfile.mkdtemp(prefix=".old-saved-model-", dir=parent)
+            old = tempfile.mkdtemp(prefix=OLD_PREFIX, dir=parent)
             os.rename(target, os.path.join(old, "model"))
         os.rename(tmp, target)
     except BaseException:

@@ -437,7 +437,7 @@ def _decode(
     if tag in tags:
         if tag == "slot":
             return Slot(c.integer(body, f"{what}: a slot", 1, 2**31))
-        if body not in MARKERS:
+        if not isinstance(body, str) or body not in MARKERS:
             c.fail(f"{what}: a marker is one of {sorted(MARKERS)}, got {body!r:.40}")
         return MARKERS[body]
     if tag == "ellipsis" and body is None:
