@@ -35,6 +35,8 @@ class Model(sf.Module):
     @sf.function(input_signature=[sf.TensorSpec((2, 3), sf.float32, name="x")])
     def __call__(self, x: Any) -> Any:
         sf.print("row:", x[sf.constant(0)])
+        sf.debugging.assert_greater(x, -100.0, message="too small")
+        x = sf.debugging.check_numerics(x, "x")
         noise = sf.random.uniform((2, 2), seed=1)
         return sf.gather(sf.matmul(x, self.w), [1, 0]) + noise * 0.0
 
@@ -205,6 +207,23 @@ def _random_op(doc: dict[str, Any]) -> dict[str, Any]:
             r"attribute 'batch_dims' must be an integer in \[0, ",
         ),
         (
+            lambda d: _op(d, "PrintV2")["attrs"].pop("output_stream"),
+            r"a PrintV2 op needs the attributes \['end', 'output_stream', 'sep', 'summarize', "
+            r"'template'\]",
+        ),
+        (
+            lambda d: _op(d, "Assert")["attrs"].update(cmp=None),
+            r"attribute 'cmp' must be one of \['equal', 'greater', 'less', 'non_negative'\]",
+        ),
+        (
+            lambda d: _op(d, "Assert")["attrs"].update(names={"tuple": ["a"]}),
+            r"'names' a pair of strings",
+        ),
+        (
+            lambda d: _op(d, "CheckNumerics")["attrs"].update(message=[]),
+            r"attribute 'message' must be a string",
+        ),
+        (
             lambda d: _op(d, "MatMul")["attrs"].update(transpose_a={"marker": "tensor"}),
             r"attr 'transpose_a': unknown tag 'marker'",
         ),
@@ -215,7 +234,8 @@ def _random_op(doc: dict[str, Any]) -> dict[str, Any]:
     ],
     ids=[
         "seed-type", "seed-arity", "rng", "built", "dist", "template-slot", "stream", "sep",
-        "key-slot", "key-part", "batch-dims", "marker-elsewhere", "slot-elsewhere",
+        "key-slot", "key-part", "batch-dims", "print-attr-missing", "assert-cmp",
+        "assert-names", "numerics-message", "marker-elsewhere", "slot-elsewhere",
     ],
 )  # fmt: skip
 def test_re_signed_attributes_of_the_wrong_kind_are_refused(

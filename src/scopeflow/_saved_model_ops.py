@@ -17,7 +17,7 @@ import numpy as np
 
 from ._concrete import ConcreteFunction, TensorSpec
 from ._graph import Tensor
-from ._ops._debug import _TENSOR, _TEXT
+from ._ops._debug import _COMPARE, _TENSOR, _TEXT
 from ._ops._indexing import Slot
 from ._ops._random import _SAMPLERS
 from ._ops._seeds import _UNSEEDED, _OpStream
@@ -126,6 +126,29 @@ def _check_template(template: Any, n_inputs: int, depth: int = 0) -> None:
         raise ValueError(bad)
 
 
+def _check_assert(attrs: dict[str, Any]) -> None:
+    if attrs["cmp"] not in _COMPARE:
+        msg = f"attribute 'cmp' must be one of {sorted(_COMPARE)}, got {attrs['cmp']!r:.40}"
+        raise ValueError(msg)
+    names = attrs["names"]
+    if not (
+        isinstance(attrs["what"], str)
+        and isinstance(attrs["message"], str)
+        and isinstance(names, (list, tuple))
+        and len(names) == 2
+        and all(isinstance(n, str) for n in names)
+    ):
+        msg = "attributes 'what' and 'message' must be strings, 'names' a pair of strings"
+        raise TypeError(msg)
+    _check_summarize(attrs["summarize"])
+
+
+def _check_summarize(summarize: Any) -> None:
+    if summarize is not None and (type(summarize) is not int or not -1 <= summarize < 2**31):
+        msg = f"attribute 'summarize' must be null or an integer >= -1, got {summarize!r:.40}"
+        raise ValueError(msg)
+
+
 def _check_print(attrs: dict[str, Any], n_inputs: int) -> None:
     template = attrs.get("template")
     if not isinstance(template, list):
@@ -139,10 +162,7 @@ def _check_print(attrs: dict[str, Any], n_inputs: int) -> None:
     if not isinstance(attrs.get("sep"), str) or not isinstance(attrs.get("end"), str):
         msg = "attributes 'sep' and 'end' must be strings"
         raise TypeError(msg)
-    summarize = attrs.get("summarize")
-    if summarize is not None and (type(summarize) is not int or not -1 <= summarize < 2**31):
-        msg = f"attribute 'summarize' must be null or an integer >= -1, got {summarize!r:.40}"
-        raise ValueError(msg)
+    _check_summarize(attrs.get("summarize"))
 
 
 def specs_text(specs: Any) -> str:
@@ -196,6 +216,8 @@ _ATTR_KEYS: Final = {
     "Fill": {"value"},
     "Pad": {"constant_values"},
     "PrintV2": {"template", "output_stream", "sep", "end", "summarize"},
+    "Assert": {"cmp", "what", "summarize", "names", "message"},
+    "CheckNumerics": {"message"},
 }
 
 
@@ -214,6 +236,11 @@ def check_op(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) ->
         _check_key(attrs.get("key"), len(inputs) - 2)
     elif op_type == "PrintV2":
         _check_print(attrs, len(inputs))
+    elif op_type == "Assert":
+        _check_assert(attrs)
+    elif op_type == "CheckNumerics" and not isinstance(attrs["message"], str):
+        msg = "attribute 'message' must be a string"
+        raise TypeError(msg)
     elif op_type == "Gather":
         # sf.gather() normalises a negative batch_dims before the rule sees it.
         _int_attr(attrs, "batch_dims", 0, 2**31)
