@@ -131,7 +131,7 @@ def _readme_snippets() -> list[str]:
 
 
 def test_readme_has_snippets() -> None:
-    assert len(_readme_snippets()) >= 6
+    assert len(_readme_snippets()) >= 1  # the tour; the guides in docs/ hold the rest
 
 
 @pytest.mark.parametrize("index", range(len(_readme_snippets())))

@@ -304,6 +304,7 @@ class Function:
                 finally:
                     self._finish(cache, key, pending, concrete)
                 return concrete, leaves
+            self._check_not_recursive()  # waiting for our own trace would never end
             pending.wait()  # then hit, or claim the trace if that one failed
 
     async def _aconcrete(
@@ -324,11 +325,14 @@ class Function:
                     # Also when the tracer is cancelled: a waiter then claims the trace.
                     self._finish(cache, key, pending, concrete)
                 return concrete, leaves
+            self._check_not_recursive()
             await pending.wait_async()
 
     # -- tracing -------------------------------------------------------------------------
 
-    def _begin_trace(self) -> tuple[FuncGraph, str]:
+    def _check_not_recursive(self) -> None:
+        """Refuse a call made while this context traces this function (from its body,
+        also through ``init_scope``), whether it would trace or wait for a trace."""
         if any(g._traced_by is self._life for g in TRACES.get()):
             msg = (
                 f"{self._name} called itself while being traced; recursion in a traced "
@@ -336,6 +340,9 @@ class Function:
                 f"outside sf.function)"
             )
             raise RuntimeError(msg)
+
+    def _begin_trace(self) -> tuple[FuncGraph, str]:
+        self._check_not_recursive()
         frame = state_get(_roots[0])
         fg = FuncGraph(self._name, outer_graph=get_default_graph())
         self._life.begin(fg)

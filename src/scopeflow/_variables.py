@@ -436,13 +436,22 @@ class Variable(TensorOperators):
             raise FailedPreconditionError(msg)
         return value
 
-    def _update(self, fn: Any, operand: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """Replace the value with ``operand`` or ``fn(old, operand)``, atomically."""
+    def _update(
+        self, fn: Any, operand: np.ndarray[Any, Any], adopt: bool = False
+    ) -> np.ndarray[Any, Any]:
+        """Replace the value with ``operand`` or ``fn(old, operand)``, atomically.
+
+        ``adopt``: ``operand`` is a read-only array nobody will change (a checkpoint
+        restore's views), kept without a copy.
+        """
         operand = np.asarray(operand)
         self._check_value(operand.dtype, operand.shape)
         if self._graph is None:
             with self._lock:
-                new = operand.copy() if fn is None else np.asarray(fn(self._value, operand))
+                if fn is None:
+                    new = operand if adopt and not operand.flags.writeable else operand.copy()
+                else:
+                    new = np.asarray(fn(self._value, operand))
                 new.flags.writeable = False
                 self._value = new
             return new

@@ -12,7 +12,7 @@ from typing import Any, Final
 import numpy as np
 
 from .._context import EAGER, PAUSED, TAPES, _roots, state_get
-from .._tensor import EagerTensor, as_dtype, wrap
+from .._tensor import EagerTensor, as_dtype, scalar_array, wrap
 from ._core import NO_ATTRS, apply, record_hook
 from ._grad_util import GradRecord, ones_like, register_gradient, unbroadcast, zeros_like
 from ._registry import OpDef, Spec, broadcast_shapes, check_same_dtype, register_op
@@ -163,26 +163,49 @@ LOGICAL_NOT = _unary("LogicalNot", np.logical_not, "b", "bool", differentiable=F
 
 
 def _fast_binary(opdef: OpDef, ufunc: Any) -> Callable[..., Any]:
-    """An op function with a fast path for two same-dtype, same-shape eager tensors.
+    """An op function with a fast path for two same-dtype, same-shape eager tensors, or
+    an eager tensor and a Python scalar that its dtype holds exactly.
 
     The fast path skips conversion and the rule: with equal dtypes from ``_NUMERIC`` and
-    equal shapes there is nothing to check. It is the per-op overhead SPEC section 11
-    measures (alone and inside a tape step), so it stays this small.
+    equal shapes (or a 0-d operand) there is nothing to check. It is the per-op overhead
+    SPEC section 11 measures (alone, with a scalar operand, inside a tape step), so it
+    stays this small.
     """
 
     def op(x: Any, y: Any, name: str | None = None) -> Any:
-        if type(x) is EagerTensor and type(y) is EagerTensor:
+        tx = type(x)
+        ty = type(y)
+        if tx is EagerTensor and (ty is EagerTensor or ty is float or ty is int):
             frame = state_get(_roots[0])
             if frame[EAGER]:
                 a = x._value
+                if ty is EagerTensor:
+                    b = y._value
+                    same = a.dtype is b.dtype and a.shape == b.shape
+                else:  # a Python scalar operand (x + 1.0): a 0-d array never broadcasts
+                    b = scalar_array(y, a.dtype)
+                    same = b is not None
+                if same and a.dtype in _NUMERIC:
+                    r = ufunc(a, b)
+                    out = wrap(r if type(r) is np.ndarray else np.asarray(r))
+                    if frame[TAPES] and not frame[PAUSED]:
+                        hook = record_hook[0]
+                        if hook is not None:  # the tape records tensors
+                            other = y if ty is EagerTensor else wrap(b)
+                            hook(frame, opdef, (x, other), (out,), NO_ATTRS)
+                    return out
+        elif ty is EagerTensor and (tx is float or tx is int):
+            frame = state_get(_roots[0])
+            if frame[EAGER]:
                 b = y._value
-                if a.dtype is b.dtype and a.shape == b.shape and a.dtype in _NUMERIC:
+                a = scalar_array(x, b.dtype)
+                if a is not None and b.dtype in _NUMERIC:
                     r = ufunc(a, b)
                     out = wrap(r if type(r) is np.ndarray else np.asarray(r))
                     if frame[TAPES] and not frame[PAUSED]:
                         hook = record_hook[0]
                         if hook is not None:
-                            hook(frame, opdef, (x, y), (out,), NO_ATTRS)
+                            hook(frame, opdef, (wrap(a), y), (out,), NO_ATTRS)
                     return out
         return apply(opdef, (x, y), NO_ATTRS, name)
 
@@ -353,9 +376,15 @@ def sigmoid(x: Any, name: str | None = None) -> Any:
     return apply(SIGMOID, (x,), NO_ATTRS, name)
 
 
-def relu(x: Any, name: str | None = None) -> Any:
-    """``max(x, 0)`` element-wise."""
-    return apply(RELU, (x,), NO_ATTRS, name)
+def relu(features: Any, name: str | None = None) -> Any:
+    """``max(features, 0)`` element-wise (``features`` is TensorFlow's argument name).
+
+    Example:
+        >>> import scopeflow as sf
+        >>> sf.nn.relu(features=[-1.0, 2.0]).numpy()
+        array([0., 2.], dtype=float32)
+    """
+    return apply(RELU, (features,), NO_ATTRS, name)
 
 
 def _cast_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
