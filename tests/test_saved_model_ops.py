@@ -8,6 +8,7 @@ time; signatures take keyword arguments only, as in TensorFlow.
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from pathlib import Path
@@ -283,3 +284,41 @@ async def test_tasks_load_and_call_eagerly_with_awaits_in_between(tmp_path: Path
         for i in range(4):
             tg.start_soon(task, i)
     assert got == {i: 1.0 + i for i in range(4)}
+
+
+class Dropout(sf.Module):
+    def __init__(self) -> None:
+        super().__init__(name="dropout")
+        self.inner = sf.Module(name="inner")
+        self.inner.w = sf.Variable(np.ones((256,), np.float32), name="w")
+
+    @sf.function(input_signature=[sf.TensorSpec((256,), sf.float32, name="x")])
+    def __call__(self, x: Any) -> Any:
+        keep = sf.cast(sf.random.uniform((256,), seed=11) > 0.5, sf.float32)
+        return x * keep * self.inner.w
+
+
+def test_a_tape_differentiates_a_loaded_random_op_with_the_values_it_drew(
+    tmp_path: Path,
+) -> None:
+    loaded = _round_trip(tmp_path, Dropout())
+    x = sf.constant(np.full((256,), 3.0, np.float32))
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        y = loaded(x)
+    mask = y.numpy() / 3.0
+    assert 0 < mask.sum() < 256
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), mask)
+    # Exported again, the seed still names the same draws.
+    again = _round_trip(tmp_path, loaded, "again")
+    np.testing.assert_array_equal(
+        again(x).numpy(), _round_trip(tmp_path, Dropout(), "b")(x).numpy()
+    )
+
+
+def test_saved_objects_can_be_copied(tmp_path: Path) -> None:
+    loaded = _round_trip(tmp_path, Dropout())
+    node = copy.copy(loaded.inner)
+    assert node.w is loaded.inner.w
+    with pytest.raises(AttributeError, match="the saved object has no attribute 'nope'"):
+        _ = node.nope

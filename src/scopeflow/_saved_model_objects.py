@@ -187,7 +187,13 @@ class _Node:
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self._children[name]
+            # Not self._children: on a copy being made it is unset, and reading it here
+            # would call __getattr__ again, forever.
+            children = object.__getattribute__(self, "_children")
+        except AttributeError:
+            raise AttributeError(name) from None
+        try:
+            return children[name]
         except KeyError:
             msg = f"the saved object has no attribute {name!r}; it has {sorted(self._children)}"
             raise AttributeError(msg) from None
