@@ -306,3 +306,27 @@ def test_a_reader_never_fails_while_a_writer_replaces_the_model(tmp_path: Path) 
     assert errors == []
     assert seen == sorted(seen)
     assert set(seen) <= {float(i) for i in range(9)}
+
+
+def test_concurrent_saves_to_one_path_each_land_whole(tmp_path: Path) -> None:
+    path = str(tmp_path / "model")
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        barrier.wait()
+        for i in range(100):
+            try:
+                sf.saved_model.save(Filled(float(100 * k + i)), path)
+            except BaseException as err:
+                errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    value = sf.saved_model.load(path).get().numpy()
+    assert float(value[0]) in (99.0, 199.0)  # the last save of one of the writers
+    assert os.listdir(tmp_path) == ["model"]  # no temporary directory left behind

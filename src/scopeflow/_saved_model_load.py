@@ -15,6 +15,7 @@ Nothing runs except creating constants and variables.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -97,8 +98,9 @@ def _read_fd(fd: int, path: str, limit: int | None) -> bytes:
 
 
 def _replacing(root: str, dfd: int | None) -> bool:
-    """Whether a save is replacing ``root``: it was renamed away since ``dfd`` was opened,
-    or it is missing while a save's aside directory exists next to it."""
+    """Whether a save is replacing ``root``: it was renamed away since ``dfd`` was opened;
+    or, when opening it failed (``dfd`` None), it is there now or is missing while a
+    save's aside directory exists next to it."""
     try:
         now = os.stat(root)
     except OSError:
@@ -108,7 +110,7 @@ def _replacing(root: str, dfd: int | None) -> bool:
         except OSError:
             return False
     if dfd is None:
-        return False
+        return True  # missing a moment ago, there now: a save renamed it into place
     then = os.fstat(dfd)
     return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
 
@@ -120,7 +122,7 @@ def _read_once(root: str) -> dict[str, bytes]:
     try:
         dfd = os.open(root, _DIR_FLAGS)
     except OSError as err:
-        if _replacing(root, None):
+        if err.errno == errno.ENOENT and _replacing(root, None):
             raise _Replaced from None
         msg = f"Cannot read {paths[DOCUMENT]!r}: {err.strerror or err}"
         raise ValueError(msg) from None

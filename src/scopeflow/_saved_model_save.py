@@ -10,11 +10,14 @@ writes the directory atomically. Anything the format cannot express raises a
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import math
 import os
 import shutil
+import stat
 import tempfile
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -466,43 +469,78 @@ def _encode_arrays(arrays: dict[str, np.ndarray[Any, Any]], fmt: str, target: st
         raise ValueError(msg) from None
 
 
+_WRITE_LOCK = threading.Lock()
+
+
 def _write_directory(target: str, files: dict[str, bytes]) -> None:
     """Write ``files`` into a new directory, then rename it to ``target``.
 
     An existing saved model at ``target`` is replaced; any other existing path is refused.
+    Concurrent saves each land whole, the last one renamed wins: threads of one process
+    take turns (saves are rare, and one lock keeps two threads from moving each other's
+    directories aside mid-rename); other processes' saves are retried around.
     """
-    if os.path.lexists(target) and not _replaceable(target):
-        msg = (
-            f"Cannot save to {target!r}: it exists and is not a saved model directory; "
-            f"remove it or choose another path"
-        )
-        raise FileExistsError(msg)
+    with _WRITE_LOCK:
+        _write_directory_locked(target, files)
+
+
+def _write_directory_locked(target: str, files: dict[str, bytes]) -> None:
+    refusal = (
+        f"Cannot save to {target!r}: it exists and is not a saved model directory; "
+        f"remove it or choose another path"
+    )
+    if not _replaceable(target):
+        raise FileExistsError(refusal)
     parent = os.path.dirname(os.path.abspath(target))
     tmp = tempfile.mkdtemp(prefix=".tmp-saved-model-", dir=parent)
-    old = None
+    olds: list[str] = []
     try:
         for name, data in files.items():
             with open(os.path.join(tmp, name), "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-        if os.path.lexists(target):
-            old = tempfile.mkdtemp(prefix=OLD_PREFIX, dir=parent)
-            os.rename(target, os.path.join(old, "model"))
-        os.rename(tmp, target)
+        for attempt in range(_RENAME_ATTEMPTS):
+            if os.path.lexists(target):
+                if not _replaceable(target):
+                    raise FileExistsError(refusal)
+                olds.append(tempfile.mkdtemp(prefix=OLD_PREFIX, dir=parent))
+                with contextlib.suppress(FileNotFoundError):  # another save moved it first
+                    os.rename(target, os.path.join(olds[-1], "model"))
+            try:
+                os.rename(tmp, target)
+                break
+            except OSError as err:
+                # Another save renamed its directory into place meanwhile: move it aside too.
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                if attempt == _RENAME_ATTEMPTS - 1:
+                    msg = f"Cannot save to {target!r}: other saves kept replacing it"
+                    raise FileExistsError(msg) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not os.path.lexists(target):
-            with contextlib.suppress(OSError):
-                os.rename(os.path.join(old, "model"), target)
+        for old in olds:  # put back what this save moved aside, if nothing took its place
+            if not os.path.lexists(target):
+                with contextlib.suppress(OSError):
+                    os.rename(os.path.join(old, "model"), target)
         raise
     finally:
-        if old is not None:
+        for old in olds:
             shutil.rmtree(old, ignore_errors=True)
 
 
+_RENAME_ATTEMPTS = 20
+
+
 def _replaceable(target: str) -> bool:
-    if os.path.islink(target) or not os.path.isdir(target):
-        return False
-    names = set(os.listdir(target))
+    """Whether ``target`` is absent (maybe moved away by a concurrent save just now) or a
+    saved model directory."""
+    try:
+        # One lstat decides: a file or a symlink is never replaced, even if a concurrent
+        # save moves the directory away and back between two checks.
+        if not stat.S_ISDIR(os.lstat(target).st_mode):
+            return False
+        names = set(os.listdir(target))
+    except FileNotFoundError:
+        return True
     return not names or (DOCUMENT in names and names <= {DOCUMENT, VARIABLES_FILE, CONSTANTS_FILE})
