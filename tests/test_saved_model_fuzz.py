@@ -17,6 +17,7 @@ Two kinds of damage:
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import random
 import shutil
@@ -132,6 +133,11 @@ def _nodes(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+def _hostile(rng: random.Random) -> Any:
+    # A copy: a later mutation may append to a list it put in the document.
+    return copy.deepcopy(rng.choice(HOSTILE))
+
+
 def _ops(doc: dict[str, Any]) -> list[tuple[list[Any], int]]:
     functions = doc.get("functions")
     return [
@@ -153,7 +159,7 @@ def _mutate_graph(rng: random.Random, doc: dict[str, Any]) -> bool:
     attrs, inputs = op.get("attrs"), op.get("inputs")
     roll = rng.randrange(7)
     if roll == 0 and isinstance(attrs, dict) and attrs:
-        attrs[rng.choice(sorted(attrs))] = rng.choice(HOSTILE)  # an attribute of a wrong kind
+        attrs[rng.choice(sorted(attrs))] = _hostile(rng)  # an attribute of a wrong kind
     elif roll == 1 and isinstance(inputs, list):
         if inputs and rng.random() < 0.5:
             inputs.pop(rng.randrange(len(inputs)))  # one input too few
@@ -198,7 +204,7 @@ def _mutate(rng: random.Random, doc: dict[str, Any]) -> None:
     elif roll < 0.65 and isinstance(parent[last], str) and parent[last] in fmt.DTYPES:
         parent[last] = rng.choice(sorted(fmt.DTYPES))
     else:
-        parent[last] = rng.choice(HOSTILE)
+        parent[last] = _hostile(rng)
 
 
 def test_deliberately_edited_documents_are_validated(
