@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -254,3 +255,81 @@ def test_every_scope_nesting_error_in_the_source_carries_a_description() -> None
                     continue
                 bare.append(f"{path.name}:{n}: {line.strip()}")
     assert bare == []
+
+
+@pytest.mark.anyio
+async def test_error_in_another_task_describes_that_task() -> None:
+    # Task "owner" enters a scope and waits; task "intruder", inside its own graph and name
+    # scope, tries to leave it. The error describes the intruder's scopes, and the owner
+    # still leaves its scope normally afterwards.
+    entered, tried = anyio.Event(), anyio.Event()
+    shared: list[Any] = []
+    errors: list[sf.ScopeNestingError] = []
+    owner_view: list[str] = []
+
+    async def owner() -> None:
+        g = sf.Graph("owner_graph")
+        async with g.as_default():
+            scope = sf.name_scope("owned")
+            async with scope:
+                shared.append(scope)
+                entered.set()
+                await tried.wait()
+                owner_view.append(sf.get_name_scope())
+
+    async def intruder() -> None:
+        await entered.wait()
+        async with sf.Graph("intruder_graph").as_default(), sf.name_scope("mine"):
+            await anyio.sleep(0)
+            try:
+                shared[0].__exit__(None, None, None)
+            except sf.ScopeNestingError as err:
+                errors.append(err)
+            assert sf.get_name_scope() == "mine"
+        tried.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(owner)
+        tg.start_soon(intruder)
+    assert len(errors) == 1
+    lines = str(errors[0]).splitlines()
+    assert re.match(r"^name_scope\('owned'\) was entered in a different context", lines[0])
+    assert "  name scope: 'mine'" in lines
+    assert "  default graph: <sf.Graph 'intruder_graph'>" in lines
+    assert not any("owner_graph" in line for line in lines)
+    assert owner_view == ["owned"]
+
+
+def test_variable_of_another_graph_error_describes_the_scopes() -> None:
+    g1, g2 = sf.Graph("one"), sf.Graph("two")
+    with g1.as_default():
+        v = sf.Variable(1.0, name="v")
+    with g2.as_default(), sf.name_scope("head"):
+        with pytest.raises(sf.errors.GraphMismatchError) as info:
+            sf.add(v, 1.0)
+        state = str(sf.debug.describe_scopes())
+    lines = str(info.value).splitlines()
+    assert re.match(r"^Add: Variable 'v:0' was created in <sf.Graph 'one'> and cannot", lines[0])
+    assert lines[0].endswith(")")  # the op's inputs come before the description
+    assert "\n".join(lines[1:]) == state
+
+
+def test_call_with_a_control_capture_of_another_graph_error_describes_the_scopes() -> None:
+    g, h = sf.Graph("g"), sf.Graph("h")
+    with g.as_default():
+        c = sf.constant(1.0, name="c")
+
+        @sf.function
+        def after_c(x: sf.Tensor) -> sf.Tensor:
+            with sf.control_dependencies([c.op]):
+                return x + 1.0
+
+        concrete = after_c.get_concrete_function(sf.TensorSpec((), sf.float32))
+    with h.as_default(), sf.name_scope("elsewhere"):
+        with pytest.raises(sf.errors.GraphMismatchError) as info:
+            concrete(sf.constant(2.0))
+        state = str(sf.debug.describe_scopes())
+    text = str(info.value)
+    assert re.match(r"^<sf.FuncGraph 'after_c'> must run after 'c' of <sf.Graph 'g'>", text)
+    assert text.endswith("\n" + state)
+    assert "  name scope: 'elsewhere'" in text.splitlines()

@@ -248,3 +248,39 @@ def test_the_readme_is_a_short_front_page_linking_every_guide() -> None:
     assert missing == []
     assert "(docs/reference/index.md)" in text
     assert "## API at a glance" in text
+
+
+def test_every_relative_link_of_the_readme_and_the_docs_resolves() -> None:
+    broken = []
+    for page in [README, *_pages()]:
+        text = page.read_text(encoding="utf-8")
+        for m in re.finditer(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text):
+            link = m.group(1)
+            if re.match(r"^[a-z]+://", link) or link == "...":
+                continue
+            if not (page.parent / link).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {link}")
+    assert broken == []
+
+
+def test_the_readme_api_table_names_real_public_names() -> None:
+    text = README.read_text(encoding="utf-8")
+    table = text.split("## API at a glance", 1)[1].split("\n## ", 1)[0]
+    unknown = []
+    for row in re.findall(r"^\| (.+?) \| .+ \|$", table, re.M)[2:]:  # skip the header
+        for token in re.findall(r"`@?([A-Za-z_][\w.]*)(?:[( ][^`]*)?`", row):
+            parts = token.split(".")
+            if parts[0] == "sf":
+                obj: Any = sf
+                parts = parts[1:]
+            elif parts[0] in {"Graph", "g"}:
+                obj = sf.Graph
+                parts = parts[1:]
+            else:
+                unknown.append(token)  # a bare name: write it as sf.NAME
+                continue
+            for part in parts:
+                obj = getattr(obj, part, None)
+            if obj is None:
+                unknown.append(token)
+    assert unknown == []

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,6 +152,85 @@ def test_unknown_rank_is_labelled_unknown() -> None:
     assert 'label="float32 <unknown>"' in g.to_dot()
 
 
+def test_mermaid_escapes_html_and_entity_characters() -> None:
+    # Mermaid reads labels as HTML: "<unknown>" would vanish as a tag, "#" start an entity.
+    f = sf.function(lambda x: x * 2.0)
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float32, name="a>b\\c")
+        f(sf.identity(x, name="y"))
+    text = g.to_mermaid()
+    assert '-->|"float32 #lt;unknown#gt;"|' in text
+    assert re.search(r'^  g0_0\(\["Placeholder<br/>a#gt;b\\c"\]\)$', text, re.M)
+    assert re.search(r'^  subgraph g1 \["function graph #lt;lambda#gt;"\]$', text, re.M)
+    assert sf.Graph('a "#1" & <b>').to_mermaid() == "flowchart TD\n"
+
+    def negate(x: sf.Tensor) -> sf.Tensor:
+        return -x
+
+    negate.__name__ = "two\r\nlines\u2028three"  # every line break stays in its label
+    outer = sf.Graph()
+    with outer.as_default():
+        sf.function(negate)(sf.constant(1.0))
+    lines = outer.to_mermaid()
+    assert "function graph two<br/>lines<br/>three" in lines
+    assert all(line.startswith("  ") for line in lines.splitlines()[1:])
+    h = sf.Graph()
+    with h.as_default(), sf.name_scope("s"):
+        sf.constant(1.0, name="c")
+    # Only the label text is escaped; the markup around it stays.
+    assert '["Const<br/>s/c"]' in h.to_mermaid()
+
+
+def test_pictures_of_deeply_nested_name_scopes_do_not_recurse() -> None:
+    depth = sys.getrecursionlimit() + 50
+    g = sf.Graph()
+    with g.as_default(), contextlib.ExitStack() as stack:
+        for _ in range(depth):
+            stack.enter_context(sf.name_scope("s"))
+        sf.constant(1.0, name="c")
+    dot = g.to_dot()
+    assert dot.count("subgraph ") == depth
+    closing = [line for line in dot.splitlines() if line.strip() == "}"]
+    assert len(closing) == depth + 1  # every cluster, then the digraph
+    op_line = " " * (2 * depth + 2) + 'g0_0 [label="Const\\n' + "s/" * depth + 'c"];'
+    assert op_line in dot.splitlines()
+    assert g.to_mermaid().count("subgraph ") == depth
+
+
+def test_pictures_of_a_large_graph_are_fast_and_deterministic() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        t = sf.placeholder(sf.float32, shape=(None, 3), name="x")
+        for i in range(10_000):
+            with sf.name_scope(f"s{i % 50}"):
+                t = sf.negative(t)
+    start = time.perf_counter()
+    dot = g.to_dot()
+    mermaid = g.to_mermaid()
+    assert time.perf_counter() - start < 10.0  # about 1 s on a slow shared machine
+    assert len(_nodes(dot)) == 10_001
+    assert g.to_dot() == dot
+    assert g.to_mermaid() == mermaid
+
+
+def test_dot_of_tricky_names_is_accepted_by_graphviz(tmp_path: Path) -> None:
+    g = sf.Graph('quote " back \\ é <b> ' + "x" * 500)
+    with g.as_default(), sf.name_scope("sc\\ope>1"):
+        x = sf.placeholder(sf.float32, name="a>b\\")
+        sf.identity(x, name="z" * 300)
+    dot = g.to_dot()
+    assert dot.startswith('digraph "quote \\" back \\\\ é <b> x')
+    assert _node(dot, "Placeholder", "sc\\\\ope>1/a>b\\\\")
+    exe = shutil.which("dot")
+    if exe is not None:  # Graphviz parses it and keeps every label
+        out = subprocess.run(
+            [exe, "-Tcanon"], input=dot, capture_output=True, text=True, check=True
+        ).stdout
+        assert "a>b" in out
+        assert "z" * 300 in out
+
+
 def test_mermaid_has_nodes_edges_scopes_and_function_boxes() -> None:
     g, _ = _layer_graph()
     text = g.to_mermaid()
@@ -274,6 +356,14 @@ def test_graph_command_without_graphviz_writes_dot_and_says_so(
         ),
         ("{mod}:MODULE_CONSTANT", r".*expected an sf\.Graph, a ConcreteFunction"),
         ("missing_file.py:g", r"no such file: 'missing_file\.py'"),
+        ("{mod}:g.nope", r"'.*pictured\.py:g' has no attribute 'nope'$"),
+        (".relative:g", r"cannot import module '\.relative': TypeError: "),
+        (
+            "{mod}:needs_args",
+            r".*:needs_args is <function needs_args .*>, which cannot be called without "
+            r"arguments \(missing a required argument: 'x'\); name an sf\.Graph",
+        ),
+        ("{mod}:fails", r".*:fails was called to get a graph and raised RuntimeError: inner$"),
     ],
 )
 def test_graph_command_reports_bad_targets(
@@ -284,10 +374,71 @@ def test_graph_command_reports_bad_targets(
 ) -> None:
     with target_module.open("a", encoding="utf-8") as f:
         f.write("MODULE_CONSTANT = 3\n")
+        f.write("def needs_args(x):\n    return x\n")
+        f.write("def fails():\n    raise RuntimeError('inner')\n")
     assert cli.main(["graph", target.format(mod=target_module)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert re.match(rf"^scopeflow graph: {message}", captured.err), captured.err
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("x = (\n", r"SyntaxError: '\(' was never closed \(broken\.py, line 1\)"),
+        ("raise ValueError('boom at import')\n", r"ValueError: boom at import"),
+        ("import scopeflow_no_such_dependency\n", r"ModuleNotFoundError: No module named "),
+    ],
+)
+def test_graph_command_reports_a_module_that_fails_to_run(
+    source: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text(source, encoding="utf-8")
+    assert cli.main(["graph", f"{path}:g"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert re.match(rf"^scopeflow graph: running '.*broken\.py' raised {message}", captured.err)
+    assert "Traceback" not in captured.err
+    assert "broken" not in sys.modules
+
+
+def test_graph_command_runs_a_file_with_dataclasses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A dataclass looks its module up in sys.modules while the file runs.
+    path = tmp_path / "with_dataclass.py"
+    path.write_text(
+        "import dataclasses\nimport scopeflow as sf\n\n"
+        "@dataclasses.dataclass\nclass Config:\n    scale: float = 2.0\n\n"
+        "g = sf.Graph('dc')\nwith g.as_default():\n    sf.constant(Config().scale)\n",
+        encoding="utf-8",
+    )
+    assert cli.main(["graph", f"{path}:g"]) == 0
+    assert capsys.readouterr().out.startswith('digraph "dc" {')
+
+
+def test_graph_command_draws_a_module_through_its_traced_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "with_module.py"
+    path.write_text(
+        "import scopeflow as sf\n\n"
+        "class Scale(sf.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.w = sf.Variable(2.0, name='w')\n\n"
+        "    @sf.function(input_signature=[sf.TensorSpec((None,), sf.float32)])\n"
+        "    def __call__(self, x):\n"
+        "        return x * self.w\n\n"
+        "model = Scale()\n",
+        encoding="utf-8",
+    )
+    assert cli.main(["graph", f"{path}:model"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith('digraph "__call__" {')
+    assert _node(dot, "Mul", "Mul")
+    assert _node(dot, "ReadVariableOp", "ReadVariableOp")
 
 
 def test_graph_command_help_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
@@ -309,6 +460,12 @@ def test_graph_command_reports_an_unwritable_output(
 ) -> None:
     out = tmp_path / "no_such_dir" / "g.dot"
     assert cli.main(["graph", f"{target_module}:g", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert re.match(r"^scopeflow graph: \[Errno 2\] No such file or directory", err), err
+    assert "Traceback" not in err
+    # --mermaid with an output that is not .mmd writes Mermaid text: the same handling.
+    out = tmp_path / "no_such_dir" / "g.txt"
+    assert cli.main(["graph", f"{target_module}:g", "--mermaid", "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert re.match(r"^scopeflow graph: \[Errno 2\] No such file or directory", err), err
 

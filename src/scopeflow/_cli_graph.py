@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -28,7 +29,8 @@ Draw a graph as Graphviz DOT or Mermaid text, or render it with Graphviz.
 
 TARGET is MODULE:ATTR (MODULE a module name or a .py file, ATTR a dotted attribute)
 naming an sf.Graph, a ConcreteFunction, an sf.function (with an input_signature, or
-called once already) or a zero-argument function returning one; or the directory of a
+called once already), a module whose __call__ is one, or a zero-argument function
+returning one of these; or the directory of a
 saved model (its signature --signature, by default serving_default or the first one).
 With -o OUT.svg (or .png, .pdf) the picture is rendered by Graphviz's `dot` when it is
 installed; otherwise the DOT text is written to OUT.dot and a note says so. With -o
@@ -46,18 +48,35 @@ def _load_module(spec: str) -> Any:
         if not path.is_file():
             msg = f"no such file: {spec!r}"
             raise TargetError(msg)
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        # Registered in sys.modules while it runs, as `import` would (dataclasses and
+        # pickling look the module up there), under a name that shadows no loaded module.
+        name = path.stem if path.stem not in sys.modules else f"_scopeflow_graph_{path.stem}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
         if module_spec is None or module_spec.loader is None:
             msg = f"cannot import {spec!r} as a Python module"
             raise TargetError(msg)
         module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as err:  # the user's module failed: say how, without a traceback
+            del sys.modules[name]
+            msg = f"running {spec!r} raised {_brief(err)}"
+            raise TargetError(msg) from None
         return module
     try:
         return importlib.import_module(spec)
     except ModuleNotFoundError as err:
         msg = f"cannot import module {spec!r}: {err}"
         raise TargetError(msg) from None
+    except Exception as err:  # a relative name, or the module itself failed
+        msg = f"cannot import module {spec!r}: {_brief(err)}"
+        raise TargetError(msg) from None
+
+
+def _brief(err: BaseException) -> str:
+    """``Type: message`` of an exception raised by the user's code."""
+    return f"{type(err).__name__}: {err}"
 
 
 def _saved_model(path: Path, signature: str | None) -> Any:
@@ -88,9 +107,17 @@ def graph_of(obj: Any, what: str) -> sf.Graph:
         concrete = getattr(obj, "concrete", None)  # a saved model's loaded function
         if isinstance(concrete, sf.ConcreteFunction):
             return concrete.graph
+        bound_call = getattr(obj, "__call__", None)  # noqa: B004 (the bound method itself)
+        if not isinstance(obj, sf.Function) and isinstance(bound_call, sf.Function):
+            obj = bound_call  # a module whose __call__ is an sf.function: draw that
+            continue
         if isinstance(obj, sf.Function):
             if obj.input_signature is not None:
-                return obj.get_concrete_function().graph
+                try:
+                    return obj.get_concrete_function().graph
+                except Exception as err:
+                    msg = f"tracing {what} ({obj!r}) raised {_brief(err)}"
+                    raise TargetError(msg) from None
             traces = list(obj._eager_cache.traces.values())
             if not traces:
                 msg = (
@@ -101,7 +128,22 @@ def graph_of(obj: Any, what: str) -> sf.Graph:
                 raise TargetError(msg)
             return traces[-1].graph
         if callable(obj):
-            obj = obj()
+            try:
+                inspect.signature(obj).bind()
+            except TypeError as err:  # it needs arguments: it is not a graph builder
+                msg = (
+                    f"{what} is {obj!r}, which cannot be called without arguments ({err}); "
+                    f"name an sf.Graph, a ConcreteFunction, an sf.function or a "
+                    f"zero-argument function returning one"
+                )
+                raise TargetError(msg) from None
+            except ValueError:  # no signature to check (some builtins): just call it
+                pass
+            try:
+                obj = obj()
+            except Exception as err:
+                msg = f"{what} was called to get a graph and raised {_brief(err)}"
+                raise TargetError(msg) from None
             continue
         break
     msg = (
@@ -121,12 +163,15 @@ def resolve(target: str, signature: str | None = None) -> sf.Graph:
         msg = f"expected MODULE:ATTR or a saved-model directory, got {target!r}"
         raise TargetError(msg)
     obj = _load_module(module_name)
+    owner, done = module_name, []
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            msg = f"{module_name!r} has no attribute {attr!r} (looking up {part!r})"
+            msg = f"{owner!r} has no attribute {part!r}"
             raise TargetError(msg) from None
+        done.append(part)
+        owner = f"{module_name}:{'.'.join(done)}"
     return graph_of(obj, target)
 
 
@@ -154,12 +199,12 @@ def graph_command(argv: list[str]) -> int:
         sys.stdout.write(to_mermaid(graph) if args.mermaid else to_dot(graph))
         return 0
     out: Path = args.output
-    if args.mermaid and out.suffix.lower() != ".mmd":
-        out.write_text(to_mermaid(graph), encoding="utf-8")
-        print(f"wrote Mermaid text to {out}", file=sys.stderr)
-        return 0
     try:
-        note = render(graph, out)
+        if args.mermaid and out.suffix.lower() != ".mmd":
+            out.write_text(to_mermaid(graph), encoding="utf-8")
+            note = f"wrote Mermaid text to {out}"
+        else:
+            note = render(graph, out)
     except (OSError, RuntimeError) as err:
         print(f"scopeflow graph: {err}", file=sys.stderr)
         return 1

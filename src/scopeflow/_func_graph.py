@@ -267,7 +267,7 @@ def add_control_captures(op: Operation, functions: Iterable[FuncGraph]) -> None:
                     f"control_dependencies() in its body), so it cannot be called in "
                     f"{graph!r}; call it in {dep._graph!r} or in a function traced there"
                 )
-                raise GraphMismatchError(msg)
+                raise GraphMismatchError(with_description(msg))
     if extra:
         inputs = {t._op for t in op._inputs}
         op._control_inputs = (*op._control_inputs, *(d for d in extra if d not in inputs))

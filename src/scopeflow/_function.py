@@ -107,8 +107,28 @@ class Function:
 
     @property
     def trace_count(self) -> int:
-        """How many times the Python function has been traced."""
-        return self._life.count
+        """How many times the Python function has been traced.
+
+        On a method, ``instance.method.trace_count`` counts that instance's traces and
+        ``Class.method.trace_count`` the traces of every instance alive now (a dead
+        instance's traces are freed with it, and stop counting).
+
+        Example:
+            >>> import scopeflow as sf
+            >>> class Scale:
+            ...     def __init__(self, k):
+            ...         self.k = k
+            ...     @sf.function
+            ...     def apply(self, x):
+            ...         return x * self.k
+            >>> a, b = Scale(2.0), Scale(3.0)
+            >>> _ = a.apply(sf.constant(1.0)), b.apply(sf.constant(1.0))
+            >>> a.apply.trace_count, Scale.apply.trace_count
+            (1, 2)
+        """
+        with self._lock:  # a consistent view of the instances while another one binds
+            bound = [entry[1] for entry in self._bound.values()]
+        return self._life.count + sum(function.trace_count for function in bound)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:

@@ -45,6 +45,7 @@ class ScopeDescription:
             graph entered, with ``", building a function"`` for a function graph.
         default_graphs: the default-graph stack, outermost first (empty: the context uses
             the process-wide global default graph).
+        default_graph: the graph ``sf.get_default_graph()`` returns in that context.
         name_scope: the current name scope ("" at the root).
         control_dependencies: names of the ops new ops will wait for.
         device: the current device ("" for none).

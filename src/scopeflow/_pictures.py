@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from ._graph import Graph, Operation, Tensor
+    from ._concrete import ConcreteFunction
+    from ._graph import Graph, Operation
 
 __all__ = ["render", "to_dot", "to_mermaid"]
 
@@ -44,29 +46,30 @@ class _Drawn:
     links: list[tuple[str, str, str]]  # (call op node, function graph prefix, attribute)
 
 
-def _shape_label(t: Tensor) -> str:
-    shape = t._shape
+def _shape_label(dtype: object, shape: tuple[int | None, ...] | None) -> str:
     dims = (
         "<unknown>"
         if shape is None
         else "(" + ", ".join(map(str, shape)) + (",)" if len(shape) == 1 else ")")
     )
-    return f"{t._dtype} {dims}"
+    return f"{dtype} {dims}"
 
 
-def _functions_of(op: Operation) -> list[tuple[str, Graph]]:
+def _functions_of(op: Operation, concrete_type: type[ConcreteFunction]) -> list[tuple[str, Graph]]:
     """(attribute, function graph) for each traced function the op refers to."""
-    from ._concrete import ConcreteFunction  # imported late: it imports the op layer
-
     found: list[tuple[str, Graph]] = []
     for key, value in op._attrs.items():
         values = value if isinstance(value, (list, tuple)) else (value,)
-        found.extend((key, v.graph) for v in values if isinstance(v, ConcreteFunction))
+        found.extend((key, v.graph) for v in values if isinstance(v, concrete_type))
     return found
 
 
 def _layout(graph: Graph) -> list[_Drawn]:
+    from ._concrete import ConcreteFunction  # imported late: it imports the op layer
+
     drawn: list[_Drawn] = []
+    # Edge labels repeat: format each (dtype, shape) once (str() of a dtype is slow).
+    shape_labels: dict[tuple[object, object], str] = {}
     prefixes: dict[int, str] = {id(graph): "g0"}
     todo: list[Graph] = [graph]
     while todo:
@@ -88,18 +91,45 @@ def _layout(graph: Graph) -> list[_Drawn]:
             for t in op.inputs:
                 src = ids.get(id(t._op))
                 if src is not None:
-                    item.data.append((src, node, _shape_label(t)))
+                    key = (t._dtype, t._shape)
+                    label = shape_labels.get(key)
+                    if label is None:
+                        label = shape_labels[key] = _shape_label(t._dtype, t._shape)
+                    item.data.append((src, node, label))
             for c in op.control_inputs:
                 src = ids.get(id(c))
                 if src is not None:
                     item.control.append((src, node))
-            for key, fn_graph in _functions_of(op):
+            for attr, fn_graph in _functions_of(op, ConcreteFunction):
                 if id(fn_graph) not in prefixes:
                     prefixes[id(fn_graph)] = f"g{len(prefixes)}"
                     todo.append(fn_graph)
-                item.links.append((node, prefixes[id(fn_graph)], key))
+                item.links.append((node, prefixes[id(fn_graph)], attr))
         drawn.append(item)
     return drawn
+
+
+def _walk(root: _Scope) -> Iterator[tuple[int, str | _Scope | None, int]]:
+    """The scope tree in drawing order, without recursion (scopes nest arbitrarily deep).
+
+    Yields ``(depth, node id, 0)`` for an op, ``(depth, scope, i)`` when the ``i``-th child
+    scope opens (its contents follow at ``depth + 1``) and ``(depth, None, 0)`` when it
+    closes; ``depth`` is 0 for the root's contents.
+    """
+    yield from ((0, node, 0) for node in root.ops)
+    stack = [(0, enumerate(root.children.values()))]
+    while stack:
+        depth, children = stack[-1]
+        step = next(children, None)
+        if step is None:
+            stack.pop()
+            if stack:
+                yield depth - 1, None, 0
+            continue
+        i, child = step
+        yield depth, child, i
+        yield from ((depth + 1, node, 0) for node in child.ops)
+        stack.append((depth + 1, enumerate(child.children.values())))
 
 
 def _dot_quote(text: str) -> str:
@@ -116,28 +146,31 @@ def to_dot(graph: Graph) -> str:
         '  edge [fontname="Helvetica", fontsize=10];',
     ]
 
-    def scope_lines(item: _Drawn, scope: _Scope, indent: str) -> None:
-        for node in scope.ops:
-            op_type, name = item.labels[node]
-            shape = ", shape=ellipse" if op_type == "Placeholder" else ""
-            lines.append(f"{indent}{node} [label={_dot_quote(op_type + chr(10) + name)}{shape}];")
-        for child in scope.children.values():
-            cluster = _dot_quote(f"cluster_{item.prefix}_{child.path}")
-            lines.append(f"{indent}subgraph {cluster} {{")
-            lines.append(f'{indent}  label={_dot_quote(child.path)}; style="dashed";')
-            scope_lines(item, child, indent + "  ")
-            lines.append(f"{indent}}}")
+    def scope_lines(item: _Drawn, indent: str) -> None:
+        for depth, what, _ in _walk(item.root):
+            pad = indent + "  " * depth
+            if isinstance(what, str):
+                op_type, name = item.labels[what]
+                shape = ", shape=ellipse" if op_type == "Placeholder" else ""
+                label = _dot_quote(op_type + "\n" + name)
+                lines.append(f"{pad}{what} [label={label}{shape}];")
+            elif what is not None:
+                cluster = _dot_quote(f"cluster_{item.prefix}_{what.path}")
+                lines.append(f"{pad}subgraph {cluster} {{")
+                lines.append(f'{pad}  label={_dot_quote(what.path)}; style="dashed";')
+            else:
+                lines.append(f"{pad}}}")
 
     for n, item in enumerate(_layout(graph)):
         if n == 0:
-            scope_lines(item, item.root, "  ")
+            scope_lines(item, "  ")
         else:
             lines.append(f"  subgraph {_dot_quote('cluster_' + item.prefix)} {{")
             lines.append(
                 f'    label={_dot_quote(item.title)}; style="rounded,filled"; fillcolor="#eef4fb";'
             )
             lines.append(f"    {item.prefix}_fn [label={_dot_quote(item.name)}, shape=note];")
-            scope_lines(item, item.root, "    ")
+            scope_lines(item, "    ")
             lines.append("  }")
         for src, dst, label in item.data:
             lines.append(f"  {src} -> {dst} [label={_dot_quote(label)}];")
@@ -151,33 +184,44 @@ def to_dot(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Mermaid reads label text as HTML and decodes ``#code;`` entities, so these characters
+# go in as entity codes: otherwise ``<unknown>`` would vanish as a tag and a ``#`` could
+# start an entity.
+_MERMAID_ESCAPES: Final = str.maketrans(
+    {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "|": "#124;", "`": "#96;"}
+)
+
+
 def _mermaid_text(text: str) -> str:
-    return '"' + text.replace('"', "#quot;").replace("\n", "<br/>") + '"'
+    # Every line break (also \r, \u2028, ...) becomes <br/>: a raw one would end the statement.
+    return '"' + "<br/>".join(text.translate(_MERMAID_ESCAPES).splitlines()) + '"'
 
 
 def to_mermaid(graph: Graph) -> str:
     """Mermaid flowchart text for ``graph`` (see :meth:`Graph.to_mermaid`)."""
     lines = ["flowchart TD"]
 
-    def scope_lines(item: _Drawn, scope: _Scope, indent: str) -> None:
-        for node in scope.ops:
-            op_type, name = item.labels[node]
-            text = _mermaid_text(op_type + "\n" + name)
-            lines.append(f"{indent}{node}([{text}])" if op_type == "Placeholder" else
-                         f"{indent}{node}[{text}]")  # fmt: skip
-        for i, child in enumerate(scope.children.values()):
-            sub = f"{item.prefix}_s{len(lines)}_{i}"
-            lines.append(f"{indent}subgraph {sub} [{_mermaid_text(child.path)}]")
-            scope_lines(item, child, indent + "  ")
-            lines.append(f"{indent}end")
+    def scope_lines(item: _Drawn, indent: str) -> None:
+        for depth, what, i in _walk(item.root):
+            pad = indent + "  " * depth
+            if isinstance(what, str):
+                op_type, name = item.labels[what]
+                text = _mermaid_text(op_type + "\n" + name)
+                lines.append(f"{pad}{what}([{text}])" if op_type == "Placeholder" else
+                             f"{pad}{what}[{text}]")  # fmt: skip
+            elif what is not None:
+                sub = f"{item.prefix}_s{len(lines)}_{i}"
+                lines.append(f"{pad}subgraph {sub} [{_mermaid_text(what.path)}]")
+            else:
+                lines.append(f"{pad}end")
 
     for n, item in enumerate(_layout(graph)):
         if n == 0:
-            scope_lines(item, item.root, "  ")
+            scope_lines(item, "  ")
         else:
             lines.append(f"  subgraph {item.prefix} [{_mermaid_text(item.title)}]")
             lines.append(f"    {item.prefix}_fn>{_mermaid_text(item.name)}]")
-            scope_lines(item, item.root, "    ")
+            scope_lines(item, "    ")
             lines.append("  end")
         for src, dst, label in item.data:
             lines.append(f"  {src} -->|{_mermaid_text(label)}| {dst}")

@@ -19,6 +19,7 @@ from ._context import EAGER, GRAPH, NAME, SCOPES, TAPES, _roots, eager_mode, sta
 from ._func_graph import TRACES
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
+from ._introspect import with_description
 from ._ops._core import apply, convert_to_tensor, group
 from ._ops._registry import Spec, register_op
 from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
@@ -400,7 +401,7 @@ class Variable(TensorOperators):
             f"Variable {self.name!r} was created in {where} and cannot be used in {graph!r}; "
             f"use it in its own graph or in a function traced from there"
         )
-        raise GraphMismatchError(msg)
+        raise GraphMismatchError(with_description(msg))
 
     # -- storage (called by kernels) -----------------------------------------------------
 

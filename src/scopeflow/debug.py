@@ -5,8 +5,9 @@ Names: :func:`describe_scopes`, :func:`ScopeDescription`.
 :func:`describe_scopes` shows why an op lands where it does: the calling context's
 context-switch log, default-graph stack, name scope, control dependencies, device,
 control-flow scope and gradient tapes. Every :class:`~scopeflow.ScopeNestingError` and
-every "tensor of another graph" :class:`~scopeflow.errors.GraphMismatchError` ends with
-the same description, taken in the context where the error happened.
+every :class:`~scopeflow.errors.GraphMismatchError` raised while building an op from a
+tensor, variable or control input of another graph ends with the same description,
+taken in the context where the error happened.
 
 Example:
     >>> import scopeflow as sf
