@@ -23,6 +23,7 @@ from ._copying import refuse_copying
 from ._graph import Graph, Operation, Tensor, get_default_graph
 from ._nest import fill, flatten
 from ._ops._registry import REGISTRY
+from ._quiet import QUIET, quiet_reset, quiet_set
 from ._tensor import EagerTensor, to_array
 from .errors import GraphMismatchError, InvalidArgumentError, OpError
 
@@ -403,14 +404,16 @@ def execute(plan: _Plan, fed: list[np.ndarray[Any, Any]]) -> list[Any]:
     values: list[Any] = [None] * plan.n_slots
     values[: len(fed)] = fed
     for op, kernel, attrs, in_slots, first, n_out, dtypes in plan.steps:
+        token = quiet_set(QUIET)
         try:
-            with np.errstate(all="ignore"):
-                result = kernel(attrs, *[values[i] for i in in_slots])
+            result = kernel(attrs, *[values[i] for i in in_slots])
         except OpError:
             raise
         except (ValueError, IndexError, TypeError) as err:
             msg = f"Operation {op.name!r} ({op.type}) failed: {err}"
             raise InvalidArgumentError(msg) from err
+        finally:
+            quiet_reset(token)
         if n_out == 1:
             arr = np.asarray(result)
             if arr.dtype != dtypes[0]:

@@ -15,7 +15,15 @@ from ._graph import Shape, Tensor, escaped_from
 from ._operation import _no_public_constructor
 from ._tensor_ops import TensorOperators
 
-__all__ = ["EagerTensor", "as_dtype", "check_tensor_dtype", "to_array", "wrap"]
+__all__ = [
+    "PY_SCALARS",
+    "EagerTensor",
+    "as_dtype",
+    "check_tensor_dtype",
+    "scalar_array",
+    "to_array",
+    "wrap",
+]
 
 # Default dtypes for Python values, as in TensorFlow: float32 and int32.
 _PY_DEFAULTS: Final = {
@@ -257,6 +265,8 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
             )
             raise TypeError(msg)
         return arr
+    if type(value) in PY_SCALARS and _exact_in(value, dtype):
+        return np.array(value, dtype)
     try:
         arr = np.array(value)
     except (ValueError, TypeError) as e:
@@ -285,3 +295,91 @@ def _cast_checked(arr: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> np.ndarray
         )
         raise TypeError(msg)
     return out
+
+
+# -- Python scalars ----------------------------------------------------------------------
+#
+# Nearly all real code mixes tensors and Python numbers (``x * 2.0 - 1.0``), so converting
+# a Python scalar to the dtype of the tensor it meets is a hot path. The general route
+# (``np.array`` then a lossless-cast check under ``np.errstate`` with ``array_equal``)
+# cost about 25-35 µs per scalar; the checks below are plain arithmetic on the Python
+# value (about 0.2 µs) and accept exactly the values that route accepts without change.
+# Anything they do not accept (NaN, out of range, inexact, huge ints) takes the general
+# route, which raises the same errors as before.
+
+PY_SCALARS: Final = frozenset((float, int, bool))
+"""The Python scalar types with a fast conversion (``type(x) in PY_SCALARS``)."""
+
+
+def _limits(dtype: np.dtype[Any]) -> tuple[str, float, float]:
+    """(kind, low, high) for the fast checks: the range of an integer dtype, the largest
+    finite value of a float (complex: of its components), and for a float the largest
+    integer magnitude below which every Python int is exact in it."""
+    kind = dtype.kind
+    if kind in "iu":
+        info = np.iinfo(dtype)
+        return kind, int(info.min), int(info.max)
+    if kind in "fc":
+        finfo = np.finfo(dtype)
+        return kind, float(finfo.max), 2 ** (finfo.nmant + 1)
+    return kind, 0, 1  # bool
+
+
+_LIMITS: Final = {
+    np.dtype(t): _limits(np.dtype(t))
+    for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+              np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128)
+}  # fmt: skip
+
+
+def _exact_in(value: float | int | bool, dtype: np.dtype[Any]) -> bool:
+    """Whether the Python scalar ``value`` converts to ``dtype`` with no check needed:
+    True only where the general route would accept it and produce the same value."""
+    limits = _LIMITS.get(dtype)
+    if limits is None:
+        return False
+    kind, low, high = limits
+    if type(value) is bool:
+        return True  # 0 and 1 are exact in every numeric dtype
+    if type(value) is float:
+        if kind in "fc":
+            # Floats may round (float -> float is never "lossy" here), but overflow to
+            # inf, and NaN, take the general route.
+            return -low <= value <= low
+        if kind == "b":
+            return value == 0.0 or value == 1.0
+        return low <= value <= high and value.is_integer()
+    if kind in "iu":
+        return low <= value <= high
+    if kind in "fc":
+        return -high <= value <= high
+    return value == 0 or value == 1
+
+
+# Shared read-only 0-d arrays for repeated (scalar, dtype) pairs: a lookup is about half
+# the cost of np.array(). Only finite, non-zero values are cached (0.0 == -0.0 would
+# share a key). Races between threads only store equal arrays twice; the size bound keeps
+# a loop over many distinct scalars from growing it.
+_SCALAR_CACHE: dict[tuple[type, float | int | bool, np.dtype[Any]], np.ndarray[Any, Any]] = {}
+_SCALAR_CACHE_SIZE: Final = 1024
+
+
+def scalar_array(value: float | int | bool, dtype: np.dtype[Any]) -> np.ndarray[Any, Any] | None:
+    """A read-only 0-d array of ``dtype`` holding the Python scalar ``value``, or None when
+    the value needs the general checks of :func:`to_array` (which then raise or convert).
+
+    The array may be shared: use it only where values are never written (op inputs).
+    """
+    key = (type(value), value, dtype)
+    arr = _SCALAR_CACHE.get(key)
+    if arr is not None:
+        return arr
+    if not _exact_in(value, dtype):
+        return None
+    arr = np.array(value, dtype)
+    arr.flags.writeable = False
+    if value:
+        if len(_SCALAR_CACHE) >= _SCALAR_CACHE_SIZE:
+            _SCALAR_CACHE.clear()
+        _SCALAR_CACHE[key] = arr
+    return arr

@@ -12,7 +12,8 @@ from typing import Any, Final
 import numpy as np
 
 from .._context import EAGER, PAUSED, TAPES, _roots, state_get
-from .._tensor import EagerTensor, as_dtype, wrap
+from .._quiet import QUIET, quiet_reset, quiet_set
+from .._tensor import PY_SCALARS, EagerTensor, as_dtype, scalar_array, wrap
 from ._core import NO_ATTRS, apply, record_hook
 from ._grad_util import GradRecord, ones_like, register_gradient, unbroadcast, zeros_like
 from ._registry import OpDef, Spec, broadcast_shapes, check_same_dtype, register_op
@@ -162,34 +163,103 @@ RELU = _unary("Relu", lambda a: np.maximum(a, np.zeros((), a.dtype)), _REAL, "re
 LOGICAL_NOT = _unary("LogicalNot", np.logical_not, "b", "bool", differentiable=False)
 
 
-def _fast_binary(opdef: OpDef, ufunc: Any) -> Callable[..., Any]:
-    """An op function with a fast path for two same-dtype, same-shape eager tensors.
+def _fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> Callable[..., Any]:
+    """An op function with fast paths for the eager cases that need no checks.
 
-    The fast path skips conversion and the rule: with equal dtypes from ``_NUMERIC`` and
-    equal shapes there is nothing to check. It is the per-op overhead SPEC section 11
-    measures (alone and inside a tape step), so it stays this small.
+    Two eager tensors of one dtype from ``dtypes`` and one shape, or an eager tensor of such
+    a dtype and a Python scalar that converts exactly to it (``x * 2.0``), skip conversion
+    and the rule: there is nothing to check. This is the per-op overhead SPEC section 11
+    measures (alone, with a scalar operand and inside a tape step), so it stays this small.
     """
 
     def op(x: Any, y: Any, name: str | None = None) -> Any:
-        if type(x) is EagerTensor and type(y) is EagerTensor:
+        tx = type(x)
+        ty = type(y)
+        if tx is EagerTensor:
+            if ty is EagerTensor:
+                frame = state_get(_roots[0])
+                if frame[EAGER]:
+                    a = x._value
+                    b = y._value
+                    if a.dtype is b.dtype and a.shape == b.shape and a.dtype in dtypes:
+                        token = quiet_set(QUIET)
+                        try:
+                            r = ufunc(a, b)
+                        finally:
+                            quiet_reset(token)
+                        out = wrap(r if type(r) is np.ndarray else np.asarray(r))
+                        if frame[TAPES] and not frame[PAUSED]:
+                            hook = record_hook[0]
+                            if hook is not None:
+                                hook(frame, opdef, (x, y), (out,), NO_ATTRS)
+                        return out
+            elif ty in PY_SCALARS:
+                frame = state_get(_roots[0])
+                if frame[EAGER]:
+                    a = x._value
+                    if a.dtype in dtypes:
+                        b = scalar_array(y, a.dtype)
+                        if b is not None:
+                            return _run_scalar(frame, opdef, ufunc, x, a, b, False)
+        elif ty is EagerTensor and tx in PY_SCALARS:
             frame = state_get(_roots[0])
             if frame[EAGER]:
-                a = x._value
                 b = y._value
-                if a.dtype is b.dtype and a.shape == b.shape and a.dtype in _NUMERIC:
-                    r = ufunc(a, b)
-                    out = wrap(r if type(r) is np.ndarray else np.asarray(r))
-                    if frame[TAPES] and not frame[PAUSED]:
-                        hook = record_hook[0]
-                        if hook is not None:
-                            hook(frame, opdef, (x, y), (out,), NO_ATTRS)
-                    return out
+                if b.dtype in dtypes:
+                    a = scalar_array(x, b.dtype)
+                    if a is not None:
+                        return _run_scalar(frame, opdef, ufunc, y, b, a, True)
         return apply(opdef, (x, y), NO_ATTRS, name)
 
     return op
 
 
-add = _fast_binary(ADD, np.add)
+def _reflected(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> Callable[..., Any]:
+    """``other <op> self`` for the reflected operators (``2.0 * x``), with the scalar path."""
+
+    def rop(self: Any, other: Any) -> Any:
+        if type(self) is EagerTensor and type(other) in PY_SCALARS:
+            frame = state_get(_roots[0])
+            if frame[EAGER]:
+                b = self._value
+                if b.dtype in dtypes:
+                    a = scalar_array(other, b.dtype)
+                    if a is not None:
+                        return _run_scalar(frame, opdef, ufunc, self, b, a, True)
+        return apply(opdef, (other, self), NO_ATTRS, None)
+
+    return rop
+
+
+def _run_scalar(
+    frame: Any,
+    opdef: OpDef,
+    ufunc: Any,
+    t: EagerTensor,
+    value: np.ndarray[Any, Any],
+    scalar: np.ndarray[Any, Any],
+    scalar_first: bool,
+) -> EagerTensor:
+    """The eager fast path of ``t <op> scalar`` (or ``scalar <op> t``): the 0-d array
+    ``scalar`` has ``t``'s dtype, so the result has ``t``'s dtype and shape."""
+    token = quiet_set(QUIET)
+    try:
+        r = ufunc(scalar, value) if scalar_first else ufunc(value, scalar)
+    finally:
+        quiet_reset(token)
+    out = wrap(r if type(r) is np.ndarray else np.asarray(r))
+    if frame[TAPES] and not frame[PAUSED]:
+        hook = record_hook[0]
+        if hook is not None:
+            inputs = (wrap(scalar), t) if scalar_first else (t, wrap(scalar))
+            hook(frame, opdef, inputs, (out,), NO_ATTRS)
+    return out
+
+
+# True division of floats keeps their dtype; integers divide to float64 (the general path).
+_INEXACT: Final = frozenset(d for d in _NUMERIC if d.kind in "fc")
+
+add = _fast_binary(ADD, np.add, _NUMERIC)
 add.__name__ = "add"
 add.__doc__ = """``x + y`` element-wise, with broadcasting.
 
@@ -198,23 +268,25 @@ add.__doc__ = """``x + y`` element-wise, with broadcasting.
         >>> sf.add([1.0, 2.0], 1.0).numpy()
         array([2., 3.], dtype=float32)
     """
-subtract = _fast_binary(SUB, np.subtract)
+subtract = _fast_binary(SUB, np.subtract, _NUMERIC)
 subtract.__name__ = "subtract"
 subtract.__doc__ = "``x - y`` element-wise, with broadcasting."
-multiply = _fast_binary(MUL, np.multiply)
+multiply = _fast_binary(MUL, np.multiply, _NUMERIC)
 multiply.__name__ = "multiply"
 multiply.__doc__ = "``x * y`` element-wise, with broadcasting."
-
-
-def divide(x: Any, y: Any, name: str | None = None) -> Any:
-    """``x / y`` element-wise (true division: integer inputs give float64).
+divide = _fast_binary(DIV, np.true_divide, _INEXACT)
+divide.__name__ = "divide"
+divide.__doc__ = """``x / y`` element-wise (true division: integer inputs give float64).
 
     Example:
         >>> import scopeflow as sf
         >>> sf.divide([1, 3], 2).numpy()
         array([0.5, 1.5])
     """
-    return apply(DIV, (x, y), NO_ATTRS, name)
+radd = _reflected(ADD, np.add, _NUMERIC)
+rsubtract = _reflected(SUB, np.subtract, _NUMERIC)
+rmultiply = _reflected(MUL, np.multiply, _NUMERIC)
+rdivide = _reflected(DIV, np.true_divide, _INEXACT)
 
 
 def pow(x: Any, y: Any, name: str | None = None) -> Any:  # noqa: A001 - TensorFlow's name
