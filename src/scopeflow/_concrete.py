@@ -190,6 +190,7 @@ class ConcreteFunction:
 
     __slots__ = (
         "_arg_key",
+        "_backward",
         "_keep_alive",
         "_lock",
         "_out_template",
@@ -209,6 +210,8 @@ class ConcreteFunction:
         self._lock = threading.Lock()
         # The variables the graph reads (through nested calls too), found on first need.
         self._reads: tuple[Any, ...] | None = None
+        # The backward function of eager calls, built on the first gradient (_gradients).
+        self._backward: Any = None
 
     @property
     def inputs(self) -> list[Tensor]:
