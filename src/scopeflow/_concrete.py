@@ -191,6 +191,7 @@ class ConcreteFunction:
     __slots__ = (
         "_arg_key",
         "_backward",
+        "_capture_arrays",
         "_keep_alive",
         "_lock",
         "_out_template",
@@ -212,6 +213,12 @@ class ConcreteFunction:
         self._reads: tuple[Any, ...] | None = None
         # The backward function of eager calls, built on the first gradient (_gradients).
         self._backward: Any = None
+        # The arrays of the captured values when all are eager tensors (immutable, and a
+        # finished trace captures nothing more): saves a locked snapshot per eager call.
+        captured = graph.captured_inputs
+        self._capture_arrays: list[Any] | None = (
+            [v._value for v in captured] if all(type(v) is EagerTensor for v in captured) else None
+        )
 
     @property
     def inputs(self) -> list[Tensor]:
@@ -262,7 +269,10 @@ class ConcreteFunction:
             if self.graph._control_captures:
                 raise _eager_call_with_control_captures(self)
             arrays = [_eager_array(x) for x in leaves]
-            arrays.extend(_eager_array(v) for v in self.graph.captured_inputs)
+            if self._capture_arrays is not None:
+                arrays += self._capture_arrays
+            else:
+                arrays.extend(_eager_array(v) for v in self.graph.captured_inputs)
             if not frame[TAPES] or frame[PAUSED]:
                 outputs: Sequence[Any] = [wrap(np.asarray(v)) for v in self._run(arrays)]
             else:
