@@ -190,3 +190,19 @@ async def test_tasks_record_and_differentiate_their_own_calls() -> None:
     async with anyio.create_task_group() as tg:
         for i in range(1, 9):
             tg.start_soon(one, i)
+
+
+def test_one_backward_function_serves_calls_of_every_batch_size() -> None:
+    @sf.function(input_signature=[sf.TensorSpec((None, 3), sf.float32)])
+    def f(x: Any) -> Any:
+        return sf.reduce_sum(x * x, axis=1) + sf.reduce_mean(x)
+
+    for batch in (1, 4, 2):
+        value = np.arange(batch * 3, dtype=np.float32).reshape(batch, 3)
+        x = sf.constant(value)
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = sf.reduce_sum(f(x))
+        expected = 2 * value + batch / value.size
+        np.testing.assert_allclose(tape.gradient(y, x).numpy(), expected, rtol=1e-6)
+    assert f.trace_count == 1

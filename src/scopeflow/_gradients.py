@@ -40,6 +40,7 @@ from ._ops._seeds import DRAW_LOG
 from ._tape import _leaves, _leaves_like, no_tapes, replay_gradients
 from ._tensor import EagerTensor, wrap
 from ._variables import Variable
+from .errors import InvalidArgumentError
 
 __all__ = ["gradients", "run_time_vjp"]
 
@@ -104,7 +105,12 @@ def _call_backward(
     for leaf, ph in zip(leaves, fn.graph.inputs, strict=True):
         if type(leaf) is not EagerTensor or leaf._value.dtype != ph._dtype:
             return None
-    input_grads, var_grads = fn._call_flat(leaves)
+    try:
+        input_grads, var_grads = fn._call_flat(leaves)
+    except InvalidArgumentError:
+        # A backward graph traced for unknown sizes that these values break: the replay
+        # works op by op on the real values (and raises the real error, if there is one).
+        return None
     return VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
 
 
