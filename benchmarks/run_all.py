@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("scopes", "ops", "functions", "import", "tasks")
+BENCHES = ("scopes", "ops", "functions", "import", "tasks", "model_state")
 QUICK_ARGS = {
     "scopes": ["--rounds", "7"],
     "ops": ["--runs", "5", "--rounds", "7"],
     "import": ["--runs", "5"],
     "tasks": ["--tasks", "1000", "--runs", "2"],
+    "model_state": ["--runs", "3"],
 }
 
 
@@ -34,7 +35,7 @@ def run(name: str, quick: bool, json_path: Path) -> tuple[int, dict[str, Any] | 
     """Run ``bench_<name>.py``; return its exit status and its ``--json`` output."""
     cmd = [sys.executable, str(HERE / f"bench_{name}.py"), "--json", str(json_path)]
     if quick:
-        cmd += QUICK_ARGS[name]
+        cmd += QUICK_ARGS.get(name, [])
     status = subprocess.run(cmd, check=False).returncode
     if status != 0 or not json_path.exists():
         return status, None

@@ -34,19 +34,14 @@ BIAS = np.array([0.1, -0.2])
 MARGIN = 0.25
 
 
-class Model:
+class Model(sf.Module):
     """A dense layer whose variables are created once, when the model is built."""
 
     def __init__(self, weights: np.ndarray[Any, Any], bias: np.ndarray[Any, Any]) -> None:
-        with sf.name_scope("dense"):
-            self.w = sf.Variable(weights.astype(np.float32), name="w")
-            self.b = sf.Variable(bias.astype(np.float32), name="b")
+        super().__init__(name="dense")
+        self.w = sf.Variable(weights.astype(np.float32), name="w")
+        self.b = sf.Variable(bias.astype(np.float32), name="b")
         self.served = sf.Variable(0, name="served", trainable=False)
-
-    @property
-    def variables(self) -> list[sf.Variable]:
-        """Every variable of the model."""
-        return [self.w, self.b, self.served]
 
     @sf.function(input_signature=[sf.TensorSpec((None, N_FEATURES), sf.float32)])
     def predict(self, x: Any) -> Any:

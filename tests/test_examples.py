@@ -55,14 +55,21 @@ EXPECTED_OUTPUT: dict[str, list[str]] = {
         "its value: [0.5, 1.5, 2.5]; doubled eagerly: [1.0, 3.0, 5.0]",
         "ops of the function graph: []",
     ],
+    "train_and_export.py": [
+        "train step traced 1 time(s) for 60 steps",
+        "checkpoint written: ckpt-1 (model and optimizer state)",
+        "test accuracy above 0.5: True",
+        "reloaded in a fresh process: predictions identical: True",
+    ],
     "train_mlp.py": [
-        "variables: ['mlp/w1:0', 'mlp/b1:0', 'mlp/w2:0', 'mlp/b2:0']",
+        "variables: ['mlp/b1:0', 'mlp/b2:0', 'mlp/w1:0', 'mlp/w2:0']",
+        "optimizer steps: 300",
         "train_step traced 1 time(s) for 300 steps",
         "the loss went down on 300 of 300 steps",
         "final loss below 0.05: True",
     ],
     "serving.py": [
-        "model loaded: variables ['dense/w:0', 'dense/b:0', 'served:0']",
+        "model loaded: variables ['dense/b:0', 'dense/served:0', 'dense/w:0']",
         "200 requests answered and checked: {'event loop': 67, 'explain': 66, 'worker thread': 67}",
         "calls counted by the model: 201 (the warm-up included)",
         "predict traced 1 time(s), decide traced 1 time(s)",

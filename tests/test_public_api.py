@@ -49,6 +49,7 @@ def test_modules_in_all_are_public_submodules() -> None:
         "optimizers": sf.optimizers,
         "debugging": sf.debugging,
         "random": sf.random,
+        "saved_model": sf.saved_model,
         "train": sf.train,
     }
     for name, module in modules.items():

@@ -14,6 +14,7 @@ from . import (
     nn as nn,
     optimizers as optimizers,
     random as random,
+    saved_model as saved_model,
     train as train,
 )
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
@@ -133,6 +134,7 @@ from ._ops._custom_grad import (
     stop_gradient as stop_gradient,
 )
 from ._ops._debug import print_ as print  # TensorFlow's name: sf.print
+from ._retracing import RetracingWarning as RetracingWarning
 from ._scopes import (
     control_dependencies as control_dependencies,
     device as device,
@@ -178,6 +180,7 @@ __all__ = [
     "InvalidArgumentError",
     "Module",
     "Operation",
+    "RetracingWarning",
     "ScopeNestingError",
     "ScopedExecutor",
     "ScopeflowError",
@@ -283,6 +286,7 @@ __all__ = [
     "round",
     "rsqrt",
     "run_in_scopes",
+    "saved_model",
     "scoped_generator",
     "shape",
     "sigmoid",

@@ -35,7 +35,14 @@ from ._optimizers import Optimizer
 from ._scopes import name_scope
 from ._variables import Variable
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointLoadStatus", "read_arrays"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "CheckpointLoadStatus",
+    "arrays_from_bytes",
+    "read_arrays",
+]
 
 FORMAT: Final = "scopeflow.checkpoint"
 FORMAT_VERSION: Final = "1"
@@ -156,8 +163,8 @@ class Checkpoint:
         arrays: dict[str, np.ndarray[Any, Any]] = {}
         for key, var in self._entries().items():
             arrays[key] = _value_of(var, key)
-        data = _encode(arrays, target)
-        _atomic_write(target, data)
+        header = _header(arrays, target)
+        _atomic_write(target, header, *arrays.values())
         return target
 
     def save(self, file_prefix: str | os.PathLike[str]) -> str:
@@ -277,22 +284,52 @@ def _value_of(var: Variable, key: str) -> np.ndarray[Any, Any]:
     return value if value.flags.c_contiguous else value.copy(order="C")
 
 
-def _encode(arrays: dict[str, np.ndarray[Any, Any]], target: str) -> bytes:
-    try:
-        return safetensors.numpy.save(
-            arrays, metadata={"format": FORMAT, "version": FORMAT_VERSION}
-        )
-    except SafetensorError as err:
-        msg = f"Cannot write checkpoint {target!r}: {err}"
-        raise ValueError(msg) from None
+# safetensors' dtype codes, for the header written below.
+_SAFETENSORS_DTYPES: Final = {
+    "bool": "BOOL", "uint8": "U8", "int8": "I8", "uint16": "U16", "int16": "I16",
+    "float16": "F16", "uint32": "U32", "int32": "I32", "float32": "F32", "uint64": "U64",
+    "int64": "I64", "float64": "F64",
+}  # fmt: skip
 
 
-def _atomic_write(target: str, data: bytes) -> None:
+def _header(arrays: dict[str, np.ndarray[Any, Any]], target: str) -> bytes:
+    """The safetensors header for ``arrays``, whose data follows it in the given order.
+
+    Writing the header and then each array's buffer straight to the file (rather than
+    through ``safetensors.numpy.save``, which first joins everything into one bytes
+    object) saves a full copy of the checkpoint; the file is the same format.
+    """
+    entries: dict[str, Any] = {"__metadata__": {"format": FORMAT, "version": FORMAT_VERSION}}
+    offset = 0
+    for key, arr in arrays.items():
+        code = _SAFETENSORS_DTYPES.get(arr.dtype.name)
+        if code is None:
+            msg = (
+                f"Cannot write checkpoint {target!r}: entry {key!r} has dtype "
+                f"{arr.dtype.name}, which safetensors cannot store"
+            )
+            raise ValueError(msg)
+        entries[key] = {
+            "dtype": code,
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + arr.nbytes],
+        }
+        offset += arr.nbytes
+    header = json.dumps(entries, separators=(",", ":")).encode("utf-8")
+    header += b" " * (-len(header) % 8)  # the data starts 8-byte aligned
+    return struct.pack("<Q", len(header)) + header
+
+
+def _atomic_write(target: str, header: bytes, *arrays: np.ndarray[Any, Any]) -> None:
     directory = os.path.dirname(os.path.abspath(target))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            f.write(header)
+            for arr in arrays:
+                if arr.dtype.byteorder == ">":  # safetensors data is little-endian
+                    arr = arr.astype(arr.dtype.newbyteorder("<"))
+                f.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -313,6 +350,11 @@ def read_arrays(source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
     except OSError as err:
         msg = f"Cannot read {source!r}: {err.strerror or err}"
         raise ValueError(msg) from None
+    return arrays_from_bytes(data, source, fmt)
+
+
+def arrays_from_bytes(data: bytes, source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
+    """The arrays of safetensors ``data`` read from ``source``; see :func:`read_arrays`."""
     metadata = _metadata(data, source)
     if metadata.get("format") != fmt:
         msg = f"{source!r} is not a {fmt} file (its metadata names {metadata.get('format')!r})"

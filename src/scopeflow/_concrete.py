@@ -9,9 +9,11 @@ enclosing functions run. The structure helpers here flatten nested arguments and
 
 from __future__ import annotations
 
+import math
 import re
 import threading
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, final
 
 import numpy as np
@@ -95,22 +97,165 @@ def _leaf_spec(value: Any) -> tuple[np.dtype[Any], Shape | None]:
     return value.dtype, value.shape
 
 
-def _flatten(value: Any, leaves: list[Any], keep_alive: list[Any]) -> Any:
-    """The cache-key structure of ``value``; tensor leaves are appended to ``leaves``."""
+def _flatten(
+    value: Any,
+    leaves: list[Any],
+    refs: Callable[[Any], _WeakId] | None = None,
+    tokens: list[_WeakId] | None = None,
+) -> Any:
+    """The cache-key structure of ``value``; tensor leaves are appended to ``leaves``.
+
+    Python values key by type and value (so ``1``, ``1.0`` and ``True`` differ, NaN keys
+    are stable and ``-0.0`` differs from ``0.0``); containers key by type and contents.
+    Objects compared by identity key by a weak reference, made by ``refs`` (a transient
+    one when None) and appended to ``tokens``, so the cache never keeps them alive.
+    """
+    kind = type(value)
+    if kind is EagerTensor:  # the warm-call case, first and without a call
+        leaves.append(value)
+        array = value._value
+        return (_LEAF, array.dtype, array.shape)
+    if kind in _ATOMS:
+        return ("py", kind, value)
+    if kind is float:
+        return ("py", float, _float_key(value))
     if _is_tensor_leaf(value):
         leaves.append(value)
         dtype, shape = _leaf_spec(value)
         return (_LEAF, dtype, shape)
     if isinstance(value, (list, tuple)):
-        return (type(value), tuple(_flatten(v, leaves, keep_alive) for v in value))
+        return (kind, tuple([_flatten(v, leaves, refs, tokens) for v in value]))
     if isinstance(value, Mapping):
-        return (type(value), tuple((k, _flatten(v, leaves, keep_alive)) for k, v in value.items()))
+        items = [(_hashable_key(k), _flatten(v, leaves, refs, tokens)) for k, v in value.items()]
+        return (kind, tuple(items))
+    if isinstance(value, _NUMBERS):
+        return _number_key(value)
     try:
         hash(value)
     except TypeError:
-        keep_alive.append(value)  # its id stays unique while the trace is cached
-        return ("id", id(value))
+        return ("ref", _weak_id(value, refs, tokens, hashable=False))
+    if kind.__hash__ is _OBJECT_HASH and kind.__eq__ is _OBJECT_EQ:
+        # Compared by identity: a weak key frees the object (and its traces) when it dies.
+        try:
+            return ("ref", _weak_id(value, refs, tokens, hashable=True))
+        except TypeError:
+            pass  # not weak-referenceable (a bare object()): keyed, and kept, by value
+    return ("py", kind, value)
+
+
+def _arg_structure(
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    leaves: list[Any],
+    refs: Callable[[Any], _WeakId] | None = None,
+    tokens: list[_WeakId] | None = None,
+) -> tuple[tuple[Any, ...], tuple[tuple[str, Any], ...]]:
+    """The key of bound call arguments: one entry per positional and per keyword argument."""
+    return (
+        tuple([_flatten(a, leaves, refs, tokens) for a in args]),
+        tuple([(k, _flatten(v, leaves, refs, tokens)) for k, v in kwargs.items()]),
+    )
+
+
+class UnkeyableArgumentError(TypeError):
+    """An argument that can neither be hashed nor weakly referenced (a ``set``, ...)."""
+
+
+@final
+class _Special:
+    """A float key that ``==`` cannot express: NaN (never equal to itself) and ``-0.0``."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def __repr__(self) -> str:
+        return self._text
+
+
+_NAN: Final = _Special("nan")
+_NEG_ZERO: Final = _Special("-0.0")
+_ATOMS: Final = frozenset({int, bool, str, bytes, type(None)})
+_NUMBERS: Final = (float, complex, np.floating, np.complexfloating)
+_OBJECT_HASH: Final[Any] = object.__hash__
+_OBJECT_EQ: Final[Any] = object.__eq__
+
+
+def _float_key(x: Any) -> Any:
+    if x == x and x != 0:  # the common case first: an ordinary number keys by itself
+        return x
+    if x != x:
+        return _NAN  # every NaN is one key, whatever its payload or sign
+    return _NEG_ZERO if math.copysign(1.0, float(x)) < 0 else x
+
+
+def _number_key(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, (complex, np.complexfloating)):
+        return ("py", type(value), _float_key(value.real), _float_key(value.imag))
+    return ("py", type(value), _float_key(value))
+
+
+def _hashable_key(value: Any) -> Any:
+    """A mapping key as a cache key: ``{1: x}``, ``{True: x}`` and ``{1.0: x}`` differ."""
+    if isinstance(value, _NUMBERS):
+        return _number_key(value)
     return ("py", type(value), value)
+
+
+@final
+class _WeakId:
+    """An identity key that does not keep its object alive.
+
+    Equal to another key for the same live object; once the object is gone it equals
+    only itself, so a stale cache entry can never be hit by a newcomer at the same id.
+    """
+
+    __slots__ = ("__weakref__", "_hash", "_name", "places", "ref")
+
+    def __init__(self, obj: Any, callback: Callable[[Any], None] | None = None) -> None:
+        self.ref = weakref.ref(obj, callback)
+        self._hash = id(obj)
+        self._name = type(obj).__name__
+        # Where traces keyed on it are cached: None for eager callers, else a weak
+        # reference to the caller's graph. Replaced whole (a tuple), never mutated.
+        self.places: tuple[weakref.ref[Any] | None, ...] = ()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(other) is not _WeakId or other._hash != self._hash:
+            return False
+        obj = self.ref()
+        return obj is not None and obj is other.ref()
+
+    def __repr__(self) -> str:
+        return f"<{self._name} object at {self._hash:#x}>"
+
+
+def _weak_id(
+    value: Any,
+    refs: Callable[[Any], _WeakId] | None,
+    tokens: list[_WeakId] | None,
+    hashable: bool,
+) -> _WeakId:
+    try:
+        token = refs(value) if refs is not None else _WeakId(value)
+    except TypeError:
+        if hashable:
+            raise
+        msg = (
+            f"cannot key a trace on {type(value).__name__} {value!r}: it is neither hashable "
+            f"nor weak-referenceable; pass a tensor, a hashable value (a tuple or frozenset "
+            f"instead of a list or set) or an object that supports weak references"
+        )
+        raise UnkeyableArgumentError(msg) from None
+    if tokens is not None:
+        tokens.append(token)
+    return token
 
 
 def _rebuild(value: Any, leaves: Any) -> Any:
@@ -191,6 +336,7 @@ class ConcreteFunction:
     __slots__ = (
         "_arg_key",
         "_backward",
+        "_binder",
         "_capture_arrays",
         "_keep_alive",
         "_lock",
@@ -207,18 +353,19 @@ class ConcreteFunction:
         self._arg_key = arg_key
         self._out_template = out_template
         self._keep_alive = keep_alive
+        # Set by Function.get_concrete_function: binds (args, kwargs) to the Python
+        # signature, returning (flat tensor arguments or None, args, kwargs).
+        self._binder: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None
         self._plan: Any = None
         self._lock = threading.Lock()
         # The variables the graph reads (through nested calls too), found on first need.
         self._reads: tuple[Any, ...] | None = None
         # The backward function of eager calls, built on the first gradient (_gradients).
         self._backward: Any = None
-        # The arrays of the captured values when all are eager tensors (immutable, and a
-        # finished trace captures nothing more): saves a locked snapshot per eager call.
-        captured = graph.captured_inputs
-        self._capture_arrays: list[Any] | None = (
-            [v._value for v in captured] if all(type(v) is EagerTensor for v in captured) else None
-        )
+        # (number of captures, their arrays) once all captured values were eager tensors
+        # (immutable): saves a locked snapshot of the captures per eager call. Captures
+        # only ever grow, so an equal count means the same captures.
+        self._capture_arrays: tuple[int, list[Any]] | None = None
 
     @property
     def inputs(self) -> list[Tensor]:
@@ -244,8 +391,20 @@ class ConcreteFunction:
         return f"<sf.ConcreteFunction {self.graph.name!r} inputs={len(self.graph.inputs)}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        binder = self._binder
+        if binder is not None:
+            try:
+                flat, args, kwargs = binder(args, kwargs)
+            except TypeError as err:
+                msg = (
+                    f"ConcreteFunction {self.name!r} was traced for arguments structured as "
+                    f"{_describe_key(self._arg_key)}; {err}"
+                )
+                raise TypeError(msg) from None
+            if flat is not None:  # an input_signature function: checked against its specs
+                return self._call_flat(flat)
         leaves: list[Any] = []
-        key = _flatten((args, kwargs), leaves, [])
+        key = _arg_structure(args, kwargs, leaves)
         if _shape_free(key) != _shape_free(self._arg_key):
             msg = (
                 f"ConcreteFunction {self.name!r} was traced for arguments structured as "
@@ -269,15 +428,19 @@ class ConcreteFunction:
             if self.graph._control_captures:
                 raise _eager_call_with_control_captures(self)
             arrays = [_eager_array(x) for x in leaves]
-            if self._capture_arrays is not None:
-                arrays += self._capture_arrays
+            cached = self._capture_arrays
+            if cached is not None and cached[0] == len(self.graph._captures):
+                arrays += cached[1]
             else:
-                arrays.extend(_eager_array(v) for v in self.graph.captured_inputs)
+                captured = self.graph.captured_inputs
+                arrays.extend(_eager_array(v) for v in captured)
+                if all(type(v) is EagerTensor for v in captured):
+                    self._capture_arrays = (len(captured), arrays[len(leaves) :])
             if not frame[TAPES] or frame[PAUSED]:
                 outputs: Sequence[Any] = [wrap(np.asarray(v)) for v in self._run(arrays)]
             else:
-                # The call is one op on the tape; its gradient replays the graph, with the
-                # random values this run draws.
+                # The call is one op on the tape. Its gradient calls the trace's backward
+                # function, or replays the graph with the random values this run draws.
                 draws = DrawLog()
                 token = DRAW_LOG.set(draws)
                 try:
@@ -393,15 +556,28 @@ def _shape_free(key: Any) -> Any:
 
 
 def _describe_key(key: Any) -> str:
-    def walk(k: Any) -> str:
-        if isinstance(k, tuple) and k and k[0] == _LEAF:
-            return f"Tensor({k[1].name}, {k[2]})"
-        if isinstance(k, tuple) and len(k) == 3 and k[0] == "py":
-            return repr(k[2])
-        if isinstance(k, tuple) and len(k) == 2 and isinstance(k[0], type):
-            return f"{k[0].__name__}({', '.join(walk(x) for x in k[1])})"
-        if isinstance(k, tuple) and len(k) == 2 and not isinstance(k[0], str):
-            return f"{k[0]!r}={walk(k[1])}"
-        return repr(k)
+    """Bound-argument keys as a call: ``(Tensor(float32, shape=(None,)), 3.0, scale=2.0)``."""
+    if key and key[0] == "signature":
+        return f"input_signature {list(key[1])!r}"
+    args, kwargs = key
+    parts = [_describe_part(k) for k in args]
+    parts.extend(f"{name}={_describe_part(k)}" for name, k in kwargs)
+    return f"({', '.join(parts)})"
 
-    return walk(key)
+
+def _describe_part(k: Any) -> str:
+    """One argument's key in words."""
+    tag = k[0]
+    if tag == _LEAF:
+        return f"Tensor({k[1].name}, shape={k[2]})"
+    if tag == "py":
+        if len(k) == 4:
+            return f"{k[1].__name__}({k[2]!r}, {k[3]!r})"
+        return repr(k[2]) if k[1] in _ATOMS or k[1] is float else f"{k[1].__name__}({k[2]!r})"
+    if tag == "ref":
+        return repr(k[1])
+    if isinstance(tag, type) and issubclass(tag, Mapping):
+        body = ", ".join(f"{_describe_part(kk)}: {_describe_part(v)}" for kk, v in k[1])
+        return f"{tag.__name__}({{{body}}})"
+    body = ", ".join(_describe_part(v) for v in k[1])
+    return f"{tag.__name__}([{body}])"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, final
@@ -25,18 +26,22 @@ from typing import Any, final
 from ._concrete import (
     ConcreteFunction,
     TensorSpec,
+    UnkeyableArgumentError,
+    _arg_structure,
     _flatten,
     _flatten_outputs,
     _leaf_spec,
     _rebuild,
+    _WeakId,
 )
 from ._context import DEVICE, EAGER, GRAPH, SCOPES, _roots, state_get
 from ._copying import refuse_copying
 from ._func_graph import TRACES, FuncGraph
-from ._graph import Tensor, get_default_graph
+from ._graph import Graph, get_default_graph
 from ._ops._core import graph_tensor, placeholder
+from ._retracing import RetraceDetector, RetracingWarning, message
 from ._scopes import device as device_scope
-from ._tensor import EagerTensor, to_array, wrap
+from ._signature import CallKeys, bound_method_signature
 from ._tracing import Lifecycle, Pending, Retrace
 
 __all__ = ["Function", "function"]
@@ -93,6 +98,8 @@ class Function:
         # By identity, never by __eq__/__hash__; the weak reference's callback drops the
         # entry when the instance dies (before its id can be reused).
         self._bound: dict[int, tuple[weakref.ref[Any], Function]] = {}
+        self._keys = CallKeys(python_function, input_signature, self._name, self)
+        self._retraces = RetraceDetector()
         functools.update_wrapper(self, python_function)
 
     def __repr__(self) -> str:
@@ -151,58 +158,54 @@ class Function:
         frame: tuple[Any, ...],
         for_concrete: bool = False,
     ) -> tuple[Any, list[Any], list[Any], tuple[Any, Any]]:
-        """(cache key, tensor leaves, objects to keep alive, (args, kwargs) to trace)."""
-        keep: list[Any] = []
-        if self.input_signature is not None:
-            args, kwargs = self._apply_signature(args, kwargs, for_concrete)
-        leaves: list[Any] = []
-        structure = _flatten((args, kwargs), leaves, keep)
-        call: tuple[Any, Any] = (args, kwargs)
-        if self.input_signature is not None:
-            # One trace serves every compatible call: placeholders take the spec shapes.
-            structure = ("signature", self.input_signature)
-            call = (self.input_signature, {})
-        device = frame[SCOPES][DEVICE]
-        return (frame[EAGER], device, structure), leaves, keep, call
+        """(cache key, tensor leaves, objects to keep alive, (args, kwargs) to trace).
 
-    def _apply_signature(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        sig = self.input_signature
-        assert sig is not None
-        if kwargs:
-            msg = f"{self._name}() has an input_signature; pass its arguments by position"
-            raise TypeError(msg)
-        if for_concrete and not args:
-            return tuple(sig), {}
-        if len(args) != len(sig):
-            msg = (
-                f"{self._name}() takes {len(sig)} tensor arguments by its input_signature, "
-                f"got {len(args)}"
-            )
-            raise TypeError(msg)
-        converted = []
-        for i, (arg, spec) in enumerate(zip(args, sig, strict=True)):
-            if isinstance(arg, TensorSpec):
-                value: Any = arg
-            elif isinstance(arg, (Tensor, EagerTensor)) or hasattr(arg, "__sf_tensor__"):
-                value = arg.__sf_tensor__() if hasattr(arg, "__sf_tensor__") else arg
-            else:
-                try:
-                    value = wrap(to_array(arg, spec.dtype))
-                except TypeError as err:
-                    msg = f"{self._name}() argument {i}: {err}"
-                    raise TypeError(msg) from None
-            dtype, shape = _leaf_spec(value)
-            if not spec.is_compatible_with(dtype, shape):
-                msg = (
-                    f"{self._name}() argument {i} (dtype {dtype.name}, shape {shape}) does "
-                    f"not match its input_signature entry {spec!r}"
-                )
-                error = TypeError if dtype != spec.dtype else ValueError
-                raise error(msg)
-            converted.append(value)
-        return tuple(converted), {}
+        The key is (eager caller, device, structure of the bound call, weak identity keys
+        in it); nothing in it keeps an argument alive, so the keep-alive list is empty.
+        """
+        keys = self._keys
+        if keys.specs is not None:
+            # One trace serves every compatible call: placeholders take the spec shapes.
+            leaves = keys.bind_specs(args, kwargs, for_concrete)
+            key = (frame[EAGER], frame[SCOPES][DEVICE], keys.signature_key, ())
+            return key, leaves, [], (keys.specs, {})
+        args, kwargs = keys.binder.bind(args, kwargs)
+        leaves = []
+        tokens: list[_WeakId] = []
+        try:
+            structure = _arg_structure(args, kwargs, leaves, keys.ref, tokens)
+        except UnkeyableArgumentError as err:
+            raise keys.unkeyable(args, kwargs, err) from None
+        refs = tuple(tokens) if tokens else ()
+        return (frame[EAGER], frame[SCOPES][DEVICE], structure, refs), leaves, [], (args, kwargs)
+
+    def _evict_ref(self, token: _WeakId) -> None:
+        """Drop the traces keyed on an argument that has died (see ``_signature._died``).
+
+        Takes no lock: it may run inside a GC pass while this thread holds ``_lock``;
+        snapshots and ``pop`` are atomic on dicts.
+        """
+        for place in token.places:
+            graph = None if place is None else place()
+            traces = self._traces_for(graph) if place is None or graph is not None else None
+            if traces is not None:
+                for key in [k for k in list(traces) if token in k[3]]:
+                    traces.pop(key, None)
+
+    def _traces_for(self, graph: Graph | None) -> dict[Any, ConcreteFunction] | None:
+        """The dict of traces for eager callers (None) or for callers in ``graph``."""
+        if graph is None:
+            return self._eager_cache.traces
+        cache: _Cache | None = graph._function_caches.get(self)
+        return None if cache is None else cache.traces
+
+    def _retrace_check(self, call: int, cache: _Cache, key: Any) -> None:
+        """Count a cache miss of a call; warn once if the function keeps retracing."""
+        due = self._retraces.missed(call, id(cache), key)
+        if due is not None:
+            text = message(self._keys.binder, due[0], due[1], key)
+            # stacklevel: _retrace_check < _lookup < _concrete < __call__ < the caller.
+            warnings.warn(text, RetracingWarning, stacklevel=5)
 
     def _cache_for(self, frame: tuple[Any, ...]) -> _Cache:
         if frame[EAGER]:
@@ -236,11 +239,15 @@ class Function:
         if self._is_async:
             msg = f"{self._name} is async: use `await f.aget_concrete_function(...)`"
             raise TypeError(msg)
-        return self._concrete(args, kwargs, for_concrete=True)[0]
+        concrete = self._concrete(args, kwargs, for_concrete=True)[0]
+        concrete._binder = self._keys.concrete_binder()
+        return concrete
 
     async def aget_concrete_function(self, *args: Any, **kwargs: Any) -> ConcreteFunction:
         """:meth:`get_concrete_function` for an ``async def`` function."""
-        return (await self._aconcrete(args, kwargs, for_concrete=True))[0]
+        concrete = (await self._aconcrete(args, kwargs, for_concrete=True))[0]
+        concrete._binder = self._keys.concrete_binder()
+        return concrete
 
     def _claim(self, cache: _Cache, key: Any) -> tuple[ConcreteFunction | None, Pending, bool]:
         """(cached trace, pending trace, whether the caller must trace) under the lock."""
@@ -269,7 +276,16 @@ class Function:
         frame = state_get(_roots[0])
         key, leaves, keep, call = self._key(args, kwargs, frame, for_concrete)
         cache = self._cache_for(frame)
-        return cache, key, leaves, keep, call, cache.traces.get(key)
+        hit = cache.traces.get(key)
+        if hit is None and key[3]:
+            # Remember where traces keyed on these objects go, to evict them when one dies.
+            graph = None if frame[EAGER] else frame[GRAPH] or get_default_graph()
+            self._keys.note(key[3], graph)
+        if not for_concrete:
+            number = next(self._retraces.calls)
+            if hit is None:
+                self._retrace_check(number, cache, key)
+        return cache, key, leaves, keep, call, hit
 
     def _concrete(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], for_concrete: bool = False
@@ -412,12 +428,15 @@ def _method(fn: Callable[..., Any], ref: weakref.ref[Any], is_async: bool) -> Ca
         async def amethod(*args: Any, **kwargs: Any) -> Any:
             return await fn(ref(), *args, **kwargs)
 
+        amethod.__signature__ = bound_method_signature(fn)  # type: ignore[attr-defined]
         return amethod
 
     @functools.wraps(fn)
     def method(*args: Any, **kwargs: Any) -> Any:
         return fn(ref(), *args, **kwargs)
 
+    # Calls bind to the method's parameters after ``self`` (see _signature).
+    method.__signature__ = bound_method_signature(fn)  # type: ignore[attr-defined]
     return method
 
 
@@ -439,7 +458,7 @@ def _named_leaves(fn: Callable[..., Any], call: tuple[Any, Any]) -> list[tuple[s
 
 def _collect(value: Any, base: str, out: list[tuple[str, Any]]) -> None:
     leaves: list[Any] = []
-    _flatten(value, leaves, [])
+    _flatten(value, leaves)
     if len(leaves) == 1 and leaves[0] is value:
         out.append((base, value))
     else:

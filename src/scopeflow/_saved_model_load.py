@@ -1,0 +1,437 @@
+"""Loading an exported model: read, verify, validate, build, then create variables.
+
+The steps, in order, so that a bad file changes nothing:
+
+1. read the three files once each (the document under a size limit) and check their
+   SHA-256 digests, so corruption is caught before anything is parsed further;
+2. validate the whole document (``_saved_model_format.check_document``);
+3. build every function graph privately, running each op's shape/dtype rule and comparing
+   it with the recorded output specs; variable attributes point at stand-ins meanwhile;
+4. only then create the variables, under ``init_scope`` (so loading inside a graph or a
+   traced function puts them in the outer context), and swap them in for the stand-ins.
+
+Nothing runs except creating constants and variables.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+import numpy as np
+
+from ._checkpoint import arrays_from_bytes
+from ._concrete import ConcreteFunction, TensorSpec, _arg_structure
+from ._context import EAGER, _roots, state_get
+from ._control_flow import ControlFlowGraph
+from ._func_graph import FuncGraph
+from ._graph import Tensor
+from ._init_scope import init_scope
+from ._ops._registry import REGISTRY
+from ._saved_model_format import (
+    CONSTANTS_FILE,
+    CONSTANTS_FORMAT,
+    DOCUMENT,
+    MAX_DOCUMENT_BYTES,
+    VARIABLES_FILE,
+    VARIABLES_FORMAT,
+    ArrayRef,
+    Document,
+    FnRef,
+    VarRef,
+    digest,
+    document_digest,
+    from_storage,
+    parse_json,
+)
+from ._saved_model_objects import LoadedModel
+from ._saved_model_schema import check_document
+from ._scopes import name_scope
+from ._tensor import EagerTensor, wrap
+from ._variables import Variable
+
+__all__ = ["load"]
+
+
+def _read(path: str, limit: int | None = None) -> bytes:
+    try:
+        if limit is not None and os.path.getsize(path) > limit:
+            msg = f"Cannot read {path!r}: larger than the {limit}-byte limit for a document"
+            raise ValueError(msg)
+        return Path(path).read_bytes()
+    except OSError as err:
+        msg = f"Cannot read {path!r}: {err.strerror or err}"
+        raise ValueError(msg) from None
+
+
+def load(path: str | os.PathLike[str]) -> LoadedModel:
+    """Load the saved model in the directory ``path``; see ``sf.saved_model.load``."""
+    root = os.fspath(path)
+    doc_path = os.path.join(root, DOCUMENT)
+    doc_bytes = _read(doc_path, MAX_DOCUMENT_BYTES)
+    raw = parse_json(doc_bytes, doc_path)
+    integrity = raw.get("integrity") if isinstance(raw, dict) else None
+    if not isinstance(integrity, dict) or not all(
+        isinstance(integrity.get(k), str) for k in ("document", "variables", "constants")
+    ):
+        msg = (
+            f"Invalid saved model {doc_path!r}: integrity must hold the digests of the "
+            f"document and both array files"
+        )
+        raise ValueError(msg)
+    try:
+        doc_digest = document_digest(raw)
+    except (TypeError, ValueError) as err:  # pragma: no cover - parse_json already refused these
+        msg = f"Invalid saved model {doc_path!r}: {err}"
+        raise ValueError(msg) from None
+    if doc_digest != integrity["document"]:
+        msg = (
+            f"Invalid saved model {doc_path!r}: the document does not match its digest "
+            f"(corrupted or edited)"
+        )
+        raise ValueError(msg)
+    arrays = {}
+    for filename, fmt, key in (
+        (VARIABLES_FILE, VARIABLES_FORMAT, "variables"),
+        (CONSTANTS_FILE, CONSTANTS_FORMAT, "constants"),
+    ):
+        file_path = os.path.join(root, filename)
+        data = _read(file_path)
+        if digest(data) != integrity[key]:
+            msg = (
+                f"Invalid saved model {file_path!r}: the file does not match its digest in "
+                f"{DOCUMENT} (corrupted or replaced)"
+            )
+            raise ValueError(msg)
+        arrays[key] = arrays_from_bytes(data, file_path, fmt)
+    document = check_document(
+        raw,
+        doc_path,
+        {k: (a.dtype, a.shape) for k, a in arrays["variables"].items()},
+        {k: (a.dtype, a.shape) for k, a in arrays["constants"].items()},
+        REGISTRY.__contains__,
+    )
+    constants = {
+        key: from_storage(arrays["constants"][key], dtype, shape)
+        for key, (dtype, shape) in document.constants.items()
+    }
+    for arr in constants.values():
+        arr.flags.writeable = False
+    stand_ins = {v.path: _stand_in(v.name, v.dtype, v.shape) for v in document.variables}
+    built = _Builder(doc_path, document, constants, stand_ins).build_all()
+    values = {
+        v.path: from_storage(arrays["variables"][v.path], v.dtype, v.shape)
+        for v in document.variables
+    }
+    real = _create_variables(document, values)
+    swap = {id(stand_ins[path]): var for path, var in real.items()}
+    for concrete in built.values():
+        for op in concrete.graph.get_operations():
+            for key, value in op._attrs.items():
+                op._attrs[key] = _swap(value, swap)
+        concrete._reads = None
+    return LoadedModel(root, document, built, real)
+
+
+def _stand_in(name: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> Variable:
+    """A variable-shaped object for the shape rules while graphs are built and checked.
+
+    It has no value and is in no graph or collection; every reference to it is replaced
+    by the real variable once all graphs are built.
+    """
+    var = object.__new__(Variable)
+    var._dtype, var._shape, var._name = dtype, shape, name
+    var._graph = var._handle = var._initializer = var._snapshot = var._value = None
+    var._trainable = False
+    var._lock = threading.Lock()
+    return var
+
+
+def _swap(value: Any, swap: dict[int, Variable]) -> Any:
+    if isinstance(value, Variable):
+        return swap[id(value)]
+    if isinstance(value, (list, tuple)) and any(isinstance(x, Variable) for x in value):
+        return type(value)(swap[id(x)] if isinstance(x, Variable) else x for x in value)
+    return value
+
+
+def _create_variables(
+    document: Document, values: dict[str, np.ndarray[Any, Any]]
+) -> dict[str, Variable]:
+    out: dict[str, Variable] = {}
+    with init_scope(), name_scope(None):
+        eager = state_get(_roots[0])[EAGER]
+        for v in document.variables:
+            var = Variable(values[v.path], name=v.name, trainable=v.trainable, dtype=v.dtype)
+            if eager:
+                var._name = v.name  # exactly the saved name
+            out[v.path] = var
+    return out
+
+
+class _Builder:
+    """Builds the validated functions into private function graphs, callees first; a
+    nested graph (branch, loop body) is built when its outer function reaches the first
+    op that uses it, so its captures resolve to that function's tensors."""
+
+    def __init__(
+        self,
+        source: str,
+        document: Document,
+        constants: dict[str, np.ndarray[Any, Any]],
+        stand_ins: dict[str, Variable],
+    ) -> None:
+        self.source = source
+        self.doc = document
+        self.constants = constants
+        self.eager_constants: dict[str, EagerTensor] = {}
+        self.stand_ins = stand_ins
+        self.built: dict[str, ConcreteFunction] = {}
+        # The tensors of each function being built, for the captures of nested graphs.
+        self.tensors: dict[str, list[tuple[Tensor, ...]]] = {}
+
+    def fail(self, where: str, what: str) -> NoReturn:
+        msg = f"Invalid saved model {self.source!r}: {where}: {what}"
+        raise ValueError(msg)
+
+    def build_all(self) -> dict[str, ConcreteFunction]:
+        for name in self.doc.order:
+            if self.doc.functions[name].outer is None and name not in self.built:
+                self.build(name, None)
+        return self.built
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, ArrayRef):
+            return self.constants[value.key]
+        if isinstance(value, VarRef):
+            return self.stand_ins[value.path]
+        if isinstance(value, FnRef):
+            return self.built[value.name]
+        if isinstance(value, tuple):
+            return tuple(self.resolve(v) for v in value)
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def build(self, name: str, outer: FuncGraph | None) -> ConcreteFunction:
+        fn = self.doc.functions[name]
+        where = f"functions[{name!r}]"
+        if fn.label is not None:
+            assert outer is not None
+            graph: FuncGraph = ControlFlowGraph(name, outer, fn.label)
+        else:
+            graph = FuncGraph(name, outer_graph=outer)
+        tensors: list[tuple[Tensor, ...]] = []
+        self.tensors[name] = tensors
+        frame = graph._capture_frame  # no scopes of the caller: names are kept verbatim
+        for op in fn.ops:
+            opwhere = f"{where} op {op.name!r} ({op.type})"
+            for callee in _fn_names(op.attrs):
+                if callee not in self.built:
+                    nested = self.doc.functions[callee]
+                    self.build(callee, graph if nested.outer == name else None)
+            attrs = {k: self.resolve(v) for k, v in op.attrs.items()}
+            inputs = tuple(tensors[j][k] for j, k in op.inputs)
+            opdef = REGISTRY[op.type]
+            try:
+                inferred = opdef.infer(tuple((t._dtype, t._shape) for t in inputs), attrs)
+                specs = _normal_specs(inferred)
+                _check_op(op.type, attrs, inputs)
+            except Exception as err:  # a hostile file may make any rule fail; report it
+                msg = f"Invalid saved model {self.source!r}: {opwhere}: {type(err).__name__}: {err}"
+                raise ValueError(msg) from None
+            recorded = list(op.outputs)
+            if specs != recorded:
+                self.fail(
+                    opwhere,
+                    f"the recorded outputs {_specs(recorded)} differ from the op's rule "
+                    f"{_specs(specs)}",
+                )
+            try:
+                created = graph._create_op(
+                    op.type, inputs, attrs, specs, op.name + "/", frame, opdef.stateful
+                )
+            except (ValueError, TypeError) as err:
+                msg = f"Invalid saved model {self.source!r}: {opwhere}: {err}"
+                raise ValueError(msg) from None
+            if op.type == "Placeholder":
+                attrs["name"] = created.name
+            created._control_inputs = tuple(graph._ops[j] for j in op.control_inputs)
+            tensors.append(created._outputs)
+        graph.control_outputs = [graph._ops[j] for j in fn.control_outputs]
+        graph.inputs = [tensors[j][0] for j in fn.inputs]
+        for ph_index, (kind, ref) in fn.captures:
+            ph = tensors[ph_index][0]
+            if kind == "constant":
+                value: Any = self.eager_constant(ref)
+            else:
+                assert fn.outer is not None
+                j, k = ref
+                value = self.tensors[fn.outer][j][k]
+            graph._captures[id(value) if kind == "tensor" else id(ph)] = (value, value, ph)
+            graph.inputs.append(ph)
+        graph.outputs = [tensors[j][k] for j, k in fn.outputs]
+        graph._seal(name)
+        specs_in = [TensorSpec(t.shape, t.dtype) for t in graph.inputs[: len(fn.inputs)]]
+        # The key of a positional call, so the concrete function is callable directly too.
+        arg_key = _arg_structure(tuple(specs_in), {}, [])
+        concrete = ConcreteFunction(graph, arg_key, fn.structure, [])
+        self.built[name] = concrete
+        return concrete
+
+    def eager_constant(self, key: str) -> EagerTensor:
+        hit = self.eager_constants.get(key)
+        if hit is None:
+            hit = self.eager_constants[key] = wrap(self.constants[key])
+        return hit
+
+
+def _normal_specs(specs: Any) -> list[tuple[np.dtype[Any], tuple[int | None, ...] | None]]:
+    """A rule's output specs, checked to be (dtype, shape) pairs (a hostile attribute may
+    make a rule return anything)."""
+    out: list[tuple[np.dtype[Any], tuple[int | None, ...] | None]] = []
+    for dtype, shape in specs:
+        if not isinstance(dtype, np.dtype):
+            msg = f"the op's rule gave {dtype!r} as a dtype"
+            raise TypeError(msg)
+        if shape is not None:
+            shape = tuple(shape)
+            if not all(d is None or (type(d) is int and d >= 0) for d in shape):
+                msg = f"the op's rule gave {shape!r} as a shape"
+                raise TypeError(msg)
+        out.append((dtype, shape))
+    return out
+
+
+def _fn_names(attrs: dict[str, Any]) -> list[str]:
+    names: list[str] = []
+    stack: list[Any] = list(attrs.values())
+    while stack:
+        v = stack.pop()
+        if isinstance(v, FnRef):
+            names.append(v.name)
+        elif isinstance(v, (list, tuple)) and not isinstance(v, (ArrayRef, VarRef)):
+            stack.extend(v)
+    return names
+
+
+def _specs(specs: Any) -> str:
+    return ", ".join(f"{d.name}{list(s) if s is not None else '(unknown rank)'}" for d, s in specs)
+
+
+def _fits(t: Tensor, ph: Tensor) -> bool:
+    return TensorSpec(ph._shape, ph._dtype).is_compatible_with(t._dtype, t._shape)
+
+
+def _function_attr(attrs: dict[str, Any], key: str) -> ConcreteFunction:
+    value = attrs.get(key)
+    if not isinstance(value, ConcreteFunction):
+        msg = f"attribute {key!r} must be a function, got {value!r:.60}"
+        raise TypeError(msg)
+    return value
+
+
+def _int_attr(attrs: dict[str, Any], key: str, lo: int, hi: int) -> int:
+    value = attrs.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        msg = f"attribute {key!r} must be an integer in [{lo}, {hi}], got {value!r:.60}"
+        raise ValueError(msg)
+    return value
+
+
+def _check_args(fn: ConcreteFunction, args: tuple[Tensor, ...], what: str) -> None:
+    phs = fn.graph.inputs
+    if len(args) != len(phs) or not all(_fits(t, ph) for t, ph in zip(args, phs, strict=True)):
+        want = _specs((p._dtype, p._shape) for p in phs)
+        given = _specs((t._dtype, t._shape) for t in args)
+        msg = f"{what} {fn.name!r} takes {want}, given {given}"
+        raise ValueError(msg)
+
+
+# The attributes the kernels of these ops read (their rules may not read them all).
+_ATTR_KEYS: Final = {
+    "Const": {"value", "dtype", "shape"},
+    "Placeholder": {"dtype", "shape", "name"},
+    "PartitionedCall": {"f"},
+    "StatefulPartitionedCall": {"f"},
+    "If": {"then", "else", "n_then"},
+    "StatelessIf": {"then", "else", "n_then"},
+    "While": {"cond", "body", "n_vars", "n_cond", "max"},
+    "ReadVariableOp": {"var"},
+    "AssignVariableOp": {"var"},
+    "AssignAddVariableOp": {"var"},
+    "AssignSubVariableOp": {"var"},
+    "VarHandleOp": {"var"},
+}
+
+
+def _check_op(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) -> None:
+    """What the kernels of the ops that hold arrays, variables and functions rely on, and
+    their shape rules do not check."""
+    keys = _ATTR_KEYS.get(op_type)
+    if keys is not None and not keys <= attrs.keys():
+        msg = f"a {op_type} op needs the attributes {sorted(keys)}, got {sorted(attrs)}"
+        raise ValueError(msg)
+    if op_type == "Const":
+        value = attrs.get("value")
+        if not isinstance(value, np.ndarray) or (value.dtype, value.shape) != (
+            attrs.get("dtype"),
+            attrs.get("shape"),
+        ):
+            msg = "a Const's value must be an array of its dtype and shape"
+            raise ValueError(msg)
+    elif op_type == "Placeholder":
+        if not isinstance(attrs.get("dtype"), np.dtype):
+            msg = "a Placeholder's dtype attribute must be a dtype"
+            raise ValueError(msg)
+    elif op_type in ("ReadVariableOp", "AssignVariableOp", "AssignAddVariableOp",
+                     "AssignSubVariableOp", "VarHandleOp"):  # fmt: skip
+        if not isinstance(attrs.get("var"), Variable):
+            msg = "attribute 'var' must be a variable"
+            raise TypeError(msg)
+    elif op_type in ("PartitionedCall", "StatefulPartitionedCall"):
+        _check_args(_function_attr(attrs, "f"), inputs, "the called function")
+    elif op_type in ("If", "StatelessIf"):
+        then, other = _function_attr(attrs, "then"), _function_attr(attrs, "else")
+        n_then = _int_attr(attrs, "n_then", 0, len(inputs) - 1)
+        if not inputs or inputs[0]._dtype != np.bool_ or inputs[0]._shape not in ((), None):
+            msg = "the first input of an If is a bool scalar predicate"
+            raise ValueError(msg)
+        _check_args(then, inputs[1 : 1 + n_then], "the true branch")
+        _check_args(other, inputs[1 + n_then :], "the false branch")
+        if len(then.graph.outputs) != len(other.graph.outputs):
+            msg = "the branches of an If return different numbers of outputs"
+            raise ValueError(msg)
+    elif op_type in ("While", "WhileGrad"):
+        cond, body = _function_attr(attrs, "cond"), _function_attr(attrs, "body")
+        n = len(inputs) if op_type == "While" else _int_attr(attrs, "n_inputs", 1, len(inputs))
+        n_vars = _int_attr(attrs, "n_vars", 1, n)
+        n_cond = _int_attr(attrs, "n_cond", 0, n - n_vars)
+        if attrs.get("max") is not None:
+            _int_attr(attrs, "max", 0, 2**63 - 1)
+        _check_args(cond, inputs[: n_vars + n_cond], "the loop condition")
+        _check_args(body, inputs[:n_vars] + inputs[n_vars + n_cond : n], "the loop body")
+        outs = cond.graph.outputs
+        if len(outs) != 1 or outs[0]._dtype != np.bool_ or outs[0]._shape not in ((), None):
+            msg = "a loop condition returns one bool scalar"
+            raise ValueError(msg)
+        body_out = body.graph.outputs
+        if len(body_out) < n_vars or any(
+            not _fits(t, ph) for t, ph in zip(body_out, inputs[:n_vars], strict=False)
+        ):
+            msg = "a loop body returns a value of each loop variable's dtype and shape"
+            raise ValueError(msg)
+        if op_type == "WhileGrad":
+            slots, variables = attrs.get("slots"), attrs.get("variables")
+            if not isinstance(slots, list) or not all(
+                isinstance(s, int) and not isinstance(s, bool) and 0 <= s < n for s in slots
+            ):
+                msg = f"attribute 'slots' must list input positions below {n}"
+                raise ValueError(msg)
+            if not isinstance(variables, list) or not all(
+                isinstance(v, Variable) for v in variables
+            ):
+                msg = "attribute 'variables' must list variables"
+                raise TypeError(msg)
