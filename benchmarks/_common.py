@@ -102,6 +102,8 @@ DOCUMENTED_MISSES: dict[str, str] = {
     "tape step:": "six eager ops + recording + walk in pure Python",
     "warm call of a traced MLP": "per-op dispatch of the plan in Python",
     "eager training step of the MLP": "per-op eager dispatch and recording",
+    "tape gradient of a traced MLP call": "backward computes every input's gradient",
+    "init_scope() enter+exit, eager": "on its 2 x F line, not improved here",
     "sf.executing_eagerly()": "a Python call costs 2-4 x G by itself",
     "sf.get_default_graph()": "a Python call costs 2-4 x G by itself",
     "name_scope(": "scope entry/exit machinery is 2.2-2.4 x F before naming",

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._context import EAGER, PAUSED, TAPES, _roots, state_get
 from .._quiet import QUIET, quiet_reset, quiet_set
-from .._tensor import PY_SCALARS, EagerTensor, as_dtype, scalar_array, wrap
+from .._tensor import _SCALAR_CACHE, PY_SCALARS, EagerTensor, as_dtype, scalar_array, wrap
 from ._core import NO_ATTRS, apply, record_hook
 from ._grad_util import GradRecord, ones_like, register_gradient, unbroadcast, zeros_like
 from ._registry import OpDef, Spec, broadcast_shapes, check_same_dtype, register_op
@@ -203,13 +203,28 @@ def _fast_binary(
                                 hook(frame, opdef, (x, y), (out,), NO_ATTRS)
                         return out
             elif ty in PY_SCALARS:
+                # ``x * 2.0``, the commonest form: _run_scalar and the cache lookup of
+                # scalar_array written out here (two calls less: about 0.2 µs of 1.3 µs).
                 frame = state_get(_roots[0])
                 if frame[EAGER]:
                     a = x._value
-                    if a.dtype in dtypes:
-                        b = scalar_array(y, a.dtype)
+                    dtype = a.dtype
+                    if dtype in dtypes:
+                        b = _SCALAR_CACHE.get((ty, y, dtype))
+                        if b is None:
+                            b = scalar_array(y, dtype)
                         if b is not None:
-                            return _run_scalar(frame, opdef, ufunc, x, a, b, False)
+                            token = quiet_set(QUIET)
+                            try:
+                                r = ufunc(a, b)
+                            finally:
+                                quiet_reset(token)
+                            out = wrap(r if type(r) is np.ndarray else np.asarray(r))
+                            if frame[TAPES] and not frame[PAUSED]:
+                                hook = record_hook[0]
+                                if hook is not None:
+                                    hook(frame, opdef, (x, wrap(b)), (out,), NO_ATTRS)
+                            return out
         elif ty is EagerTensor and tx in PY_SCALARS:
             frame = state_get(_roots[0])
             if frame[EAGER]:
