@@ -51,12 +51,18 @@ def test_input_gradient_of_a_traced_mlp_matches_numpy_and_builds_backward_once()
     x = sf.constant(X)
     np.testing.assert_allclose(_explain(mlp, x).numpy(), _numpy_input_grad(X), rtol=1e-5)
     concrete = mlp.get_concrete_function(x)
-    backward = concrete._backward
-    assert backward is not None
-    assert backward != "unsupported"
+    backward = dict(concrete._backward)
+    # Only the watched input is differentiated: the captured weights are not.
+    ((needed, built),) = backward.items()
+    assert needed == (True, False, False, False)
+    fn = built[0]
+    fn._run([np.asarray(v) for v in (X, W1, B1, W2, np.ones((4, 3), np.float32))])
+    run_types = [step[0].type for step in fn._plan.steps]
+    assert run_types.count("MatMul") == 3  # forward x @ w1, then dy @ w2.T and dh @ w1.T
     x2 = sf.constant(X * 2)
     np.testing.assert_allclose(_explain(mlp, x2).numpy(), _numpy_input_grad(X * 2), rtol=1e-5)
-    assert concrete._backward is backward  # built once per forward trace
+    assert concrete._backward == backward  # built once per forward trace
+    assert next(iter(concrete._backward.values())) is built
     assert mlp.trace_count == 1
 
 
@@ -206,3 +212,39 @@ def test_one_backward_function_serves_calls_of_every_batch_size() -> None:
         expected = 2 * value + batch / value.size
         np.testing.assert_allclose(tape.gradient(y, x).numpy(), expected, rtol=1e-6)
     assert f.trace_count == 1
+
+
+def test_an_input_watched_after_the_call_still_gets_its_gradient() -> None:
+    @sf.function
+    def f(a: Any, b: Any) -> Any:
+        return a * b * b
+
+    x = sf.constant(3.0)
+    w = sf.constant(2.0)
+    with sf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = f(x, w)
+        tape.watch(w)  # after the call, as TensorFlow allows
+    assert float(tape.gradient(y, x)) == pytest.approx(4.0)
+    assert float(tape.gradient(y, w)) == pytest.approx(12.0)
+    gx, gw = tape.gradient(y, [x, w])
+    assert (float(gx), float(gw)) == pytest.approx((4.0, 12.0))
+
+
+def test_reduce_max_gradient_splits_ties_and_differentiates_again() -> None:
+    x = sf.constant([1.0, 3.0, 3.0, 2.0])
+    with sf.GradientTape() as outer:
+        outer.watch(x)
+        with sf.GradientTape() as inner:
+            inner.watch(x)
+            top = sf.reduce_max(x * x)
+        g = inner.gradient(top, x)
+        total = sf.reduce_sum(g * g)
+    np.testing.assert_allclose(g.numpy(), [0.0, 3.0, 3.0, 0.0])
+    # total = 2 * (2 * 3 * 0.5)^2 with each selected gradient x * (2 / 2 ties).
+    np.testing.assert_allclose(outer.gradient(total, x).numpy(), [0.0, 6.0, 6.0, 0.0])
+    m = sf.constant([[1.0, 5.0], [7.0, 7.0]])
+    with sf.GradientTape() as tape:
+        tape.watch(m)
+        low = sf.reduce_min(m, axis=1)
+    np.testing.assert_allclose(tape.gradient(low, m).numpy(), [[1.0, 0.0], [0.5, 0.5]])

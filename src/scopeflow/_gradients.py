@@ -54,7 +54,7 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
     concrete = op.attrs["f"]
     draws = op.attrs.get("draws")
     if draws is None and state_get(_roots[0])[EAGER]:
-        result = _call_backward(concrete, op.inputs, dys)
+        result = _call_backward(concrete, op.inputs, dys, op.attrs.get("needed"))
         if result is not None:
             return result
     variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
@@ -75,7 +75,10 @@ _UNSUPPORTED: Final = "unsupported"
 
 
 def _call_backward(
-    concrete: ConcreteFunction, inputs: Sequence[Any], dys: Sequence[Any]
+    concrete: ConcreteFunction,
+    inputs: Sequence[Any],
+    dys: Sequence[Any],
+    needed: tuple[bool, ...] | None,
 ) -> VariableGrads | None:
     """The gradient of an eager call of ``concrete`` as one call of its backward function.
 
@@ -89,15 +92,18 @@ def _call_backward(
     built (``_UNSUPPORTED``, kept so the trace is not retried on every call), or the values
     are not eager tensors of the traced dtypes.
     """
-    backward: _Backward | str | None = concrete._backward
+    # One backward function per set of differentiated inputs (``needed``, from the tape:
+    # None for all), per forward trace.
+    cache: dict[Any, _Backward | str] | None = concrete._backward
+    backward = None if cache is None else cache.get(needed)
     if backward is None:
-        built = _build_backward(concrete)
+        built = _build_backward(concrete, needed)
         # Published only once built (a failed or cancelled build leaves nothing behind);
         # racing builders each build one, and every caller uses the first published.
         with concrete._lock:
             if concrete._backward is None:
-                concrete._backward = built
-            backward = concrete._backward
+                concrete._backward = {}
+            backward = concrete._backward.setdefault(needed, built)
     if isinstance(backward, str):  # _UNSUPPORTED
         return None
     fn, kept, variables = backward
@@ -114,7 +120,7 @@ def _call_backward(
     return VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
 
 
-def _build_backward(concrete: ConcreteFunction) -> _Backward | str:
+def _build_backward(concrete: ConcreteFunction, needed: tuple[bool, ...] | None) -> _Backward | str:
     """Trace the backward function of ``concrete``: forward ops and their gradient ops,
     built symbolically (as ``sf.gradients`` does) into one function graph."""
     fg = concrete.graph
@@ -126,7 +132,12 @@ def _build_backward(concrete: ConcreteFunction) -> _Backward | str:
         dys: list[Any] = [None] * n_outputs
         for i, dy in zip(kept, given, strict=True):
             dys[i] = dy
-        input_grads, var_grads = replay_gradients(concrete._replay, list(xs), variables, dys)
+        input_grads, var_grads = replay_gradients(
+            concrete._replay, list(xs), variables, dys, needed
+        )
+        if needed is not None:
+            # Not returned, so the plan of the backward function never computes them.
+            input_grads = [g if n else None for g, n in zip(input_grads, needed, strict=True)]
         return list(input_grads), list(var_grads)
 
     in_specs = [TensorSpec(ph.shape, ph.dtype) for ph in fg.inputs]
