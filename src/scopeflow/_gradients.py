@@ -21,6 +21,7 @@ import numpy as np
 from ._backprop import (
     CALLS,
     READ,
+    SOURCE_VARIABLES,
     Record,
     VariableGrads,
     attr_variables,
@@ -92,18 +93,25 @@ def _call_backward(
     built (``_UNSUPPORTED``, kept so the trace is not retried on every call), or the values
     are not eager tensors of the traced dtypes.
     """
-    # One backward function per set of differentiated inputs (``needed``, from the tape:
-    # None for all), per forward trace.
+    # One backward function per forward trace and set of differentiated inputs
+    # (``needed``, from the tape: None for all) and variables (the tape's sources).
+    source_vars = SOURCE_VARIABLES.get()
+    var_needed = (
+        None
+        if source_vars is None
+        else tuple(id(v) in source_vars for v in variables_read(concrete))
+    )
+    key = (needed, var_needed)
     cache: dict[Any, _Backward | str] | None = concrete._backward
-    backward = None if cache is None else cache.get(needed)
+    backward = None if cache is None else cache.get(key)
     if backward is None:
-        built = _build_backward(concrete, needed)
+        built = _build_backward(concrete, needed, var_needed)
         # Published only once built (a failed or cancelled build leaves nothing behind);
         # racing builders each build one, and every caller uses the first published.
         with concrete._lock:
             if concrete._backward is None:
                 concrete._backward = {}
-            backward = concrete._backward.setdefault(needed, built)
+            backward = concrete._backward.setdefault(key, built)
     if isinstance(backward, str):  # _UNSUPPORTED
         return None
     fn, kept, variables = backward
@@ -120,12 +128,21 @@ def _call_backward(
     return VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
 
 
-def _build_backward(concrete: ConcreteFunction, needed: tuple[bool, ...] | None) -> _Backward | str:
+def _build_backward(
+    concrete: ConcreteFunction,
+    needed: tuple[bool, ...] | None,
+    var_needed: tuple[bool, ...] | None,
+) -> _Backward | str:
     """Trace the backward function of ``concrete``: forward ops and their gradient ops,
     built symbolically (as ``sf.gradients`` does) into one function graph."""
     fg = concrete.graph
     kept = [i for i, t in enumerate(fg.outputs) if t.dtype.kind in "fc"]
-    variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
+    read = variables_read(concrete)
+    variables = [
+        v
+        for i, v in enumerate(read)
+        if v.dtype.kind in "fc" and (var_needed is None or var_needed[i])
+    ]
     n_outputs = len(fg.outputs)
 
     def backward(xs: list[Any], given: list[Any]) -> Any:

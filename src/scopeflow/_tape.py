@@ -20,6 +20,7 @@ from typing import Any, Final, final
 from ._backprop import (
     CALLS,
     READ,
+    SOURCE_VARIABLES,
     VariableGrads,
     attr_variables,
     backprop,
@@ -118,6 +119,7 @@ class GradientTape(Scope):
 
     __slots__ = (
         "__weakref__",
+        "_calls",
         "_force",
         "_lock",
         "_masked",
@@ -146,6 +148,8 @@ class GradientTape(Scope):
         # (inputs, attrs) of recorded function calls some of whose inputs the tape did not
         # follow when the call ran (see _offer); None until there is one.
         self._masked: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = None
+        # Whether a function call was recorded (see gradient: SOURCE_VARIABLES).
+        self._calls = False
 
     def __enter__(self) -> GradientTape:
         cur = state_get(_roots[0])
@@ -273,6 +277,7 @@ class GradientTape(Scope):
                 if not connected:
                     return
                 if kind in _CALL_TYPES:
+                    self._calls = True
                     # Which inputs the tape follows: the call's backward function then
                     # differentiates only those (a traced model's captured weights are
                     # inputs too, and their gradients would cost as much as the input's).
@@ -349,6 +354,12 @@ class GradientTape(Scope):
                         not n and id(x) in ids for x, n in zip(inputs, needed, strict=True)
                     ):
                         attrs["needed"] = None
+        # Calls differentiate only the variables asked for here (their gradients are not
+        # used otherwise); set only where calls were recorded, off the tape step's path.
+        token = None
+        if self._calls:
+            source_vars = frozenset(id(v) for v in _leaves(sources) if isinstance(v, Variable))
+            token = SOURCE_VARIABLES.set(source_vars)
         try:
             tapes = state_get(_roots[0])[TAPES]
             if persistent or not tapes or _open_entry(tapes, self) is None:
@@ -362,6 +373,9 @@ class GradientTape(Scope):
             if not persistent:
                 self._used = False
             raise
+        finally:
+            if token is not None:
+                SOURCE_VARIABLES.reset(token)
         if not persistent:
             # As in TensorFlow, a used non-persistent tape stops recording (also in its
             # block and in tasks spawned there: with nothing tracked and ``_used`` set,
