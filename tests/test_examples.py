@@ -131,7 +131,7 @@ def _readme_snippets() -> list[str]:
 
 
 def test_readme_has_snippets() -> None:
-    assert len(_readme_snippets()) >= 6
+    assert len(_readme_snippets()) >= 1  # the tour; the guides in docs/ hold the rest
 
 
 @pytest.mark.parametrize("index", range(len(_readme_snippets())))
@@ -158,7 +158,7 @@ def test_readme_quick_start_matches_ci() -> None:
     assert block is not None
     demo, test = block.group(1).strip().splitlines()
     assert demo == "python -m pip install -e . && python -m scopeflow demo"
-    assert test == 'python -m pip install -e ".[test]" && python -m pytest'
+    assert test == 'python -m pip install -e ".[test,serve,ray]" && python -m pytest'
     ci = ROOT / ".ci" / "run"
     assert os.access(ci, os.X_OK)
     assert f"\n{test} || status=$?\n" in ci.read_text(encoding="utf-8")

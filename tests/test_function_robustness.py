@@ -603,3 +603,50 @@ def test_a_graph_that_created_a_variable_in_a_trace_is_freed() -> None:
     graph = _graph_that_calls(lambda x: x * f())
     gc.collect()
     assert graph() is None
+
+
+def test_class_level_trace_count_is_the_total_over_live_instances() -> None:
+    class Model:
+        @sf.function
+        def predict(self, x: Any) -> Any:
+            return x + 1.0
+
+    models = [Model() for _ in range(3)]
+    assert Model.predict.trace_count == 0
+    for m in models:
+        m.predict(sf.constant(1.0))
+    models[0].predict(sf.constant([1.0, 2.0]))  # a second signature on one instance
+    assert [m.predict.trace_count for m in models] == [2, 1, 1]
+    assert Model.predict.trace_count == 4
+    del models[0]
+    gc.collect()
+    assert Model.predict.trace_count == 2  # the dead instance's traces went with it
+
+
+def test_class_level_trace_count_while_threads_bind_instances() -> None:
+    class Model:
+        @sf.function
+        def predict(self, x: Any) -> Any:
+            return x * 2.0
+
+    n = 8
+    barrier = threading.Barrier(n + 1)
+    keep: list[Model] = []
+    lock = threading.Lock()
+
+    def bind_and_call() -> None:
+        m = Model()
+        with lock:
+            keep.append(m)
+        barrier.wait()
+        m.predict(sf.constant(1.0))
+
+    threads = [threading.Thread(target=bind_and_call) for _ in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    counts = [Model.predict.trace_count for _ in range(200)]  # reads during the binds
+    for t in threads:
+        t.join()
+    assert counts == sorted(counts)
+    assert Model.predict.trace_count == n

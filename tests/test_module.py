@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import anyio
@@ -66,6 +68,7 @@ def test_tracking_order_is_deterministic_and_filters_trainable() -> None:
         "mlp/dense/w:0",
     ]
     assert model.submodules == (model.head, model.hidden)
+    assert [v.name for v in model.non_trainable_variables] == ["mlp/steps:0"]
 
 
 def test_containers_shared_objects_and_cycles_are_walked_once() -> None:
@@ -172,3 +175,115 @@ async def test_tasks_entering_one_module_scope_stay_apart() -> None:
         for k in range(3):
             tg.start_soon(build, k)
     assert names == {k: [f"mlp/c{k}", "mlp", ""] for k in range(3)}
+
+
+def test_an_init_inherited_from_a_mixin_closes_the_scope() -> None:
+    class WithBias:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.bias = sf.Variable(0.0, name="bias")
+
+    class Biased(WithBias, sf.Module):
+        pass
+
+    class MoreBiased(Biased):
+        pass
+
+    before = _context.current()
+    for cls, name in ((Biased, "biased"), (MoreBiased, "more_biased")):
+        layer = cls()
+        assert [v.name for v in layer.variables] == [f"{name}/bias:0"]
+        assert sf.get_name_scope() == ""
+        assert _context.current() is before
+
+
+def test_calling_module_init_directly_opens_no_scope() -> None:
+    module = sf.Module.__new__(sf.Module)
+    sf.Module.__init__(module, name="direct")
+    assert sf.get_name_scope() == ""
+    assert module.name == "direct"
+
+
+def test_attributes_that_are_classes_or_functions_are_not_walked() -> None:
+    class Trainer(sf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.optimizer_cls = sf.optimizers.Adam  # a class, with an unbound _sf_children
+            self.checkpoint_cls = sf.train.Checkpoint
+            self.activation = sf.nn.relu
+            self.w = sf.Variable(1.0, name="w")
+
+    assert [v.name for v in Trainer().variables] == ["trainer/w:0"]
+    assert Trainer().submodules == ()
+
+
+def test_with_name_scope_decorator() -> None:
+    class Scaled(sf.Module):
+        def __init__(self) -> None:
+            super().__init__(name="scaled")
+            self.k = sf.Variable(2.0, name="k")
+
+        @sf.Module.with_name_scope
+        def __call__(self, x: Any) -> Any:
+            """Scale x."""
+            return sf.multiply(x, self.k, name="mul")
+
+    g = sf.Graph()
+    with g.as_default():
+        layer = Scaled()
+        y = layer(sf.constant(3.0))
+        assert sf.get_name_scope() == ""
+    assert y.op.name == "scaled/mul"
+    assert Scaled.__call__.__doc__ == "Scale x."
+    assert float(Scaled()(sf.constant(3.0)).numpy()) == 6.0
+
+
+def test_attributes_are_inspected_on_their_type_only() -> None:
+    class LazyProxy:  # like a context-local proxy: any instance attribute lookup fails
+        def __getattr__(self, name: str) -> Any:
+            msg = "working outside of a request context"
+            raise RuntimeError(msg)
+
+    layer = Dense(1, 1, name="layer")
+    layer.proxy = LazyProxy()
+    assert [v.name for v in layer.variables] == ["layer/b:0", "layer/w:0"]
+
+
+def test_copies_and_pickles_get_their_own_scope_object() -> None:
+    layer = Dense(2, 1, name="layer")
+    with layer.name_scope:  # the scope object holds this task's frame while entered
+        clone = copy.deepcopy(layer)
+        restored = pickle.loads(pickle.dumps(layer))
+    for other in (clone, restored):
+        assert other.name == "layer"
+        assert other.name_scope is not layer.name_scope
+        assert [v.name for v in other.variables] == ["layer/b:0", "layer/w:0"]
+        assert other.w is not layer.w
+        with other.name_scope:
+            assert sf.get_name_scope() == "layer"
+    assert sf.get_name_scope() == ""
+    assert copy.copy(layer).w is layer.w  # a shallow copy shares the variables
+
+
+def test_diamond_inheritance_keeps_one_scope() -> None:
+    class WithA(sf.Module):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.a = sf.Variable(1.0, name="a")
+
+    class WithB(sf.Module):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.b = sf.Variable(1.0, name="b")
+
+    class Both(WithA, WithB):
+        def __init__(self) -> None:
+            super().__init__(name="both")
+            self.c = sf.Variable(1.0, name="c")
+
+    class Inherited(WithA, WithB):
+        pass
+
+    assert [v.name for v in Both().variables] == ["both/a:0", "both/b:0", "both/c:0"]
+    assert [v.name for v in Inherited(name="inh").variables] == ["inh/a:0", "inh/b:0"]
+    assert sf.get_name_scope() == ""

@@ -236,10 +236,14 @@ def test_concat_and_stack_argument_errors() -> None:
         name = fn.__name__
         with pytest.raises(ValueError, match=rf"^{name}\(\): values is empty"):
             fn([], 0)
-        with pytest.raises(TypeError, match=rf"^{name}\(\): values must be a list or tuple"):
-            fn(x, 0)
         with pytest.raises(TypeError, match=rf"^{name}\(\): axis must be an int"):
             fn([x, x], 0.5)
+    with pytest.raises(TypeError, match=r"^stack\(\): values must be a list or tuple"):
+        sf.stack(x, 0)
+    with pytest.raises(TypeError, match=r"^concat\(\): values must be a list or tuple"):
+        sf.concat(3.0, 0)
+    # As in TensorFlow, concat treats a lone tensor as a list of one.
+    assert sf.concat(x, 0).numpy().tolist() == [0.0, 0.0]
 
 
 STACKS = [

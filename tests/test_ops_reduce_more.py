@@ -194,7 +194,7 @@ def test_arg_reductions_bad_input() -> None:
 @pytest.mark.parametrize("fn", [sf.argmax, sf.argmin], ids=lambda f: f.__name__)
 def test_arg_reduction_of_an_empty_axis_fails_at_run_time(run: Runner, fn: Any) -> None:
     with pytest.raises(
-        sf.InvalidArgumentError, match=r"reduction axis 1 is empty in shape \(2, 0\)"
+        sf.InvalidArgumentError, match=r"Reduction axis 1 is empty in shape \[2,0\]"
     ):
         run(lambda x: fn(x, 1), np.zeros((2, 0), np.float32))
     # Other empty dimensions are fine: the result is empty.
@@ -202,7 +202,9 @@ def test_arg_reduction_of_an_empty_axis_fails_at_run_time(run: Runner, fn: Any) 
 
 
 def test_argmax_of_an_empty_python_list_is_invalid_argument() -> None:
-    with pytest.raises(sf.InvalidArgumentError, match=r"^ArgMin: reduction axis 0 is empty"):
+    with pytest.raises(
+        sf.InvalidArgumentError, match=r"^ArgMin: Reduction axis 0 is empty in shape \[0\]"
+    ):
         sf.argmin([], 0)
 
 

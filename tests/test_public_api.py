@@ -47,6 +47,7 @@ def test_modules_in_all_are_public_submodules() -> None:
         "errors": sf.errors,
         "nn": sf.nn,
         "optimizers": sf.optimizers,
+        "debug": sf.debug,
         "debugging": sf.debugging,
         "random": sf.random,
         "saved_model": sf.saved_model,
@@ -59,7 +60,7 @@ def test_modules_in_all_are_public_submodules() -> None:
         assert [n for n in module.__all__ if not hasattr(module, n)] == []
 
 
-@pytest.mark.parametrize("name", ["random", "debugging"])
+@pytest.mark.parametrize("name", ["random", "debugging", "debug"])
 def test_public_submodules_import_and_document_their_names(name: str) -> None:
     module = importlib.import_module(f"scopeflow.{name}")
     assert module is getattr(sf, name)

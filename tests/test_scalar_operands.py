@@ -154,11 +154,11 @@ def test_repeated_scalars_share_read_only_arrays_that_results_never_alias() -> N
     a = x + 7.0
     b = x + 7.0
     np.testing.assert_array_equal(a.numpy(), b.numpy())
-    shared = _tensor.scalar_array(7.0, np.dtype(np.float32))
+    shared = _tensor.shared_scalar(7.0, np.dtype(np.float32))
     assert shared is not None
     assert not shared.flags.writeable
     assert shared == 7.0
-    assert shared is _tensor.scalar_array(7.0, np.dtype(np.float32))
+    assert shared is _tensor.shared_scalar(7.0, np.dtype(np.float32))
 
 
 def test_graph_constants_of_scalars_are_ordinary_const_ops() -> None:

@@ -9,6 +9,7 @@ creation out of function graphs. Everything public is re-exported here.
 import numpy as _np
 
 from . import (
+    debug as debug,
     debugging as debugging,
     errors as errors,
     nn as nn,
@@ -157,6 +158,9 @@ from .errors import (
 __version__ = "0.1.0"
 
 bool_ = _np.dtype(_np.bool_)
+# TensorFlow spells it ``tf.bool``; ported code uses that name. Shadowing the builtin here
+# is harmless: this module only re-exports.
+bool = bool_  # noqa: A001
 float16 = _np.dtype(_np.float16)
 float32 = _np.dtype(_np.float32)
 float64 = _np.dtype(_np.float64)
@@ -165,6 +169,9 @@ int16 = _np.dtype(_np.int16)
 int32 = _np.dtype(_np.int32)
 int64 = _np.dtype(_np.int64)
 uint8 = _np.dtype(_np.uint8)
+uint16 = _np.dtype(_np.uint16)
+uint32 = _np.dtype(_np.uint32)
+uint64 = _np.dtype(_np.uint64)
 complex64 = _np.dtype(_np.complex64)
 complex128 = _np.dtype(_np.complex128)
 
@@ -193,6 +200,7 @@ __all__ = [
     "add",
     "argmax",
     "argmin",
+    "bool",
     "bool_",
     "boolean_mask",
     "cast",
@@ -208,6 +216,7 @@ __all__ = [
     "copy_scopes",
     "cos",
     "custom_gradient",
+    "debug",
     "debugging",
     "device",
     "disable_eager_execution",
@@ -305,6 +314,9 @@ __all__ = [
     "tile",
     "train",
     "transpose",
+    "uint16",
+    "uint32",
+    "uint64",
     "uint8",
     "where",
     "while_loop",

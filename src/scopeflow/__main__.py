@@ -1,4 +1,6 @@
-"""Command line entry point: ``python -m scopeflow demo`` (or the ``scopeflow`` script).
+"""Command line entry point: ``python -m scopeflow demo`` and ``python -m scopeflow graph``.
+
+(Also installed as the ``scopeflow`` script.)
 
 The demo exercises the scope machinery end to end and checks every result it prints:
 many asyncio tasks build their own graphs while awaiting inside ``as_default()`` and
@@ -27,6 +29,16 @@ usage: python -m scopeflow <command>
 commands:
   demo    build graphs in {N_TASKS} concurrent asyncio tasks and lift constants out of a
           function graph with init_scope, checking every result (exit code 0 if all pass)
+  graph   draw a graph, a traced function or a saved model as Graphviz DOT or Mermaid,
+          or render it to SVG with Graphviz (`python -m scopeflow graph --help`)
+"""
+DEMO_HELP: Final = f"""\
+usage: python -m scopeflow demo
+
+Build graphs in {N_TASKS} concurrent asyncio tasks, each awaiting inside as_default() and
+name_scope(), then lift constants out of a function graph with init_scope, once into an
+outer graph and once into eager mode. Every check is printed; the exit code is 0 if all
+of them pass and 1 otherwise.
 """
 FEED: Final = 2.0
 # The ops every task's graph must hold, in creation order. The name scope is "layer" in
@@ -312,11 +324,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the command line arguments without the program name.
 
     Returns:
-        0 on success, 1 if a demo check failed, 2 for a missing or unknown command.
+        0 on success, 1 if a demo check failed or a picture could not be rendered, 2 for
+        a missing or unknown command or target.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["demo"]:
         return run_demo()
+    if args in (["demo", "-h"], ["demo", "--help"]):
+        print(DEMO_HELP, end="")
+        return 0
+    if args[:1] == ["graph"]:
+        from ._cli_graph import graph_command  # imports argparse: only for this command
+
+        return graph_command(args[1:])
     if args in (["-h"], ["--help"], ["help"]):
         print(USAGE, end="")
         return 0

@@ -211,10 +211,16 @@ _ADVICE: Final = (
     "@sf.scoped_generator, which keeps its scopes in its own context)."
 )
 _ABANDONED: Final = (
-    " {inner!r} was entered by a generator that was then closed from another context "
+    " {inner} was entered by a generator that was then closed from another context "
     "(an async generator abandoned with `break` and closed by the event loop?), so this "
     "context was still inside it."
 )
+
+
+def _nesting_error(msg: str) -> ScopeNestingError:
+    from ._introspect import with_description  # only when raising: never on a hot path
+
+    return ScopeNestingError(with_description(msg))
 
 
 class Scope:
@@ -312,7 +318,7 @@ class Scope:
                 f"{self!r} is not open in this context: it was already left, or it was "
                 f"closed because a scope around it was left first. {_ADVICE}"
             )
-            raise ScopeNestingError(msg)
+            raise _nesting_error(msg)
         # Walk from the innermost open frame outwards looking for one of our entries.
         f = cur
         while f is not None and id(f) not in mine:
@@ -323,7 +329,7 @@ class Scope:
                 f"{self!r} was entered in a different context (another task, thread or "
                 f"copied Context) and cannot be left from this one. {_ADVICE}"
             )
-            raise ScopeNestingError(msg)
+            raise _nesting_error(msg)
         frame, token = mine[id(f)]
         try:
             state_reset(token)
@@ -334,20 +340,21 @@ class Scope:
             return
         # Misnested: close every scope opened inside ours, then report the innermost one.
         assert cur is not None
-        inner = cur[OWNER]
+        # Described before the walk closes it (a closed tape entry forgets its tape).
+        inner = repr(cur[OWNER])
+        hint = _ABANDONED.format(inner=inner) if getattr(cur[OWNER], "_abandoned", False) else ""
         g: Frame | None = cur
         while g is not None and g is not frame:
             owner = g[OWNER]
             if owner is not None:
                 owner._forget(g)
             g = g[PARENT]
-        hint = _ABANDONED.format(inner=inner) if getattr(inner, "_abandoned", False) else ""
         msg = (
-            f"{self!r} was left while {inner!r}, entered inside it, was still open. Both "
+            f"{self!r} was left while {inner}, entered inside it, was still open. Both "
             f"are now closed and the state is what it was before {self!r} was entered."
             f"{hint} {_ADVICE}"
         )
-        raise ScopeNestingError(msg)
+        raise _nesting_error(msg)
 
     def _elsewhere(self) -> ScopeNestingError:
         self._abandoned = True
@@ -355,7 +362,7 @@ class Scope:
             f"{self!r} is being left in a different context than the one that entered it "
             f"(another task, thread or copied Context); it was entered elsewhere. {_ADVICE}"
         )
-        return ScopeNestingError(msg)
+        return _nesting_error(msg)
 
 
 # ---------------------------------------------------------------------------------------
@@ -509,15 +516,18 @@ def recording_paused() -> bool:
 
 @final
 class ScopesSnapshot:
-    """The scope state of one context, captured by :func:`copy_scopes`.
+    """The state of one context, captured by :func:`copy_scopes`.
 
-    It holds an immutable frame, so later changes in the captured context never show.
+    It holds the immutable frame of scopes and a copy of the whole context (every other
+    context variable: the random seed, the functions being traced), so later changes in
+    the captured context never show, as with :class:`ScopedExecutor`.
     """
 
-    __slots__ = ("_frame",)
+    __slots__ = ("_context", "_frame")
 
-    def __init__(self, frame: Frame) -> None:
+    def __init__(self, frame: Frame, context: contextvars.Context | None = None) -> None:
         self._frame = frame
+        self._context = context
 
     def __repr__(self) -> str:
         return f"<ScopesSnapshot eager={self._frame[EAGER]} switches={len(self._frame[LOG])}>"
@@ -541,16 +551,18 @@ def copy_scopes() -> ScopesSnapshot:
         >>> t.start(); t.join(); seen[0] is g
         True
     """
-    return ScopesSnapshot(state_get(_roots[0]))
+    return ScopesSnapshot(state_get(_roots[0]), contextvars.copy_context())
 
 
 def run_in_scopes(
     snapshot: ScopesSnapshot, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
 ) -> T:
-    """Call ``fn`` inside the scopes captured by ``snapshot``, then restore the caller's.
+    """Call ``fn`` in the context captured by ``snapshot``, then restore the caller's.
 
     Scopes that ``fn`` enters and leaves stay its own. The call runs in a fresh copy of
-    the calling context, so it never changes the caller's other context variables.
+    the captured context (scopes, random seed and every other context variable, as a
+    task or :class:`ScopedExecutor` call would see them), so it never changes the
+    caller's context nor the snapshot, and one snapshot can serve many calls at once.
     """
     if not isinstance(snapshot, ScopesSnapshot):
         msg = (
@@ -563,7 +575,8 @@ def run_in_scopes(
         state_set(snapshot._frame)
         return fn(*args, **kwargs)
 
-    return contextvars.copy_context().run(call)
+    captured = snapshot._context
+    return (contextvars.copy_context() if captured is None else captured.copy()).run(call)
 
 
 @final

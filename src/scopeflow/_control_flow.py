@@ -34,7 +34,9 @@ from ._loop_shapes import (
     flat_invariants,
     var_names,
 )
+from ._nest import fill, flatten
 from ._ops._core import apply, convert_to_tensor, graph_tensor, placeholder
+from ._ops._custom_grad import stop_gradient
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import Spec, register_op
 from ._tape import replay_gradients
@@ -250,6 +252,9 @@ def while_loop(
     name: str | None = None,
     *,
     shape_invariants: Sequence[Any] | None = None,
+    parallel_iterations: int = 10,
+    back_prop: bool = True,
+    swap_memory: bool = False,
 ) -> Any:
     """Repeat ``loop_vars = body(*loop_vars)`` while ``cond(*loop_vars)`` holds.
 
@@ -261,6 +266,10 @@ def while_loop(
     change, or None for an unknown rank) relaxes them. The loop's outputs have the
     invariant shapes, and values that break an invariant at run time raise
     :class:`~scopeflow.errors.InvalidArgumentError`.
+
+    TensorFlow's keywords ``parallel_iterations`` and ``swap_memory`` are accepted and
+    ignored (iterations run one after another on NumPy); ``back_prop=False`` stops
+    gradients at the loop's outputs, as TensorFlow 2 does (prefer ``sf.stop_gradient``).
 
     Example:
         >>> import scopeflow as sf
@@ -278,6 +287,14 @@ def while_loop(
         >>> v.shape, sf.Session(g).run(v).shape
         ((None,), (8,))
     """
+    del parallel_iterations, swap_memory  # scheduling hints with nothing to schedule
+    if not back_prop:
+        out = while_loop(cond, body, loop_vars, maximum_iterations, name,
+                         shape_invariants=shape_invariants)  # fmt: skip
+        leaves: list[Any] = []
+        template = flatten(out, leaves)
+        stopped = [stop_gradient(x) if isinstance(x, (Tensor, EagerTensor)) else x for x in leaves]
+        return fill(template, stopped)
     if not callable(cond) or not callable(body):
         msg = "while_loop() takes callables cond and body"
         raise TypeError(msg)

@@ -193,6 +193,10 @@ class Session:
 
     def close(self) -> None:
         """Release the session; ``run`` afterwards raises ``RuntimeError``."""
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
         self._closed = True
         self._plans = {}
         self._run_state = _RunState()  # drop the values of graph variables
@@ -203,10 +207,10 @@ class Session:
         Several tasks or threads may enter one session at once; each has its own entry,
         and the session closes when the last open entry is left.
         """
-        if self._closed:
-            msg = "Attempted to enter a closed Session"
-            raise RuntimeError(msg)
-        with self._lock:
+        with self._lock:  # checked and entered at once: a last exit closes under it too
+            if self._closed:
+                msg = "Attempted to enter a closed Session"
+                raise RuntimeError(msg)
             self._default.__enter__()
         return self
 
@@ -224,9 +228,10 @@ class Session:
             try:
                 self._default.__exit__(exc_type, exc, tb)
             finally:
-                last = before > _open_entries(self._default) == 0
-        if last:
-            self.close()
+                if before > _open_entries(self._default) == 0:
+                    # Under the lock: no other task or thread can enter in between and
+                    # find itself inside a session that is being closed.
+                    self._close_locked()
 
     async def __aenter__(self) -> Session:
         return self.__enter__()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from ._context import EMPTY_SCOPES
 from ._graph import Graph, Operation, Tensor, escaped_from
+from ._introspect import with_description
 from .errors import GraphMismatchError, TracingError
 
 __all__ = ["TRACES", "FuncGraph", "add_control_captures"]
@@ -25,7 +27,8 @@ class FuncGraph(Graph):
     """A graph that a traced function is built into (``building_function`` is True).
 
     Attributes:
-        outer_graph: the graph the function is traced from (None: the global graph).
+        outer_graph: the graph the function is traced from (None: the global graph);
+            held weakly once the trace has ended.
         inputs: placeholders for the arguments, then one per captured value.
         outputs: the flat outputs, set when the trace ends.
         control_outputs: stateful operations, in program order; they run on every call.
@@ -48,7 +51,8 @@ class FuncGraph(Graph):
             msg = f"A function graph's name must be a string, got {name!r}"
             raise TypeError(msg)
         super().__init__(name)
-        self.outer_graph = outer_graph
+        # The graph itself while the trace is built; a weak reference once it is sealed.
+        self._outer: Graph | weakref.ref[Graph] | None = outer_graph
         self.inputs: list[Tensor] = []
         self.outputs: list[Tensor] = []
         self.control_outputs: list[Operation] = []
@@ -73,6 +77,13 @@ class FuncGraph(Graph):
 
     def __repr__(self) -> str:
         return f"<sf.FuncGraph {self._name!r}>"
+
+    @property
+    def outer_graph(self) -> Graph | None:
+        """The graph this one is built from (held weakly once a traced function's trace
+        has ended, so a cached trace does not keep that graph alive: None after it died)."""
+        outer = self._outer
+        return outer() if type(outer) is weakref.ref else outer  # type: ignore[return-value]
 
     @property
     def captured_inputs(self) -> list[Any]:
@@ -182,12 +193,12 @@ class FuncGraph(Graph):
                 f"it is out of scope here. Pass its value out explicitly (return it from "
                 f"the loop body or branch) instead of using it directly"
             )
-            return GraphMismatchError(msg)
+            return GraphMismatchError(with_description(msg))
         msg = (
             f"Tensor {t.name!r} belongs to {source!r}, which does not enclose {self!r} "
             f"being built here; pass it to the function as an argument instead"
         )
-        return GraphMismatchError(msg)
+        return GraphMismatchError(with_description(msg))
 
     def _control_not_capturable(self, op: Operation) -> Exception:
         fn_name = getattr(op._graph, "_sealed_by", None)
@@ -207,18 +218,24 @@ class FuncGraph(Graph):
                 f"{self!r}: it is out of scope here. Depend on an op of {self!r} or of the "
                 f"graphs around it"
             )
-            return GraphMismatchError(msg)
+            return GraphMismatchError(with_description(msg))
         msg = (
             f"Control input {op.name!r} belongs to {op._graph!r}, which does not enclose "
             f"{self!r} being built here: control_dependencies() inside a function, branch "
             f"or loop body takes ops of that graph or of the graphs around it"
         )
-        return GraphMismatchError(msg)
+        return GraphMismatchError(with_description(msg))
 
     def _seal(self, function_name: str) -> None:
         """End the trace: the graph is read-only and its tensors may not escape."""
         self._sealed_by = function_name
         self.finalize()
+        # A trace cached by a module-level function, made from eager code or from a
+        # per-request graph, must not keep that graph (or the old global graph after
+        # reset_default_graph()) alive: nothing is built here any more.
+        outer = self._outer
+        if isinstance(outer, Graph):
+            self._outer = weakref.ref(outer)
 
 
 # The function graphs sf.function is tracing in this context, innermost last. A context
@@ -250,7 +267,7 @@ def add_control_captures(op: Operation, functions: Iterable[FuncGraph]) -> None:
                     f"control_dependencies() in its body), so it cannot be called in "
                     f"{graph!r}; call it in {dep._graph!r} or in a function traced there"
                 )
-                raise GraphMismatchError(msg)
+                raise GraphMismatchError(with_description(msg))
     if extra:
         inputs = {t._op for t in op._inputs}
         op._control_inputs = (*op._control_inputs, *(d for d in extra if d not in inputs))

@@ -107,8 +107,28 @@ class Function:
 
     @property
     def trace_count(self) -> int:
-        """How many times the Python function has been traced."""
-        return self._life.count
+        """How many times the Python function has been traced.
+
+        On a method, ``instance.method.trace_count`` counts that instance's traces and
+        ``Class.method.trace_count`` the traces of every instance alive now (a dead
+        instance's traces are freed with it, and stop counting).
+
+        Example:
+            >>> import scopeflow as sf
+            >>> class Scale:
+            ...     def __init__(self, k):
+            ...         self.k = k
+            ...     @sf.function
+            ...     def apply(self, x):
+            ...         return x * self.k
+            >>> a, b = Scale(2.0), Scale(3.0)
+            >>> _ = a.apply(sf.constant(1.0)), b.apply(sf.constant(1.0))
+            >>> a.apply.trace_count, Scale.apply.trace_count
+            (1, 2)
+        """
+        with self._lock:  # a consistent view of the instances while another one binds
+            bound = [entry[1] for entry in self._bound.values()]
+        return self._life.count + sum(function.trace_count for function in bound)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
@@ -304,6 +324,7 @@ class Function:
                 finally:
                     self._finish(cache, key, pending, concrete)
                 return concrete, leaves
+            self._check_not_recursive()  # waiting for our own trace would never end
             pending.wait()  # then hit, or claim the trace if that one failed
 
     async def _aconcrete(
@@ -324,11 +345,14 @@ class Function:
                     # Also when the tracer is cancelled: a waiter then claims the trace.
                     self._finish(cache, key, pending, concrete)
                 return concrete, leaves
+            self._check_not_recursive()
             await pending.wait_async()
 
     # -- tracing -------------------------------------------------------------------------
 
-    def _begin_trace(self) -> tuple[FuncGraph, str]:
+    def _check_not_recursive(self) -> None:
+        """Refuse a call made while this context traces this function (from its body,
+        also through ``init_scope``), whether it would trace or wait for a trace."""
         if any(g._traced_by is self._life for g in TRACES.get()):
             msg = (
                 f"{self._name} called itself while being traced; recursion in a traced "
@@ -336,6 +360,9 @@ class Function:
                 f"outside sf.function)"
             )
             raise RuntimeError(msg)
+
+    def _begin_trace(self) -> tuple[FuncGraph, str]:
+        self._check_not_recursive()
         frame = state_get(_roots[0])
         fg = FuncGraph(self._name, outer_graph=get_default_graph())
         self._life.begin(fg)

@@ -38,7 +38,7 @@ from ._ops._core import apply
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import REGISTRY, Spec, register_op
 from ._ops._seeds import DRAW_LOG
-from ._tape import _leaves, _leaves_like, no_tapes, replay_gradients
+from ._tape import _leaves, _leaves_like, no_tapes, replay_gradients, unconnected_is_zero
 from ._tensor import EagerTensor, wrap
 from ._variables import Variable
 from .errors import InvalidArgumentError
@@ -264,17 +264,31 @@ def _run_time_vjp_grad(op: GradRecord, *ddys: Any) -> VariableGrads:
 # -- symbolic gradients for graphs ---------------------------------------------------
 
 
-def gradients(ys: Any, xs: Any, grad_ys: Any = None) -> list[Any]:
+def gradients(
+    ys: Any,
+    xs: Any,
+    grad_ys: Any = None,
+    name: str | None = "gradients",
+    gate_gradients: bool = False,
+    aggregation_method: Any = None,
+    stop_gradients: Any = None,
+    unconnected_gradients: Any = "none",
+) -> list[Any]:
     """Symbolic gradients of ``sum(ys)`` with respect to each of ``xs`` (graph mode).
 
     Adds gradient ops to the default graph; a session (or the enclosing function) runs
-    them. Unconnected (or integer) sources give None.
+    them. Unconnected (or integer) sources give None, or zeros with
+    ``unconnected_gradients="zero"``. TensorFlow's ``name``, ``gate_gradients`` and
+    ``aggregation_method`` are accepted and ignored (they only shape TensorFlow's
+    graph); ``stop_gradients`` is not implemented and raises ``NotImplementedError``
+    (wrap those tensors in ``sf.stop_gradient`` instead).
 
     Raises:
         RuntimeError: called while executing eagerly.
         TypeError: a source is not a tensor or variable.
         ValueError: a target is not a tensor of the default graph.
         LookupError: an op on a path from a target to a source has no gradient.
+        NotImplementedError: ``stop_gradients`` was given.
 
     Example:
         >>> import scopeflow as sf
@@ -285,6 +299,16 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None) -> list[Any]:
         >>> float(sf.Session(g).run(dx, {x: 3.0}))
         6.0
     """
+    del name, gate_gradients, aggregation_method  # TensorFlow graph-layout knobs
+    if stop_gradients is not None:
+        msg = (
+            "sf.gradients(): stop_gradients is not supported; wrap those tensors in "
+            "sf.stop_gradient() where they are computed"
+        )
+        raise NotImplementedError(msg)
+    zero = unconnected_gradients != "none" and unconnected_is_zero(
+        unconnected_gradients, "sf.gradients()"
+    )
     if state_get(_roots[0])[EAGER]:
         msg = (
             "sf.gradients() builds symbolic gradients and needs graph mode; in eager code "
@@ -311,7 +335,10 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None) -> list[Any]:
             raise ValueError(msg)
     records = _graph_records(y_list, x_list)
     grads, var_grads = backprop(records, y_list, seeds)
-    return [var_grads.get(id(x)) if isinstance(x, Variable) else grads.get(id(x)) for x in x_list]
+    out = [var_grads.get(id(x)) if isinstance(x, Variable) else grads.get(id(x)) for x in x_list]
+    if zero:
+        out = [zeros_like(x) if g is None else g for x, g in zip(x_list, out, strict=True)]
+    return out
 
 
 def _graph_records(ys: list[Tensor], xs: list[Any]) -> list[Record]:

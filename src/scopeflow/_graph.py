@@ -34,6 +34,7 @@ from ._context import (
     state_get,
 )
 from ._copying import refuse_copying
+from ._introspect import with_description
 from ._operation import Operation, Shape, Tensor
 from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError, TracingError
 
@@ -83,6 +84,9 @@ class Graph:
     """True for a :class:`FuncGraph`: a graph a traced function is being built into."""
 
     def __init__(self, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            msg = f"A graph's name must be a string or None, got {name!r}"
+            raise TypeError(msg)
         self._name = name if name is not None else f"graph_{next(_graph_ids)}"
         self._lock = threading.Lock()
         self._ops: list[Operation] = []
@@ -150,6 +154,45 @@ class Graph:
         """All operations in creation order."""
         with self._lock:
             return list(self._ops)
+
+    def to_dot(self) -> str:
+        """This graph as Graphviz DOT text.
+
+        Ops are labelled with their type and name, data edges with the tensor's dtype and
+        shape, control edges are dashed, name scopes are clusters, and the function graphs
+        of call, ``If`` and ``While`` ops are drawn as boxes linked from those ops by
+        dotted edges. ``ConcreteFunction.graph`` is a graph too.
+
+        Example:
+            >>> import scopeflow as sf
+            >>> g = sf.Graph("demo")
+            >>> with g.as_default(), sf.name_scope("layer"):
+            ...     y = sf.add(sf.constant(1.0, name="x"), 2.0, name="y")
+            >>> print(g.to_dot().splitlines()[5])
+              subgraph "cluster_g0_layer" {
+        """
+        from ._pictures import to_dot  # a picture is never drawn on a hot path
+
+        return to_dot(self)
+
+    def to_mermaid(self) -> str:
+        """This graph as a Mermaid flowchart (the same picture as :meth:`to_dot`).
+
+        Example:
+            >>> import scopeflow as sf
+            >>> g = sf.Graph()
+            >>> with g.as_default():
+            ...     y = sf.negative(sf.constant(1.0, name="x"), name="y")
+            >>> print(g.to_mermaid())
+            flowchart TD
+              g0_0["Const<br/>x"]
+              g0_1["Neg<br/>y"]
+              g0_0 -->|"float32 ()"| g0_1
+            <BLANKLINE>
+        """
+        from ._pictures import to_mermaid
+
+        return to_mermaid(self)
 
     def get_operation_by_name(self, name: str) -> Operation:
         """The operation called ``name``; ``KeyError`` if there is none."""
@@ -265,13 +308,13 @@ class Graph:
                 f"{self!r}; return it from the loop body (as a loop variable) or from the "
                 f"branch instead"
             )
-            raise GraphMismatchError(msg)
+            raise GraphMismatchError(with_description(msg))
         msg = (
             f"Tensor {t.name!r} belongs to {t.graph!r}, not to {self!r} being built here; "
             f"ops can only combine tensors of one graph. Create the value in {self!r}, or "
             f"build the computation in a traced function to capture it"
         )
-        raise GraphMismatchError(msg)
+        raise GraphMismatchError(with_description(msg))
 
     def _eager_input(self, value: Any) -> Tensor:
         """Called for an eager tensor used to build an op here."""
@@ -280,7 +323,7 @@ class Graph:
             f"graph; eager values can only enter graphs through a traced function "
             f"(sf.function captures them). Pass its .numpy() value to make a constant"
         )
-        raise RuntimeError(msg)
+        raise RuntimeError(with_description(msg))
 
     def _create_op(
         self,
@@ -319,8 +362,6 @@ class Graph:
         op._inputs = inputs
         op._attrs = attrs
         op._control_inputs = _control_inputs_for(chain, inputs) if chain else ()
-        if stateful and self.building_function:
-            self._order_stateful(op)  # type: ignore[attr-defined]
         op._ctl = chain
         op._device = scopes[DEVICE]
         op._flow = scopes[FLOW]
@@ -356,6 +397,10 @@ class Graph:
             else:
                 full = self._unique_name_locked(full, True)
             op._name = full
+            if stateful and self.building_function:
+                # Under the lock, once the op is sure to exist: threads adding stateful
+                # ops at once extend one chain, and a refused op never joins it.
+                self._order_stateful(op)  # type: ignore[attr-defined]
             op._id = len(self._ops)
             self._ops.append(op)
             self._by_name[full] = op
@@ -496,7 +541,7 @@ def reset_default_graph() -> None:
             f"reset_default_graph() was called inside {g!r}.as_default(); exit the nested "
             f"graphs first (other tasks keep their graphs and may leave their scopes)"
         )
-        raise ScopeNestingError(msg)
+        raise ScopeNestingError(with_description(msg))
     with process_lock:
         GLOBAL_GRAPH[0] = Graph("global")
 

@@ -13,7 +13,7 @@ import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ._context import Scope
 from ._scopes import name_scope
@@ -21,6 +21,9 @@ from ._variables import Variable
 
 __all__ = ["Module", "walk_attributes"]
 
+_M = TypeVar("_M", bound="Module")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Attributes the module machinery itself keeps; never part of the walked structure.
 _OWN = frozenset(
@@ -69,8 +72,10 @@ class Module:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        init = cls.__dict__.get("__init__")
-        if init is not None and not getattr(init, "_sf_wraps_module_init", False):
+        # The resolved __init__, not only one defined on ``cls``: an __init__ inherited
+        # from a mixin that is not a Module must close the scope too.
+        init = cls.__init__
+        if init is not Module.__init__ and not getattr(init, "_sf_wraps_module_init", False):
             cls.__init__ = _closing_init_scope(init)  # type: ignore[method-assign]
 
     def __init__(self, name: str | None = None) -> None:
@@ -90,9 +95,10 @@ class Module:
         self._sf_scope_name = scope_name
         self._sf_name_scope = name_scope(scope_name)
         # Variables made in the rest of the subclass's __init__ go under the module's
-        # scope: it stays open until the outermost __init__ returns (see
-        # _closing_init_scope). A plain Module() has no subclass __init__ to wait for.
-        if type(self).__init__ is Module.__init__:
+        # scope: it stays open until the outermost __init__ returns. Only a wrapped
+        # __init__ (see _closing_init_scope) closes it, so without one (a plain Module(),
+        # or Module.__init__ called directly) the scope is not opened at all.
+        if "_sf_init_depth" not in self.__dict__:
             self._sf_init_scope = None
         else:
             scope = name_scope(scope_name)
@@ -120,9 +126,52 @@ class Module:
         return tuple(v for v in self.variables if v.trainable)
 
     @property
+    def non_trainable_variables(self) -> tuple[Variable, ...]:
+        """The variables created with ``trainable=False`` (counters, statistics)."""
+        return tuple(v for v in self.variables if not v.trainable)
+
+    @property
     def submodules(self) -> tuple[Module, ...]:
         """Every module reachable from this one (not itself), each once."""
         return tuple(m for _, m in walk_attributes(self) if isinstance(m, Module))
+
+    @staticmethod
+    def with_name_scope(
+        method: Callable[Concatenate[_M, _P], _R],
+    ) -> Callable[Concatenate[_M, _P], _R]:
+        """Decorate a method so that it runs inside its module's ``name_scope``.
+
+        Example:
+            >>> import scopeflow as sf
+            >>> class Scale(sf.Module):
+            ...     @sf.Module.with_name_scope
+            ...     def __call__(self, x):
+            ...         return sf.get_name_scope()
+            >>> Scale(name="scale")(1.0)
+            'scale'
+        """
+
+        @functools.wraps(method)
+        def method_with_name_scope(self: _M, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            with self.name_scope:
+                return method(self, *args, **kwargs)
+
+        return method_with_name_scope
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The scope object may be entered right now (it holds that task's frames): a
+        # copy or a pickle gets a fresh one for the same scope name instead.
+        state = dict(self.__dict__)
+        for key in ("_sf_name_scope", "_sf_init_scope", "_sf_init_depth"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        scope_name = state.get("_sf_scope_name")
+        if scope_name is not None:
+            self._sf_name_scope = name_scope(scope_name)
+        self._sf_init_scope = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._sf_scope_name[:-1]!r}>"
@@ -172,21 +221,23 @@ def walk_attributes(root: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        if path and (isinstance(obj, (Variable, Module)) or hasattr(obj, "_sf_children")):
+        if path and (isinstance(obj, (Variable, Module)) or _has_children(obj)):
             yield path, obj
         children: list[tuple[str, Any]]
-        if hasattr(obj, "_sf_children"):
+        if _has_children(obj):
             children = list(obj._sf_children().items())
         elif isinstance(obj, Module):
-            items = [(k, v) for k, v in vars(obj).items() if k not in _OWN]
+            # list() copies in one step: another thread setting an attribute meanwhile
+            # cannot break the iteration.
+            items = [(k, v) for k, v in list(vars(obj).items()) if k not in _OWN]
             children = sorted(items, key=lambda kv: kv[0])
         elif isinstance(obj, Mapping):
-            keys = list(obj)
+            pairs = list(obj.items())
             with contextlib.suppress(TypeError):  # keys that don't sort keep their order
-                keys = sorted(keys)
-            children = [(str(k), obj[k]) for k in keys]
+                pairs = sorted(pairs, key=lambda kv: kv[0])
+            children = [(str(k), v) for k, v in pairs]
         elif isinstance(obj, (list, tuple)):
-            children = [(str(i), v) for i, v in enumerate(obj)]
+            children = [(str(i), v) for i, v in enumerate(list(obj))]
         else:
             continue
         for name, child in reversed(children):
@@ -194,5 +245,11 @@ def walk_attributes(root: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
                 stack.append(((*path, name), child))
 
 
+def _has_children(obj: Any) -> bool:
+    # Looked up on the type: an instance's __getattr__ (a lazy proxy, a mock) never runs,
+    # and a class (``self.optimizer_cls = sf.optimizers.Adam``) is not mistaken for one.
+    return callable(getattr(type(obj), "_sf_children", None))
+
+
 def _may_hold_state(obj: Any) -> bool:
-    return isinstance(obj, (Variable, Module, Mapping, list, tuple)) or hasattr(obj, "_sf_children")
+    return isinstance(obj, (Variable, Module, Mapping, list, tuple)) or _has_children(obj)

@@ -42,6 +42,7 @@ from ._graph import (
     _check_name,
     global_default_graph,
 )
+from ._introspect import with_description
 from .errors import GraphMismatchError
 
 __all__ = [
@@ -214,6 +215,13 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
     for c in control_inputs:
         if isinstance(c, Tensor):
             c = c._op
+        elif graph is not None and not isinstance(c, Operation) and _is_variable(c):
+            # A graph variable stands for its read snapshot, as in TensorFlow; an eager
+            # variable's value exists already (a no-op in a function, like eager tensors).
+            if c._snapshot is not None:
+                c = c._snapshot._op
+            elif graph.building_function:
+                continue
         if isinstance(c, Operation):
             if graph is not None and c._graph is not graph:
                 if graph.building_function:
@@ -225,7 +233,7 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
                     f"Control input {c.name!r} belongs to {c._graph!r}, not to {graph!r} "
                     f"where the dependent ops are being built"
                 )
-                raise GraphMismatchError(msg)
+                raise GraphMismatchError(with_description(msg))
             if c not in ops:
                 ops.append(c)
         elif graph is None or (graph.building_function and _is_eager_tensor(c)):
@@ -239,6 +247,12 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
             )
             raise TypeError(msg)
     return tuple(ops)
+
+
+def _is_variable(value: Any) -> bool:
+    from ._variables import Variable  # imported here: _variables imports this module
+
+    return isinstance(value, Variable)
 
 
 def _is_eager_tensor(value: Any) -> bool:

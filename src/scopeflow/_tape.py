@@ -44,9 +44,11 @@ from ._context import (
 from ._copying import refuse_copying
 from ._graph import Tensor
 from ._ops import _core
+from ._ops._grad_util import zeros_like
 from ._ops._registry import OpDef
 from ._tensor import EagerTensor
 from ._variables import Variable
+from .errors import ScopeNestingError
 
 __all__ = ["GradientTape", "replay_gradients"]
 
@@ -63,6 +65,10 @@ def _closed(opdef: OpDef, inputs: tuple[Any, ...], outputs: tuple[Any, ...],
     """What a closed entry does with the ops offered to it: nothing."""
 
 
+class _ReenteredTapeError(ScopeNestingError, ValueError):
+    """A recording tape entered again: a scope misuse, and a ValueError as in TensorFlow."""
+
+
 @final
 class _Entry:
     """One open block of a tape, as the frames of the contexts that can see it hold it.
@@ -76,9 +82,24 @@ class _Entry:
     __slots__ = ("_offer", "_tape")
 
     def __init__(self, tape: GradientTape) -> None:
-        self._tape = tape
+        # The tape while the entry is open; None once closed. The entry (not the tape) is
+        # the owner of the frame pushed for the block, so tasks spawned inside it that
+        # outlive it hold no reference to the tape and its records.
+        self._tape: GradientTape | None = tape
         # A bound method stored once: the recording hook calls it without a lookup.
         self._offer: Callable[..., None] = tape._offer
+
+    # What the scope machinery asks of a frame's owner when scopes are misnested.
+    def _forget(self, frame: Frame) -> None:
+        if self._tape is not None:
+            self._tape._forget(frame)
+
+    @property
+    def _abandoned(self) -> bool:
+        return bool(getattr(self._tape, "_abandoned", False))
+
+    def __repr__(self) -> str:
+        return repr(self._tape) if self._tape is not None else "<sf.GradientTape (closed)>"
 
 
 def _open_entry(tapes: tuple[Any, ...], tape: GradientTape) -> Any:
@@ -155,15 +176,19 @@ class GradientTape(Scope):
         cur = state_get(_roots[0])
         tapes = cur[TAPES]
         if tapes and _open_entry(tapes, self) is not None:
-            msg = "This GradientTape is already recording here; it cannot be entered twice"
-            raise RuntimeError(msg)
+            msg = (
+                "This GradientTape is still recording here (it is already recording in "
+                "this context): it cannot be entered twice; leave its block first, or use "
+                "a second tape"
+            )
+            raise _ReenteredTapeError(msg)
         paused = cur[PAUSED]
         if paused and self._force:
             tapes, paused = (), False
         entry = _Entry(self)
         self._push(
             (
-                cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
+                cur, entry, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
                 paused, None,
             )
         )  # fmt: skip
@@ -190,6 +215,7 @@ class GradientTape(Scope):
 
     def _close(self, entry: _Entry) -> None:
         entry._offer = _closed
+        entry._tape = None
 
     @property
     def _tape(self) -> GradientTape:
@@ -293,7 +319,13 @@ class GradientTape(Scope):
 
     # -- differentiating -----------------------------------------------------------------
 
-    def gradient(self, target: Any, sources: Any, output_gradients: Any = None) -> Any:
+    def gradient(
+        self,
+        target: Any,
+        sources: Any,
+        output_gradients: Any = None,
+        unconnected_gradients: Any = "none",
+    ) -> Any:
         """d(target)/d(sources), in the structure of ``sources``.
 
         Called inside the block of a persistent tape, the computation is recorded by
@@ -303,17 +335,23 @@ class GradientTape(Scope):
             target: a tensor, or a list/tuple/dict of tensors (their sum is differentiated).
             sources: a tensor or variable, or a nested list/tuple/dict of them.
             output_gradients: gradients of ``target`` (same structure); ones by default.
+            unconnected_gradients: ``"none"`` (the default) gives None for a source the
+                target does not depend on; ``"zero"`` gives zeros of its shape instead.
 
         Returns:
             Gradients shaped like the sources; None for a source the target does not
-            depend on (or an integer one).
+            depend on (or an integer one), unless ``unconnected_gradients="zero"``.
 
         Raises:
             RuntimeError: a non-persistent tape was already used once.
             TypeError: a target or source is not a tensor or variable (the tape can
                 still be used).
             LookupError: an op on a path from the target to a source has no gradient.
+            ValueError: ``unconnected_gradients`` is neither "none" nor "zero".
         """
+        zero = unconnected_gradients != "none" and unconnected_is_zero(
+            unconnected_gradients, "gradient()"
+        )
         if type(target) is EagerTensor or type(target) is Tensor:
             targets: list[Any] = [target]
         else:
@@ -383,8 +421,9 @@ class GradientTape(Scope):
             self._records = []
             self._tracked = {}
         if type(sources) is EagerTensor or type(sources) is Tensor:
-            return grads.get(id(sources))
-        return _rebuild(sources, grads, var_grads)
+            grad = grads.get(id(sources))
+            return zeros_like(sources) if grad is None and zero else grad
+        return _rebuild(sources, grads, var_grads, zero)
 
 
 @final
@@ -480,18 +519,35 @@ def _leaves_like(value: Any, structure: Any) -> Iterable[Any]:
         yield value
 
 
-def _rebuild(sources: Any, grads: dict[int, Any], var_grads: dict[int, Any]) -> Any:
+def _rebuild(
+    sources: Any, grads: dict[int, Any], var_grads: dict[int, Any], zero: bool = False
+) -> Any:
     if isinstance(sources, Mapping):
-        return {k: _rebuild(v, grads, var_grads) for k, v in sources.items()}
+        return {k: _rebuild(v, grads, var_grads, zero) for k, v in sources.items()}
     if isinstance(sources, (list, tuple)):
-        items = [_rebuild(v, grads, var_grads) for v in sources]
+        items = [_rebuild(v, grads, var_grads, zero) for v in sources]
         return items if isinstance(sources, list) else type(sources)(items)
     if isinstance(sources, Variable):
-        return var_grads.get(id(sources))
-    if isinstance(sources, (EagerTensor, Tensor)):
-        return grads.get(id(sources))
-    msg = f"gradient() sources must be tensors or variables, got {sources!r}"
-    raise TypeError(msg)
+        grad = var_grads.get(id(sources))
+    elif isinstance(sources, (EagerTensor, Tensor)):
+        grad = grads.get(id(sources))
+    else:
+        msg = f"gradient() sources must be tensors or variables, got {sources!r}"
+        raise TypeError(msg)
+    return zeros_like(sources) if grad is None and zero else grad
+
+
+def unconnected_is_zero(unconnected_gradients: Any, what: str) -> bool:
+    """Whether TensorFlow's ``unconnected_gradients`` asks for zeros instead of None.
+
+    Accepts ``"none"``/``"zero"`` (any case) or an enum member whose ``value`` is one of
+    them (TensorFlow's ``tf.UnconnectedGradients``).
+    """
+    value = getattr(unconnected_gradients, "value", unconnected_gradients)
+    if isinstance(value, str) and value.lower() in ("none", "zero"):
+        return value.lower() == "zero"
+    msg = f"{what}: unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}"
+    raise ValueError(msg)
 
 
 # -- the recording hook --------------------------------------------------------------

@@ -21,6 +21,7 @@ __all__ = [
     "as_dtype",
     "check_tensor_dtype",
     "scalar_array",
+    "shared_scalar",
     "to_array",
     "wrap",
 ]
@@ -172,6 +173,18 @@ def _unpickle(array: Any) -> EagerTensor:
 
 
 _NUMERIC_KINDS: Final = "biufc"
+# Float dtypes: the largest magnitude a Python float converts to without overflowing, and
+# the largest Python int they hold exactly (a float64 mantissa has 53 bits).
+_FLOAT_RANGE: Final = {
+    np.dtype(np.float16): float(np.finfo(np.float16).max),
+    np.dtype(np.float32): float(np.finfo(np.float32).max),
+    np.dtype(np.float64): float("inf"),
+}
+_EXACT_INTS: Final = {
+    np.dtype(np.float16): 2**11,
+    np.dtype(np.float32): 2**24,
+    np.dtype(np.float64): 2**53,
+}
 
 
 def _check_numeric(dtype: np.dtype[Any], what: str) -> None:
@@ -209,6 +222,30 @@ def as_dtype(dtype: Any) -> np.dtype[Any]:
     return result
 
 
+def scalar_array(value: Any, dtype: np.dtype[Any]) -> np.ndarray[Any, Any] | None:
+    """A Python float or int as a 0-d array of ``dtype`` if it converts without a
+    question (exactly, or for a float within the dtype's range); None otherwise.
+
+    The scalar operand of ``x + 1.0`` / ``x * 2`` (SPEC section 11 allows it 1.3x the cost
+    of two tensors) takes this path; :func:`to_array`'s checked path costs 10x more.
+    """
+    kind = type(value)
+    if kind is float:
+        limit = _FLOAT_RANGE.get(dtype)
+        if limit is not None and -limit <= value <= limit:
+            return np.array(value, dtype=dtype)
+    elif kind is int:
+        if dtype.kind in "iu":
+            try:
+                return np.array(value, dtype=dtype)
+            except OverflowError:
+                return None  # the checked path explains it
+        limit = _EXACT_INTS.get(dtype)
+        if limit is not None and -limit <= value <= limit:
+            return np.array(value, dtype=dtype)
+    return None
+
+
 def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, Any]:
     """A private NumPy array holding ``value`` (Python number, nested list, array).
 
@@ -219,6 +256,10 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
         TypeError: a graph tensor, an object NumPy cannot convert, a non-numeric array,
             or a lossy cast.
     """
+    if dtype is not None:
+        arr = scalar_array(value, dtype)
+        if arr is not None:
+            return arr
     if isinstance(value, Tensor):
         escaped = escaped_from(value)
         if escaped is not None:
@@ -265,8 +306,6 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
             )
             raise TypeError(msg)
         return arr
-    if type(value) in PY_SCALARS and _exact_in(value, dtype):
-        return np.array(value, dtype)
     try:
         arr = np.array(value)
     except (ValueError, TypeError) as e:
@@ -285,8 +324,11 @@ def _cast_checked(arr: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> np.ndarray
         raise TypeError(msg)
     with np.errstate(all="ignore"):
         out = arr.astype(dtype)
+        # A real value made complex comes back through its real part (casting complex to
+        # real would warn, and the imaginary part is zero anyway).
+        back = out.real if dtype.kind == "c" and arr.dtype.kind != "c" else out
         lossy = arr.size and not np.array_equal(
-            out.astype(arr.dtype), arr, equal_nan=arr.dtype.kind in "fc"
+            back.astype(arr.dtype), arr, equal_nan=arr.dtype.kind in "fc"
         )
     if lossy and not (arr.dtype.kind == "f" and dtype.kind == "f"):
         msg = (
@@ -297,86 +339,29 @@ def _cast_checked(arr: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> np.ndarray
     return out
 
 
-# -- Python scalars ----------------------------------------------------------------------
-#
-# Nearly all real code mixes tensors and Python numbers (``x * 2.0 - 1.0``), so converting
-# a Python scalar to the dtype of the tensor it meets is a hot path. The general route
-# (``np.array`` then a lossless-cast check under ``np.errstate`` with ``array_equal``)
-# cost about 25-35 µs per scalar; the checks below are plain arithmetic on the Python
-# value (about 0.2 µs) and accept exactly the values that route accepts without change.
-# Anything they do not accept (NaN, out of range, inexact, huge ints) takes the general
-# route, which raises the same errors as before.
+# -- Python scalars shared as op inputs ----------------------------------------------------
 
 PY_SCALARS: Final = frozenset((float, int, bool))
 """The Python scalar types with a fast conversion (``type(x) in PY_SCALARS``)."""
 
-
-def _limits(dtype: np.dtype[Any]) -> tuple[str, float, float]:
-    """(kind, low, high) for the fast checks: the range of an integer dtype, the largest
-    finite value of a float (complex: of its components), and for a float the largest
-    integer magnitude below which every Python int is exact in it."""
-    kind = dtype.kind
-    if kind in "iu":
-        info = np.iinfo(dtype)
-        return kind, int(info.min), int(info.max)
-    if kind in "fc":
-        finfo = np.finfo(dtype)
-        return kind, float(finfo.max), 2 ** (finfo.nmant + 1)
-    return kind, 0, 1  # bool
-
-
-_LIMITS: Final = {
-    np.dtype(t): _limits(np.dtype(t))
-    for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
-              np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128)
-}  # fmt: skip
-
-
-def _exact_in(value: float | int | bool, dtype: np.dtype[Any]) -> bool:
-    """Whether the Python scalar ``value`` converts to ``dtype`` with no check needed:
-    True only where the general route would accept it and produce the same value."""
-    limits = _LIMITS.get(dtype)
-    if limits is None:
-        return False
-    kind, low, high = limits
-    if type(value) is bool:
-        return True  # 0 and 1 are exact in every numeric dtype
-    if type(value) is float:
-        if kind in "fc":
-            # Floats may round (float -> float is never "lossy" here), but overflow to
-            # inf, and NaN, take the general route.
-            return -low <= value <= low
-        if kind == "b":
-            return value == 0.0 or value == 1.0
-        return low <= value <= high and value.is_integer()
-    if kind in "iu":
-        return low <= value <= high
-    if kind in "fc":
-        return -high <= value <= high
-    return value == 0 or value == 1
-
-
 # Shared read-only 0-d arrays for repeated (scalar, dtype) pairs: a lookup is about half
-# the cost of np.array(). Only finite, non-zero values are cached (0.0 == -0.0 would
-# share a key). Races between threads only store equal arrays twice; the size bound keeps
-# a loop over many distinct scalars from growing it.
+# the cost of np.array(). Only non-zero values are cached (0.0 == -0.0 would share a key;
+# NaN never converts here). Races between threads only store equal arrays twice; the size
+# bound keeps a loop over many distinct scalars from growing it.
 _SCALAR_CACHE: dict[tuple[type, float | int | bool, np.dtype[Any]], np.ndarray[Any, Any]] = {}
 _SCALAR_CACHE_SIZE: Final = 1024
 
 
-def scalar_array(value: float | int | bool, dtype: np.dtype[Any]) -> np.ndarray[Any, Any] | None:
-    """A read-only 0-d array of ``dtype`` holding the Python scalar ``value``, or None when
-    the value needs the general checks of :func:`to_array` (which then raise or convert).
-
-    The array may be shared: use it only where values are never written (op inputs).
-    """
+def shared_scalar(value: Any, dtype: np.dtype[Any]) -> np.ndarray[Any, Any] | None:
+    """:func:`scalar_array`, read-only and cached: the array may be shared, so use it only
+    where values are never written (op inputs, constants' values)."""
     key = (type(value), value, dtype)
     arr = _SCALAR_CACHE.get(key)
     if arr is not None:
         return arr
-    if not _exact_in(value, dtype):
+    arr = scalar_array(value, dtype)
+    if arr is None:
         return None
-    arr = np.array(value, dtype)
     arr.flags.writeable = False
     if value:
         if len(_SCALAR_CACHE) >= _SCALAR_CACHE_SIZE:

@@ -19,6 +19,7 @@ from ._context import EAGER, GRAPH, NAME, SCOPES, TAPES, _roots, eager_mode, sta
 from ._func_graph import TRACES
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
+from ._introspect import with_description
 from ._ops._core import apply, convert_to_tensor, group
 from ._ops._registry import Spec, register_op
 from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
@@ -400,7 +401,7 @@ class Variable(TensorOperators):
             f"Variable {self.name!r} was created in {where} and cannot be used in {graph!r}; "
             f"use it in its own graph or in a function traced from there"
         )
-        raise GraphMismatchError(msg)
+        raise GraphMismatchError(with_description(msg))
 
     # -- storage (called by kernels) -----------------------------------------------------
 
@@ -436,13 +437,22 @@ class Variable(TensorOperators):
             raise FailedPreconditionError(msg)
         return value
 
-    def _update(self, fn: Any, operand: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """Replace the value with ``operand`` or ``fn(old, operand)``, atomically."""
+    def _update(
+        self, fn: Any, operand: np.ndarray[Any, Any], adopt: bool = False
+    ) -> np.ndarray[Any, Any]:
+        """Replace the value with ``operand`` or ``fn(old, operand)``, atomically.
+
+        ``adopt``: ``operand`` is a read-only array nobody will change (a checkpoint
+        restore's views), kept without a copy.
+        """
         operand = np.asarray(operand)
         self._check_value(operand.dtype, operand.shape)
         if self._graph is None:
             with self._lock:
-                new = operand.copy() if fn is None else np.asarray(fn(self._value, operand))
+                if fn is None:
+                    new = operand if adopt and not operand.flags.writeable else operand.copy()
+                else:
+                    new = np.asarray(fn(self._value, operand))
                 new.flags.writeable = False
                 self._value = new
             return new

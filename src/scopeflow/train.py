@@ -19,9 +19,9 @@ Example:
 from __future__ import annotations
 
 import os
-import re
 
 from ._checkpoint import Checkpoint as Checkpoint, CheckpointLoadStatus as CheckpointLoadStatus
+from ._checkpoint_files import latest_path
 
 __all__ = ["Checkpoint", "CheckpointLoadStatus", "latest_checkpoint"]
 
@@ -30,16 +30,25 @@ for _cls in (Checkpoint, CheckpointLoadStatus):
 del _cls
 
 
-def latest_checkpoint(file_prefix: str | os.PathLike[str]) -> str | None:
-    """The path ``Checkpoint.save(file_prefix)`` wrote last (highest counter), or None."""
-    prefix = os.fspath(file_prefix)
-    directory, base = os.path.split(prefix)
-    pattern = re.compile(rf"^{re.escape(base)}-(\d+)$")
-    try:
-        names = os.listdir(directory or ".")
-    except FileNotFoundError:
-        return None
-    numbered = [(int(m.group(1)), n) for n in names if (m := pattern.match(n))]
-    if not numbered:
-        return None
-    return os.path.join(directory, max(numbered)[1])
+def latest_checkpoint(path: str | os.PathLike[str]) -> str | None:
+    """The checkpoint ``Checkpoint.save`` wrote last, or None when there is none.
+
+    ``path`` is the ``file_prefix`` given to ``save`` or, as in TensorFlow, the directory
+    holding the checkpoints. ``save`` records the file it wrote in the directory's
+    ``checkpoint_state.json``, so a run that starts counting again from 1 in the same
+    directory is followed; without that record (files copied alone), the highest-numbered
+    ``<prefix>-N`` file is taken. ``checkpoint.restore(None)`` restores nothing, so
+    ``checkpoint.restore(latest_checkpoint(path))`` starts fresh or resumes.
+
+    Example:
+        >>> import os, tempfile
+        >>> import scopeflow as sf
+        >>> directory = tempfile.mkdtemp()
+        >>> ckpt = sf.train.Checkpoint(v=sf.Variable(1.0))
+        >>> sf.train.latest_checkpoint(directory) is None
+        True
+        >>> path = ckpt.save(os.path.join(directory, "ckpt"))
+        >>> sf.train.latest_checkpoint(directory) == path
+        True
+    """
+    return latest_path(os.fspath(path))

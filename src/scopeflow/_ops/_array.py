@@ -201,9 +201,16 @@ def _transpose_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> NDArray[Any]:
 TRANSPOSE = register_op("Transpose", infer=_transpose_rule, kernel=_transpose_kernel)
 
 
-def transpose(x: Any, perm: Any = None, name: str | None = None) -> Any:
-    """``x`` with its dimensions permuted: output dimension ``i`` is input dimension
+def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | None = None) -> Any:
+    """``a`` with its dimensions permuted: output dimension ``i`` is input dimension
     ``perm[i]``; by default the dimensions are reversed.
+
+    Args:
+        a: the tensor.
+        perm: a permutation of ``range(rank)``; None reverses the dimensions.
+        conjugate: also conjugate complex values; a no-op for real dtypes. Complex
+            conjugation is not implemented and raises ``TypeError``.
+        name: the op name in graph mode.
 
     Example:
         >>> import scopeflow as sf
@@ -211,7 +218,22 @@ def transpose(x: Any, perm: Any = None, name: str | None = None) -> Any:
         (4, 2, 3)
     """
     p = None if perm is None else as_int_tuple(perm, "transpose(): perm")
-    return apply(TRANSPOSE, (x,), {"perm": p}, name)
+    if conjugate:
+        reject_complex_conjugate(a, "transpose(): conjugate=True")
+    return apply(TRANSPOSE, (a,), {"perm": p}, name)
+
+
+def reject_complex_conjugate(x: Any, what: str) -> None:
+    """Raise ``TypeError`` when ``x`` is complex: conjugation has no kernel yet.
+
+    For real dtypes conjugating is the identity, so the flag is accepted and ignored.
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(x).dtype
+    if np.dtype(dtype).kind == "c":
+        msg = f"{what} on a complex tensor is not supported (no conjugate op); pass real values"
+        raise TypeError(msg)
 
 
 # -- concat and stack ----------------------------------------------------------------------
@@ -260,7 +282,8 @@ def concat(values: Any, axis: Any, name: str | None = None) -> Any:
     """Join tensors of one dtype and rank along an existing dimension ``axis``.
 
     Args:
-        values: a list or tuple of tensors; their sizes off ``axis`` must agree.
+        values: a list or tuple of tensors; their sizes off ``axis`` must agree. A
+            single tensor (or variable) counts as a list of one, as in TensorFlow.
         axis: the dimension to join along; negative counts from the end.
         name: the op name in graph mode.
 
@@ -269,7 +292,7 @@ def concat(values: Any, axis: Any, name: str | None = None) -> Any:
         >>> sf.concat([[[1, 2]], [[3, 4]]], axis=-1).numpy()
         array([[1, 2, 3, 4]], dtype=int32)
     """
-    xs = _values_list(values, "concat")
+    xs = _values_list([values] if is_tensor_like(values) else values, "concat")
     attrs = {"axis": as_int(axis, "concat(): axis"), "N": len(xs)}
     return apply(CONCAT, xs, attrs, name)
 

@@ -23,7 +23,7 @@ from .._tensor import (
     EagerTensor,
     as_dtype,
     check_tensor_dtype,
-    scalar_array,
+    shared_scalar,
     to_array,
     wrap,
 )
@@ -72,7 +72,9 @@ def _resolve(x: Any) -> Any:
 def _fail(opdef: OpDef, name: str | None, inputs: tuple[Any, ...], err: Exception) -> Exception:
     label = opdef.type if name is None else f"{opdef.type} {name!r}"
     described = ", ".join(_describe(x) for x in inputs)
-    msg = f"{label}: {err} (inputs: {described})"
+    # A scope description (``_introspect``) stays last, after the op's inputs.
+    text, sep, scopes = str(err).partition("\nscopes of this context:")
+    msg = f"{label}: {text} (inputs: {described}){sep}{scopes}"
     return type(err)(msg) if isinstance(err, (TypeError, ValueError)) else err
 
 
@@ -94,6 +96,28 @@ def apply(
     return _apply_graph(frame, graph, opdef, inputs, attrs, name)
 
 
+def _holds_tensors(value: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a (nested) list or tuple contains tensors or variables."""
+    for x in value:
+        if isinstance(x, (EagerTensor, Tensor)) or hasattr(x, "__sf_tensor__"):
+            return True
+        if isinstance(x, (list, tuple)) and _holds_tensors(x):
+            return True
+    return False
+
+
+def _pack(value: list[Any] | tuple[Any, ...]) -> Any:
+    """A list or tuple holding tensors as one tensor, built by a differentiable Stack op.
+
+    TensorFlow packs such lists too (``reduce_sum([a, b])``). Converting the values to an
+    array instead would hide the tensors from tapes and ``sf.gradients`` (a silent None
+    gradient), and is impossible for symbolic tensors.
+    """
+    from ._array import stack  # imported here: _array builds on this module
+
+    return stack(list(value))
+
+
 def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...]) -> list[Any]:
     """Each input as an EagerTensor (tensors, resolved variables) or a fresh array."""
     hint = _dtype_hint(inputs) if opdef.same_dtype else None
@@ -101,13 +125,16 @@ def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...]) -> list[Any]:
     for x in inputs:
         if type(x) is not EagerTensor:
             if hint is not None and type(x) in PY_SCALARS:
-                arr = scalar_array(x, hint)  # skips _resolve and the general checks
+                arr = shared_scalar(x, hint)  # skips _resolve and the general checks
                 if arr is not None:
                     out.append(arr)
                     continue
             x = _resolve(x)
             if type(x) is not EagerTensor:
-                x = to_array(x, hint if not isinstance(x, np.ndarray) else None)
+                if isinstance(x, (list, tuple)) and _holds_tensors(x):
+                    x = _pack(x)
+                else:
+                    x = to_array(x, hint if not isinstance(x, np.ndarray) else None)
         out.append(x)
     return out
 
@@ -164,7 +191,7 @@ def graph_tensor(frame: Frame, graph: Graph, x: Any, dtype: np.dtype[Any] | None
             return x
         return graph._foreign_input(x)
     if dtype is not None and type(x) in PY_SCALARS:
-        arr = scalar_array(x, dtype)  # skips _resolve and the general checks
+        arr = shared_scalar(x, dtype)  # skips _resolve and the general checks
         if arr is not None:
             return _make_const(frame, graph, arr, None)
     x = _resolve(x)
@@ -177,6 +204,8 @@ def graph_tensor(frame: Frame, graph: Graph, x: Any, dtype: np.dtype[Any] | None
     if isinstance(x, Operation):
         msg = f"Operation {x.name!r} has no value to use as an input; use one of its outputs"
         raise TypeError(msg)
+    if isinstance(x, (list, tuple)) and _holds_tensors(x):
+        return graph_tensor(frame, graph, _pack(x), dtype)
     arr = to_array(x, dtype if not isinstance(x, np.ndarray) else None)
     return _make_const(frame, graph, arr, None)
 
@@ -291,8 +320,19 @@ def constant(
     return _make_const(frame, graph, arr, name)
 
 
-def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) -> Any:
+def convert_to_tensor(
+    value: Any, dtype: Any = None, dtype_hint: Any = None, name: str | None = None
+) -> Any:
     """``value`` as a tensor of the calling context (tensors of that context pass through).
+
+    Args:
+        value: a tensor, variable, NumPy array, Python number or nested list.
+        dtype: the required dtype: a tensor of another dtype is a ``TypeError``, a Python
+            value is converted to it.
+        dtype_hint: the dtype for Python values when ``dtype`` is None and the value can
+            take it; unlike ``dtype`` it never fails (tensors keep their dtype, and a value
+            the hint cannot hold exactly falls back to the default conversion).
+        name: the op name in graph mode.
 
     Example:
         >>> import scopeflow as sf
@@ -304,6 +344,13 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
         dt = as_dtype(dtype)
         check_tensor_dtype(dt)
     value = _resolve(value)
+    if (
+        dtype_hint is not None
+        and dt is None
+        and not isinstance(value, _KEEPS_DTYPE)
+        and not (isinstance(value, (list, tuple)) and _holds_tensors(value))  # packed
+    ):
+        value = _hinted(value, dtype_hint)
     frame = state_get(_roots[0])
     if frame[EAGER]:
         if type(value) is EagerTensor:
@@ -311,6 +358,8 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
                 msg = f"convert_to_tensor(): tensor has dtype {value.dtype.name}, not {dt.name}"
                 raise TypeError(msg)
             return value
+        if isinstance(value, (list, tuple)) and _holds_tensors(value):
+            return _checked_dtype(_pack(value), dt)
         return wrap(to_array(value, dt))
     graph = frame[GRAPH]
     if graph is None:
@@ -323,7 +372,33 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
         return t
     if type(value) is EagerTensor:
         return graph._eager_input(value)
+    if isinstance(value, (list, tuple)) and _holds_tensors(value):
+        return _checked_dtype(graph_tensor(frame, graph, value, dt), dt)
     return _make_const(frame, graph, to_array(value, dt), name)
+
+
+def _checked_dtype(t: Any, dtype: np.dtype[Any] | None) -> Any:
+    if dtype is not None and t.dtype != dtype:
+        msg = (
+            f"convert_to_tensor(): the packed tensors have dtype {t.dtype.name}, not "
+            f"{dtype.name}; cast them with sf.cast() first"
+        )
+        raise TypeError(msg)
+    return t
+
+
+# Values that carry their own dtype, which a hint never overrides.
+_KEEPS_DTYPE: Final = (Tensor, EagerTensor, np.ndarray, np.generic)
+
+
+def _hinted(value: Any, dtype_hint: Any) -> Any:
+    """``value`` as an array of ``dtype_hint`` if it converts without loss, else as is."""
+    hint = as_dtype(dtype_hint)
+    check_tensor_dtype(hint)
+    try:
+        return to_array(value, hint)
+    except (TypeError, ValueError):
+        return value
 
 
 def placeholder(
@@ -372,15 +447,15 @@ def _identity_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec
 IDENTITY = register_op("Identity", infer=_identity_rule, kernel=lambda attrs, x: x)
 
 
-def identity(x: Any, name: str | None = None) -> Any:
-    """A tensor with the same value as ``x`` (a new op in graph mode).
+def identity(input: Any, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's name
+    """A tensor with the same value as ``input`` (a new op in graph mode).
 
     Example:
         >>> import scopeflow as sf
         >>> sf.identity([1.0]).numpy()
         array([1.], dtype=float32)
     """
-    return apply(IDENTITY, (x,), NO_ATTRS, name)
+    return apply(IDENTITY, (input,), NO_ATTRS, name)
 
 
 def _no_outputs(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:

@@ -44,12 +44,24 @@ _BOOL: Final = np.dtype(np.bool_)
 def _gather_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     (dtype, shape), (idt, ishape) = specs
     if idt.kind not in "iu":
-        msg = f"indices must be integers, got dtype {idt.name}"
+        # The wording after the comma is TensorFlow's, which ported tests match.
+        msg = (
+            f"indices must be integers, got dtype {idt.name}, which is not in the list of "
+            f"allowed values: int16, int32, int64 (or another integer dtype)"
+        )
         raise TypeError(msg)
     batch: int = attrs["batch_dims"]
     if shape is None or ishape is None:
         return ((dtype, None),)
-    axis = normalize_axis(attrs["axis"], len(shape))
+    axis = attrs["axis"]
+    if not -len(shape) <= axis < len(shape):
+        need = axis + 1 if axis >= 0 else -axis
+        msg = (
+            f"axis {axis} is out of range for rank {len(shape)} (params): Shape must be at "
+            f"least rank {need} but is rank {len(shape)}"
+        )
+        raise ValueError(msg)
+    axis = normalize_axis(axis, len(shape))
     if batch > min(axis, len(ishape)):
         msg = (
             f"batch_dims={batch} must be at most the axis ({axis}) and the rank of the "
@@ -65,8 +77,13 @@ def _gather_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, 
 
 def _check_indices(idx: NDArray[Any], size: int) -> None:
     if idx.size and (idx.min() < 0 or idx.max() >= size):
-        bad = idx[(idx < 0) | (idx >= size)].reshape(-1)[0]
-        msg = f"index {bad} is out of range [0, {size})"
+        where = tuple(int(i) for i in np.argwhere((idx < 0) | (idx >= size))[0])
+        bad = idx[where]
+        # TensorFlow's wording (``indices[0,1] = 7 is not in [0, 3)``) names the position.
+        msg = (
+            f"index {bad} is out of range [0, {size}): "
+            f"indices[{','.join(map(str, where))}] = {bad} is not in [0, {size})"
+        )
         raise IndexError(msg)
 
 
@@ -102,7 +119,13 @@ GATHER = register_op("Gather", infer=_gather_rule, kernel=_gather_kernel, same_d
 
 
 def gather(
-    params: Any, indices: Any, axis: Any = 0, batch_dims: Any = 0, name: str | None = None
+    params: Any,
+    indices: Any,
+    axis: Any = None,
+    batch_dims: Any = 0,
+    name: str | None = None,
+    *,
+    validate_indices: Any = None,
 ) -> Any:
     """Slices of ``params`` along ``axis`` at ``indices``.
 
@@ -110,6 +133,16 @@ def gather(
     params.shape[axis + 1:]``. With ``batch_dims = b``, the first ``b`` dimensions of
     ``params`` and ``indices`` are batch dimensions, matched one to one. The gradient with
     respect to ``params`` adds up repeated indices; ``indices`` has none.
+
+    Args:
+        params: the tensor to take slices from.
+        indices: an int32 or int64 tensor of positions along ``axis``.
+        axis: the dimension of ``params`` to index; None means ``batch_dims``, as in
+            TensorFlow (so 0 without batch dimensions).
+        batch_dims: how many leading dimensions are batch dimensions.
+        name: the op name in graph mode.
+        validate_indices: accepted for TensorFlow compatibility (TensorFlow deprecated
+            it); indices are always checked.
 
     Raises:
         TypeError: ``indices`` are not integers.
@@ -122,19 +155,27 @@ def gather(
         array([[5, 6],
                [1, 2]], dtype=int32)
     """
-    ax = static_int(axis, "gather(): axis")
-    batch = static_int(batch_dims, "gather(): batch_dims")
-    if batch < 0:
-        rank = getattr(indices, "shape", np.shape(indices))
-        if rank is None:
+    del validate_indices  # always validated; kept so TensorFlow-style calls work
+    # None is 0, as in TensorFlow.
+    batch = 0 if batch_dims is None else static_int(batch_dims, "gather(): batch_dims")
+    if batch:
+        shape = getattr(indices, "shape", None)
+        if shape is None and not is_tensor_like(indices):
+            shape = np.shape(indices)
+        if shape is None and batch < 0:
             msg = "gather(): a negative batch_dims needs indices of known rank"
             raise ValueError(msg)
-        batch += len(rank)
-        if batch < 0:
-            msg = (
-                f"gather(): batch_dims={batch_dims} is out of range for indices of rank {len(rank)}"
-            )
-            raise ValueError(msg)
+        if shape is not None:
+            rank = len(shape)
+            if not -rank <= batch <= rank:
+                msg = (
+                    f"gather(): Expected batch_dims in the range [{-rank}, {rank}], but got "
+                    f"{batch_dims} (indices have rank {rank})"
+                )
+                raise ValueError(msg)
+            if batch < 0:
+                batch += rank
+    ax = batch if axis is None else static_int(axis, "gather(): axis")
     return apply(GATHER, (params, indices), {"axis": ax, "batch_dims": batch}, name)
 
 

@@ -17,9 +17,9 @@ import numpy as np
 
 from ._array import as_int, normalize_axis
 from ._array_grad import _broadcast_reduced
-from ._core import NO_ATTRS, apply
+from ._core import NO_ATTRS, apply, convert_to_tensor
 from ._grad_util import GradRecord, register_gradient, unbroadcast
-from ._math import exp, multiply, negative, sigmoid, subtract
+from ._math import cast, exp, multiply, negative, sigmoid, subtract
 from ._reduce import reduce_sum
 from ._registry import Spec, broadcast_shapes, check_same_dtype, register_op
 
@@ -196,7 +196,8 @@ def softmax_cross_entropy_with_logits(
 
     Args:
         labels: a probability distribution along ``axis`` for each example (one-hot or
-            soft labels) with ``logits``' dtype; it broadcasts against ``logits``.
+            soft labels); it broadcasts against ``logits`` and is cast to their dtype, as
+            in TensorFlow (so int one-hot labels work).
         logits: unscaled log-probabilities, floating-point.
         axis: the class dimension (the last by default).
         name: the op name in graph mode.
@@ -208,7 +209,7 @@ def softmax_cross_entropy_with_logits(
 
     Raises:
         ValueError: the shapes cannot be broadcast together, or ``axis`` is out of range.
-        TypeError: the dtypes differ or are not floating-point.
+        TypeError: ``logits`` are not floating-point.
 
     Example:
         >>> import scopeflow as sf
@@ -217,7 +218,25 @@ def softmax_cross_entropy_with_logits(
         array([20000.], dtype=float32)
     """
     attrs = {"axis": as_int(axis, "softmax_cross_entropy_with_logits(): axis")}
-    return apply(SOFTMAX_CE, (labels, logits), attrs, name)
+    return apply(SOFTMAX_CE, _labels_like_logits(labels, logits), attrs, name)
+
+
+def _labels_like_logits(labels: Any, logits: Any) -> tuple[Any, Any]:
+    """``labels`` cast to the dtype of ``logits``, as TensorFlow's dense cross-entropy does
+    (labels are data, often one-hot ints; the loss and gradients follow the logits)."""
+    dtype = getattr(logits, "dtype", None)
+    if dtype is None:
+        logits = convert_to_tensor(logits)
+        dtype = logits.dtype
+    if dtype.kind != "f":
+        msg = (
+            f"SoftmaxCrossEntropyWithLogits: logits must be floating-point, got dtype "
+            f"{dtype.name}; use sf.cast()"
+        )
+        raise TypeError(msg)
+    if getattr(labels, "dtype", dtype) != dtype:
+        labels = cast(labels, dtype)
+    return labels, logits
 
 
 @register_gradient("SoftmaxCrossEntropyWithLogits")
@@ -266,7 +285,13 @@ def _sparse_ce_kernel(
     classes = logits.shape[-1]
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         bad = labels[(labels < 0) | (labels >= classes)].reshape(-1)[0]
-        msg = f"label value {bad} is outside the valid range of classes [0, {classes})"
+        shown = " ".join(map(str, labels.reshape(-1)[:10].tolist()))
+        more = " ..." if labels.size > 10 else ""
+        # TensorFlow's wording, which ported tests and users' log searches match.
+        msg = (
+            f"Received a label value of {bad} which is outside the valid range of "
+            f"[0, {classes}) classes. Label values: {shown}{more}"
+        )
         raise ValueError(msg)
     log_p = _log_softmax_np(logits, -1)
     picked = np.take_along_axis(log_p, labels[..., None].astype(np.intp), axis=-1)

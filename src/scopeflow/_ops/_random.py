@@ -38,6 +38,7 @@ from ._seeds import (
     set_seed as set_seed,
     source as _source,
 )
+from ._static import pack_shape
 
 __all__ = [
     "categorical",
@@ -54,6 +55,12 @@ __all__ = [
 
 def _shape_arg(shape: Any, what: str) -> tuple[tuple[int, ...] | None, Any]:
     """A static shape (Python ints, eager or constant tensor) or a shape tensor input."""
+    # ``[sf.shape(x)[0], 2]``: a list holding scalar tensors becomes one shape vector.
+    try:
+        shape = pack_shape(shape)
+    except TypeError as err:
+        msg = f"{what}: {err}"
+        raise TypeError(msg) from None
     if isinstance(shape, Tensor):
         if shape.op.type == "Const":
             shape = shape.op._attrs["value"]

@@ -16,8 +16,10 @@ import numpy as np
 
 from .._graph import Shape
 from .._tensor import as_dtype
-from ._array import as_int, as_int_tuple, normalize_axis
+from ..errors import InvalidArgumentError
+from ._array import as_int, as_int_tuple, normalize_axis, reject_complex_conjugate
 from ._core import apply
+from ._math import cast
 from ._registry import Spec, broadcast_shapes, check_same_dtype, register_op
 
 if TYPE_CHECKING:
@@ -41,12 +43,37 @@ __all__ = [
 ]
 
 
-def _axes(axis: tuple[int, ...], rank: int) -> tuple[int, ...]:
-    """``axis`` normalized to ``[0, rank)``; ``ValueError`` for a bad or repeated axis."""
+def _axes(
+    axis: tuple[int, ...], rank: int, duplicate: type[ValueError] = ValueError
+) -> tuple[int, ...]:
+    """``axis`` normalized to ``[0, rank)``; ``ValueError`` for a bad or repeated axis.
+
+    The messages carry TensorFlow's wording ("Invalid reduction dimension", "Axes
+    contains duplicate dimension"), which ported tests match. Shape rules pass
+    ``duplicate=InvalidArgumentError`` (a ``ValueError``), TensorFlow's type for a
+    repeated axis; kernels keep ``ValueError``, which the session reports as an
+    ``InvalidArgumentError`` naming the op.
+    """
+    for a in axis:
+        if not -rank <= a < rank:
+            where = (
+                f"for rank {rank} (expected {-rank} <= axis < {rank})"
+                if rank
+                else ": the input is a scalar"
+            )
+            msg = (
+                f"axis {a} is out of range{' ' if rank else ''}{where}; Invalid reduction "
+                f"dimension {a} for input with {rank} dimensions"
+            )
+            raise ValueError(msg)
     axes = tuple(normalize_axis(a, rank) for a in axis)
     if len(set(axes)) != len(axes):
-        msg = f"axis {axis} names a dimension more than once (rank {rank})"
-        raise ValueError(msg)
+        dup = next(a for i, a in enumerate(axes) if a in axes[:i])
+        msg = (
+            f"axis {axis} names a dimension more than once (rank {rank}): Axes contains "
+            f"duplicate dimension: {dup}"
+        )
+        raise duplicate(msg)
     return axes
 
 
@@ -57,7 +84,7 @@ def _reduced_shape(shape: Shape | None, axis: tuple[int, ...] | None, keepdims: 
         return None if shape is None else (1,) * len(shape)
     if shape is None:
         return None
-    axes = _axes(axis, len(shape))
+    axes = _axes(axis, len(shape), InvalidArgumentError)
     if keepdims:
         return tuple(1 if i in axes else d for i, d in enumerate(shape))
     return tuple(d for i, d in enumerate(shape) if i not in axes)
@@ -141,15 +168,20 @@ ALL = register_op("All", infer=_reduce_rule("b", "bool"), kernel=_all_kernel, di
 
 
 def _reduce(opdef: OpDef, what: str, x: Any, axis: Any, keepdims: bool, name: str | None) -> Any:
+    if isinstance(axis, (list, tuple)) and any(isinstance(a, (list, tuple)) for a in axis):
+        msg = f"{what}(): axis must be an int or a list of ints (at most rank 1), got {axis!r}"
+        raise ValueError(msg)
     axes = None if axis is None else as_int_tuple(axis, f"{what}(): axis")
     return apply(opdef, (x,), {"axis": axes, "keepdims": bool(keepdims)}, name)
 
 
-def reduce_sum(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
-    """The sum of ``x`` over ``axis`` (an int or list of ints; all dimensions by default).
+def reduce_sum(
+    input_tensor: Any, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> Any:
+    """The sum of ``input_tensor`` over ``axis`` (an int or ints; all dimensions by default).
 
     Args:
-        x: a numeric tensor; the result has its dtype.
+        input_tensor: a numeric tensor; the result has its dtype.
         axis: the dimensions to reduce; negative ones count from the end.
         keepdims: keep the reduced dimensions with size 1.
         name: the op name in graph mode.
@@ -159,11 +191,13 @@ def reduce_sum(x: Any, axis: Any = None, keepdims: bool = False, name: str | Non
         >>> sf.reduce_sum([[1, 2], [3, 4]], axis=0).numpy()
         array([4, 6], dtype=int32)
     """
-    return _reduce(SUM, "reduce_sum", x, axis, keepdims, name)
+    return _reduce(SUM, "reduce_sum", input_tensor, axis, keepdims, name)
 
 
-def reduce_mean(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
-    """The mean of ``x`` over ``axis``; integer means round toward zero and stay integers.
+def reduce_mean(
+    input_tensor: Any, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> Any:
+    """The mean over ``axis``; integer means round toward zero and stay integers.
 
     Example:
         >>> import scopeflow as sf
@@ -173,22 +207,26 @@ def reduce_mean(x: Any, axis: Any = None, keepdims: bool = False, name: str | No
         >>> sf.reduce_mean([1, 2]).numpy()
         array(1, dtype=int32)
     """
-    return _reduce(MEAN, "reduce_mean", x, axis, keepdims, name)
+    return _reduce(MEAN, "reduce_mean", input_tensor, axis, keepdims, name)
 
 
-def reduce_max(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
-    """The maximum of ``x`` over ``axis``; reducing an empty dimension fails at run time.
+def reduce_max(
+    input_tensor: Any, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> Any:
+    """The maximum of ``input_tensor`` over ``axis``; reducing an empty dimension fails at run time.
 
     Example:
         >>> import scopeflow as sf
         >>> sf.reduce_max([[1, 5], [3, 4]], axis=[0, 1]).numpy()
         array(5, dtype=int32)
     """
-    return _reduce(MAX, "reduce_max", x, axis, keepdims, name)
+    return _reduce(MAX, "reduce_max", input_tensor, axis, keepdims, name)
 
 
-def reduce_min(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
-    """The minimum of ``x`` over ``axis``; reducing an empty dimension fails at run time.
+def reduce_min(
+    input_tensor: Any, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> Any:
+    """The minimum of ``input_tensor`` over ``axis``; reducing an empty dimension fails at run time.
 
     Ties share the gradient evenly, as for ``reduce_max``.
 
@@ -197,11 +235,13 @@ def reduce_min(x: Any, axis: Any = None, keepdims: bool = False, name: str | Non
         >>> sf.reduce_min([[1, 5], [3, 4]], axis=1).numpy()
         array([1, 3], dtype=int32)
     """
-    return _reduce(MIN, "reduce_min", x, axis, keepdims, name)
+    return _reduce(MIN, "reduce_min", input_tensor, axis, keepdims, name)
 
 
-def reduce_prod(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
-    """The product of ``x`` over ``axis`` (1 for no elements); the result has ``x``'s dtype.
+def reduce_prod(
+    input_tensor: Any, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> Any:
+    """The product over ``axis`` (1 for no elements), in ``input_tensor``'s dtype.
 
     The gradient is exact where some inputs are zero (it is the product of the other
     elements, never a division by ``x``).
@@ -211,29 +251,33 @@ def reduce_prod(x: Any, axis: Any = None, keepdims: bool = False, name: str | No
         >>> sf.reduce_prod([[1.0, 2.0], [3.0, 4.0]], axis=0).numpy()
         array([3., 8.], dtype=float32)
     """
-    return _reduce(PROD, "reduce_prod", x, axis, keepdims, name)
+    return _reduce(PROD, "reduce_prod", input_tensor, axis, keepdims, name)
 
 
-def reduce_any(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
-    """Whether any element of the bool tensor ``x`` is true over ``axis`` (False if none).
+def reduce_any(
+    input_tensor: Any, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> Any:
+    """Whether any element of the bool ``input_tensor`` is true over ``axis`` (False if none).
 
     Example:
         >>> import scopeflow as sf
         >>> sf.reduce_any([[True, False], [False, False]], axis=1).numpy()
         array([ True, False])
     """
-    return _reduce(ANY, "reduce_any", x, axis, keepdims, name)
+    return _reduce(ANY, "reduce_any", input_tensor, axis, keepdims, name)
 
 
-def reduce_all(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Any:
-    """Whether every element of the bool tensor ``x`` is true over ``axis`` (True if none).
+def reduce_all(
+    input_tensor: Any, axis: Any = None, keepdims: bool = False, name: str | None = None
+) -> Any:
+    """Whether every element of the bool ``input_tensor`` is true over ``axis`` (True if none).
 
     Example:
         >>> import scopeflow as sf
         >>> sf.reduce_all([[True, False], [True, True]], axis=1).numpy()
         array([False,  True])
     """
-    return _reduce(ALL, "reduce_all", x, axis, keepdims, name)
+    return _reduce(ALL, "reduce_all", input_tensor, axis, keepdims, name)
 
 
 # -- argmax / argmin -----------------------------------------------------------------------
@@ -249,17 +293,30 @@ def _arg_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...
     out = attrs["output_type"]
     if shape is None:
         return ((out, None),)
-    axis = normalize_axis(attrs["axis"], len(shape))
+    axis = _arg_axis(attrs["axis"], len(shape))
     # An empty axis fails when the op runs (InvalidArgumentError), as in TensorFlow.
     return ((out, shape[:axis] + shape[axis + 1 :]),)
 
 
+def _arg_axis(axis: int, rank: int) -> int:
+    """``axis`` in ``[0, rank)``, with TensorFlow's wording when it is out of range."""
+    if rank and not -rank <= axis < rank:
+        msg = (
+            f"axis {axis} is out of range for rank {rank}: Expected dimension in the range "
+            f"[{-rank}, {rank}), but got {axis}"
+        )
+        raise ValueError(msg)
+    return normalize_axis(axis, rank)  # a scalar input gets its own message there
+
+
 def _arg_kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
     def kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
-        axis = normalize_axis(attrs["axis"], x.ndim)
+        axis = _arg_axis(attrs["axis"], x.ndim)
         if x.shape[axis] == 0:
+            # TensorFlow's words and shape format ("[0,3]"), which ported tests match.
+            dims = ",".join(map(str, x.shape))
             msg = (
-                f"reduction axis {attrs['axis']} is empty in shape {x.shape}: there is no "
+                f"Reduction axis {attrs['axis']} is empty in shape [{dims}]: there is no "
                 f"index to return"
             )
             raise ValueError(msg)
@@ -369,8 +426,26 @@ def _matmul_kernel(attrs: dict[str, Any], a: NDArray[Any], b: NDArray[Any]) -> A
 MATMUL = register_op("MatMul", infer=_matmul_rule, kernel=_matmul_kernel)
 
 
+def _check_adjoint(a: Any, b: Any, ta: bool, tb: bool, adj_a: bool, adj_b: bool) -> None:
+    for label, t, adj, x in (("a", ta, adj_a, a), ("b", tb, adj_b, b)):
+        if adj:
+            if t:
+                msg = f"matmul(): only one of transpose_{label} and adjoint_{label} can be True"
+                raise ValueError(msg)
+            reject_complex_conjugate(x, f"matmul(): adjoint_{label}=True")
+
+
 def matmul(
-    a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False, name: str | None = None
+    a: Any,
+    b: Any,
+    transpose_a: bool = False,
+    transpose_b: bool = False,
+    adjoint_a: bool = False,
+    adjoint_b: bool = False,
+    a_is_sparse: bool = False,
+    b_is_sparse: bool = False,
+    output_type: Any = None,
+    name: str | None = None,
 ) -> Any:
     """The matrix product ``a @ b`` over the last two dimensions; batch dimensions broadcast.
 
@@ -379,16 +454,32 @@ def matmul(
         b: a tensor of the same dtype, ``[..., k, n]`` (``[..., n, k]`` if ``transpose_b``).
         transpose_a: transpose the last two dimensions of ``a`` first.
         transpose_b: transpose the last two dimensions of ``b`` first.
+        adjoint_a: conjugate-transpose ``a``; for real dtypes the same as ``transpose_a``
+            (complex conjugation is not implemented and raises ``TypeError``).
+        adjoint_b: the same for ``b``.
+        a_is_sparse: a hint TensorFlow uses to pick a kernel; ignored (dense NumPy).
+        b_is_sparse: the same hint for ``b``; ignored.
+        output_type: the result dtype; the inputs are cast to it before the product
+            (TensorFlow allows it for int8 inputs, giving exact int32 products).
         name: the op name in graph mode.
 
     Raises:
         TypeError: the dtypes differ or are not numeric.
-        ValueError: a rank below 2, or inner or batch dimensions that cannot match.
+        ValueError: a rank below 2, inner or batch dimensions that cannot match, or both
+            ``transpose_x`` and ``adjoint_x`` set for one input.
 
     Example:
         >>> import scopeflow as sf
         >>> sf.matmul([[1.0, 2.0]], [[3.0, 4.0]], transpose_b=True).numpy()
         array([[11.]], dtype=float32)
     """
-    attrs = {"transpose_a": bool(transpose_a), "transpose_b": bool(transpose_b)}
+    if adjoint_a or adjoint_b:
+        _check_adjoint(a, b, transpose_a, transpose_b, adjoint_a, adjoint_b)
+    if output_type is not None:
+        out = as_dtype(output_type)
+        a, b = cast(a, out), cast(b, out)
+    attrs = {
+        "transpose_a": bool(transpose_a or adjoint_a),
+        "transpose_b": bool(transpose_b or adjoint_b),
+    }
     return apply(MATMUL, (a, b), attrs, name)

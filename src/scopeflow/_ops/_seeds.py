@@ -31,6 +31,23 @@ __all__ = [
 
 DEFAULT_GLOBAL_SEED: Final = 87654321
 _SEED_MASK: Final = (1 << 64) - 1
+_INT63: Final = (1 << 63) - 1
+
+
+def _counter_op_seed(counter: int) -> int:
+    """The op seed of the ``counter``-th unseeded op: a splitmix64 scramble of it.
+
+    Using the counter itself would hand an unseeded op and ``seed=0`` (or 1, 42...) the
+    very same stream. splitmix64 is a bijection on 64 bits, so scrambled counters are
+    distinct (dropping the top bit to fit an int64, which exported graphs can store, keeps
+    them distinct in practice: a test checks the first 10,000) and land far from the
+    small seeds people write.
+    """
+    z = (counter + 0x9E3779B97F4A7C15) & _SEED_MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _SEED_MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _SEED_MASK
+    return (z ^ (z >> 31)) & _INT63
+
 
 Pair = tuple[int, int]
 # (global seed or None, next op seed from the counter, draws so far per seed pair). The
@@ -99,7 +116,7 @@ def _seed_pair(op_seed: Any, state: _SeedState) -> tuple[Pair | None, _SeedState
     if global_seed is None:
         return (None if op is None else (DEFAULT_GLOBAL_SEED, op)), None
     if op is None:
-        return (global_seed, counter), (global_seed, counter + 1, draws)
+        return (global_seed, _counter_op_seed(counter)), (global_seed, counter + 1, draws)
     return (global_seed, op), None
 
 

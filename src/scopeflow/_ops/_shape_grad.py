@@ -206,12 +206,14 @@ def _pad_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
 
 @register_gradient("OneHot")
 def _one_hot_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
-    indices, on, _ = op.inputs
+    indices, on, *rest = op.inputs
+    dyn = rest[1:]  # the depth tensor, when only the run time knew it
     if on.dtype.kind not in "fc":
-        return None, None, None
-    hot = one_hot(indices, op.attrs["depth"], 1, 0, op.attrs["axis"], dy.dtype)
+        return (None,) * len(op.inputs)
+    depth = dyn[0] if dyn else op.attrs["depth"]
+    hot = one_hot(indices, depth, 1, 0, op.attrs["axis"], dy.dtype)
     d_on = reduce_sum(multiply(dy, hot))
-    return None, d_on, subtract(reduce_sum(dy), d_on)
+    return (None, d_on, subtract(reduce_sum(dy), d_on), *(None for _ in dyn))
 
 
 @register_gradient("Gather")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from .._tensor import as_dtype
+from .._tensor import as_dtype, to_array
 from ._array import as_int, as_int_tuple, is_tensor_like, normalize_axis
 from ._core import apply
 from ._registry import Spec, register_op
@@ -112,7 +112,12 @@ def _split_sizes(dim: int | None, attrs: dict[str, Any]) -> list[int | None]:
         if dim is None:
             return [None] * num
         if dim % num:
-            msg = f"dimension {attrs['axis']} of size {dim} cannot be split into {num} equal parts"
+            # The second sentence is TensorFlow's, which ported tests match.
+            msg = (
+                f"dimension {attrs['axis']} of size {dim} cannot be split into {num} equal "
+                f"parts: Number of ways to split should evenly divide the split dimension, "
+                f"but got split_dim {attrs['axis']} (size = {dim}) and num_split {num}"
+            )
             raise ValueError(msg)
         return [dim // num] * num
     if -1 not in sizes:
@@ -229,6 +234,8 @@ def _pad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...
 def _pad_kernel(attrs: dict[str, Any], x: NDArray[Any], *c: NDArray[Any]) -> Any:
     mode: str = attrs["mode"]
     pads = attrs["paddings"]
+    if not pads:  # a scalar: nothing to pad (NumPy rejects an empty pad_width)
+        return x
     if mode == "CONSTANT":
         value = c[0] if c else attrs["constant_values"]
         return np.pad(x, pads, mode="constant", constant_values=value)
@@ -268,7 +275,10 @@ def pad(
     mode = mode.upper()
     rows = np.asarray(_known(paddings, "pad(): paddings"))
     if rows.dtype.kind not in "iu" or rows.ndim != 2 or rows.shape[1] != 2 or (rows < 0).any():
-        msg = f"pad(): paddings must be a [rank, 2] list of ints >= 0, got {paddings!r}"
+        msg = (
+            f"pad(): paddings must be a [rank, 2] list of ints, and they must be "
+            f"non-negative; got {paddings!r}"
+        )
         raise ValueError(msg)
     pairs = tuple((int(a), int(b)) for a, b in rows)
     attrs: dict[str, Any] = {"paddings": pairs, "mode": mode, "constant_values": None}
@@ -287,7 +297,12 @@ def pad(
 
 
 def _one_hot_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
-    (idt, shape), (on_dt, on_shape), (off_dt, off_shape) = specs
+    (idt, shape), (on_dt, on_shape), (off_dt, off_shape), *depth_spec = specs
+    if depth_spec:  # a depth tensor only the run time knows
+        ddt, dshape = depth_spec[0]
+        if ddt.kind not in "iu" or dshape not in (None, ()):
+            msg = f"depth must be a scalar int tensor, got {ddt.name} of shape {dshape}"
+            raise TypeError(msg)
     if idt.kind not in "iu":
         msg = f"indices must be integers, got dtype {idt.name}"
         raise TypeError(msg)
@@ -307,14 +322,30 @@ def _one_hot_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec,
     return ((on_dt, (*shape[:at], attrs["depth"], *shape[at:])),)
 
 
-def _one_hot_kernel(attrs: dict[str, Any], idx: Any, on: Any, off: Any) -> Any:
-    hot = idx[..., None] == np.arange(attrs["depth"])
+def _one_hot_kernel(attrs: dict[str, Any], idx: Any, on: Any, off: Any, *dyn: Any) -> Any:
+    depth = attrs["depth"] if not dyn else int(dyn[0])
+    if depth < 0:
+        msg = f"depth must be >= 0, got {depth}"
+        raise ValueError(msg)
+    hot = idx[..., None] == np.arange(depth)
     out = np.where(hot, on, off)
     axis = attrs["axis"]
     return out if axis == -1 else np.moveaxis(out, -1, axis)
 
 
 ONE_HOT = register_op("OneHot", infer=_one_hot_rule, kernel=_one_hot_kernel, same_dtype=False)
+
+
+def _one_hot_value(value: Any, dtype: np.dtype[Any] | None) -> Any:
+    """``value`` as a tensor or array with a dtype, trying ``dtype`` for Python values."""
+    if is_tensor_like(value) or isinstance(value, (np.ndarray, np.generic)):
+        return value if is_tensor_like(value) else np.asarray(value)
+    if dtype is not None:
+        try:
+            return to_array(value, dtype)
+        except (TypeError, ValueError):
+            pass  # the mismatch is reported with the dtype the value has
+    return to_array(value)
 
 
 def one_hot(
@@ -330,7 +361,10 @@ def one_hot(
     ``on_value`` at each index and ``off_value`` elsewhere.
 
     Indices outside ``[0, depth)`` give a row of ``off_value``. The dtype is ``dtype``,
-    else that of a tensor ``on_value``/``off_value``, else float32; the defaults are 1 and 0.
+    else that of ``on_value``, else of ``off_value`` (Python ints are int32, floats
+    float32), else float32; given values must all have it (``TypeError`` otherwise). The
+    defaults are 1 and 0. ``depth`` may be a scalar int tensor known only at run time
+    (``sf.shape(logits)[-1]`` with unknown sizes); the new dimension is then None.
     Tensor ``on_value``/``off_value`` get gradients; ``indices`` has none.
 
     Example:
@@ -340,30 +374,40 @@ def one_hot(
                [0., 0., 1.],
                [0., 0., 0.]], dtype=float32)
     """
-    n = static_int(depth, "one_hot(): depth")
-    if n < 0:
+    # A depth known while building is an attr; otherwise (a placeholder, the size of a
+    # dimension only the run time knows) it is a fourth input and the new dimension's
+    # static size is None.
+    dyn_depth = is_symbolic(depth) and static_value(depth) is None
+    n = None if dyn_depth else static_int(depth, "one_hot(): depth")
+    if n is not None and n < 0:
         msg = f"one_hot(): depth must be >= 0, got {n}"
         raise ValueError(msg)
     ax = -1 if axis is None else static_int(axis, "one_hot(): axis")
-    if dtype is not None:
-        dt = as_dtype(dtype)
-    elif is_tensor_like(on_value):
-        dt = on_value.dtype
-    elif is_tensor_like(off_value):
-        dt = off_value.dtype
-    else:
-        dt = _FLOAT32
-    if dt.kind not in "biuf":
+    wanted = None if dtype is None else as_dtype(dtype)
+    # TensorFlow's rules: each given value becomes a tensor (a Python value takes
+    # ``dtype`` when it can, else its own default: 5 is int32, 5.0 float32); the output
+    # dtype is ``dtype``, else on_value's, else off_value's, else float32; every given
+    # value must have it.
+    given = {
+        what: _one_hot_value(v, wanted)
+        for what, v in (("on_value", on_value), ("off_value", off_value))
+        if v is not None
+    }
+    dt = wanted or next((v.dtype for v in given.values()), _FLOAT32)
+    if dt.kind not in "biufc":
         msg = f"one_hot(): dtype must be numeric or bool, got {dt.name}"
         raise TypeError(msg)
-    values = []
-    for what, v, default in (("on_value", on_value, 1), ("off_value", off_value, 0)):
-        if v is None:
-            v = default
-        if not is_tensor_like(v):
-            v = np.asarray(v, dt)
-        elif v.dtype != dt:
-            msg = f"one_hot(): {what} has dtype {v.dtype.name}, but the output is {dt.name}"
+    for what, v in given.items():
+        if v.dtype != dt:
+            source = "the dtype argument" if wanted is not None else "on_value"
+            msg = (
+                f"one_hot(): {what} has dtype {v.dtype.name}, but the output is {dt.name} "
+                f"(set by {source}); pass values of one dtype"
+            )
             raise TypeError(msg)
-        values.append(v)
-    return apply(ONE_HOT, (indices, *values), {"depth": n, "axis": ax}, name)
+    values = [
+        given.get(what, np.asarray(default, dt))
+        for what, default in (("on_value", 1), ("off_value", 0))
+    ]
+    inputs = (indices, *values, depth) if dyn_depth else (indices, *values)
+    return apply(ONE_HOT, inputs, {"depth": n, "axis": ax}, name)

@@ -1,0 +1,128 @@
+"""A zero-copy reader of safetensors files for restoring checkpoints.
+
+``safetensors.numpy.load`` copies every tensor out of a bytes object that itself is a copy
+of the file; for a 100 MiB checkpoint that is two extra passes over the data. This reader
+reads the file once into one NumPy buffer and returns read-only views into it, after
+checking the header as strictly as the safetensors format demands (known dtypes, sizes that
+match the shapes, offsets that tile the data exactly). Every failure is a ``ValueError``
+naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import Any, Final
+
+import numpy as np
+
+__all__ = ["MAX_HEADER", "read_views"]
+
+MAX_HEADER: Final = 100 * 2**20  # safetensors refuses larger headers too
+
+_DTYPES: Final = {
+    "BOOL": np.dtype(np.bool_),
+    "U8": np.dtype("<u1"),
+    "I8": np.dtype("<i1"),
+    "U16": np.dtype("<u2"),
+    "I16": np.dtype("<i2"),
+    "U32": np.dtype("<u4"),
+    "I32": np.dtype("<i4"),
+    "U64": np.dtype("<u8"),
+    "I64": np.dtype("<i8"),
+    "F16": np.dtype("<f2"),
+    "F32": np.dtype("<f4"),
+    "F64": np.dtype("<f8"),
+    "C64": np.dtype("<c8"),
+}
+
+
+def read_views(source: str) -> tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]:
+    """(metadata, arrays) of the safetensors file ``source``; arrays are read-only views.
+
+    The file is opened and read once, so a writer renaming a new file over it meanwhile
+    cannot mix two versions.
+    """
+    try:
+        buf = np.fromfile(source, dtype=np.uint8)
+    except OSError as err:
+        msg = f"Cannot read {source!r}: {err.strerror or err}"
+        raise ValueError(msg) from None
+    if buf.size < 8:
+        msg = f"Cannot read {source!r}: {buf.size} bytes is too short for a safetensors file"
+        raise ValueError(msg)
+    (size,) = struct.unpack("<Q", buf[:8].tobytes())
+    if size > min(buf.size - 8, MAX_HEADER):
+        msg = f"Cannot read {source!r}: the file is truncated (header of {size} bytes)"
+        raise ValueError(msg)
+    try:
+        header = json.loads(buf[8 : 8 + size].tobytes())
+    # ValueError covers bad UTF-8, bad JSON and integers too long to convert.
+    except (ValueError, RecursionError) as err:
+        msg = f"Cannot read {source!r}: its header is not valid JSON ({err})"
+        raise ValueError(msg) from None
+    if not isinstance(header, dict):
+        msg = f"Cannot read {source!r}: its header is not a JSON object"
+        raise ValueError(msg)
+    metadata = header.pop("__metadata__", None)
+    if not isinstance(metadata, dict):
+        msg = f"{source!r} has no scopeflow metadata: it is not a scopeflow file"
+        raise ValueError(msg)
+    buf.flags.writeable = False
+    start = 8 + size
+    data_len = buf.size - start
+    spans: list[tuple[int, int, str]] = []
+    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    for key, entry in header.items():
+        dtype, shape, begin, end = _entry(source, key, entry, data_len)
+        spans.append((begin, end, key))
+        count = math.prod(shape)
+        view = np.frombuffer(buf, dtype=dtype, count=count, offset=start + begin)
+        arrays[key] = view.reshape(shape)
+    # The tensors must tile the data exactly: no gap, no overlap, nothing after the end.
+    position = 0
+    for begin, end, key in sorted(spans):
+        if begin != position:
+            msg = f"Cannot read {source!r}: the data of {key!r} does not start where expected"
+            raise ValueError(msg)
+        position = end
+    if position != data_len:
+        msg = f"Cannot read {source!r}: {data_len - position} bytes after the last tensor"
+        raise ValueError(msg)
+    return metadata, arrays
+
+
+def _entry(
+    source: str, key: str, entry: Any, data_len: int
+) -> tuple[np.dtype[Any], tuple[int, ...], int, int]:
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        msg = f"Cannot read {source!r}: entry {key!r} is not a tensor description"
+        raise ValueError(msg)
+    dtype = _DTYPES.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
+    if dtype is None:
+        msg = (
+            f"Cannot read {source!r}: entry {key!r} has dtype {entry['dtype']!r}: dtype "
+            f"{entry['dtype']!r} has no NumPy equivalent"
+        )
+        raise ValueError(msg)
+    shape, offsets = entry["shape"], entry["data_offsets"]
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        msg = f"Cannot read {source!r}: entry {key!r} has an invalid shape {shape!r}"
+        raise ValueError(msg)
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(type(o) is int for o in offsets)
+        or not 0 <= offsets[0] <= offsets[1] <= data_len
+    ):
+        msg = f"Cannot read {source!r}: entry {key!r} has invalid data offsets {offsets!r}"
+        raise ValueError(msg)
+    begin, end = offsets
+    if end - begin != math.prod(shape) * dtype.itemsize:
+        msg = (
+            f"Cannot read {source!r}: entry {key!r} holds {end - begin} bytes, but its shape "
+            f"{tuple(shape)} and dtype need {math.prod(shape) * dtype.itemsize}"
+        )
+        raise ValueError(msg)
+    return dtype, tuple(shape), begin, end
