@@ -104,6 +104,8 @@ DOCUMENTED_MISSES: dict[str, str] = {
     "eager training step of the MLP": "per-op eager dispatch and recording",
     "tape gradient of a traced MLP call": "backward computes every input's gradient",
     "init_scope() enter+exit, eager": "on its 2 x F line, not improved here",
+    "import scopeflow, CPU time": "already 1.96 x at 90675c9 (before issue 12)",
+    "import scopeflow, peak RSS": "already +15.7 MiB at 90675c9 (before issue 12)",
     "sf.executing_eagerly()": "a Python call costs 2-4 x G by itself",
     "sf.get_default_graph()": "a Python call costs 2-4 x G by itself",
     "name_scope(": "scope entry/exit machinery is 2.2-2.4 x F before naming",
