@@ -91,7 +91,7 @@ def load_row(runs: int, directory: str) -> Row:
     for _ in range(runs):
         start = time.perf_counter()
         loaded = sf.saved_model.load(path)
-        got = loaded.signatures["__call__"](x)["output_0"]
+        got = loaded.signatures["__call__"](x=x)["output_0"]
         best = min(best, time.perf_counter() - start)
         expect(np.array_equal(got.numpy(), want), "the loaded model computed a wrong result")
     ns = best * 1e9

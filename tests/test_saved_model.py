@@ -157,7 +157,7 @@ def test_loaded_functions_keep_structure_names_and_variables(tmp_path: Path) -> 
     sig = loaded.signatures["predict"]
     assert sig.input_names == ("x",)
     assert sig.input_signature == (SPEC,)
-    np.testing.assert_array_equal(sig(x)["logits"].numpy(), sig(x=x)["logits"].numpy())
+    np.testing.assert_array_equal(sig(x=x)["logits"].numpy(), model.predict(x)["logits"].numpy())
     assert [v.name for v in loaded.trainable_variables] == [
         v.name for v in model.trainable_variables
     ]
@@ -483,7 +483,7 @@ def test_loaded_function_arguments_are_checked(tmp_path: Path) -> None:
     with pytest.raises(
         ValueError, match=re.escape("predict() argument 'x' (dtype float32, shape (2, 3))")
     ):
-        sig(np.zeros((2, 3), np.float32))
+        sig(x=np.zeros((2, 3), np.float32))
 
 
 def test_symbolic_gradients_through_a_loaded_function_in_a_graph_and_a_trace(
@@ -519,10 +519,10 @@ def test_signatures_return_dicts_and_methods_return_their_structure(tmp_path: Pa
     model, path = _saved(tmp_path)
     loaded = sf.saved_model.load(path)
     x = _inputs()
-    out = loaded.signatures["__call__"](x)
+    out = loaded.signatures["__call__"](x=x)
     assert sorted(out) == ["output_0"]  # a lone tensor, keyed as TensorFlow keys it
     np.testing.assert_array_equal(out["output_0"].numpy(), model(x).numpy())
-    assert sorted(loaded.signatures["predict"](x)) == ["best", "logits"]  # its own dict
+    assert sorted(loaded.signatures["predict"](x=x)) == ["best", "logits"]  # its own dict
     assert isinstance(loaded(x), sf.EagerTensor)
 
 

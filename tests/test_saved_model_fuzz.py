@@ -6,7 +6,10 @@ Two kinds of damage:
   fixing the digests. Every load must raise ``ValueError`` naming the damaged file, or
   succeed and compute exactly what the original does.
 - *Deliberate edits*: a random node of the JSON document replaced, deleted or given a
-  hostile value, and the document signed again. Every load must raise ``ValueError``
+  hostile value, or an op damaged where it means something (an attribute of the wrong
+  kind, one input too many or too few, ops out of order, a duplicate name, a control
+  input to nothing, a call to another function or its own caller, another op type), and
+  the document signed again. Every load must raise ``ValueError``
   naming the document, or succeed; a model that loads must then compute or fail with an
   ordinary scopeflow error, never crash the interpreter's invariants.
 """
@@ -14,6 +17,7 @@ Two kinds of damage:
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import random
 import shutil
@@ -33,6 +37,10 @@ HOSTILE = [
     None, True, -1, 0, 3, 2**64, 10**30, 1.5, "", "x", "Bogus", "nope:0", "Const:7",
     [], [None], [10**12, 10**12], {}, {"tuple": []}, {"function": "missing"},
     {"variable": "nope"}, {"array": "c999"}, {"dtype": "object"}, {"leaf": 99},
+    -(2**63), 2**63, {"float": "nan"}, {"tuple": [2**40, 2**40]}, {"tuple": [-1]},
+    {"slot": 0}, {"slot": 1}, {"marker": "tensor"}, {"tuple": [{"marker": "tensor"}, 9]},
+    {"slice": [None, None, 0]}, {"slice": [{"slot": 5}, None, None]}, {"ellipsis": None},
+    {"tuple": [1, 2]}, {"dtype": "int8"}, {"dtype": "complex128"}, "normal", "Const:0",
 ]  # fmt: skip
 
 
@@ -45,6 +53,8 @@ class Small(sf.Module):
     @sf.function(input_signature=[sf.TensorSpec((None, 3), sf.float32, name="x")])
     def __call__(self, x: Any) -> Any:
         y = sf.matmul(x, self.w) + self.b
+        sf.print("y:", y[sf.constant(0)], summarize=1)  # a print template, a tensor key
+        y = sf.gather(y, [1, 0]) + sf.random.uniform((2, 2), seed=5) * 0.0
         y = sf.cond(sf.reduce_sum(y) > 0.0, lambda: y * 2.0, lambda: -y)
         _, y = sf.while_loop(lambda i, v: i < 2, lambda i, v: (i + 1, v + self.b), [0, y])
         return {"y": y, "mean": sf.reduce_mean(y)}
@@ -123,7 +133,59 @@ def _nodes(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+def _hostile(rng: random.Random) -> Any:
+    # A copy: a later mutation may append to a list it put in the document.
+    return copy.deepcopy(rng.choice(HOSTILE))
+
+
+def _ops(doc: dict[str, Any]) -> list[tuple[list[Any], int]]:
+    functions = doc.get("functions")
+    return [
+        (fn["ops"], i)
+        for fn in (functions.values() if isinstance(functions, dict) else ())
+        if isinstance(fn, dict) and isinstance(fn.get("ops"), list)
+        for i in range(len(fn["ops"]))
+    ]
+
+
+def _mutate_graph(rng: random.Random, doc: dict[str, Any]) -> bool:
+    """Damage aimed at what a graph means: an op's attributes, arity, order, names,
+    control inputs and the functions it calls. False when the document has no op."""
+    ops = [(fn_ops, i) for fn_ops, i in _ops(doc) if isinstance(fn_ops[i], dict)]
+    if not ops:
+        return False
+    fn_ops, i = rng.choice(ops)
+    op = fn_ops[i]
+    attrs, inputs = op.get("attrs"), op.get("inputs")
+    roll = rng.randrange(7)
+    if roll == 0 and isinstance(attrs, dict) and attrs:
+        attrs[rng.choice(sorted(attrs))] = _hostile(rng)  # an attribute of a wrong kind
+    elif roll == 1 and isinstance(inputs, list):
+        if inputs and rng.random() < 0.5:
+            inputs.pop(rng.randrange(len(inputs)))  # one input too few
+        else:
+            inputs.append(rng.choice(inputs) if inputs else "x:0")  # one too many
+    elif roll == 2 and i + 1 < len(fn_ops):
+        j = rng.randrange(i + 1, len(fn_ops))
+        fn_ops[i], fn_ops[j] = fn_ops[j], fn_ops[i]  # an op now reads a later one
+    elif roll == 3:
+        fn_ops.append(json.loads(json.dumps(op)))  # the same name twice
+    elif roll == 4 and isinstance(op.get("control_inputs"), list):
+        op["control_inputs"].append(rng.choice(["nowhere", op.get("name"), "Const"]))
+    elif roll == 5 and isinstance(attrs, dict):
+        # Point a call, branch or loop attribute at another function (maybe its caller).
+        names = sorted(doc["functions"]) if isinstance(doc.get("functions"), dict) else []
+        fn_keys = [k for k, v in attrs.items() if isinstance(v, dict) and "function" in v]
+        if fn_keys and names:
+            attrs[rng.choice(fn_keys)] = {"function": rng.choice(names)}
+    else:
+        op["type"] = rng.choice(["Reshape", "Fill", "Gather", "PrintV2", "While", "Const"])
+    return True
+
+
 def _mutate(rng: random.Random, doc: dict[str, Any]) -> None:
+    if rng.random() < 0.4 and _mutate_graph(rng, doc):
+        return
     paths = [p for p in _nodes(doc) if p and p[0] != "integrity"]
     path = rng.choice(paths)
     parent: Any = doc
@@ -142,7 +204,7 @@ def _mutate(rng: random.Random, doc: dict[str, Any]) -> None:
     elif roll < 0.65 and isinstance(parent[last], str) and parent[last] in fmt.DTYPES:
         parent[last] = rng.choice(sorted(fmt.DTYPES))
     else:
-        parent[last] = rng.choice(HOSTILE)
+        parent[last] = _hostile(rng)
 
 
 def test_deliberately_edited_documents_are_validated(

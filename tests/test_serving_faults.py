@@ -224,7 +224,7 @@ async def test_10000_concurrent_tasks_each_get_their_own_right_answer(
                 with graph.as_default():
                     ph = sf.placeholder(sf.float32, (None, model.N_FEATURES))
                     await anyio.sleep(0)
-                    out = served_model.signature(ph)["scores"]
+                    out = served_model.signature(x=ph)["scores"]
                 with sf.Session(graph=graph) as session:
                     scores = session.run(out, feed_dict={ph: batch})
             await anyio.sleep(0)

@@ -87,9 +87,11 @@ def load_model(path: str) -> ServedModel:
         raise ValueError(msg)
     n_features = int(spec.shape[1])
 
+    (name,) = signature.input_names  # signatures take their inputs by name, as in TF
+
     @sf.function(input_signature=[sf.TensorSpec((None, n_features), sf.float32)])
     def predict(x: Any) -> Any:
-        return signature(x)
+        return signature(**{name: x})
 
     outputs = predict(np.zeros((1, n_features), np.float32))
     floats = [k for k, v in outputs.items() if v.dtype.kind == "f" and len(v.shape) == 2]
@@ -220,7 +222,8 @@ async def build(request: Request) -> JSONResponse:
     with graph.as_default():  # this task's default graph only: other requests don't see it
         x = sf.placeholder(sf.float32, (None, model.n_features), name="x")
         await anyio.sleep(pause)
-        scores = model.signature(x)[model.score_key]  # one call op in this graph
+        (name,) = model.signature.input_names
+        scores = model.signature(**{name: x})[model.score_key]  # one call op in this graph
         await anyio.sleep(pause)
         top = {
             "top_scores": sf.reduce_max(scores, axis=1, name="top_scores"),

@@ -31,7 +31,11 @@ __all__ = [
     "Document",
     "FnRef",
     "Function",
+    "OLD_PREFIX",
     "OP_NAME",
+    "OP_TAGS",
+    "RANDOM_OPS",
+    "RANDOM_RUNTIME_ATTRS",
     "Op",
     "VarRef",
     "Variable",
@@ -50,6 +54,9 @@ VARIABLES_FILE: Final = "variables.safetensors"
 CONSTANTS_FILE: Final = "constants.safetensors"
 VARIABLES_FORMAT: Final = "scopeflow.saved_model.variables"
 CONSTANTS_FORMAT: Final = "scopeflow.saved_model.constants"
+# The directory a save moves an existing saved model into while it renames the new one
+# into place; a reader that finds the model missing while one exists retries.
+OLD_PREFIX: Final = ".old-saved-model-"
 
 MAX_DOCUMENT_BYTES: Final = 256 * 2**20
 MAX_FUNCTION_NESTING: Final = 32  # a branch inside a loop body inside a function ...
@@ -71,6 +78,20 @@ _COMPLEX_PARTS: Final[dict[str, np.dtype[Any]]] = {
 }
 OP_NAME: Final = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")
 RESERVED_ATTRIBUTES: Final = frozenset({"signatures", "variables", "trainable_variables"})
+# Tags only some attributes may use: where a tensor getitem key reads an input, and the
+# markers of a print template. Anywhere else they are unknown tags.
+OP_TAGS: Final[dict[tuple[str, str], frozenset[str]]] = {
+    ("TensorGetItem", "key"): frozenset({"slot"}),
+    ("TensorGetItemGrad", "key"): frozenset({"slot"}),
+    ("PrintV2", "template"): frozenset({"marker"}),
+}
+# Attributes a random op holds at run time and that are never saved: its draw source,
+# rebuilt from its "seed" on load, and the mark its rule leaves once the op is built.
+RANDOM_OPS: Final = frozenset(
+    {"RandomStandardNormal", "TruncatedNormal", "RandomUniform", "RandomUniformInt",
+     "RandomShuffle", "Multinomial"}
+)  # fmt: skip
+RANDOM_RUNTIME_ATTRS: Final = frozenset({"rng", "built"})
 
 Shape = tuple[int | None, ...]
 Ref = tuple[int, int]  # (op index, output index) in one function

@@ -15,9 +15,11 @@ Nothing runs except creating constants and variables.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import threading
-from pathlib import Path
+import time
 from typing import Any, Final, NoReturn
 
 import numpy as np
@@ -35,6 +37,7 @@ from ._saved_model_format import (
     CONSTANTS_FORMAT,
     DOCUMENT,
     MAX_DOCUMENT_BYTES,
+    OLD_PREFIX,
     VARIABLES_FILE,
     VARIABLES_FORMAT,
     ArrayRef,
@@ -47,6 +50,7 @@ from ._saved_model_format import (
     parse_json,
 )
 from ._saved_model_objects import LoadedModel
+from ._saved_model_ops import check_op, prepare_attrs, specs_text
 from ._saved_model_schema import check_document
 from ._scopes import name_scope
 from ._tensor import EagerTensor, wrap
@@ -55,23 +59,115 @@ from ._variables import Variable
 __all__ = ["load"]
 
 
-def _read(path: str, limit: int | None = None) -> bytes:
+_FILE_FLAGS: Final = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_DIR_FLAGS: Final = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+_FILES: Final = (DOCUMENT, VARIABLES_FILE, CONSTANTS_FILE)
+_ATTEMPTS: Final = 20  # a save replacing the directory meanwhile: read the new one
+
+
+class _Replaced(Exception):
+    """The directory was replaced by a concurrent save while it was being opened."""
+
+
+def _read_fd(fd: int, path: str, limit: int | None) -> bytes:
+    """The bytes of the open regular file ``fd``.
+
+    Anything else is refused before a byte is read: a FIFO or a device (``/dev/zero``,
+    also through a symlink) would block or never end, and a directory has no bytes.
+    """
     try:
-        if limit is not None and os.path.getsize(path) > limit:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            msg = f"Cannot read {path!r}: it is not a regular file"
+            raise ValueError(msg)
+        if limit is not None and info.st_size > limit:
             msg = f"Cannot read {path!r}: larger than the {limit}-byte limit for a document"
             raise ValueError(msg)
-        return Path(path).read_bytes()
+        chunks = []
+        left = info.st_size
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 24))
+            if not chunk:
+                break  # the file shrank meanwhile: its digest will not match
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
     except OSError as err:
         msg = f"Cannot read {path!r}: {err.strerror or err}"
         raise ValueError(msg) from None
+
+
+def _replacing(root: str, dfd: int | None) -> bool:
+    """Whether a save is replacing ``root``: it was renamed away since ``dfd`` was opened;
+    or, when opening it failed (``dfd`` None), it is there now or is missing while a
+    save's aside directory exists next to it."""
+    try:
+        now = os.stat(root)
+    except OSError:
+        parent = os.path.dirname(os.path.abspath(root))
+        try:
+            return any(n.startswith(OLD_PREFIX) for n in os.listdir(parent))
+        except OSError:
+            return False
+    if dfd is None:
+        return True  # missing a moment ago, there now: a save renamed it into place
+    then = os.fstat(dfd)
+    return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
+
+
+def _read_once(root: str) -> dict[str, bytes]:
+    """The three files of one version of the directory: all are opened through one handle
+    of the directory before any is read, so a concurrent save never mixes two versions."""
+    paths = {name: os.path.join(root, name) for name in _FILES}
+    try:
+        dfd = os.open(root, _DIR_FLAGS)
+    except OSError as err:
+        if err.errno == errno.ENOENT and _replacing(root, None):
+            raise _Replaced from None
+        msg = f"Cannot read {paths[DOCUMENT]!r}: {err.strerror or err}"
+        raise ValueError(msg) from None
+    fds: dict[str, int] = {}
+    try:
+        for name in _FILES:
+            try:
+                if os.open in os.supports_dir_fd:
+                    fds[name] = os.open(name, _FILE_FLAGS, dir_fd=dfd)
+                else:  # pragma: no cover - platforms without openat
+                    fds[name] = os.open(paths[name], _FILE_FLAGS)
+            except OSError as err:
+                if _replacing(root, dfd):
+                    raise _Replaced from None
+                msg = f"Cannot read {paths[name]!r}: {err.strerror or err}"
+                raise ValueError(msg) from None
+        return {
+            name: _read_fd(fd, paths[name], MAX_DOCUMENT_BYTES if name == DOCUMENT else None)
+            for name, fd in fds.items()
+        }
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+        os.close(dfd)
+
+
+def _read_all(root: str) -> dict[str, bytes]:
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _read_once(root)
+        except _Replaced:
+            time.sleep(0.001 * attempt)  # the save renames twice in a row: soon done
+    msg = (
+        f"Cannot read {os.path.join(root, DOCUMENT)!r}: the directory kept being replaced "
+        f"by concurrent saves"
+    )
+    raise ValueError(msg)
 
 
 def load(path: str | os.PathLike[str]) -> LoadedModel:
     """Load the saved model in the directory ``path``; see ``sf.saved_model.load``."""
     root = os.fspath(path)
     doc_path = os.path.join(root, DOCUMENT)
-    doc_bytes = _read(doc_path, MAX_DOCUMENT_BYTES)
-    raw = parse_json(doc_bytes, doc_path)
+    files = _read_all(root)
+    raw = parse_json(files[DOCUMENT], doc_path)
     integrity = raw.get("integrity") if isinstance(raw, dict) else None
     if not isinstance(integrity, dict) or not all(
         isinstance(integrity.get(k), str) for k in ("document", "variables", "constants")
@@ -98,7 +194,7 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
         (CONSTANTS_FILE, CONSTANTS_FORMAT, "constants"),
     ):
         file_path = os.path.join(root, filename)
-        data = _read(file_path)
+        data = files[filename]
         if digest(data) != integrity[key]:
             msg = (
                 f"Invalid saved model {file_path!r}: the file does not match its digest in "
@@ -236,9 +332,10 @@ class _Builder:
             inputs = tuple(tensors[j][k] for j, k in op.inputs)
             opdef = REGISTRY[op.type]
             try:
+                prepare_attrs(op.type, attrs)
+                check_op(op.type, attrs, inputs)  # first: its messages say more than a rule's
                 inferred = opdef.infer(tuple((t._dtype, t._shape) for t in inputs), attrs)
                 specs = _normal_specs(inferred)
-                _check_op(op.type, attrs, inputs)
             except Exception as err:  # a hostile file may make any rule fail; report it
                 msg = f"Invalid saved model {self.source!r}: {opwhere}: {type(err).__name__}: {err}"
                 raise ValueError(msg) from None
@@ -246,8 +343,8 @@ class _Builder:
             if specs != recorded:
                 self.fail(
                     opwhere,
-                    f"the recorded outputs {_specs(recorded)} differ from the op's rule "
-                    f"{_specs(specs)}",
+                    f"the recorded outputs {specs_text(recorded)} differ from the op's rule "
+                    f"{specs_text(specs)}",
                 )
             try:
                 created = graph._create_op(
@@ -315,123 +412,3 @@ def _fn_names(attrs: dict[str, Any]) -> list[str]:
         elif isinstance(v, (list, tuple)) and not isinstance(v, (ArrayRef, VarRef)):
             stack.extend(v)
     return names
-
-
-def _specs(specs: Any) -> str:
-    return ", ".join(f"{d.name}{list(s) if s is not None else '(unknown rank)'}" for d, s in specs)
-
-
-def _fits(t: Tensor, ph: Tensor) -> bool:
-    return TensorSpec(ph._shape, ph._dtype).is_compatible_with(t._dtype, t._shape)
-
-
-def _function_attr(attrs: dict[str, Any], key: str) -> ConcreteFunction:
-    value = attrs.get(key)
-    if not isinstance(value, ConcreteFunction):
-        msg = f"attribute {key!r} must be a function, got {value!r:.60}"
-        raise TypeError(msg)
-    return value
-
-
-def _int_attr(attrs: dict[str, Any], key: str, lo: int, hi: int) -> int:
-    value = attrs.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        msg = f"attribute {key!r} must be an integer in [{lo}, {hi}], got {value!r:.60}"
-        raise ValueError(msg)
-    return value
-
-
-def _check_args(fn: ConcreteFunction, args: tuple[Tensor, ...], what: str) -> None:
-    phs = fn.graph.inputs
-    if len(args) != len(phs) or not all(_fits(t, ph) for t, ph in zip(args, phs, strict=True)):
-        want = _specs((p._dtype, p._shape) for p in phs)
-        given = _specs((t._dtype, t._shape) for t in args)
-        msg = f"{what} {fn.name!r} takes {want}, given {given}"
-        raise ValueError(msg)
-
-
-# The attributes the kernels of these ops read (their rules may not read them all).
-_ATTR_KEYS: Final = {
-    "Const": {"value", "dtype", "shape"},
-    "Placeholder": {"dtype", "shape", "name"},
-    "PartitionedCall": {"f"},
-    "StatefulPartitionedCall": {"f"},
-    "If": {"then", "else", "n_then"},
-    "StatelessIf": {"then", "else", "n_then"},
-    "While": {"cond", "body", "n_vars", "n_cond", "max"},
-    "ReadVariableOp": {"var"},
-    "AssignVariableOp": {"var"},
-    "AssignAddVariableOp": {"var"},
-    "AssignSubVariableOp": {"var"},
-    "VarHandleOp": {"var"},
-}
-
-
-def _check_op(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) -> None:
-    """What the kernels of the ops that hold arrays, variables and functions rely on, and
-    their shape rules do not check."""
-    keys = _ATTR_KEYS.get(op_type)
-    if keys is not None and not keys <= attrs.keys():
-        msg = f"a {op_type} op needs the attributes {sorted(keys)}, got {sorted(attrs)}"
-        raise ValueError(msg)
-    if op_type == "Const":
-        value = attrs.get("value")
-        if not isinstance(value, np.ndarray) or (value.dtype, value.shape) != (
-            attrs.get("dtype"),
-            attrs.get("shape"),
-        ):
-            msg = "a Const's value must be an array of its dtype and shape"
-            raise ValueError(msg)
-    elif op_type == "Placeholder":
-        if not isinstance(attrs.get("dtype"), np.dtype):
-            msg = "a Placeholder's dtype attribute must be a dtype"
-            raise ValueError(msg)
-    elif op_type in ("ReadVariableOp", "AssignVariableOp", "AssignAddVariableOp",
-                     "AssignSubVariableOp", "VarHandleOp"):  # fmt: skip
-        if not isinstance(attrs.get("var"), Variable):
-            msg = "attribute 'var' must be a variable"
-            raise TypeError(msg)
-    elif op_type in ("PartitionedCall", "StatefulPartitionedCall"):
-        _check_args(_function_attr(attrs, "f"), inputs, "the called function")
-    elif op_type in ("If", "StatelessIf"):
-        then, other = _function_attr(attrs, "then"), _function_attr(attrs, "else")
-        n_then = _int_attr(attrs, "n_then", 0, len(inputs) - 1)
-        if not inputs or inputs[0]._dtype != np.bool_ or inputs[0]._shape not in ((), None):
-            msg = "the first input of an If is a bool scalar predicate"
-            raise ValueError(msg)
-        _check_args(then, inputs[1 : 1 + n_then], "the true branch")
-        _check_args(other, inputs[1 + n_then :], "the false branch")
-        if len(then.graph.outputs) != len(other.graph.outputs):
-            msg = "the branches of an If return different numbers of outputs"
-            raise ValueError(msg)
-    elif op_type in ("While", "WhileGrad"):
-        cond, body = _function_attr(attrs, "cond"), _function_attr(attrs, "body")
-        n = len(inputs) if op_type == "While" else _int_attr(attrs, "n_inputs", 1, len(inputs))
-        n_vars = _int_attr(attrs, "n_vars", 1, n)
-        n_cond = _int_attr(attrs, "n_cond", 0, n - n_vars)
-        if attrs.get("max") is not None:
-            _int_attr(attrs, "max", 0, 2**63 - 1)
-        _check_args(cond, inputs[: n_vars + n_cond], "the loop condition")
-        _check_args(body, inputs[:n_vars] + inputs[n_vars + n_cond : n], "the loop body")
-        outs = cond.graph.outputs
-        if len(outs) != 1 or outs[0]._dtype != np.bool_ or outs[0]._shape not in ((), None):
-            msg = "a loop condition returns one bool scalar"
-            raise ValueError(msg)
-        body_out = body.graph.outputs
-        if len(body_out) < n_vars or any(
-            not _fits(t, ph) for t, ph in zip(body_out, inputs[:n_vars], strict=False)
-        ):
-            msg = "a loop body returns a value of each loop variable's dtype and shape"
-            raise ValueError(msg)
-        if op_type == "WhileGrad":
-            slots, variables = attrs.get("slots"), attrs.get("variables")
-            if not isinstance(slots, list) or not all(
-                isinstance(s, int) and not isinstance(s, bool) and 0 <= s < n for s in slots
-            ):
-                msg = f"attribute 'slots' must list input positions below {n}"
-                raise ValueError(msg)
-            if not isinstance(variables, list) or not all(
-                isinstance(v, Variable) for v in variables
-            ):
-                msg = "attribute 'variables' must list variables"
-                raise TypeError(msg)

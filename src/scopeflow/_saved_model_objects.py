@@ -32,11 +32,11 @@ class LoadedFunction:
     """A function of a loaded model: call it eagerly, while building a graph (one call
     op) or inside a traced function; gradients flow through it.
 
-    Arguments go by position or by the input names (``input_names``), each a tensor, a
-    variable, an array or a Python value of the input's dtype and shape. A signature
+    Each argument is a tensor, a variable, an array or a Python value of the input's dtype
+    and shape. A signature takes its arguments by input name only (``input_names``) and
     returns a dict, as in TensorFlow: the function's own dict of outputs, or else its
-    outputs in order as ``output_0``, ``output_1``, ...; a method's trace returns what the
-    traced function returned.
+    outputs in order as ``output_0``, ``output_1``, ...; a method's trace takes them by
+    position or by name and returns what the traced function returned.
 
     Attributes:
         name: the signature or method name.
@@ -75,6 +75,15 @@ class LoadedFunction:
         return f"<sf.saved_model function {self.name}({args})>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if args and self.as_dict:
+            # As in TensorFlow: a signature is a serving contract keyed by input name, so a
+            # caller never depends on the order the inputs happened to be traced in.
+            names = ", ".join(f"{n}=..." for n in self.input_names)
+            msg = (
+                f"signature {self.name!r} takes its inputs by keyword only, got {len(args)} "
+                f"positional argument(s); call it as signatures[{self.name!r}]({names})"
+            )
+            raise TypeError(msg)
         result = self.concrete._call_flat(self._bind(args, kwargs))
         if not self.as_dict or (type(result) is dict and all(isinstance(k, str) for k in result)):
             return result
@@ -178,7 +187,13 @@ class _Node:
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self._children[name]
+            # Not self._children: on a copy being made it is unset, and reading it here
+            # would call __getattr__ again, forever.
+            children = object.__getattribute__(self, "_children")
+        except AttributeError:
+            raise AttributeError(name) from None
+        try:
+            return children[name]
         except KeyError:
             msg = f"the saved object has no attribute {name!r}; it has {sorted(self._children)}"
             raise AttributeError(msg) from None

@@ -10,11 +10,14 @@ writes the directory atomically. Anything the format cannot express raises a
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import math
 import os
 import shutil
+import stat
 import tempfile
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +37,10 @@ from ._saved_model_format import (
     CONSTANTS_FORMAT,
     DOCUMENT,
     FORMAT,
+    OLD_PREFIX,
+    OP_TAGS,
+    RANDOM_OPS,
+    RANDOM_RUNTIME_ATTRS,
     RESERVED_ATTRIBUTES,
     VARIABLES_FILE,
     VARIABLES_FORMAT,
@@ -43,6 +50,7 @@ from ._saved_model_format import (
     document_digest,
     to_storage,
 )
+from ._saved_model_markers import MARKER_NAMES, MARKERS, Slot
 from ._saved_model_objects import LoadedFunction, LoadedMethod, LoadedModel
 from ._saved_model_schema import check_document
 from ._tensor import EagerTensor
@@ -69,6 +77,7 @@ class _Encoder:
         self.constants: dict[int, str] = {}  # id(array) -> key
         self.arrays: dict[str, np.ndarray[Any, Any]] = {}
         self.depth = 0
+        self.tags: frozenset[str] = frozenset()  # the op-specific tags of the attribute
 
     def constant(self, arr: np.ndarray[Any, Any]) -> str:
         key = self.constants.get(id(arr))
@@ -112,6 +121,17 @@ class _Encoder:
             return {"variable": path}
         if isinstance(v, ConcreteFunction):
             return {"function": self.function(v, outer)}
+        if "slot" in self.tags and isinstance(v, Slot):
+            return {"slot": v.index}
+        marker = MARKER_NAMES.get(id(v))
+        if "marker" in self.tags and marker is not None and MARKERS[marker] is v:
+            return {"marker": marker}
+        if callable(v) and not isinstance(v, type):
+            msg = (
+                f"it holds the Python function {v!r:.80}, and a saved model holds no code "
+                f"(a custom gradient cannot be exported; save a function without it)"
+            )
+            raise _Unsupported(msg)
         msg = f"the value {v!r:.80} of type {type(v).__name__} has no encoding"
         raise _Unsupported(msg)
 
@@ -202,12 +222,15 @@ class _Encoder:
                 raise ValueError(msg)
         attrs = {}
         for key, value in op._attrs.items():
+            if op.type in RANDOM_OPS and key in RANDOM_RUNTIME_ATTRS:
+                continue  # the loader rebuilds the draw source from the "seed" attribute
             if not isinstance(key, str):
                 msg = (
                     f"Cannot save op {op.name!r} of function {graph.name!r}: attribute key "
                     f"{key!r} is not a string"
                 )
                 raise ValueError(msg)
+            self.tags = OP_TAGS.get((op.type, key), frozenset())
             try:
                 attrs[key] = self.value(value, (graph, fname))
             except _Unsupported as err:
@@ -325,6 +348,38 @@ def _function_attributes(obj: Any) -> dict[str, Any]:
     return found
 
 
+def _python_values(key: Any) -> list[Any]:
+    """The Python values a trace's argument key holds (``("py", type, value)`` leaves)."""
+    found: list[Any] = []
+    stack = [key]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, tuple):
+            if len(v) == 3 and v[0] == "py":
+                found.append(v[2])
+            else:
+                stack.extend(v)
+    return found
+
+
+def _check_dispatch(name: str, traces: list[ConcreteFunction]) -> None:
+    """Refuse traces a loaded method could not tell apart by their Python arguments.
+
+    A loaded method takes tensors only and calls the first trace they fit: traces made
+    with different Python values (``training=True`` / ``False``) would be picked by the
+    tensors' shapes alone, silently running the wrong graph.
+    """
+    seen = {repr(_python_values(cf._arg_key)) for cf in traces}
+    if len(seen) > 1:
+        msg = (
+            f"Cannot save method {name!r}: its traces were made with different Python "
+            f"arguments ({', '.join(sorted(seen))}), which a loaded method cannot tell "
+            f"apart (it takes tensors only). Trace it with tensors (sf.constant) instead of "
+            f"Python values, or give it an input_signature"
+        )
+        raise ValueError(msg)
+
+
 def _entry(enc: _Encoder, cf: ConcreteFunction) -> dict[str, Any]:
     name = enc.function(cf)
     n_args = len(cf.graph.inputs) - len(cf.graph.captures)
@@ -357,6 +412,7 @@ def save(obj: Any, path: str | os.PathLike[str], signatures: Any = None) -> None
     methods = {}
     for name, fn in functions.items():
         traces = _concretes(fn, name)
+        _check_dispatch(name, traces)
         if traces:
             methods[name] = [_entry(enc, cf) for cf in traces]
     var_arrays = {key: to_storage(_value_of(v, key)) for key, v in variables}
@@ -413,43 +469,78 @@ def _encode_arrays(arrays: dict[str, np.ndarray[Any, Any]], fmt: str, target: st
         raise ValueError(msg) from None
 
 
+_WRITE_LOCK = threading.Lock()
+
+
 def _write_directory(target: str, files: dict[str, bytes]) -> None:
     """Write ``files`` into a new directory, then rename it to ``target``.
 
     An existing saved model at ``target`` is replaced; any other existing path is refused.
+    Concurrent saves each land whole, the last one renamed wins: threads of one process
+    take turns (saves are rare, and one lock keeps two threads from moving each other's
+    directories aside mid-rename); other processes' saves are retried around.
     """
-    if os.path.lexists(target) and not _replaceable(target):
-        msg = (
-            f"Cannot save to {target!r}: it exists and is not a saved model directory; "
-            f"remove it or choose another path"
-        )
-        raise FileExistsError(msg)
+    with _WRITE_LOCK:
+        _write_directory_locked(target, files)
+
+
+def _write_directory_locked(target: str, files: dict[str, bytes]) -> None:
+    refusal = (
+        f"Cannot save to {target!r}: it exists and is not a saved model directory; "
+        f"remove it or choose another path"
+    )
+    if not _replaceable(target):
+        raise FileExistsError(refusal)
     parent = os.path.dirname(os.path.abspath(target))
     tmp = tempfile.mkdtemp(prefix=".tmp-saved-model-", dir=parent)
-    old = None
+    olds: list[str] = []
     try:
         for name, data in files.items():
             with open(os.path.join(tmp, name), "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-        if os.path.lexists(target):
-            old = tempfile.mkdtemp(prefix=".old-saved-model-", dir=parent)
-            os.rename(target, os.path.join(old, "model"))
-        os.rename(tmp, target)
+        for attempt in range(_RENAME_ATTEMPTS):
+            if os.path.lexists(target):
+                if not _replaceable(target):
+                    raise FileExistsError(refusal)
+                olds.append(tempfile.mkdtemp(prefix=OLD_PREFIX, dir=parent))
+                with contextlib.suppress(FileNotFoundError):  # another save moved it first
+                    os.rename(target, os.path.join(olds[-1], "model"))
+            try:
+                os.rename(tmp, target)
+                break
+            except OSError as err:
+                # Another save renamed its directory into place meanwhile: move it aside too.
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                if attempt == _RENAME_ATTEMPTS - 1:
+                    msg = f"Cannot save to {target!r}: other saves kept replacing it"
+                    raise FileExistsError(msg) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not os.path.lexists(target):
-            with contextlib.suppress(OSError):
-                os.rename(os.path.join(old, "model"), target)
+        for old in olds:  # put back what this save moved aside, if nothing took its place
+            if not os.path.lexists(target):
+                with contextlib.suppress(OSError):
+                    os.rename(os.path.join(old, "model"), target)
         raise
     finally:
-        if old is not None:
+        for old in olds:
             shutil.rmtree(old, ignore_errors=True)
 
 
+_RENAME_ATTEMPTS = 20
+
+
 def _replaceable(target: str) -> bool:
-    if os.path.islink(target) or not os.path.isdir(target):
-        return False
-    names = set(os.listdir(target))
+    """Whether ``target`` is absent (maybe moved away by a concurrent save just now) or a
+    saved model directory."""
+    try:
+        # One lstat decides: a file or a symlink is never replaced, even if a concurrent
+        # save moves the directory away and back between two checks.
+        if not stat.S_ISDIR(os.lstat(target).st_mode):
+            return False
+        names = set(os.listdir(target))
+    except FileNotFoundError:
+        return True
     return not names or (DOCUMENT in names and names <= {DOCUMENT, VARIABLES_FILE, CONSTANTS_FILE})

@@ -26,6 +26,7 @@ from ._saved_model_format import (
     MAX_RANK,
     MAX_VALUE_DEPTH,
     OP_NAME,
+    OP_TAGS,
     RESERVED_ATTRIBUTES,
     VARIABLES_FILE,
     VERSION,
@@ -40,6 +41,7 @@ from ._saved_model_format import (
     VarRef,
     storage_spec,
 )
+from ._saved_model_markers import MARKERS, Slot
 
 __all__ = ["check_document"]
 
@@ -330,7 +332,8 @@ def _check_function(
             c.fail(f"attrs must be a JSON object, got {_kind(raw_attrs)}")
         attrs = {}
         for key, value in raw_attrs.items():
-            attrs[key] = _decode(c, value, f"attr {key!r}", 0, var_paths, constants, all_fns)
+            tags = OP_TAGS.get((op_type, key), frozenset())
+            attrs[key] = _decode(c, value, f"attr {key!r}", 0, var_paths, constants, all_fns, tags)
         for fn_ref in _fn_refs(attrs):
             refs.setdefault(fn_ref, []).append((name, i))
         outputs = []
@@ -385,8 +388,10 @@ def _decode(
     var_paths: set[str],
     constants: dict[str, Any],
     functions: dict[str, Any],
+    tags: frozenset[str] = frozenset(),
 ) -> Any:
-    """An attribute value from its JSON encoding (see the format document)."""
+    """An attribute value from its JSON encoding (see the format document); ``tags`` are
+    the op-specific tags this attribute may use (see ``OP_TAGS``)."""
     if depth > MAX_VALUE_DEPTH:
         c.fail(f"{what} is nested more than {MAX_VALUE_DEPTH} levels deep")
     if value is None or isinstance(value, (bool, str)):
@@ -398,7 +403,9 @@ def _decode(
     if isinstance(value, float):
         return value
     if isinstance(value, list):
-        return [_decode(c, v, what, depth + 1, var_paths, constants, functions) for v in value]
+        return [
+            _decode(c, v, what, depth + 1, var_paths, constants, functions, tags) for v in value
+        ]
     if not isinstance(value, dict) or len(value) != 1:
         c.fail(
             f"{what} must be a JSON scalar, a list or a one-key tagged object, got {value!r:.80}"
@@ -406,7 +413,9 @@ def _decode(
     ((tag, body),) = value.items()
     if tag == "tuple":
         items = c.lst(body, what)
-        return tuple(_decode(c, v, what, depth + 1, var_paths, constants, functions) for v in items)
+        return tuple(
+            _decode(c, v, what, depth + 1, var_paths, constants, functions, tags) for v in items
+        )
     if tag == "float":
         if body not in ("nan", "inf", "-inf"):
             c.fail(f"{what}: a tagged float is 'nan', 'inf' or '-inf', got {body!r}")
@@ -416,10 +425,21 @@ def _decode(
     if tag == "slice":
         parts = c.lst(body, what)
         if len(parts) != 3 or not all(
-            p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in parts
+            p is None
+            or (isinstance(p, int) and not isinstance(p, bool) and -(2**63) <= p < 2**63)
+            or ("slot" in tags and isinstance(p, dict) and p.keys() == {"slot"})
+            for p in parts
         ):
             c.fail(f"{what}: a slice is [start, stop, step] of integers or null, got {body!r}")
-        return slice(*parts)
+        return slice(
+            *(_decode(c, p, what, depth + 1, var_paths, constants, functions, tags) for p in parts)
+        )
+    if tag in tags:
+        if tag == "slot":
+            return Slot(c.integer(body, f"{what}: a slot", 1, 2**31))
+        if not isinstance(body, str) or body not in MARKERS:
+            c.fail(f"{what}: a marker is one of {sorted(MARKERS)}, got {body!r:.40}")
+        return MARKERS[body]
     if tag == "ellipsis" and body is None:
         return Ellipsis
     if tag == "array":

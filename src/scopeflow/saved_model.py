@@ -61,7 +61,9 @@ def save(obj: Any, path: str | os.PathLike[str], signatures: Any = None) -> None
 
     Raises:
         ValueError: a function uses an op, attribute, capture or variable the format
-            cannot express (the message names the function, op and attribute); nothing
+            cannot express (the message names the function, op and attribute), holds
+            Python code (a custom gradient), or a method has traces made with different
+            Python argument values, which a loaded method could not tell apart; nothing
             was written.
         TypeError: ``obj`` or ``signatures`` are not what is described above, or a
             variable lives in a graph (its value is in a Session).
@@ -79,12 +81,14 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
     ``sf.global_variables_initializer()`` in the Session). Nothing else is run.
 
     Returns:
-        A :class:`LoadedModel` with ``.signatures``, ``.variables``,
-        ``.trainable_variables`` and the saved traced methods as attributes.
+        A :class:`LoadedModel` with ``.signatures`` (called with keyword arguments only,
+        as in TensorFlow), ``.variables``, ``.trainable_variables`` and the saved traced
+        methods as attributes.
 
     Raises:
-        ValueError: the directory is missing, unreadable, corrupted (each file carries a
-            SHA-256 digest), or any entry is invalid; the message names the file and the
-            entry. Nothing was created.
+        ValueError: the directory is missing, unreadable, holds something other than
+            a regular file in place of one of its files (a FIFO, a device), is corrupted
+            (each file carries a SHA-256 digest), or any entry is invalid; the message
+            names the file and the entry. Nothing was created.
     """
     return _load(path)
