@@ -10,8 +10,14 @@
   previous one.
 - **Eager add**: ``sf.add(a, b)`` on two shape-(4,) float32 eager tensors against the
   floor ``numpy.add(x, y)`` on the same arrays (``x = a.numpy()``, a view of ``a``'s
-  buffer), timed round-robin, min of N, net of timeit's loop (target ≤ 4 x). The operator
-  form ``a + b`` is shown for reference.
+  buffer), timed round-robin, min of N, net of timeit's loop (target ≤ 4 x).
+- **Operators**: ``a + b`` against ``sf.add(a, b)``, eagerly and while building a graph
+  (target ≤ 1.2 x the function form).
+- **Python-scalar operands**: ``a + 1.0`` against ``a + b`` (two tensors), eagerly and while
+  building a graph (target ≤ 1.3 x). In a graph the scalar becomes a ``Const`` op of its
+  own, as in TensorFlow, so ``x + 1.0`` builds two ops where ``x + y`` builds one. Graph
+  rows build into a fresh graph every round (entered outside the timing), so the graph's
+  growth is the same for the figure and its floor.
 
 Run: ``python benchmarks/bench_ops.py [--ops N] [--runs N] [--rounds N] [--json PATH]``.
 """
@@ -19,9 +25,12 @@ Run: ``python benchmarks/bench_ops.py [--ops N] [--runs N] [--rounds N] [--json 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import sys
 import timeit
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -120,6 +129,55 @@ def eager_rows(rounds: int) -> tuple[list[Row], float]:
     return rows, overhead
 
 
+@contextlib.contextmanager
+def _fresh_graph(ns: dict[str, Any]) -> Iterator[None]:
+    """Enter a new graph holding placeholders ``x`` and ``y`` (stored in ``ns``)."""
+    g = sf.Graph()
+    with g.as_default():
+        ns["x"] = sf.placeholder(sf.float32, (4,), name="x")
+        ns["y"] = sf.placeholder(sf.float32, (4,), name="y")
+        yield
+
+
+def operator_rows(rounds: int) -> list[Row]:
+    """Operators vs functions and scalar operands vs tensor operands, eager and graph."""
+    a = sf.constant(np.arange(4, dtype=np.float32))
+    b = sf.constant(np.full(4, 0.5, dtype=np.float32))
+    np.testing.assert_array_equal((a + 1.0).numpy(), a.numpy() + np.float32(1.0))
+    eager = {"sf": sf, "a": a, "b": b}
+    graph: dict[str, Any] = {"sf": sf}
+    with _fresh_graph(graph):
+        s = graph["x"] + 1.0
+        expect(s.op.type == "Add" and s.op.inputs[1].op.type == "Const", "x + 1.0 in a graph")
+        expect(s.dtype == sf.float32, "x + 1.0 changed the dtype")
+
+    def env() -> contextlib.AbstractContextManager[Any]:
+        return _fresh_graph(graph)
+
+    # A fixed count per round keeps the graphs of a round small and alike for every case.
+    number = 2_000
+    t, _ = time_cases(
+        [
+            Case("e add", "sf.add(a, b)", eager),
+            Case("e a+b", "a + b", eager),
+            Case("e a+1", "a + 1.0", eager),
+            Case("e 2*a", "2.0 * a", eager),
+            Case("g add", "sf.add(x, y)", graph, env=env, number=number),
+            Case("g x+y", "x + y", graph, env=env, number=number),
+            Case("g x+1", "x + 1.0", graph, env=env, number=number),
+        ],
+        rounds=rounds,
+    )
+    return [
+        ratio_row("eager a + b (operator) vs sf.add(a, b)", t["e a+b"], "sf.add", t["e add"], 1.2),
+        ratio_row("eager a + 1.0 (scalar operand) vs a + b", t["e a+1"], "a + b", t["e a+b"], 1.3),
+        ratio_row("eager 2.0 * a (reflected, scalar) vs a + b", t["e 2*a"], "a + b", t["e a+b"],
+                  None),
+        ratio_row("graph x + y (operator) vs sf.add(x, y)", t["g x+y"], "sf.add", t["g add"], 1.2),
+        ratio_row("graph x + 1.0 (scalar operand) vs x + y", t["g x+1"], "x + y", t["g x+y"], 1.3),
+    ]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure, print the table, return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -132,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = graph_rows(args.ops, args.runs)
     more, overhead = eager_rows(args.rounds)
     rows += more
+    rows += operator_rows(args.rounds)
     print_table(
         "bench_ops: graph op creation (absolute) and eager add vs numpy.add",
         rows,

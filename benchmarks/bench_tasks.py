@@ -17,6 +17,11 @@ constant's value); a sample of graphs is run in a ``Session`` (the last op must 
 references show that no graph is retained (counted before and after ``gc.collect()``:
 graphs hold reference cycles, op <-> graph, so only the collector frees them).
 
+The scalar-operand row runs the same tasks with ``x = x + 1.0`` instead of
+``sf.add(x, c)`` (SPEC: the path user code actually takes), so each step builds a ``Const``
+and an ``Add`` (names ``t{i}/Const, t{i}/Add, t{i}/Const_1, t{i}/Add_1, ...``); it is
+judged against the same floor and checked the same way.
+
 For reference, the same graphs built one after another without an event loop are timed
 too: the difference between that and the task run is what interleaving costs.
 
@@ -57,6 +62,43 @@ async def build_graph(i: int, ops: int) -> sf.Graph:
             await asyncio.sleep(0)
             x = sf.add(x, c)
     return g
+
+
+async def build_graph_scalar(i: int, ops: int) -> sf.Graph:
+    """Task body of the scalar-operand row: ``x = x + 1.0`` between awaits."""
+    g = sf.Graph()
+    with g.as_default(), sf.name_scope(f"t{i}"):
+        await asyncio.sleep(0)
+        x = sf.constant(float(i), name="x")
+        for _ in range(ops - 1):
+            await asyncio.sleep(0)
+            x = x + 1.0
+    return g
+
+
+def check_graph_scalar(g: sf.Graph, i: int, ops: int) -> None:
+    """Raise RuntimeError unless graph ``i`` is what :func:`build_graph_scalar` builds."""
+    got = g.get_operations()
+    expect(len(got) == 2 * ops - 1, f"graph {i}: {len(got)} ops, expected {2 * ops - 1}")
+    expect(got[0].name == f"t{i}/x" and float(got[0].get_attr("value")) == i, f"graph {i}")
+    prev = got[0].outputs[0]
+    for k in range(ops - 1):
+        const, add = got[1 + 2 * k], got[2 + 2 * k]
+        suffix = "" if k == 0 else f"_{k}"
+        expect((const.name, const.type) == (f"t{i}/Const{suffix}", "Const"), f"{const}")
+        expect(float(const.get_attr("value")) == 1.0, f"graph {i}: value of {const}")
+        expect((add.name, add.type) == (f"t{i}/Add{suffix}", "Add"), f"graph {i}: {add}")
+        expect(add.inputs == (prev, const.outputs[0]), f"graph {i}: inputs of {add}")
+        expect(add.control_inputs == () and add.device == "", f"graph {i}: scopes leaked")
+        prev = add.outputs[0]
+
+
+def check_value_scalar(g: sf.Graph, i: int, ops: int) -> None:
+    """Run graph ``i`` of the scalar row: ``i + (ops - 1)``."""
+    last = g.get_operations()[-1].outputs[0]
+    with sf.Session(g) as session:
+        value = session.run(last)
+    expect(np.asarray(value).item() == float(i + ops - 1), f"graph {i}: value {value}")
 
 
 async def floor_task(i: int, ops: int) -> list[int]:
@@ -158,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     if tasks < 1 or ops < 1:
         parser.error("--tasks and --ops must be at least 1")
 
-    best = dict.fromkeys(["floor", "tasks", "tasks, gc off", "sequential"], float("inf"))
+    best = dict.fromkeys(["floor", "tasks", "scalar", "tasks, gc off", "sequential"], float("inf"))
+    scalar_alive = 0
     cpu = dict.fromkeys(["floor", "tasks"], float("inf"))
     graphs: list[sf.Graph] = []
     for _ in range(args.runs):
@@ -174,6 +217,17 @@ def main(argv: list[str] | None = None) -> int:
         best["sequential"] = min(best["sequential"], t)
         del unchecked
         graphs.clear()
+        graphs.clear()
+        t, graphs = run_tasks(build_graph_scalar, tasks, ops)
+        best["scalar"] = min(best["scalar"], t)
+        for i in range(0, tasks, max(1, tasks // 500)):
+            check_graph_scalar(graphs[i], i, ops)
+        for i in range(0, tasks, max(1, tasks // 20)):
+            check_value_scalar(graphs[i], i, ops)
+        scalar_refs = [weakref.ref(g) for g in graphs]
+        graphs.clear()
+        gc.collect()
+        scalar_alive = max(scalar_alive, count_alive(scalar_refs))
         t, graphs = run_tasks(build_graph, tasks, ops)
         best["tasks"] = min(best["tasks"], t)
         cpu["tasks"] = min(cpu["tasks"], _cpu_seconds[-1])
@@ -217,6 +271,22 @@ def main(argv: list[str] | None = None) -> int:
             ratio="—",
             target="0",
             ok=alive == 0,
+        ),
+        Row(
+            figure=f"{tasks:,} tasks x {ops} steps of x = x + 1.0 (scalar operand)",
+            value=f"{best['scalar']:.2f} s",
+            floor=f"awaits + list.append = {floor:.2f} s",
+            ratio=f"{best['scalar'] / floor:.2f}x",
+            target="≤ 2x",
+            ok=best["scalar"] / floor <= 2,
+        ),
+        Row(
+            figure="scalar-row graphs right (sampled) and none alive after gc.collect()",
+            value="yes" if scalar_alive == 0 else f"{scalar_alive} alive",
+            floor="—",
+            ratio="—",
+            target="all right, 0",
+            ok=scalar_alive == 0,
         ),
         Row(
             figure="  the same tasks with gc disabled during the run",

@@ -53,7 +53,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
     for data in results:
         for row in data["rows"]:
             verdict = row["verdict"]
-            shown = f"**{verdict}**" if verdict == "MISS" else verdict
+            shown = f"**{verdict}**" if verdict.startswith("MISS") else verdict
             cells = [
                 data["bench"],
                 row["figure"].strip(),
@@ -72,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, 1,000 tasks")
     parser.add_argument("--markdown", action="store_true", help="print the summary as Markdown")
-    parser.add_argument("--check", action="store_true", help="exit 1 if any target is missed")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if any target is missed (documented misses excepted)",
+    )
     parser.add_argument("--only", nargs="+", choices=BENCHES, help="run only these")
     args = parser.parse_args(argv)
 
@@ -88,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [(d["bench"], r) for d in results for r in d["rows"]]
     misses = [f"{bench}: {r['figure'].strip()}" for bench, r in rows if r["verdict"] == "MISS"]
+    # Misses explained in README.md ("Documented misses"): reported, but --check passes.
+    documented = [
+        f"{bench}: {r['figure'].strip()}"
+        for bench, r in rows
+        if r["verdict"] == "MISS (documented)"
+    ]
     print()
     if results:
         print(f"Summary ({results[0]['machine']}{', --quick' if args.quick else ''})")
@@ -96,10 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for bench, r in rows:
             figure = r["figure"].strip()
-            print(f"  {r['verdict']:4}  {bench:6}  {figure:60.60}  {r['value']:>14}  {r['ratio']}")
+            print(f"  {r['verdict']:17}  {bench:6}  {figure:60.60}  {r['value']:>14}  {r['ratio']}")
     print(f"\n{len(misses)} target(s) missed" + (":" if misses else "."))
     for miss in misses:
         print(f"  - {miss}")
+    if documented:
+        print(f"{len(documented)} documented miss(es) (see benchmarks/README.md):")
+        for miss in documented:
+            print(f"  - {miss}")
     for failure in failed:
         print(f"ERROR: {failure}")
     if failed:

@@ -10,6 +10,7 @@ it again (higher-order derivatives).
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any, Final, final
@@ -29,6 +30,7 @@ from ._variables import Variable
 __all__ = [
     "CALLS",
     "READ",
+    "SOURCE_VARIABLES",
     "Record",
     "VariableGrads",
     "attr_variables",
@@ -39,6 +41,13 @@ __all__ = [
 ]
 
 READ: Final = "ReadVariableOp"
+
+# Set by GradientTape.gradient (on tapes that recorded function calls) to the ids of the
+# variables among its sources: a call's backward function then computes gradients for
+# those variables only (None: for all, as sf.gradients needs). Per task and thread.
+SOURCE_VARIABLES: contextvars.ContextVar[frozenset[int] | None] = contextvars.ContextVar(
+    "scopeflow_source_variables", default=None
+)
 # Ops whose result depends on variables named in their attrs (the function graphs they
 # run, or a list of variables): those variables connect the op to a tape even when none
 # of its inputs is watched.

@@ -335,7 +335,9 @@ class ConcreteFunction:
 
     __slots__ = (
         "_arg_key",
+        "_backward",
         "_binder",
+        "_capture_arrays",
         "_keep_alive",
         "_lock",
         "_out_template",
@@ -358,6 +360,12 @@ class ConcreteFunction:
         self._lock = threading.Lock()
         # The variables the graph reads (through nested calls too), found on first need.
         self._reads: tuple[Any, ...] | None = None
+        # The backward function of eager calls, built on the first gradient (_gradients).
+        self._backward: Any = None
+        # (number of captures, their arrays) once all captured values were eager tensors
+        # (immutable): saves a locked snapshot of the captures per eager call. Captures
+        # only ever grow, so an equal count means the same captures.
+        self._capture_arrays: tuple[int, list[Any]] | None = None
 
     @property
     def inputs(self) -> list[Tensor]:
@@ -420,12 +428,19 @@ class ConcreteFunction:
             if self.graph._control_captures:
                 raise _eager_call_with_control_captures(self)
             arrays = [_eager_array(x) for x in leaves]
-            arrays.extend(_eager_array(v) for v in self.graph.captured_inputs)
+            cached = self._capture_arrays
+            if cached is not None and cached[0] == len(self.graph._captures):
+                arrays += cached[1]
+            else:
+                captured = self.graph.captured_inputs
+                arrays.extend(_eager_array(v) for v in captured)
+                if all(type(v) is EagerTensor for v in captured):
+                    self._capture_arrays = (len(captured), arrays[len(leaves) :])
             if not frame[TAPES] or frame[PAUSED]:
                 outputs: Sequence[Any] = [wrap(np.asarray(v)) for v in self._run(arrays)]
             else:
-                # The call is one op on the tape; its gradient replays the graph, with the
-                # random values this run draws.
+                # The call is one op on the tape. Its gradient calls the trace's backward
+                # function, or replays the graph with the random values this run draws.
                 draws = DrawLog()
                 token = DRAW_LOG.set(draws)
                 try:

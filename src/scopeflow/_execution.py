@@ -23,6 +23,7 @@ from ._copying import refuse_copying
 from ._graph import Graph, Operation, Tensor, get_default_graph
 from ._nest import fill, flatten
 from ._ops._registry import REGISTRY
+from ._quiet import QUIET, quiet_reset, quiet_set
 from ._tensor import EagerTensor, to_array
 from .errors import GraphMismatchError, InvalidArgumentError, OpError
 
@@ -407,26 +408,39 @@ def execute(plan: _Plan, fed: list[np.ndarray[Any, Any]]) -> list[Any]:
     """Run ``plan`` with ``fed`` values in its feed slots; return every slot's value."""
     values: list[Any] = [None] * plan.n_slots
     values[: len(fed)] = fed
-    for op, kernel, attrs, in_slots, first, n_out, dtypes in plan.steps:
-        try:
-            with np.errstate(all="ignore"):
-                result = kernel(attrs, *[values[i] for i in in_slots])
-        except OpError:
-            raise
-        except (ValueError, IndexError, TypeError) as err:
-            msg = f"Operation {op.name!r} ({op.type}) failed: {err}"
-            raise InvalidArgumentError(msg) from err
-        if n_out == 1:
-            arr = np.asarray(result)
-            if arr.dtype != dtypes[0]:
-                arr = arr.astype(dtypes[0])
-            values[first] = arr
-        elif n_out:
-            for i, r in enumerate(result):
-                arr = np.asarray(r)
-                if arr.dtype != dtypes[i]:
-                    arr = arr.astype(dtypes[i])
-                values[first + i] = arr
+    # Floating-point errors are ignored for the whole run (set once, not per op).
+    token = quiet_set(QUIET)
+    try:
+        for op, kernel, attrs, in_slots, first, n_out, dtypes in plan.steps:
+            try:
+                # Spelled out for one and two inputs (most ops): no list per step.
+                n_in = len(in_slots)
+                if n_in == 2:
+                    result = kernel(attrs, values[in_slots[0]], values[in_slots[1]])
+                elif n_in == 1:
+                    result = kernel(attrs, values[in_slots[0]])
+                else:
+                    result = kernel(attrs, *[values[i] for i in in_slots])
+            except OpError:
+                raise
+            except (ValueError, IndexError, TypeError) as err:
+                msg = f"Operation {op.name!r} ({op.type}) failed: {err}"
+                raise InvalidArgumentError(msg) from err
+            if n_out == 1:
+                arr = result if type(result) is np.ndarray else np.asarray(result)
+                dtype = arr.dtype
+                # Identity first: dtype equality is a slower rich comparison.
+                if dtype is not dtypes[0] and dtype != dtypes[0]:
+                    arr = arr.astype(dtypes[0])
+                values[first] = arr
+            elif n_out:
+                for i, r in enumerate(result):
+                    arr = np.asarray(r)
+                    if arr.dtype != dtypes[i]:
+                        arr = arr.astype(dtypes[i])
+                    values[first + i] = arr
+    finally:
+        quiet_reset(token)
     return values
 
 

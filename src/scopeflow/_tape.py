@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, final
+from typing import Any, Final, final
 
 from ._backprop import (
     CALLS,
     READ,
+    SOURCE_VARIABLES,
     VariableGrads,
     attr_variables,
     backprop,
@@ -50,6 +51,8 @@ from ._variables import Variable
 from .errors import ScopeNestingError
 
 __all__ = ["GradientTape", "replay_gradients"]
+
+_CALL_TYPES: Final = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 
 # The names the control-flow gradients imported from here before ``_backprop`` existed
 # (with ``variables_read`` and ``replay_gradients``), for code written against them.
@@ -137,8 +140,10 @@ class GradientTape(Scope):
 
     __slots__ = (
         "__weakref__",
+        "_calls",
         "_force",
         "_lock",
+        "_masked",
         "_persistent",
         "_records",
         "_tracked",
@@ -161,6 +166,11 @@ class GradientTape(Scope):
         # Record even where tapes are paused (the private tapes that differentiate a
         # replayed function: the caller may compute gradients under stop_recording()).
         self._force = False
+        # (inputs, attrs) of recorded function calls some of whose inputs the tape did not
+        # follow when the call ran (see _offer); None until there is one.
+        self._masked: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = None
+        # Whether a function call was recorded (see gradient: SOURCE_VARIABLES).
+        self._calls = False
 
     def __enter__(self) -> GradientTape:
         cur = state_get(_roots[0])
@@ -292,6 +302,17 @@ class GradientTape(Scope):
                         connected = True
                 if not connected:
                     return
+                if kind in _CALL_TYPES:
+                    self._calls = True
+                    # Which inputs the tape follows: the call's backward function then
+                    # differentiates only those (a traced model's captured weights are
+                    # inputs too, and their gradients would cost as much as the input's).
+                    needed = tuple(id(x) in tracked for x in inputs)
+                    if not all(needed):
+                        attrs = {**attrs, "needed": needed}
+                        if self._masked is None:
+                            self._masked = []
+                        self._masked.append((inputs, attrs))
             self._records.append(record_of(opdef, inputs, outputs, attrs))
             for out in outputs:
                 tracked[id(out)] = out
@@ -361,6 +382,22 @@ class GradientTape(Scope):
             # non-persistent tape; given back below if the work fails.
             self._used = True
             records = list(self._records)
+            if self._masked:
+                # An input watched only after its call ran is a source now: that call
+                # must differentiate every input again.
+                ids = {id(x) for x in _leaves(sources)}
+                for inputs, attrs in self._masked:
+                    needed = attrs["needed"]
+                    if needed is not None and any(
+                        not n and id(x) in ids for x, n in zip(inputs, needed, strict=True)
+                    ):
+                        attrs["needed"] = None
+        # Calls differentiate only the variables asked for here (their gradients are not
+        # used otherwise); set only where calls were recorded, off the tape step's path.
+        token = None
+        if self._calls:
+            source_vars = frozenset(id(v) for v in _leaves(sources) if isinstance(v, Variable))
+            token = SOURCE_VARIABLES.set(source_vars)
         try:
             tapes = state_get(_roots[0])[TAPES]
             if persistent or not tapes or _open_entry(tapes, self) is None:
@@ -374,6 +411,9 @@ class GradientTape(Scope):
             if not persistent:
                 self._used = False
             raise
+        finally:
+            if token is not None:
+                SOURCE_VARIABLES.reset(token)
         if not persistent:
             # As in TensorFlow, a used non-persistent tape stops recording (also in its
             # block and in tasks spawned there: with nothing tracked and ``_used`` set,
@@ -527,6 +567,7 @@ def replay_gradients(
     inputs: list[Any],
     variables: list[Variable],
     dys: Sequence[Any],
+    needed: Sequence[bool] | None = None,
 ) -> tuple[list[Any], list[Any]]:
     """Gradients of ``replay(inputs)`` (output gradients ``dys``) with respect to the
     inputs and the variables, by running ``replay`` again on a fresh tape.
@@ -534,6 +575,8 @@ def replay_gradients(
     This is how ops that run function graphs (calls, branches, loops) are differentiated:
     eagerly the replay computes values, in a graph it inlines the function's ops. Tapes
     that see the caller record the replay and its gradient too (higher orders).
+
+    ``needed`` (one bool per input) limits the differentiated inputs; the others get None.
 
     Returns:
         (one gradient or None per input, one per variable). A tensor given for several
@@ -543,7 +586,9 @@ def replay_gradients(
     tape = GradientTape(watch_accessed_variables=False)
     tape._force = True
     with tape:
-        tape.watch([x for x in inputs if differentiable(x)])
+        tape.watch(
+            [x for i, x in enumerate(inputs) if differentiable(x) and (needed is None or needed[i])]
+        )
         tape.watch(variables)
         outputs = replay(inputs)
     kept = [(o, d) for o, d in zip(outputs, dys, strict=True) if differentiable(o)]

@@ -15,7 +15,16 @@ from ._graph import Shape, Tensor, escaped_from
 from ._operation import _no_public_constructor
 from ._tensor_ops import TensorOperators
 
-__all__ = ["EagerTensor", "as_dtype", "check_tensor_dtype", "to_array", "wrap"]
+__all__ = [
+    "PY_SCALARS",
+    "EagerTensor",
+    "as_dtype",
+    "check_tensor_dtype",
+    "scalar_array",
+    "shared_scalar",
+    "to_array",
+    "wrap",
+]
 
 # Default dtypes for Python values, as in TensorFlow: float32 and int32.
 _PY_DEFAULTS: Final = {
@@ -315,8 +324,11 @@ def _cast_checked(arr: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> np.ndarray
         raise TypeError(msg)
     with np.errstate(all="ignore"):
         out = arr.astype(dtype)
+        # A real value made complex comes back through its real part (casting complex to
+        # real would warn, and the imaginary part is zero anyway).
+        back = out.real if dtype.kind == "c" and arr.dtype.kind != "c" else out
         lossy = arr.size and not np.array_equal(
-            out.astype(arr.dtype), arr, equal_nan=arr.dtype.kind in "fc"
+            back.astype(arr.dtype), arr, equal_nan=arr.dtype.kind in "fc"
         )
     if lossy and not (arr.dtype.kind == "f" and dtype.kind == "f"):
         msg = (
@@ -325,3 +337,34 @@ def _cast_checked(arr: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> np.ndarray
         )
         raise TypeError(msg)
     return out
+
+
+# -- Python scalars shared as op inputs ----------------------------------------------------
+
+PY_SCALARS: Final = frozenset((float, int, bool))
+"""The Python scalar types with a fast conversion (``type(x) in PY_SCALARS``)."""
+
+# Shared read-only 0-d arrays for repeated (scalar, dtype) pairs: a lookup is about half
+# the cost of np.array(). Only non-zero values are cached (0.0 == -0.0 would share a key;
+# NaN never converts here). Races between threads only store equal arrays twice; the size
+# bound keeps a loop over many distinct scalars from growing it.
+_SCALAR_CACHE: dict[tuple[type, float | int | bool, np.dtype[Any]], np.ndarray[Any, Any]] = {}
+_SCALAR_CACHE_SIZE: Final = 1024
+
+
+def shared_scalar(value: Any, dtype: np.dtype[Any]) -> np.ndarray[Any, Any] | None:
+    """:func:`scalar_array`, read-only and cached: the array may be shared, so use it only
+    where values are never written (op inputs, constants' values)."""
+    key = (type(value), value, dtype)
+    arr = _SCALAR_CACHE.get(key)
+    if arr is not None:
+        return arr
+    arr = scalar_array(value, dtype)
+    if arr is None:
+        return None
+    arr.flags.writeable = False
+    if value:
+        if len(_SCALAR_CACHE) >= _SCALAR_CACHE_SIZE:
+            _SCALAR_CACHE.clear()
+        _SCALAR_CACHE[key] = arr
+    return arr

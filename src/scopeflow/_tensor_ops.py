@@ -30,6 +30,19 @@ def bind(ops_module: ModuleType) -> None:
 
     _ops = ops_module
     _eager_outside = executing_eagerly_outside_functions
+    # The arithmetic operators are the op functions themselves (``x + y`` calls
+    # ``add(x, y)`` with no method in between): an operator then costs what the function
+    # costs, where a forwarding method added about 0.2 µs to a 0.9 µs eager op.
+    math = ops_module._math
+    cls = TensorOperators
+    cls.__add__ = math.add  # type: ignore[method-assign]
+    cls.__sub__ = math.subtract  # type: ignore[method-assign]
+    cls.__mul__ = math.multiply  # type: ignore[method-assign]
+    cls.__truediv__ = math.divide  # type: ignore[method-assign]
+    cls.__radd__ = math.radd  # type: ignore[method-assign]
+    cls.__rsub__ = math.rsubtract  # type: ignore[method-assign]
+    cls.__rmul__ = math.rmultiply  # type: ignore[method-assign]
+    cls.__rtruediv__ = math.rdivide  # type: ignore[method-assign]
 
 
 @final

@@ -15,9 +15,18 @@ import numpy as np
 
 from .._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from .._graph import Graph, Operation, Shape, Tensor, global_default_graph
+from .._quiet import QUIET, quiet_reset, quiet_set
 from .._scopes import control_dependencies
 from .._shapes import as_static_shape
-from .._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
+from .._tensor import (
+    PY_SCALARS,
+    EagerTensor,
+    as_dtype,
+    check_tensor_dtype,
+    shared_scalar,
+    to_array,
+    wrap,
+)
 from ..errors import InvalidArgumentError
 from ._registry import OpDef, Spec, register_op
 
@@ -115,6 +124,11 @@ def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...]) -> list[Any]:
     out: list[Any] = []
     for x in inputs:
         if type(x) is not EagerTensor:
+            if hint is not None and type(x) in PY_SCALARS:
+                arr = shared_scalar(x, hint)  # skips _resolve and the general checks
+                if arr is not None:
+                    out.append(arr)
+                    continue
             x = _resolve(x)
             if type(x) is not EagerTensor:
                 if isinstance(x, (list, tuple)) and _holds_tensors(x):
@@ -134,12 +148,14 @@ def _apply_eager(
         specs = opdef.infer(tuple([(a.dtype, a.shape) for a in arrays]), attrs)
     except (TypeError, ValueError) as err:
         raise _fail(opdef, name, inputs, err) from None
+    token = quiet_set(QUIET)
     try:
-        with np.errstate(all="ignore"):
-            result = opdef.kernel(attrs, *arrays)
+        result = opdef.kernel(attrs, *arrays)
     except (ValueError, IndexError, TypeError) as err:
         msg = f"{opdef.type}: {err}"
         raise InvalidArgumentError(msg) from None
+    finally:
+        quiet_reset(token)
     outputs = _as_outputs(opdef, result, specs)
     if frame[TAPES] and not frame[PAUSED]:
         hook = record_hook[0]
@@ -174,6 +190,10 @@ def graph_tensor(frame: Frame, graph: Graph, x: Any, dtype: np.dtype[Any] | None
         if x._op._graph is graph:
             return x
         return graph._foreign_input(x)
+    if dtype is not None and type(x) in PY_SCALARS:
+        arr = shared_scalar(x, dtype)  # skips _resolve and the general checks
+        if arr is not None:
+            return _make_const(frame, graph, arr, None)
     x = _resolve(x)
     if type(x) is Tensor:
         if x._op._graph is graph:
@@ -248,7 +268,8 @@ PLACEHOLDER = register_op(
 
 
 def _make_const(frame: Frame, graph: Graph, arr: np.ndarray[Any, Any], name: str | None) -> Tensor:
-    arr.flags.writeable = False
+    if arr.flags.writeable:  # shared scalar arrays already are read-only
+        arr.flags.writeable = False
     attrs = {"value": arr, "dtype": arr.dtype, "shape": arr.shape}
     op = graph._create_op("Const", (), attrs, ((arr.dtype, arr.shape),), name or "Const", frame)
     return op._outputs[0]

@@ -11,9 +11,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from .._context import EAGER, PAUSED, TAPES, _roots, state_get
-from .._tensor import EagerTensor, as_dtype, scalar_array, wrap
-from ._core import NO_ATTRS, apply, record_hook
+from .._tensor import as_dtype
+from ._core import NO_ATTRS, apply
+from ._fast_binary import fast_binary as _fast_binary, reflected as _reflected
 from ._grad_util import GradRecord, ones_like, register_gradient, unbroadcast, zeros_like
 from ._registry import OpDef, Spec, broadcast_shapes, check_same_dtype, register_op
 
@@ -162,57 +162,10 @@ RELU = _unary("Relu", lambda a: np.maximum(a, np.zeros((), a.dtype)), _REAL, "re
 LOGICAL_NOT = _unary("LogicalNot", np.logical_not, "b", "bool", differentiable=False)
 
 
-def _fast_binary(opdef: OpDef, ufunc: Any) -> Callable[..., Any]:
-    """An op function with a fast path for two same-dtype, same-shape eager tensors, or
-    an eager tensor and a Python scalar that its dtype holds exactly.
+# True division of floats keeps their dtype; integers divide to float64 (the general path).
+_INEXACT: Final = frozenset(d for d in _NUMERIC if d.kind in "fc")
 
-    The fast path skips conversion and the rule: with equal dtypes from ``_NUMERIC`` and
-    equal shapes (or a 0-d operand) there is nothing to check. It is the per-op overhead
-    SPEC section 11 measures (alone, with a scalar operand, inside a tape step), so it
-    stays this small.
-    """
-
-    def op(x: Any, y: Any, name: str | None = None) -> Any:
-        tx = type(x)
-        ty = type(y)
-        if tx is EagerTensor and (ty is EagerTensor or ty is float or ty is int):
-            frame = state_get(_roots[0])
-            if frame[EAGER]:
-                a = x._value
-                if ty is EagerTensor:
-                    b = y._value
-                    same = a.dtype is b.dtype and a.shape == b.shape
-                else:  # a Python scalar operand (x + 1.0): a 0-d array never broadcasts
-                    b = scalar_array(y, a.dtype)
-                    same = b is not None
-                if same and a.dtype in _NUMERIC:
-                    r = ufunc(a, b)
-                    out = wrap(r if type(r) is np.ndarray else np.asarray(r))
-                    if frame[TAPES] and not frame[PAUSED]:
-                        hook = record_hook[0]
-                        if hook is not None:  # the tape records tensors
-                            other = y if ty is EagerTensor else wrap(b)
-                            hook(frame, opdef, (x, other), (out,), NO_ATTRS)
-                    return out
-        elif ty is EagerTensor and (tx is float or tx is int):
-            frame = state_get(_roots[0])
-            if frame[EAGER]:
-                b = y._value
-                a = scalar_array(x, b.dtype)
-                if a is not None and b.dtype in _NUMERIC:
-                    r = ufunc(a, b)
-                    out = wrap(r if type(r) is np.ndarray else np.asarray(r))
-                    if frame[TAPES] and not frame[PAUSED]:
-                        hook = record_hook[0]
-                        if hook is not None:
-                            hook(frame, opdef, (wrap(a), y), (out,), NO_ATTRS)
-                    return out
-        return apply(opdef, (x, y), NO_ATTRS, name)
-
-    return op
-
-
-add = _fast_binary(ADD, np.add)
+add = _fast_binary(ADD, np.add, _NUMERIC, quiet=False)
 add.__name__ = "add"
 add.__doc__ = """``x + y`` element-wise, with broadcasting.
 
@@ -221,23 +174,25 @@ add.__doc__ = """``x + y`` element-wise, with broadcasting.
         >>> sf.add([1.0, 2.0], 1.0).numpy()
         array([2., 3.], dtype=float32)
     """
-subtract = _fast_binary(SUB, np.subtract)
+subtract = _fast_binary(SUB, np.subtract, _NUMERIC, quiet=False)
 subtract.__name__ = "subtract"
 subtract.__doc__ = "``x - y`` element-wise, with broadcasting."
-multiply = _fast_binary(MUL, np.multiply)
+multiply = _fast_binary(MUL, np.multiply, _NUMERIC, quiet=False)
 multiply.__name__ = "multiply"
 multiply.__doc__ = "``x * y`` element-wise, with broadcasting."
-
-
-def divide(x: Any, y: Any, name: str | None = None) -> Any:
-    """``x / y`` element-wise (true division: integer inputs give float64).
+divide = _fast_binary(DIV, np.true_divide, _INEXACT, quiet=True)
+divide.__name__ = "divide"
+divide.__doc__ = """``x / y`` element-wise (true division: integer inputs give float64).
 
     Example:
         >>> import scopeflow as sf
         >>> sf.divide([1, 3], 2).numpy()
         array([0.5, 1.5])
     """
-    return apply(DIV, (x, y), NO_ATTRS, name)
+radd = _reflected(ADD, np.add, _NUMERIC)
+rsubtract = _reflected(SUB, np.subtract, _NUMERIC)
+rmultiply = _reflected(MUL, np.multiply, _NUMERIC)
+rdivide = _reflected(DIV, np.true_divide, _INEXACT)
 
 
 def pow(x: Any, y: Any, name: str | None = None) -> Any:  # noqa: A001 - TensorFlow's name
