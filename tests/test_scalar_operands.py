@@ -247,3 +247,21 @@ def test_threads_converting_many_distinct_scalars_at_once() -> None:
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+@pytest.mark.parametrize(
+    ("fn", "expected"),
+    [
+        (lambda a, b: a * b, np.inf),
+        (lambda a, b: a + a, np.inf),
+        (lambda a, b: a - (-a), np.inf),
+        (lambda a, b: sf.multiply(a, b), np.inf),
+        (lambda a, b: a * 10.0, np.inf),
+        (lambda a, b: a / sf.zeros_like(a), np.inf),
+    ],
+)
+def test_overflow_gives_inf_without_a_warning_on_every_path(fn: Any, expected: float) -> None:
+    """The suite turns warnings into errors: an overflow must not raise on a fast path."""
+    a = sf.constant([3e38], sf.float32)
+    b = sf.constant([10.0], sf.float32)
+    assert fn(a, b).numpy().tolist() == [expected]

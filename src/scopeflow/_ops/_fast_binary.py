@@ -23,9 +23,7 @@ __all__ = ["fast_binary", "reflected"]
 _new = object.__new__
 
 
-def fast_binary(
-    opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]], *, quiet: bool
-) -> Callable[..., Any]:
+def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> Callable[..., Any]:
     """An op function with fast paths for the eager cases that need no checks.
 
     Two eager tensors of one dtype from ``dtypes`` and one shape, or an eager tensor of such
@@ -33,9 +31,10 @@ def fast_binary(
     and the rule: there is nothing to check. This is the per-op overhead SPEC section 11
     measures (alone, with a scalar operand and inside a tape step), so it stays this small.
 
-    The scalar path ignores floating-point errors as the general path does; the path for two
-    tensors does so only with ``quiet`` (add, subtract and multiply have always let NumPy
-    warn there, and ignoring costs a ContextVar set and reset, about 8 % of the op).
+    Both paths ignore floating-point errors as the general path and graph runs do, so an
+    overflow gives ``inf`` whatever the warning filters say (under ``-W error`` NumPy's
+    warning would otherwise become an exception on this path only). Ignoring costs a
+    ContextVar set and reset, about 0.2 µs of the op's 1.1 µs.
     """
 
     def op(x: Any, y: Any, name: str | None = None) -> Any:
@@ -48,14 +47,11 @@ def fast_binary(
                     a = x._value
                     b = y._value
                     if a.dtype is b.dtype and a.shape == b.shape and a.dtype in dtypes:
-                        if quiet:
-                            token = quiet_set(QUIET)
-                            try:
-                                r = ufunc(a, b)
-                            finally:
-                                quiet_reset(token)
-                        else:
+                        token = quiet_set(QUIET)
+                        try:
                             r = ufunc(a, b)
+                        finally:
+                            quiet_reset(token)
                         out = wrap(r if type(r) is np.ndarray else np.asarray(r))
                         if frame[TAPES] and not frame[PAUSED]:
                             hook = record_hook[0]

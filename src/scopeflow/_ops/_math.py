@@ -165,7 +165,7 @@ LOGICAL_NOT = _unary("LogicalNot", np.logical_not, "b", "bool", differentiable=F
 # True division of floats keeps their dtype; integers divide to float64 (the general path).
 _INEXACT: Final = frozenset(d for d in _NUMERIC if d.kind in "fc")
 
-add = _fast_binary(ADD, np.add, _NUMERIC, quiet=False)
+add = _fast_binary(ADD, np.add, _NUMERIC)
 add.__name__ = "add"
 add.__doc__ = """``x + y`` element-wise, with broadcasting.
 
@@ -174,13 +174,13 @@ add.__doc__ = """``x + y`` element-wise, with broadcasting.
         >>> sf.add([1.0, 2.0], 1.0).numpy()
         array([2., 3.], dtype=float32)
     """
-subtract = _fast_binary(SUB, np.subtract, _NUMERIC, quiet=False)
+subtract = _fast_binary(SUB, np.subtract, _NUMERIC)
 subtract.__name__ = "subtract"
 subtract.__doc__ = "``x - y`` element-wise, with broadcasting."
-multiply = _fast_binary(MUL, np.multiply, _NUMERIC, quiet=False)
+multiply = _fast_binary(MUL, np.multiply, _NUMERIC)
 multiply.__name__ = "multiply"
 multiply.__doc__ = "``x * y`` element-wise, with broadcasting."
-divide = _fast_binary(DIV, np.true_divide, _INEXACT, quiet=True)
+divide = _fast_binary(DIV, np.true_divide, _INEXACT)
 divide.__name__ = "divide"
 divide.__doc__ = """``x / y`` element-wise (true division: integer inputs give float64).
 
