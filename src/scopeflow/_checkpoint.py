@@ -32,8 +32,6 @@ from collections.abc import Iterator
 from typing import Any, Final, final
 
 import numpy as np
-import safetensors.numpy
-from safetensors import SafetensorError
 
 from ._checkpoint_files import atomic_write, write_state
 from ._context import executing_eagerly
@@ -510,6 +508,10 @@ def _check_format(metadata: dict[str, Any], source: str, fmt: str) -> None:
 def arrays_from_bytes(data: bytes, source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
     """The arrays of safetensors ``data`` read from ``source``; see :func:`read_arrays`."""
     _check_format(_metadata(data, source), source, fmt)
+    # Imported here: ``import scopeflow`` does not load the safetensors extension.
+    import safetensors.numpy
+    from safetensors import SafetensorError
+
     try:
         arrays = safetensors.numpy.load(data)
     # Untrusted bytes: safetensors.numpy raises KeyError for dtypes NumPy lacks (BF16, F8).

@@ -22,8 +22,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import safetensors.numpy
-from safetensors import SafetensorError
 
 from ._checkpoint import _value_of
 from ._concrete import ConcreteFunction
@@ -462,6 +460,10 @@ def _is_module(obj: Any) -> bool:
 
 
 def _encode_arrays(arrays: dict[str, np.ndarray[Any, Any]], fmt: str, target: str) -> bytes:
+    # Imported here: ``import scopeflow`` does not load the safetensors extension.
+    import safetensors.numpy
+    from safetensors import SafetensorError
+
     try:
         return safetensors.numpy.save(arrays, metadata={"format": fmt, "version": "1"})
     except SafetensorError as err:

@@ -15,8 +15,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, final
@@ -71,10 +71,13 @@ class Pending:
 
 def _loop_waker(event: anyio.Event) -> Callable[[], None]:
     """A callable, safe from any thread, that sets ``event`` in the calling task's loop."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
+    # asyncio is looked up, not imported: without it no asyncio loop can be running, and
+    # importing it at package import would cost about 30 ms (half of numpy's import).
+    asyncio = sys.modules.get("asyncio")
+    loop = None
+    if asyncio is not None:
+        with contextlib.suppress(RuntimeError):  # no running loop in this thread
+            loop = asyncio.get_running_loop()
     if loop is not None:
         running = loop
 

@@ -126,7 +126,7 @@ def _generator(pair: Pair, k: int) -> np.random.Generator:
 
 # -- where a draw gets its generator -------------------------------------------------------
 
-_Draw = Callable[[np.random.Generator], Any]
+_Draw = Callable[["np.random.Generator"], Any]  # a string: numpy.random loads lazily
 
 
 @final
@@ -136,11 +136,16 @@ class _Unseeded:
 
     __slots__ = ()
     _lock: Final = threading.Lock()
-    _gen: Final = np.random.Generator(np.random.PCG64())
+    # Made on the first draw: creating it imports numpy.random, which ``import scopeflow``
+    # should not pay for (about 10 ms and several MiB).
+    _gen: np.random.Generator | None = None
 
     def draw(self, fn: _Draw) -> Any:
         with self._lock:
-            return fn(self._gen)
+            gen = _Unseeded._gen
+            if gen is None:
+                gen = _Unseeded._gen = np.random.Generator(np.random.PCG64())
+            return fn(gen)
 
 
 @final
