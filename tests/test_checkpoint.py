@@ -718,3 +718,18 @@ def test_restored_values_are_read_only_and_independent(tmp_path: Path) -> None:
     first.assign(np.full(first.shape, 7.0, np.float32))
     np.testing.assert_array_equal(second.numpy(), before)
     assert np.all(first.numpy() == 7.0)
+
+
+def test_sync_flushes_to_disk_before_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = Model()
+    ckpt = sf.train.Checkpoint(model=model)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    ckpt.write(tmp_path / "fast")
+    assert synced == []  # atomic (temp file + rename) without waiting for the disk
+    path = ckpt.save(tmp_path / "durable", sync=True)
+    assert len(synced) == 1
+    ckpt.restore(path).assert_consumed()

@@ -204,8 +204,14 @@ class Checkpoint:
 
     # -- saving --------------------------------------------------------------------------
 
-    def write(self, path: str | os.PathLike[str]) -> str:
-        """Write every variable to ``path`` (atomically); returns the path written."""
+    def write(self, path: str | os.PathLike[str], *, sync: bool = False) -> str:
+        """Write every variable to ``path`` (atomically); returns the path written.
+
+        The file is written under a temporary name and renamed over ``path``: readers and
+        a crashed process never see a torn checkpoint. ``sync=True`` also flushes the data
+        to the disk before the rename, so the checkpoint survives a power loss too, at the
+        cost of waiting for the disk (about 2 x the write time for 100 MiB here).
+        """
         _refuse_while_tracing("write")
         target = os.fspath(path)
         arrays: dict[str, np.ndarray[Any, Any]] = {}
@@ -215,14 +221,14 @@ class Checkpoint:
             for key, var in self._entries().items():
                 arrays[key] = _value_of(var, key)
         header = _header(arrays, target)
-        atomic_write(target, header, *arrays.values())
+        atomic_write(target, header, *arrays.values(), sync=sync)
         return target
 
-    def save(self, file_prefix: str | os.PathLike[str]) -> str:
+    def save(self, file_prefix: str | os.PathLike[str], *, sync: bool = False) -> str:
         """Increment ``save_counter`` and write to ``f"{file_prefix}-{counter}"``.
 
         Missing parent directories are created. Saves of one checkpoint from several
-        threads are serialized, each with its own number.
+        threads are serialized, each with its own number. ``sync``: as in :meth:`write`.
         """
         _refuse_while_tracing("save")
         prefix = os.fspath(file_prefix)
@@ -232,7 +238,7 @@ class Checkpoint:
             # calling context (a graph being built, a function being traced).
             n = int(counter._update(np.add, np.array(1, np.int64)))
             try:
-                path = self.write(f"{prefix}-{n}")
+                path = self.write(f"{prefix}-{n}", sync=sync)
                 write_state(path)
                 return path
             except BaseException:

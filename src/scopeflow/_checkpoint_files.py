@@ -22,7 +22,9 @@ import numpy as np
 __all__ = ["STATE_FILE", "atomic_write", "latest_path", "write_state"]
 
 
-def atomic_write(target: str, header: bytes, *arrays: np.ndarray[Any, Any]) -> None:
+def atomic_write(
+    target: str, header: bytes, *arrays: np.ndarray[Any, Any], sync: bool = False
+) -> None:
     """Write ``header`` then each array's buffer to ``target``, through a renamed temp file.
 
     The buffers go straight to the file (no joined copy of the whole checkpoint), as
@@ -48,8 +50,9 @@ def atomic_write(target: str, header: bytes, *arrays: np.ndarray[Any, Any]) -> N
                 if arr.dtype.byteorder == ">":
                     arr = arr.astype(arr.dtype.newbyteorder("<"))
                 f.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:  # durable across a power loss, not only atomic
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
