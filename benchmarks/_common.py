@@ -109,6 +109,7 @@ DOCUMENTED_MISSES: dict[str, str] = {
     "sf.get_default_graph()": "a Python call costs 2-4 x G by itself",
     "name_scope(": "scope entry/exit machinery is 2.2-2.4 x F before naming",
     "control_dependencies(": "scope entry/exit machinery plus the dependency chain",
+    "Checkpoint write + restore": "ext4 flushes a file renamed over another (auto_da_alloc)",
     "device(": "on its 3 x F line: 3.0-3.1 x, the same at this work's base commit 62521e8",
 }
 
