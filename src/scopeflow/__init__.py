@@ -18,19 +18,21 @@ from . import (
     saved_model as saved_model,
     train as train,
 )
+from ._carry import (
+    ScopedExecutor as ScopedExecutor,
+    ScopesSnapshot as ScopesSnapshot,
+    copy_scopes as copy_scopes,
+    run_in_scopes as run_in_scopes,
+)
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
 from ._context import (
     ContextSwitch as ContextSwitch,
-    ScopedExecutor as ScopedExecutor,
-    ScopesSnapshot as ScopesSnapshot,
     context_switches as context_switches,
-    copy_scopes as copy_scopes,
     disable_eager_execution as disable_eager_execution,
     eager_mode as eager_mode,
     enable_eager_execution as enable_eager_execution,
     executing_eagerly as executing_eagerly,
     graph_mode as graph_mode,
-    run_in_scopes as run_in_scopes,
     stop_recording as stop_recording,
 )
 from ._control_flow import cond as cond, while_loop as while_loop
