@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,3 +35,12 @@ def _clean_state() -> Iterator[None]:
     if leaked:
         _context._STATE.set(_context.root_frame())
     assert not leaked, "the test left a scope open"
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    """Switch threads very often, so that unlocked check-then-act sequences interleave."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)

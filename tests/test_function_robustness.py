@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
-import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 import scopeflow as sf
+from threads_helpers import run_threads
 
 ASYNCIO_ONLY = pytest.mark.parametrize(
     "anyio_backend", [pytest.param(("asyncio", {"debug": True}), id="asyncio")]
@@ -26,33 +26,6 @@ ASYNCIO_ONLY = pytest.mark.parametrize(
 
 def _value(x: Any) -> Any:
     return np.asarray(x).tolist()
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Switch threads very often, so that unlocked check-then-act sequences interleave."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(old)
-
-
-def _run_threads(n: int, target: Callable[[int], None]) -> None:
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            target(i)
-        except BaseException as err:  # re-raised in the test thread below
-            errors.append(err)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    if errors:
-        raise errors[0]
 
 
 # -- methods: one set of traces per instance, by identity -------------------------------
@@ -159,7 +132,7 @@ def test_threads_making_the_first_method_call_trace_once(fast_switching: None) -
             barrier.wait()
             obj.bump()
 
-        _run_threads(8, call)
+        run_threads(8, call)
         assert obj.v is not None
         assert float(obj.v.numpy()) == 8.0  # every assign went to the variable it reads
         assert obj.bump.trace_count == 1
@@ -274,7 +247,7 @@ def test_concurrent_first_calls_with_different_shapes_create_variables_once() ->
     def call(i: int) -> None:
         out[i] = _value(f(sf.constant([1.0] * (i + 1))))
 
-    _run_threads(2, call)
+    run_threads(2, call)
     assert out == {0: [11.0], 1: [11.0, 11.0]}
     assert len(created) == 1
     assert f.trace_count == 2
@@ -381,7 +354,7 @@ def test_racing_outer_traces_redo_the_loser_through_a_nested_function() -> None:
     def call(i: int) -> None:
         out[i] = _value(outer(sf.constant([1.0] * (i + 1))))
 
-    _run_threads(2, call)
+    run_threads(2, call)
     assert out == {0: [6.0], 1: [6.0, 6.0]}
     assert len(holder) == 1
     assert outer.trace_count == 2  # the abandoned outer trace is not counted

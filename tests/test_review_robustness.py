@@ -7,10 +7,9 @@ from __future__ import annotations
 import contextvars
 import gc
 import itertools
-import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -18,34 +17,7 @@ import numpy as np
 import pytest
 
 import scopeflow as sf
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Switch threads very often, so that unlocked check-then-act sequences interleave."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(old)
-
-
-def _run_threads(n: int, target: Callable[[int], None]) -> None:
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            target(i)
-        except BaseException as err:  # re-raised in the test thread below
-            errors.append(err)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    if errors:
-        raise errors[0]
-
+from threads_helpers import run_threads
 
 # -- stateful ops of a function graph: one chain, only ops that exist ------------------
 
@@ -106,7 +78,7 @@ def test_threads_adding_stateful_ops_to_one_function_graph_build_one_chain(
 
             ctx.copy().run(work)
 
-        _run_threads(n_threads, build)
+        run_threads(n_threads, build)
         return v.read_value()
 
     fg = f.get_concrete_function(sf.constant(1.0)).graph
@@ -191,7 +163,7 @@ def test_entering_a_recording_tape_again_raises_value_error_as_tensorflow() -> N
 
 def _in_plain_thread(fn: Callable[[], Any]) -> Any:
     out: list[Any] = []
-    _run_threads(1, lambda _: out.append(fn()))
+    run_threads(1, lambda _: out.append(fn()))
     return out[0]
 
 

@@ -33,12 +33,13 @@ from ._backprop import (
 from ._concrete import ConcreteFunction, TensorSpec, _op_name
 from ._context import EAGER, _roots, eager_mode, state_get
 from ._function import function
+from ._grad_structure import _leaves, _leaves_like, unconnected_is_zero
 from ._graph import Operation, Tensor, get_default_graph
 from ._ops._core import apply
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import REGISTRY, Spec, register_op
 from ._ops._seeds import DRAW_LOG
-from ._tape import _leaves, _leaves_like, no_tapes, replay_gradients, unconnected_is_zero
+from ._tape import no_tapes, replay_gradients
 from ._tensor import EagerTensor, wrap
 from ._variables import Variable
 from .errors import InvalidArgumentError

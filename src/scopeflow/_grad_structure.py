@@ -1,0 +1,90 @@
+"""Nested structures of gradient targets, seeds and sources (lists, tuples, dicts).
+
+``GradientTape.gradient`` and ``sf.gradients`` flatten their targets and output gradients,
+check that every leaf is a tensor or variable, and give results back in the structure of
+the sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._graph import Tensor
+from ._ops._grad_util import zeros_like
+from ._tensor import EagerTensor
+from ._variables import Variable
+
+__all__ = ["_check_leaves", "_leaves", "_leaves_like", "_rebuild", "unconnected_is_zero"]
+
+
+def _leaves(value: Any) -> Iterable[Any]:
+    if isinstance(value, Mapping):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _check_leaves(leaves: list[Any], what: str, *, allow_none: bool) -> None:
+    for leaf in leaves:
+        if leaf is None and allow_none:
+            continue
+        if not isinstance(leaf, (EagerTensor, Tensor, Variable)):
+            msg = (
+                f"gradient() {what} must be tensors or variables (or nested lists, tuples "
+                f"and dicts of them), got {leaf!r}"
+            )
+            raise TypeError(msg)
+
+
+def _leaves_like(value: Any, structure: Any) -> Iterable[Any]:
+    """The leaves of ``value`` laid out like ``structure`` (a seed per target tensor)."""
+    if isinstance(structure, Mapping):
+        for key, sub in structure.items():
+            yield from _leaves_like(value[key], sub)
+    elif isinstance(structure, (list, tuple)):
+        if not isinstance(value, (list, tuple)) or len(value) != len(structure):
+            msg = (
+                f"output gradients must have the structure of the targets: expected "
+                f"{len(structure)} items, got {value!r}"
+            )
+            raise ValueError(msg)
+        for v, sub in zip(value, structure, strict=True):
+            yield from _leaves_like(v, sub)
+    else:
+        yield value
+
+
+def _rebuild(
+    sources: Any, grads: dict[int, Any], var_grads: dict[int, Any], zero: bool = False
+) -> Any:
+    if isinstance(sources, Mapping):
+        return {k: _rebuild(v, grads, var_grads, zero) for k, v in sources.items()}
+    if isinstance(sources, (list, tuple)):
+        items = [_rebuild(v, grads, var_grads, zero) for v in sources]
+        return items if isinstance(sources, list) else type(sources)(items)
+    if isinstance(sources, Variable):
+        grad = var_grads.get(id(sources))
+    elif isinstance(sources, (EagerTensor, Tensor)):
+        grad = grads.get(id(sources))
+    else:
+        msg = f"gradient() sources must be tensors or variables, got {sources!r}"
+        raise TypeError(msg)
+    return zeros_like(sources) if grad is None and zero else grad
+
+
+def unconnected_is_zero(unconnected_gradients: Any, what: str) -> bool:
+    """Whether TensorFlow's ``unconnected_gradients`` asks for zeros instead of None.
+
+    Accepts ``"none"``/``"zero"`` (any case) or an enum member whose ``value`` is one of
+    them (TensorFlow's ``tf.UnconnectedGradients``).
+    """
+    value = getattr(unconnected_gradients, "value", unconnected_gradients)
+    if isinstance(value, str) and value.lower() in ("none", "zero"):
+        return value.lower() == "zero"
+    msg = f"{what}: unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}"
+    raise ValueError(msg)
