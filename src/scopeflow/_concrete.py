@@ -340,6 +340,7 @@ class ConcreteFunction:
         "_capture_arrays",
         "_keep_alive",
         "_lock",
+        "_out_slots",
         "_out_template",
         "_plan",
         "_reads",
@@ -357,6 +358,7 @@ class ConcreteFunction:
         # signature, returning (flat tensor arguments or None, args, kwargs).
         self._binder: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None
         self._plan: Any = None
+        self._out_slots: tuple[Any, ...] = ()  # the plan's slots of the outputs
         self._lock = threading.Lock()
         # The variables the graph reads (through nested calls too), found on first need.
         self._reads: tuple[Any, ...] | None = None
@@ -422,53 +424,68 @@ class ConcreteFunction:
                 raise ValueError(msg)
         return self._call_flat(leaves)
 
-    def _call_flat(self, leaves: list[Any]) -> Any:
+    def _call_flat(self, leaves: Sequence[Any]) -> Any:
         frame = state_get(_roots[0])
         if frame[EAGER]:
-            if self.graph._control_captures:
-                raise _eager_call_with_control_captures(self)
-            arrays = [_eager_array(x) for x in leaves]
-            cached = self._capture_arrays
-            if cached is not None and cached[0] == len(self.graph._captures):
+            return self._call_eager(frame, leaves)
+        return self._call_in_graph(frame, leaves)
+
+    def _call_eager(self, frame: tuple[Any, ...], leaves: Sequence[Any]) -> Any:
+        """Run the trace on eager arguments (a tuple or list); the outputs, structured."""
+        graph = self.graph
+        if graph._control_captures:
+            raise _eager_call_with_control_captures(self)
+        # Inlined _eager_array: saves a call per argument on every warm call.
+        arrays = [x._value if type(x) is EagerTensor else to_array(x) for x in leaves]
+        cached = self._capture_arrays
+        if cached is not None and cached[0] == len(graph._captures):
+            if cached[1]:
                 arrays += cached[1]
-            else:
-                captured = self.graph.captured_inputs
-                arrays.extend(_eager_array(v) for v in captured)
-                if all(type(v) is EagerTensor for v in captured):
-                    self._capture_arrays = (len(captured), arrays[len(leaves) :])
-            if not frame[TAPES] or frame[PAUSED]:
-                outputs: Sequence[Any] = [wrap(np.asarray(v)) for v in self._run(arrays)]
-            else:
-                # The call is one op on the tape. Its gradient calls the trace's backward
-                # function, or replays the graph with the random values this run draws.
-                draws = DrawLog()
-                token = DRAW_LOG.set(draws)
-                try:
-                    outputs = [wrap(np.asarray(v)) for v in self._run(arrays)]
-                finally:
-                    DRAW_LOG.reset(token)
-                hook = record_hook[0]
-                if hook is not None:
-                    inputs: list[Any] = [x if type(x) is EagerTensor else wrap(a) for x, a in zip(
-                        [*leaves, *self.graph.captured_inputs], arrays, strict=True)]  # fmt: skip
-                    opdef = STATEFUL_CALL if self.graph.control_outputs else CALL
-                    attrs = {"f": self, "draws": draws} if draws else {"f": self}
-                    hook(frame, opdef, tuple(inputs), tuple(outputs), attrs)
         else:
-            graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
-            inputs = [graph_tensor(frame, graph, x, None) for x in leaves]
-            inputs.extend(_bind_capture(frame, graph, v) for v in self.graph.captured_inputs)
-            opdef = STATEFUL_CALL if self.graph.control_outputs else CALL
-            result = apply(opdef, tuple(inputs), {"f": self}, _op_name(self.graph.name))
-            if isinstance(result, Operation):
-                outputs = ()
-            elif isinstance(result, tuple):
-                outputs = result
-            else:
-                outputs = (result,)
-            if self.graph._control_captures:
-                call = result if isinstance(result, Operation) else outputs[0]._op
-                add_control_captures(call, (self.graph,))
+            captured = graph.captured_inputs
+            arrays.extend(_eager_array(v) for v in captured)
+            if all(type(v) is EagerTensor for v in captured):
+                self._capture_arrays = (len(captured), arrays[len(leaves) :])
+        template = self._out_template
+        if not frame[TAPES] or frame[PAUSED]:
+            # Every value a plan returns is already a plain array: wrapped as it is.
+            if type(template) is int:  # one output tensor, the common case: no lists
+                return wrap(self._run(arrays)[template])
+            return _fill_outputs(template, [wrap(v) for v in self._run(arrays)])
+        # The call is one op on the tape. Its gradient calls the trace's backward
+        # function, or replays the graph with the random values this run draws.
+        draws = DrawLog()
+        token = DRAW_LOG.set(draws)
+        try:
+            outputs = [wrap(v) for v in self._run(arrays)]
+        finally:
+            DRAW_LOG.reset(token)
+        hook = record_hook[0]
+        if hook is not None:
+            inputs: list[Any] = [x if type(x) is EagerTensor else wrap(a) for x, a in zip(
+                [*leaves, *graph.captured_inputs], arrays, strict=True)]  # fmt: skip
+            opdef = STATEFUL_CALL if graph.control_outputs else CALL
+            attrs = {"f": self, "draws": draws} if draws else {"f": self}
+            hook(frame, opdef, tuple(inputs), tuple(outputs), attrs)
+        return _fill_outputs(template, outputs)
+
+    def _call_in_graph(self, frame: tuple[Any, ...], leaves: Sequence[Any]) -> Any:
+        """Add a call op of the trace to the graph being built; its outputs, structured."""
+        graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
+        inputs = [graph_tensor(frame, graph, x, None) for x in leaves]
+        inputs.extend(_bind_capture(frame, graph, v) for v in self.graph.captured_inputs)
+        opdef = STATEFUL_CALL if self.graph.control_outputs else CALL
+        result = apply(opdef, tuple(inputs), {"f": self}, _op_name(self.graph.name))
+        outputs: tuple[Any, ...]
+        if isinstance(result, Operation):
+            outputs = ()
+        elif isinstance(result, tuple):
+            outputs = result
+        else:
+            outputs = (result,)
+        if self.graph._control_captures:
+            call = result if isinstance(result, Operation) else outputs[0]._op
+            add_control_captures(call, (self.graph,))
         return _fill_outputs(self._out_template, outputs)
 
     def _replay(self, inputs: Sequence[Any]) -> list[Any]:
@@ -505,11 +522,12 @@ class ConcreteFunction:
                         *self.graph.outputs,
                         *self.graph.control_outputs,
                     )
-                    self._plan = compile_plan(self.graph, targets, tuple(self.graph.inputs))
+                    plan = compile_plan(self.graph, targets, tuple(self.graph.inputs))
+                    self._out_slots = plan.fetch_slots[: len(self.graph.outputs)]
+                    self._plan = plan  # published last: a reader of _plan finds _out_slots
                 plan = self._plan
         values = execute(plan, arrays)
-        n = len(self.graph.outputs)
-        return [values[s] for s in plan.fetch_slots[:n]]
+        return [values[s] for s in self._out_slots]
 
 
 _NOT_REPLAYED: Final = frozenset({"Placeholder", "NoOp", "VarHandleOp"})

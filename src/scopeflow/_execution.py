@@ -62,8 +62,10 @@ def current_run() -> _RunState | None:
 class _Plan:
     """A compiled run: kernels over integer value slots.
 
-    ``steps`` holds (op, kernel, attrs, input slots, first output slot, output count,
-    output dtypes); fed tensors occupy the slots listed in ``feed_slots``.
+    ``steps`` holds (op, kernel, input slots, first output slot, output count, output
+    dtype) per op, the kernel with the op's attributes bound (it takes the input arrays
+    alone) and, for several outputs, a tuple of dtypes; fed tensors occupy the slots
+    listed in ``feed_slots``.
     """
 
     __slots__ = ("feed_slots", "fetch_slots", "n_slots", "steps")
@@ -137,9 +139,10 @@ def compile_plan(
             if id(t) not in fed:
                 slots[id(t)] = n_slots
             n_slots += 1
-        opdef = REGISTRY[op._type]
+        n_out = len(op._outputs)
         dtypes = tuple(t._dtype for t in op._outputs)
-        steps.append((op, opdef.kernel, op._attrs, in_slots, first, len(op._outputs), dtypes))
+        steps.append((op, _bound_kernel(op), in_slots, first, n_out,
+                      dtypes[0] if n_out == 1 else dtypes))  # fmt: skip
     fetch_slots = tuple(slots[id(t)] if isinstance(t, Tensor) else None for t in targets)
     return _Plan(steps, tuple(range(len(feeds))), fetch_slots, n_slots)
 
@@ -404,44 +407,57 @@ def _open_entries(scope: Scope) -> int:
     return sum(1 for _ in scope._entries())
 
 
+def _bound_kernel(op: Operation) -> Any:
+    """The kernel of ``op`` with its attributes applied: it takes the input arrays alone."""
+    opdef = REGISTRY[op._type]
+    if opdef.bind is not None:
+        return opdef.bind(op._attrs)
+    return functools.partial(opdef.kernel, op._attrs)
+
+
 def execute(plan: _Plan, fed: list[np.ndarray[Any, Any]]) -> list[Any]:
     """Run ``plan`` with ``fed`` values in its feed slots; return every slot's value."""
     values: list[Any] = [None] * plan.n_slots
     values[: len(fed)] = fed
+    ndarray = np.ndarray
     # Floating-point errors are ignored for the whole run (set once, not per op).
     token = quiet_set(QUIET)
     try:
-        for op, kernel, attrs, in_slots, first, n_out, dtypes in plan.steps:
+        for op, kernel, in_slots, first, n_out, dtype in plan.steps:
             try:
-                # Spelled out for one and two inputs (most ops): no list per step.
+                # Spelled out for two, one and no inputs (most ops): no list per step.
                 n_in = len(in_slots)
                 if n_in == 2:
-                    result = kernel(attrs, values[in_slots[0]], values[in_slots[1]])
+                    result = kernel(values[in_slots[0]], values[in_slots[1]])
                 elif n_in == 1:
-                    result = kernel(attrs, values[in_slots[0]])
+                    result = kernel(values[in_slots[0]])
+                elif n_in == 0:
+                    result = kernel()
                 else:
-                    result = kernel(attrs, *[values[i] for i in in_slots])
+                    result = kernel(*[values[i] for i in in_slots])
             except OpError:
                 raise
             except (ValueError, IndexError, TypeError) as err:
                 msg = f"Operation {op.name!r} ({op.type}) failed: {err}"
                 raise InvalidArgumentError(msg) from err
             if n_out == 1:
-                arr = result if type(result) is np.ndarray else np.asarray(result)
-                dtype = arr.dtype
-                # Identity first: dtype equality is a slower rich comparison.
-                if dtype is not dtypes[0] and dtype != dtypes[0]:
-                    arr = arr.astype(dtypes[0])
-                values[first] = arr
+                # The common case costs two identity checks: an array of the exact dtype
+                # object (equality of dtypes is a slower rich comparison).
+                if result.__class__ is not ndarray or result.dtype is not dtype:
+                    result = _as_dtype(result, dtype)
+                values[first] = result
             elif n_out:
                 for i, r in enumerate(result):
-                    arr = np.asarray(r)
-                    if arr.dtype != dtypes[i]:
-                        arr = arr.astype(dtypes[i])
-                    values[first + i] = arr
+                    values[first + i] = _as_dtype(r, dtype[i])
     finally:
         quiet_reset(token)
     return values
+
+
+def _as_dtype(value: Any, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+    """A kernel's result as a plain array of its tensor's dtype."""
+    arr = value if type(value) is np.ndarray else np.asarray(value)
+    return arr if arr.dtype == dtype else arr.astype(dtype)
 
 
 def _to_user(arr: np.ndarray[Any, Any]) -> Any:

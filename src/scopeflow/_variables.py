@@ -68,7 +68,10 @@ def _assign_sub(attrs: dict[str, Any], delta: np.ndarray[Any, Any]) -> np.ndarra
 VAR_HANDLE = register_op(
     "VarHandleOp", infer=_no_outputs, kernel=lambda attrs: None, differentiable=False
 )
-READ = register_op("ReadVariableOp", infer=_var_rule, kernel=_read, stateful=True)
+READ = register_op(
+    "ReadVariableOp", infer=_var_rule, kernel=_read, stateful=True,
+    bind=lambda attrs: attrs["var"]._load,
+)  # fmt: skip
 ASSIGN = register_op(
     "AssignVariableOp",
     infer=_assign_rule,

@@ -104,7 +104,7 @@ def _binary(name: str, kernel: Callable[..., Any], kinds: str, what: str,
             differentiable: bool = True) -> OpDef:  # fmt: skip
     return register_op(
         name, infer=_binary_rule(kinds, what, out), kernel=lambda attrs, a, b: kernel(a, b),
-        differentiable=differentiable,
+        differentiable=differentiable, bind=lambda attrs: kernel,
     )  # fmt: skip
 
 
@@ -113,7 +113,7 @@ def _unary(name: str, kernel: Callable[..., Any], kinds: str, what: str,
            differentiable: bool = True) -> OpDef:  # fmt: skip
     return register_op(
         name, infer=_unary_rule(kinds, what, out), kernel=lambda attrs, a: kernel(a),
-        differentiable=differentiable,
+        differentiable=differentiable, bind=lambda attrs: kernel,
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ is not. ``argmax``/``argmin`` reduce one axis to integer indices, which have no 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -423,7 +424,21 @@ def _matmul_kernel(attrs: dict[str, Any], a: NDArray[Any], b: NDArray[Any]) -> A
     return np.matmul(a, b)
 
 
-MATMUL = register_op("MatMul", infer=_matmul_rule, kernel=_matmul_kernel)
+def _matmul_plain(a: NDArray[Any], b: NDArray[Any]) -> Any:
+    """``_matmul_kernel`` without transposes, as run plans call it."""
+    if a.ndim < 2 or b.ndim < 2:
+        msg = f"matmul needs inputs of rank >= 2, got shapes {a.shape} and {b.shape}"
+        raise ValueError(msg)
+    return np.matmul(a, b)
+
+
+def _matmul_bind(attrs: dict[str, Any]) -> Any:
+    if attrs["transpose_a"] or attrs["transpose_b"]:
+        return functools.partial(_matmul_kernel, attrs)
+    return _matmul_plain
+
+
+MATMUL = register_op("MatMul", infer=_matmul_rule, kernel=_matmul_kernel, bind=_matmul_bind)
 
 
 def _check_adjoint(a: Any, b: Any, ta: bool, tb: bool, adj_a: bool, adj_b: bool) -> None:
