@@ -86,65 +86,99 @@ class _Plan:
 def compile_plan(
     graph: Graph, targets: tuple[Tensor | Operation, ...], feeds: tuple[Tensor, ...]
 ) -> _Plan:
-    # Tensors are keyed by id: tensors of function graphs are unhashable (== is
-    # element-wise there), and every tensor here is kept alive by ``graph``.
+    # Tensors and ops are keyed by id: tensors of function graphs are unhashable (== is
+    # element-wise there), every object here is kept alive by ``graph``, and an id is a
+    # cheaper key than a hash (a plan is compiled per request in a serving app).
     fed = {id(t) for t in feeds}
     # Iterative depth-first post-order over data and control edges: deterministic and
     # safe for deep graphs (no recursion limit).
     order: list[Operation] = []
-    state: dict[Operation, bool] = {}  # False: on the stack, True: emitted
-    roots = [t if isinstance(t, Operation) else t._op for t in targets if id(t) not in fed]
-    for root in roots:
-        if root in state:
+    state: dict[int, bool] = {}  # id(op) -> False: on the stack, True: emitted
+    for target in targets:
+        if id(target) in fed:
+            continue
+        root = target if isinstance(target, Operation) else target._op
+        if id(root) in state:
             continue
         stack: list[tuple[Operation, bool]] = [(root, False)]
         while stack:
             op, expanded = stack.pop()
             if expanded:
-                state[op] = True
+                state[id(op)] = True
                 order.append(op)
                 continue
-            if op in state:
+            if id(op) in state:
                 continue
-            state[op] = False
+            state[id(op)] = False
             stack.append((op, True))
-            deps = [t._op for t in reversed(op._inputs) if id(t) not in fed]
-            # A control input whose outputs are all fed has already "run": its value is
-            # given (a fed placeholder would otherwise raise for lack of a feed).
-            deps.extend(
-                c
-                for c in reversed(op._control_inputs)
-                if not c._outputs or any(id(t) not in fed for t in c._outputs)
-            )
-            for dep in deps:
-                if dep not in state:
+            # Pushed in reverse, data inputs then control inputs: popped in input order.
+            for t in reversed(op._inputs):
+                if id(t) not in fed:
+                    dep = t._op
+                    if id(dep) not in state:
+                        stack.append((dep, False))
+            for dep in reversed(op._control_inputs):
+                # A control input whose outputs are all fed has already "run": its value
+                # is given (a fed placeholder would otherwise raise for lack of a feed).
+                if id(dep) not in state and (
+                    not dep._outputs or any(id(t) not in fed for t in dep._outputs)
+                ):
                     stack.append((dep, False))
+    return _Plan(*_slot_steps(order, targets, feeds, fed))
+
+
+def _slot_steps(
+    order: list[Operation],
+    targets: tuple[Tensor | Operation, ...],
+    feeds: tuple[Tensor, ...],
+    fed: set[int],
+) -> tuple[list[tuple[Any, ...]], tuple[int, ...], tuple[int | None, ...], int]:
+    """The steps of ``order`` over value slots; (steps, feed, fetch slots, slot count).
+
+    Ops of one output and of one or two inputs (most) are spelled out: generator
+    expressions cost about 0.3 µs each, and /build of the serving example compiles a plan
+    per request.
+    """
     slots = {id(t): i for i, t in enumerate(feeds)}
     n_slots = len(feeds)
-    steps = []
+    steps: list[tuple[Any, ...]] = []
     for op in order:
+        outputs = op._outputs
         if op._type == "Placeholder":
-            missing = [t for t in op._outputs if id(t) not in fed]
+            missing = [t for t in outputs if id(t) not in fed]
             if missing:
                 msg = (
                     f"You must feed a value for placeholder {op.name!r} "
-                    f"(dtype {op._outputs[0].dtype.name}, shape {op._outputs[0].shape}): "
+                    f"(dtype {outputs[0].dtype.name}, shape {outputs[0].shape}): "
                     f"pass feed_dict={{{op.name!r}: value}} or the tensor itself as the key"
                 )
                 raise InvalidArgumentError(msg)
-        in_slots = tuple(slots[id(t)] for t in op._inputs)
+        inputs = op._inputs
+        n_in = len(inputs)
+        if n_in == 1:
+            in_slots: tuple[int, ...] = (slots[id(inputs[0])],)
+        elif n_in == 2:
+            in_slots = (slots[id(inputs[0])], slots[id(inputs[1])])
+        else:
+            in_slots = tuple([slots[id(t)] for t in inputs])
         first = n_slots
-        for t in op._outputs:
+        n_out = len(outputs)
+        if n_out == 1:
+            out = outputs[0]
+            if id(out) not in fed:
+                slots[id(out)] = n_slots
+            n_slots += 1
+            steps.append((op, _bound_kernel(op), in_slots, first, 1, out._dtype))
+            continue
+        for t in outputs:
             # A fed output still takes a slot (never read): the outputs stay contiguous.
             if id(t) not in fed:
                 slots[id(t)] = n_slots
             n_slots += 1
-        n_out = len(op._outputs)
-        dtypes = tuple(t._dtype for t in op._outputs)
-        steps.append((op, _bound_kernel(op), in_slots, first, n_out,
-                      dtypes[0] if n_out == 1 else dtypes))  # fmt: skip
-    fetch_slots = tuple(slots[id(t)] if isinstance(t, Tensor) else None for t in targets)
-    return _Plan(steps, tuple(range(len(feeds))), fetch_slots, n_slots)
+        dtypes = tuple([t._dtype for t in outputs])
+        steps.append((op, _bound_kernel(op), in_slots, first, n_out, dtypes))
+    fetch_slots = tuple([slots[id(t)] if isinstance(t, Tensor) else None for t in targets])
+    return steps, tuple(range(len(feeds))), fetch_slots, n_slots
 
 
 @refuse_copying(
@@ -304,9 +338,13 @@ class Session:
             msg = f"Cannot feed {key.name!r} (dtype {key.dtype.name}): {err}"
             raise InvalidArgumentError(msg) from None
         shape = key.shape
-        if shape is not None and (
-            len(shape) != arr.ndim
-            or any(d is not None and d != n for d, n in zip(shape, arr.shape, strict=True))
+        if (
+            shape is not None
+            and shape != arr.shape
+            and (
+                len(shape) != arr.ndim
+                or any(d is not None and d != n for d, n in zip(shape, arr.shape, strict=True))
+            )
         ):
             msg = (
                 f"Cannot feed a value of shape {arr.shape} for {key.name!r}, which has "

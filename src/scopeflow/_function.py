@@ -107,6 +107,9 @@ class Function:
         binder = self._keys.binder
         simple = input_signature is None and binder._simple and not self._is_async
         self._warm_arity = binder._n_pos if simple else -1
+        # The same for an input_signature function called with one argument per spec.
+        specs = input_signature is not None and not self._is_async
+        self._warm_signature = len(input_signature) if specs else -1  # type: ignore[arg-type]
         functools.update_wrapper(self, python_function)
 
     def __repr__(self) -> str:
@@ -267,6 +270,18 @@ class Function:
                     if hit is not None:
                         next(self._retraces.calls)
                         return hit._call_eager(frame, args)
+        elif len(args) == self._warm_signature and not kwargs:
+            # The same for an input_signature function (a served model): one trace per
+            # caller's device; the arguments are checked against the specs as _key does.
+            frame = state_get(_roots[0])
+            if frame[EAGER]:
+                keys = self._keys
+                sig_key = (frame[EAGER], frame[SCOPES][DEVICE], keys.signature_key, ())
+                hit = self._eager_cache.traces.get(sig_key)
+                if hit is not None:
+                    leaves = keys.bind_specs(args, kwargs, False)
+                    next(self._retraces.calls)
+                    return hit._call_eager(frame, leaves)
         if self._is_async:
             return self._acall(args, kwargs)
         concrete, leaves = self._concrete(args, kwargs)
