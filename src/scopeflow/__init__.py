@@ -6,6 +6,9 @@ them eagerly or adds them to graphs; ``_execution`` runs graphs; ``_init_scope``
 creation out of function graphs. Everything public is re-exported here.
 """
 
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING, Any as _Any
+
 import numpy as _np
 
 from . import (
@@ -15,14 +18,6 @@ from . import (
     nn as nn,
     optimizers as optimizers,
     random as random,
-    saved_model as saved_model,
-    train as train,
-)
-from ._carry import (
-    ScopedExecutor as ScopedExecutor,
-    ScopesSnapshot as ScopesSnapshot,
-    copy_scopes as copy_scopes,
-    run_in_scopes as run_in_scopes,
 )
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
 from ._context import (
@@ -156,6 +151,45 @@ from .errors import (
     ScopeflowError as ScopeflowError,
     ScopeNestingError as ScopeNestingError,
 )
+
+if _TYPE_CHECKING:
+    from . import saved_model as saved_model, train as train
+    from ._carry import (
+        ScopedExecutor as ScopedExecutor,
+        ScopesSnapshot as ScopesSnapshot,
+        copy_scopes as copy_scopes,
+        run_in_scopes as run_in_scopes,
+    )
+
+# Loaded on first use (PEP 562): model state and the executor helpers pull in json,
+# hashlib, tempfile and concurrent.futures, which ``import scopeflow`` and eager code do
+# not need (about 15 ms of import time, bench_import). Name -> module that defines it.
+_LAZY: dict[str, str] = {
+    "saved_model": ".saved_model",
+    "train": ".train",
+    "ScopedExecutor": "._carry",
+    "ScopesSnapshot": "._carry",
+    "copy_scopes": "._carry",
+    "run_in_scopes": "._carry",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    source = _LAZY.get(name)
+    if source is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    module = _importlib.import_module(source, __name__)  # the import lock serialises this
+    value = module if source == f".{name}" else getattr(module, name)
+    if isinstance(value, type):
+        value.__module__ = "scopeflow"
+    globals()[name] = value  # the same value from every thread: later lookups skip this
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 
@@ -327,6 +361,8 @@ __all__ = [
 ]
 
 for _name in __all__:
+    if _name in _LAZY:
+        continue  # set by __getattr__
     _obj = globals()[_name]
     if isinstance(_obj, type) and _obj.__module__.startswith("scopeflow."):
         _obj.__module__ = "scopeflow"

@@ -14,10 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, final
 
-import anyio
-import anyio.to_thread
 import numpy as np
-from anyio.lowlevel import RunVar
 
 from ._copying import refuse_copying
 from ._graph import Graph, Operation, Tensor, get_default_graph
@@ -29,6 +26,8 @@ from .errors import GraphMismatchError, InvalidArgumentError, OpError
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    import anyio
 
     from ._context import Scope
 
@@ -208,7 +207,7 @@ class Session:
     def __init__(
         self, graph: Graph | None = None, *, limiter: anyio.CapacityLimiter | None = None
     ) -> None:
-        if limiter is not None and not isinstance(limiter, anyio.CapacityLimiter):
+        if limiter is not None and not isinstance(limiter, _anyio().CapacityLimiter):
             msg = f"Session(limiter=...) takes an anyio.CapacityLimiter, got {limiter!r}"
             raise TypeError(msg)
         self._limiter = limiter
@@ -412,20 +411,30 @@ class Session:
         this event loop with :data:`ARUN_THREADS` tokens. So graph runs never queue behind
         other ``to_thread`` work (a server's sync endpoints) and never starve it.
         """
+        aio = _anyio()
         if limiter is None:
             limiter = self._limiter if self._limiter is not None else default_arun_limiter()
-        elif not isinstance(limiter, anyio.CapacityLimiter):
+        elif not isinstance(limiter, aio.CapacityLimiter):
             msg = f"arun(limiter=...) takes an anyio.CapacityLimiter, got {limiter!r}"
             raise TypeError(msg)
         ctx = contextvars.copy_context()
         call = functools.partial(ctx.run, self.run, fetches, feed_dict)
-        return await anyio.to_thread.run_sync(call, limiter=limiter)
+        return await aio.to_thread.run_sync(call, limiter=limiter)
 
 
 ARUN_THREADS = 16
 """Worker threads ``Session.arun`` may use at once per event loop, by default."""
 
-_ARUN_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("scopeflow_arun_limiter")
+_ARUN_LIMITER: list[Any] = []  # the RunVar holding each event loop's limiter, made once
+
+
+def _anyio() -> Any:
+    """The ``anyio`` module, imported on first need: code that never awaits a session
+    run does not load it (about 3 ms of ``import scopeflow``, bench_import)."""
+    import anyio.lowlevel
+    import anyio.to_thread
+
+    return anyio
 
 
 def default_arun_limiter() -> anyio.CapacityLimiter:
@@ -433,12 +442,22 @@ def default_arun_limiter() -> anyio.CapacityLimiter:
 
     Its ``total_tokens`` can be changed to allow more or fewer concurrent graph runs.
     """
+    aio = _anyio()
+    if not _ARUN_LIMITER:
+        with _LIMITER_LOCK:
+            if not _ARUN_LIMITER:
+                _ARUN_LIMITER.append(aio.lowlevel.RunVar("scopeflow_arun_limiter"))
+    run_var = _ARUN_LIMITER[0]
+    limiter: anyio.CapacityLimiter
     try:
-        return _ARUN_LIMITER.get()
+        limiter = run_var.get()
     except LookupError:
-        limiter = anyio.CapacityLimiter(ARUN_THREADS)
-        _ARUN_LIMITER.set(limiter)
-        return limiter
+        limiter = aio.CapacityLimiter(ARUN_THREADS)
+        run_var.set(limiter)
+    return limiter
+
+
+_LIMITER_LOCK = threading.Lock()
 
 
 def _open_entries(scope: Scope) -> int:

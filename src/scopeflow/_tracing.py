@@ -19,11 +19,12 @@ import contextlib
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, final
-
-import anyio
+from typing import TYPE_CHECKING, Any, final
 
 from ._func_graph import FuncGraph
+
+if TYPE_CHECKING:
+    import anyio
 
 __all__ = ["Lifecycle", "Pending", "Retrace", "check_variable_creation"]
 
@@ -54,6 +55,8 @@ class Pending:
 
     async def wait_async(self) -> None:
         """Wait in the calling task until :meth:`set`, holding no worker thread."""
+        import anyio  # imported here, in a task that waits: ``import scopeflow`` skips it
+
         event = anyio.Event()
         wake = _loop_waker(event)
         with self._lock:
