@@ -35,7 +35,10 @@ SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Graphs, tensors and sessions", ("_graph", "_operation", "_tensor", "_execution")),
     ("Scopes and execution modes", ("_context", "_scopes", "_init_scope", "_device")),
     ("Concurrency helpers", ("_generators",)),
-    ("Traced functions and variables", ("_function", "_func_graph", "_concrete", "_variables")),
+    (
+        "Traced functions and variables",
+        ("_function", "_func_graph", "_concrete", "_call_keys", "_variables"),
+    ),
     ("Gradients", ("_tape", "_gradients", "_backprop", "_custom_gradient")),
     ("Control flow", ("_control_flow",)),
     ("Model state", ("_module", "_optimizers", "_checkpoint")),

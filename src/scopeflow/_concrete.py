@@ -4,279 +4,41 @@ A :class:`ConcreteFunction` pairs a finished :class:`FuncGraph` with the structu
 arguments and outputs. Called eagerly it executes the graph through a cached plan; called
 while a graph is built it adds one call op (``PartitionedCall``, or
 ``StatefulPartitionedCall`` when the function has side effects), which sessions and
-enclosing functions run. The structure helpers here flatten nested arguments and outputs.
+enclosing functions run. How call arguments are keyed and checked is in ``_call_keys``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import threading
-import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, final
 
 import numpy as np
 
+from ._call_keys import (
+    TensorSpec as TensorSpec,
+    _arg_structure,
+    _describe_key,
+    _leaf_spec,
+    _shape_free,
+)
 from ._context import EAGER, GRAPH, PAUSED, TAPES, _roots, state_get
 from ._copying import refuse_copying
 from ._execution import compile_plan, execute
 from ._func_graph import FuncGraph, add_control_captures
-from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
+from ._graph import Graph, Operation, Tensor, get_default_graph
 from ._nest import fill, flatten
 from ._ops._core import apply, constant, graph_tensor, record_hook
 from ._ops._registry import REGISTRY, Spec, register_op
 from ._ops._seeds import DRAW_LOG, DrawLog
-from ._shapes import as_static_shape
-from ._tensor import EagerTensor, as_dtype, to_array, wrap
+from ._tensor import EagerTensor, to_array, wrap
 from .errors import GraphMismatchError
 
 __all__ = ["ConcreteFunction", "TensorSpec"]
 
 
-@final
-class TensorSpec:
-    """The dtype and (partially known) shape of a tensor argument.
-
-    Example:
-        >>> import scopeflow as sf
-        >>> spec = sf.TensorSpec((None, 3), sf.float32)
-        >>> spec.shape, spec.dtype
-        ((None, 3), dtype('float32'))
-    """
-
-    __slots__ = ("dtype", "name", "shape")
-
-    def __init__(
-        self, shape: Sequence[int | None] | None, dtype: Any = np.float32, name: str | None = None
-    ) -> None:
-        self.shape: Shape | None = (
-            None if shape is None else as_static_shape(shape, "TensorSpec()", allow_unknown=True)
-        )
-        self.dtype = as_dtype(dtype)
-        self.name = name
-
-    def is_compatible_with(self, dtype: np.dtype[Any], shape: Shape | None) -> bool:
-        """Whether a value of ``dtype`` and ``shape`` fits this spec."""
-        if dtype != self.dtype:
-            return False
-        mine = self.shape
-        if mine is None or shape is None or mine == shape:
-            return True
-        if len(shape) != len(mine):
-            return False
-        # A loop, not all() over a generator: about 0.4 µs less per checked argument of
-        # every input_signature call.
-        for a, b in zip(mine, shape, strict=True):
-            if a is not None and b is not None and a != b:
-                return False
-        return True
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TensorSpec) and (self.shape, self.dtype, self.name) == (
-            other.shape,
-            other.dtype,
-            other.name,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.shape, self.dtype, self.name))
-
-    def __repr__(self) -> str:
-        return f"TensorSpec(shape={self.shape}, dtype={self.dtype.name}, name={self.name!r})"
-
-
-# -- argument and output structures ----------------------------------------------------
-
-_LEAF: Final = "T"
-
-
-def _is_tensor_leaf(value: Any) -> bool:
-    return isinstance(value, (EagerTensor, Tensor, np.ndarray, TensorSpec))
-
-
-def _leaf_spec(value: Any) -> tuple[np.dtype[Any], Shape | None]:
-    if isinstance(value, TensorSpec):
-        return value.dtype, value.shape
-    if isinstance(value, np.ndarray):
-        return value.dtype, value.shape
-    return value.dtype, value.shape
-
-
-def _flatten(
-    value: Any,
-    leaves: list[Any],
-    refs: Callable[[Any], _WeakId] | None = None,
-    tokens: list[_WeakId] | None = None,
-) -> Any:
-    """The cache-key structure of ``value``; tensor leaves are appended to ``leaves``.
-
-    Python values key by type and value (so ``1``, ``1.0`` and ``True`` differ, NaN keys
-    are stable and ``-0.0`` differs from ``0.0``); containers key by type and contents.
-    Objects compared by identity key by a weak reference, made by ``refs`` (a transient
-    one when None) and appended to ``tokens``, so the cache never keeps them alive.
-    """
-    kind = type(value)
-    if kind is EagerTensor:  # the warm-call case, first and without a call
-        leaves.append(value)
-        array = value._value
-        return (_LEAF, array.dtype, array.shape)
-    if kind in _ATOMS:
-        return ("py", kind, value)
-    if kind is float:
-        return ("py", float, _float_key(value))
-    if _is_tensor_leaf(value):
-        leaves.append(value)
-        dtype, shape = _leaf_spec(value)
-        return (_LEAF, dtype, shape)
-    if isinstance(value, (list, tuple)):
-        return (kind, tuple([_flatten(v, leaves, refs, tokens) for v in value]))
-    if isinstance(value, Mapping):
-        items = [(_hashable_key(k), _flatten(v, leaves, refs, tokens)) for k, v in value.items()]
-        return (kind, tuple(items))
-    if isinstance(value, _NUMBERS):
-        return _number_key(value)
-    try:
-        hash(value)
-    except TypeError:
-        return ("ref", _weak_id(value, refs, tokens, hashable=False))
-    if kind.__hash__ is _OBJECT_HASH and kind.__eq__ is _OBJECT_EQ:
-        # Compared by identity: a weak key frees the object (and its traces) when it dies.
-        try:
-            return ("ref", _weak_id(value, refs, tokens, hashable=True))
-        except TypeError:
-            pass  # not weak-referenceable (a bare object()): keyed, and kept, by value
-    return ("py", kind, value)
-
-
-def _arg_structure(
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    leaves: list[Any],
-    refs: Callable[[Any], _WeakId] | None = None,
-    tokens: list[_WeakId] | None = None,
-) -> tuple[tuple[Any, ...], tuple[tuple[str, Any], ...]]:
-    """The key of bound call arguments: one entry per positional and per keyword argument."""
-    return (
-        tuple([_flatten(a, leaves, refs, tokens) for a in args]),
-        tuple([(k, _flatten(v, leaves, refs, tokens)) for k, v in kwargs.items()]),
-    )
-
-
-class UnkeyableArgumentError(TypeError):
-    """An argument that can neither be hashed nor weakly referenced (a ``set``, ...)."""
-
-
-@final
-class _Special:
-    """A float key that ``==`` cannot express: NaN (never equal to itself) and ``-0.0``."""
-
-    __slots__ = ("_text",)
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-
-    def __repr__(self) -> str:
-        return self._text
-
-
-_NAN: Final = _Special("nan")
-_NEG_ZERO: Final = _Special("-0.0")
-_ATOMS: Final = frozenset({int, bool, str, bytes, type(None)})
-_NUMBERS: Final = (float, complex, np.floating, np.complexfloating)
-_OBJECT_HASH: Final[Any] = object.__hash__
-_OBJECT_EQ: Final[Any] = object.__eq__
-
-
-def _float_key(x: Any) -> Any:
-    if x == x and x != 0:  # the common case first: an ordinary number keys by itself
-        return x
-    if x != x:
-        return _NAN  # every NaN is one key, whatever its payload or sign
-    return _NEG_ZERO if math.copysign(1.0, float(x)) < 0 else x
-
-
-def _number_key(value: Any) -> tuple[Any, ...]:
-    if isinstance(value, (complex, np.complexfloating)):
-        return ("py", type(value), _float_key(value.real), _float_key(value.imag))
-    return ("py", type(value), _float_key(value))
-
-
-def _hashable_key(value: Any) -> Any:
-    """A mapping key as a cache key: ``{1: x}``, ``{True: x}`` and ``{1.0: x}`` differ."""
-    if isinstance(value, _NUMBERS):
-        return _number_key(value)
-    return ("py", type(value), value)
-
-
-@final
-class _WeakId:
-    """An identity key that does not keep its object alive.
-
-    Equal to another key for the same live object; once the object is gone it equals
-    only itself, so a stale cache entry can never be hit by a newcomer at the same id.
-    """
-
-    __slots__ = ("__weakref__", "_hash", "_name", "places", "ref")
-
-    def __init__(self, obj: Any, callback: Callable[[Any], None] | None = None) -> None:
-        self.ref = weakref.ref(obj, callback)
-        self._hash = id(obj)
-        self._name = type(obj).__name__
-        # Where traces keyed on it are cached: None for eager callers, else a weak
-        # reference to the caller's graph. Replaced whole (a tuple), never mutated.
-        self.places: tuple[weakref.ref[Any] | None, ...] = ()
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if type(other) is not _WeakId or other._hash != self._hash:
-            return False
-        obj = self.ref()
-        return obj is not None and obj is other.ref()
-
-    def __repr__(self) -> str:
-        return f"<{self._name} object at {self._hash:#x}>"
-
-
-def _weak_id(
-    value: Any,
-    refs: Callable[[Any], _WeakId] | None,
-    tokens: list[_WeakId] | None,
-    hashable: bool,
-) -> _WeakId:
-    try:
-        token = refs(value) if refs is not None else _WeakId(value)
-    except TypeError:
-        if hashable:
-            raise
-        msg = (
-            f"cannot key a trace on {type(value).__name__} {value!r}: it is neither hashable "
-            f"nor weak-referenceable; pass a tensor, a hashable value (a tuple or frozenset "
-            f"instead of a list or set) or an object that supports weak references"
-        )
-        raise UnkeyableArgumentError(msg) from None
-    if tokens is not None:
-        tokens.append(token)
-    return token
-
-
-def _rebuild(value: Any, leaves: Any) -> Any:
-    """``value`` with its tensor leaves replaced, in order, from the iterator ``leaves``."""
-    if _is_tensor_leaf(value):
-        return next(leaves)
-    if isinstance(value, (list, tuple)):
-        items = [_rebuild(v, leaves) for v in value]
-        if isinstance(value, list):
-            return items
-        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
-    if isinstance(value, Mapping):
-        rebuilt = {k: _rebuild(v, leaves) for k, v in value.items()}
-        return rebuilt if type(value) is dict else type(value)(rebuilt)  # type: ignore[call-arg]
-    return value
+# -- output structures -----------------------------------------------------------------
 
 
 def _flatten_outputs(value: Any, leaves: list[Any]) -> Any:
@@ -302,17 +64,19 @@ def _call_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ..
 
 def _call_kernel(attrs: dict[str, Any], *arrays: np.ndarray[Any, Any]) -> Any:
     concrete: ConcreteFunction = attrs["f"]
-    outputs = concrete._run(list(arrays))
-    # Kernels return a lone array for one output, a tuple for several, None for none.
-    if len(outputs) == 1:
-        return outputs[0]
-    return tuple(outputs) if outputs else None
+    return concrete._kernel(*arrays)
 
 
-CALL = register_op("PartitionedCall", infer=_call_rule, kernel=_call_kernel, same_dtype=False)
+def _call_bind(attrs: dict[str, Any]) -> Any:
+    return attrs["f"]._kernel
+
+
+CALL = register_op(
+    "PartitionedCall", infer=_call_rule, kernel=_call_kernel, same_dtype=False, bind=_call_bind
+)
 STATEFUL_CALL = register_op(
     "StatefulPartitionedCall", infer=_call_rule, kernel=_call_kernel, same_dtype=False,
-    stateful=True,
+    stateful=True, bind=_call_bind,
 )  # fmt: skip
 
 
@@ -518,6 +282,14 @@ class ConcreteFunction:
                     values[id(t)] = r
         return [values[id(t)] for t in self.graph.outputs]
 
+    def _kernel(self, *arrays: np.ndarray[Any, Any]) -> Any:
+        """The kernel of a call op of this function, as run plans call it."""
+        outputs = self._run(list(arrays))
+        # Kernels return a lone array for one output, a tuple for several, None for none.
+        if len(outputs) == 1:
+            return outputs[0]
+        return tuple(outputs) if outputs else None
+
     def _run(self, arrays: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
         """Execute the function graph on input arrays; return the output arrays."""
         plan = self._plan
@@ -568,40 +340,3 @@ def _bind_capture(frame: tuple[Any, ...], graph: Graph, value: Any) -> Tensor:
         # A plain graph cannot take eager values; the value is fixed, so embed it.
         return constant(value.numpy(), name="captured")  # type: ignore[no-any-return]
     return graph_tensor(frame, graph, value, None)
-
-
-def _shape_free(key: Any) -> Any:
-    """A key with leaf shapes dropped (a concrete function accepts compatible shapes)."""
-    if isinstance(key, tuple) and key and key[0] == _LEAF:
-        return (_LEAF, key[1])
-    if isinstance(key, tuple):
-        return tuple(_shape_free(k) for k in key)
-    return key
-
-
-def _describe_key(key: Any) -> str:
-    """Bound-argument keys as a call: ``(Tensor(float32, shape=(None,)), 3.0, scale=2.0)``."""
-    if key and key[0] == "signature":
-        return f"input_signature {list(key[1])!r}"
-    args, kwargs = key
-    parts = [_describe_part(k) for k in args]
-    parts.extend(f"{name}={_describe_part(k)}" for name, k in kwargs)
-    return f"({', '.join(parts)})"
-
-
-def _describe_part(k: Any) -> str:
-    """One argument's key in words."""
-    tag = k[0]
-    if tag == _LEAF:
-        return f"Tensor({k[1].name}, shape={k[2]})"
-    if tag == "py":
-        if len(k) == 4:
-            return f"{k[1].__name__}({k[2]!r}, {k[3]!r})"
-        return repr(k[2]) if k[1] in _ATOMS or k[1] is float else f"{k[1].__name__}({k[2]!r})"
-    if tag == "ref":
-        return repr(k[1])
-    if isinstance(tag, type) and issubclass(tag, Mapping):
-        body = ", ".join(f"{_describe_part(kk)}: {_describe_part(v)}" for kk, v in k[1])
-        return f"{tag.__name__}({{{body}}})"
-    body = ", ".join(_describe_part(v) for v in k[1])
-    return f"{tag.__name__}([{body}])"

@@ -23,18 +23,17 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
-from ._concrete import (
+from ._call_keys import (
     _LEAF,
-    ConcreteFunction,
     TensorSpec,
     UnkeyableArgumentError,
     _arg_structure,
     _flatten,
-    _flatten_outputs,
     _leaf_spec,
     _rebuild,
     _WeakId,
 )
+from ._concrete import ConcreteFunction, _flatten_outputs
 from ._context import DEVICE, EAGER, GRAPH, SCOPES, _roots, state_get
 from ._copying import refuse_copying
 from ._func_graph import TRACES, FuncGraph

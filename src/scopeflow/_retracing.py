@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from typing import Any, Final, final
 
-from ._concrete import _LEAF, _describe_part
+from ._call_keys import _LEAF, _describe_part
 from ._signature import Binder
 
 __all__ = ["RetraceDetector", "RetracingWarning", "message"]

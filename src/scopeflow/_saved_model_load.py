@@ -24,8 +24,9 @@ from typing import Any, Final, NoReturn
 
 import numpy as np
 
+from ._call_keys import _arg_structure
 from ._checkpoint import arrays_from_bytes
-from ._concrete import ConcreteFunction, TensorSpec, _arg_structure
+from ._concrete import ConcreteFunction, TensorSpec
 from ._context import EAGER, _roots, state_get
 from ._control_flow import ControlFlowGraph
 from ._func_graph import FuncGraph

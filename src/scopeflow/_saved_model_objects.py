@@ -15,7 +15,8 @@ from typing import Any, Final, final
 
 import numpy as np
 
-from ._concrete import ConcreteFunction, TensorSpec, _leaf_spec
+from ._call_keys import TensorSpec, _leaf_spec
+from ._concrete import ConcreteFunction
 from ._graph import Tensor
 from ._nest import flatten
 from ._saved_model_format import Document

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol, final
 
-from ._concrete import (
+from ._call_keys import (
     TensorSpec,
     UnkeyableArgumentError,
     _arg_structure,
