@@ -521,6 +521,6 @@ def _to_user(arr: np.ndarray[Any, Any]) -> Any:
     """A value the caller owns: a fresh writable array, or a NumPy scalar for 0-d."""
     if arr.ndim == 0:
         return arr[()]
-    if not arr.flags.writeable or arr.base is not None:
+    if arr.base is not None or not arr.flags.writeable:  # the cheaper test first
         return arr.copy()
     return arr
