@@ -29,7 +29,7 @@ from ._context import (
     NAME,
     SCOPES,
     ContextSwitch,
-    _roots,
+    Frame,
     process_lock,
     state_get,
 )
@@ -134,7 +134,7 @@ class Graph:
 
     def get_name_scope(self) -> str:
         """The calling task's current name scope on this graph, without trailing slash."""
-        cur = state_get(_roots[0])
+        cur = state_get()
         return _context.scopes_of(cur, self, False)[NAME]
 
     def control_dependencies(self, control_inputs: Iterable[Any] | None) -> Scope:
@@ -332,7 +332,7 @@ class Graph:
         attrs: dict[str, Any],
         outputs: Sequence[tuple[np.dtype[Any], Shape | None]],
         name: str | None,
-        frame: tuple[Any, ...],
+        frame: Frame,
         stateful: bool = False,
     ) -> Operation:
         """Create an operation with the calling task's scopes (``frame``).
@@ -500,7 +500,7 @@ def get_default_graph() -> Graph:
         ...     sf.get_default_graph() is g
         True
     """
-    g = state_get(_roots[0])[3]  # 3 is GRAPH, written out: this is a hot path
+    g = state_get()[3]  # 3 is GRAPH, written out: this is a hot path
     if g is None:
         g = GLOBAL_GRAPH[0]
         if g is None:
@@ -508,7 +508,7 @@ def get_default_graph() -> Graph:
     return g  # type: ignore[no-any-return]
 
 
-def _entered_graph(frame: tuple[Any, ...]) -> Graph | None:
+def _entered_graph(frame: Frame) -> Graph | None:
     """The innermost graph the context has entered and not left, if any.
 
     Usually the frame's default graph; but in eager mode entered inside a function graph
@@ -526,7 +526,7 @@ def _entered_graph(frame: tuple[Any, ...]) -> Graph | None:
 
 def has_default_graph() -> bool:
     """Whether the calling task has entered a graph (its default-graph stack is non-empty)."""
-    return _entered_graph(state_get(_roots[0])) is not None
+    return _entered_graph(state_get()) is not None
 
 
 def reset_default_graph() -> None:
@@ -535,7 +535,7 @@ def reset_default_graph() -> None:
     Raises:
         ScopeNestingError: the calling task is inside a graph's ``as_default()``.
     """
-    g = _entered_graph(state_get(_roots[0]))
+    g = _entered_graph(state_get())
     if g is not None:
         msg = (
             f"reset_default_graph() was called inside {g!r}.as_default(); exit the nested "

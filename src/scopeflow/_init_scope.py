@@ -22,7 +22,6 @@ from ._context import (
     ContextSwitch,
     Frame,
     Scope,
-    _roots,
     state_get,
     state_set,
 )
@@ -90,7 +89,7 @@ class init_scope(Scope):  # a class used like a function, as in TensorFlow
         self._frame = None
 
     def __enter__(self) -> None:
-        cur = state_get(_roots[0])
+        cur = state_get()
         if cur[EAGER]:
             # Already outside every function: only pause the tapes.
             frame = (cur, self, True, cur[GRAPH], cur[SCOPES], cur[LOG], cur[TAPES], True, None)
@@ -121,7 +120,7 @@ def executing_eagerly_outside_functions() -> bool:
         ...     sf.executing_eagerly(), sf.executing_eagerly_outside_functions()
         (False, True)
     """
-    cur = state_get(_roots[0])
+    cur = state_get()
     if cur[EAGER]:
         return True
     if cur[GRAPH] is None:

@@ -30,7 +30,6 @@ from ._context import (
     Frame,
     Scope,
     Scopes,
-    _roots,
     state_get,
     state_set,
 )
@@ -65,7 +64,7 @@ class AsDefault(Scope):
         self._frame = None
 
     def __enter__(self) -> Graph:
-        cur = state_get(_roots[0])
+        cur = state_get()
         graph = self._graph
         # A root frame holds no graph's scopes: skip the walk.
         scopes = EMPTY_SCOPES if cur[PARENT] is None else _context.scopes_of(cur, graph, False)
@@ -100,6 +99,7 @@ def _modify(cur: Frame, owner: Scope, graph: Graph | None, new: Scopes) -> Frame
 def _push_scopes(owner: Scope, cur: Frame, aux: Graph | None, new: Scopes) -> None:
     """Push a frame like ``cur`` with ``new`` scopes for the current context (``aux`` None)
     or for the graph ``aux``; ``Scope._push`` inlined, as this runs on every scope entry."""
+    frame: Frame
     if aux is None:
         frame = (
             cur, owner, cur[EAGER], cur[GRAPH], new, cur[LOG], cur[TAPES], cur[PAUSED], None,
@@ -166,7 +166,7 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
     def __enter__(self) -> str:
         # Hot path (SPEC section 11): the current context is read once and, for the
         # current context, the frame is built and pushed inline.
-        cur = state_get(_roots[0])
+        cur = state_get()
         name = self._name
         if self._graph is None:
             scopes = cur[SCOPES]
@@ -311,7 +311,7 @@ class control_dependencies(Scope):  # a class used like a function, as in Tensor
         self._frame = None
 
     def __enter__(self) -> None:
-        cur = state_get(_roots[0])
+        cur = state_get()
         if self._graph is None:  # the module-level scope: the current context
             scopes = cur[SCOPES]
             aux = None
@@ -396,7 +396,7 @@ class device(Scope):  # a class used like a function, as in TensorFlow
         self._frame = None
 
     def __enter__(self) -> None:
-        cur = state_get(_roots[0])
+        cur = state_get()
         if self._graph is None:
             scopes = cur[SCOPES]
             aux = None
@@ -432,4 +432,4 @@ def get_name_scope() -> str:
         ...     sf.get_name_scope()
         'a/b'
     """
-    return state_get(_roots[0])[SCOPES][NAME]  # type: ignore[no-any-return]
+    return state_get()[SCOPES][NAME]  # type: ignore[no-any-return]
