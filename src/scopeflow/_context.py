@@ -283,8 +283,10 @@ class Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        cur = state_get(None)
-        if cur is self._frame and cur is not None:
+        # Outside every scope get() returns the root, never the frame of an open entry, so
+        # one identity test covers "not entered" too.
+        cur = state_get()
+        if cur is self._frame:
             try:
                 state_reset(self._token)  # type: ignore[arg-type]
             except ValueError:
