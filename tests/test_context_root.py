@@ -149,3 +149,36 @@ def _capture_exit(scope: sf.name_scope) -> BaseException | None:
     except BaseException as e:  # returned to the test
         return e
     return None
+
+
+# -- the global default graph as get_default_graph reads it -----------------------------
+
+
+def test_get_default_graph_follows_reset_default_graph() -> None:
+    first = sf.get_default_graph()
+    assert first is _context.GLOBAL_GRAPH[0]
+    with sf.name_scope("eager"):  # a frame whose GRAPH is None: "the global graph"
+        sf.reset_default_graph()
+        second = sf.get_default_graph()
+    assert second is not first
+    assert second is _context.GLOBAL_GRAPH[0] is sf.get_default_graph()
+    assert contextvars.Context().run(sf.get_default_graph) is second
+    with sf.graph_mode():
+        assert sf.get_default_graph() is second
+        assert sf.constant(1.0).graph is second
+
+
+def test_graphs_are_always_true() -> None:
+    # get_default_graph and the scopes test `frame[GRAPH] or ...`.
+    for cls in (sf.Graph, sf.FuncGraph, *_subclasses(sf.Graph)):
+        assert "__bool__" not in vars(cls)
+        assert "__len__" not in vars(cls)
+    assert sf.Graph()
+    assert sf.FuncGraph("f")
+
+
+def _subclasses(cls: type) -> list[type]:
+    out: list[type] = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out
