@@ -178,44 +178,48 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
 
     def __enter__(self) -> str:
         # Hot path (SPEC section 11, bench_scopes): the current context's frame is read
-        # once, built and pushed inline; a name ending in "/" is returned as given, and
-        # the field indices are written out (4 SCOPES, 2 EAGER, 3 GRAPH, 0 NAME). Together
-        # with the lean Scope.__exit__ this saves about 150 ns per enter+exit.
+        # once, built and pushed inline, with the field indices written out (2 EAGER,
+        # 3 GRAPH, 4 SCOPES; in a scope record 0 NAME, 1-3 the rest). At the root of eager
+        # mode or of a graph the record to push and the string to return depend on the
+        # name alone and are memoized per name (see _at_root): together with the lean
+        # Scope.__exit__ about 250 ns less per enter+exit than building them each time.
         cur = state_get()
         if self._graph is not None:
             return self._enter_on(cur)
         name = self._name
         scopes = cur[4]
-        if not name:
-            new = ret = ""
-        elif cur[2]:  # eager name scopes just concatenate
-            if name[-1] == "/":
-                new = name[:-1]
-                ret = name if new else ""
-            elif scopes[0]:
-                new = f"{scopes[0]}/{name}"
+        if scopes is EMPTY_SCOPES and type(name) is str:  # not None, nor a str subclass
+            try:
+                record, ret = (_at_eager_root if cur[2] else _at_graph_root)[name]
+            except KeyError:
+                record, ret = _at_root(name, cur[2])
+            if record is None:  # a new name in the graph: made unique there
+                new = (cur[3] or global_default_graph())._unique_name(name)
+                record = (new, (), "", None)
                 ret = new + "/"
-            else:
-                new = name
-                try:
-                    ret = _slashed[name]
-                except KeyError:
-                    ret = _slash(name)
         else:
             old = scopes[0]
-            if name not in (_valid_nested if old else _valid_root):
-                _check_name(name, bool(old))
-            if name[-1] == "/":
-                new = name[:-1]
-                ret = name if new else ""
+            if not name:
+                new = ret = ""
+            elif cur[2]:  # eager name scopes just concatenate
+                if name[-1] == "/":
+                    new = name[:-1]
+                    ret = new + "/" if new else ""
+                else:
+                    new = f"{old}/{name}" if old else name
+                    ret = new + "/"
             else:
-                graph = cur[3] or global_default_graph()
-                new = graph._unique_name(f"{old}/{name}" if old else name)
-                ret = new + "/"
-        frame = (
-            cur, self, cur[2], cur[3], (new, scopes[1], scopes[2], scopes[3]), cur[5], cur[6],
-            cur[7], None,
-        )  # fmt: skip
+                if name not in (_valid_nested if old else _valid_root):
+                    _check_name(name, bool(old))
+                if name[-1] == "/":
+                    new = name[:-1]
+                    ret = new + "/" if new else ""
+                else:
+                    graph = cur[3] or global_default_graph()
+                    new = graph._unique_name(f"{old}/{name}" if old else name)
+                    ret = new + "/"
+            record = (new, scopes[1], scopes[2], scopes[3])
+        frame = (cur, self, cur[2], cur[3], record, cur[5], cur[6], cur[7], None)
         token = state_set(frame)
         if self._frame is None:  # Scope._push, inlined
             self._frame = frame
@@ -289,18 +293,37 @@ def _control_ops(control_inputs: tuple[Any, ...], graph: Graph | None) -> tuple[
     return tuple(ops)
 
 
-# Names of eager name scopes entered at the root, with the trailing slash ``__enter__``
-# returns: a dict lookup instead of building the string saves about 30 ns per entry
-# (bench_scopes). Bounded: emptied if it ever holds _SLASHED_LIMIT names.
-_SLASHED_LIMIT: Final = 4096
-_slashed: dict[str, str] = {}
+# Name scopes entered at the root (scopes EMPTY_SCOPES) of eager mode or of a graph, per
+# name: (the scope record to push, the string __enter__ returns); in a graph, a name to be
+# made unique maps to (None, "") once it was found valid. Keys are exact str (a str
+# subclass takes the general path, which keeps the very object passed). Entries depend on
+# the name alone, so threads racing to add one store equal values. Bounded: emptied if one ever
+# holds _AT_ROOT_LIMIT names.
+_AT_ROOT_LIMIT: Final = 4096
+_at_eager_root: dict[str, tuple[Scopes | None, str]] = {}
+_at_graph_root: dict[str, tuple[Scopes | None, str]] = {}
 
 
-def _slash(name: str) -> str:
-    if len(_slashed) >= _SLASHED_LIMIT:
-        _slashed.clear()
-    slashed = _slashed[name] = name + "/"
-    return slashed
+def _at_root(name: str, eager: bool) -> tuple[Scopes | None, str]:
+    """Compute (and memoize) name_scope's entry for ``name`` at a root context."""
+    entry: tuple[Scopes | None, str]
+    if not name:
+        entry = (("", (), "", None), "")
+    else:
+        if not eager:
+            _check_name(name, False)  # raises for an invalid name, never memoized
+        if name[-1] == "/":  # re-entry: exactly that scope
+            new = name[:-1]
+            entry = ((new, (), "", None), name if new else "")
+        elif eager:  # eager name scopes just concatenate
+            entry = ((name, (), "", None), name + "/")
+        else:
+            entry = (None, "")
+    memo = _at_eager_root if eager else _at_graph_root
+    if len(memo) >= _AT_ROOT_LIMIT:
+        memo.clear()
+    memo[name] = entry
+    return entry
 
 
 def _checked_inputs(control_inputs: Iterable[Any] | None) -> tuple[Any, ...] | None:
