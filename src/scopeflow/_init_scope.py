@@ -90,9 +90,9 @@ class init_scope(Scope):  # a class used like a function, as in TensorFlow
 
     def __enter__(self) -> None:
         cur = state_get()
-        if cur[EAGER]:
+        if cur[2]:  # EAGER; indices written out on this path (SPEC section 11, eager row)
             # Already outside every function: only pause the tapes.
-            frame = (cur, self, True, cur[GRAPH], cur[SCOPES], cur[LOG], cur[TAPES], True, None)
+            frame = (cur, self, True, cur[3], cur[4], cur[5], cur[6], True, None)
         else:
             eager, graph, switch, device = _outer_context(cur)
             # The body keeps the inner name scope (absolute) and the device found on the
