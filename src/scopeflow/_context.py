@@ -159,10 +159,10 @@ _STATE: Final[contextvars.ContextVar[Frame]] = contextvars.ContextVar(
 state_get: Final = _STATE.get
 state_set: Final = _STATE.set
 state_reset: Final = _STATE.reset
-# A variable set in the calling context answers ``get()`` from its per-thread cache, and
-# its set/reset replace a value instead of inserting and deleting one: setting the root
-# in the importing context (the main thread's, which tasks copy) saves about 5 ns per
-# query and 80 ns per scope entry+exit there (bench_scopes, "F unset" against F).
+# A variable that holds a value in the calling context answers ``get()`` from its cache;
+# one without a value costs a lookup in the context's map on every call. Setting the
+# root in the importing context (normally the main thread's, which tasks copy) saves
+# about 5 ns per query there (bench_scopes).
 state_set(ROOT)
 
 
@@ -463,8 +463,10 @@ def enable_eager_execution() -> None:
     Call it at program start-up: contexts that already entered scopes keep their state,
     every other context (new tasks' parents included) starts from the new default.
     """
-    # One slice assignment: with the GIL no reader sees a mix of the two modes; without
-    # it a reader racing the switch may read some fields of each, every one of them valid.
+    # In place, in one slice assignment. A thread reading the root while another switches
+    # it may read EAGER and LOG (the only fields that differ) from different modes: each
+    # mix is a state the scopes handle (eager with an empty log, graph mode with the
+    # eager entry logged), and the switch is a start-up call.
     ROOT[:] = _ROOT_EAGER
 
 
