@@ -182,3 +182,41 @@ def _subclasses(cls: type) -> list[type]:
     for sub in cls.__subclasses__():
         out += [sub, *_subclasses(sub)]
     return out
+
+
+def test_scopes_at_the_root_while_another_thread_switches_the_mode(
+    fast_switching: None,
+) -> None:
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def switcher() -> None:
+        while not stop.is_set():
+            sf.disable_eager_execution()
+            sf.enable_eager_execution()
+
+    def user() -> None:
+        try:
+            for _ in range(300):
+                before = _context.current()
+                assert before is _context.root_frame()
+                with sf.name_scope("a"), sf.init_scope(), sf.device("/cpu:0"):
+                    assert isinstance(sf.executing_eagerly(), bool)
+                    assert sf.get_name_scope().startswith("a")
+                with sf.eager_mode():
+                    assert sf.executing_eagerly()
+                assert _context.current() is before
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    t = threading.Thread(target=switcher)
+    users = [threading.Thread(target=user) for _ in range(2)]
+    t.start()
+    for u in users:
+        u.start()
+    for u in users:
+        u.join()
+    stop.set()
+    t.join()
+    sf.enable_eager_execution()
+    assert errors == []
