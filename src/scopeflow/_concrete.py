@@ -23,7 +23,7 @@ from ._call_keys import (
     _leaf_spec,
     _shape_free,
 )
-from ._context import EAGER, GRAPH, PAUSED, TAPES, _roots, state_get
+from ._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from ._copying import refuse_copying
 from ._execution import compile_plan, execute
 from ._func_graph import FuncGraph, add_control_captures
@@ -200,7 +200,7 @@ class ConcreteFunction:
             return self._call_eager(frame, leaves)
         return self._call_in_graph(frame, leaves)
 
-    def _call_eager(self, frame: tuple[Any, ...], leaves: Sequence[Any]) -> Any:
+    def _call_eager(self, frame: Frame, leaves: Sequence[Any]) -> Any:
         """Run the trace on eager arguments (a tuple or list); the outputs, structured."""
         graph = self.graph
         if graph._control_captures:
@@ -239,7 +239,7 @@ class ConcreteFunction:
             hook(frame, opdef, tuple(inputs), tuple(outputs), attrs)
         return _fill_outputs(template, outputs)
 
-    def _call_in_graph(self, frame: tuple[Any, ...], leaves: Sequence[Any]) -> Any:
+    def _call_in_graph(self, frame: Frame, leaves: Sequence[Any]) -> Any:
         """Add a call op of the trace to the graph being built; its outputs, structured."""
         graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
         inputs = [graph_tensor(frame, graph, x, None) for x in leaves]
@@ -334,7 +334,7 @@ def _eager_array(value: Any) -> np.ndarray[Any, Any]:
     return to_array(value)
 
 
-def _bind_capture(frame: tuple[Any, ...], graph: Graph, value: Any) -> Tensor:
+def _bind_capture(frame: Frame, graph: Graph, value: Any) -> Tensor:
     """A captured value as an input of a call op built in ``graph``."""
     if isinstance(value, EagerTensor) and not graph.building_function:
         # A plain graph cannot take eager values; the value is fixed, so embed it.

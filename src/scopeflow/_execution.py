@@ -431,10 +431,16 @@ _ARUN_LIMITER: list[Any] = []  # the RunVar holding each event loop's limiter, m
 def _anyio() -> Any:
     """The ``anyio`` module, imported on first need: code that never awaits a session
     run does not load it (about 3 ms of ``import scopeflow``, bench_import)."""
-    import anyio.lowlevel
-    import anyio.to_thread
+    module = _ANYIO.get("anyio")
+    if module is None:
+        import anyio.lowlevel
+        import anyio.to_thread
 
-    return anyio
+        module = _ANYIO["anyio"] = anyio  # the same module from every thread
+    return module
+
+
+_ANYIO: dict[str, Any] = {}
 
 
 def default_arun_limiter() -> anyio.CapacityLimiter:
