@@ -197,6 +197,25 @@ def test_input_signature_warm_path_checks_like_the_general_path() -> None:
     assert f.trace_count == 1
 
 
+def test_input_signature_arrays_are_copied_and_checked_like_the_general_path() -> None:
+    f = sf.function(lambda x: x, input_signature=[sf.TensorSpec((None,), sf.float32)])
+    arr = np.array([1.0, 2.0], np.float32)
+    for _ in range(2):
+        out = f(arr)
+        assert not np.shares_memory(out.numpy(), arr)  # a private copy, as to_array makes
+        np.testing.assert_array_equal(out.numpy(), arr)
+    exact = f(np.array([1.5, -0.0], np.float64))  # another dtype: the checked cast
+    assert exact.dtype == np.float32
+    np.testing.assert_array_equal(exact.numpy(), [1.5, -0.0])
+    np.testing.assert_array_equal(f(np.arange(3, dtype=np.float32)[::2]).numpy(), [0.0, 2.0])
+    with pytest.raises(ValueError, match=r"shape \(2, 1\)"):
+        f(np.ones((2, 1), np.float32))
+    assert f.trace_count == 1
+    text = sf.function(lambda x: x, input_signature=[sf.TensorSpec((None,), np.dtype("U3"))])
+    with pytest.raises(TypeError, match="argument 0"):
+        text(np.array(["abc"]))
+
+
 def test_input_signature_key_hashes_once_and_describes_itself() -> None:
     spec = sf.TensorSpec((None,), sf.int32, name="x")
     f = sf.function(lambda x: x + 1, input_signature=[spec])

@@ -36,6 +36,7 @@ from ._tensor import EagerTensor, to_array, wrap
 __all__ = ["Binder", "CallKeys", "bound_method_signature"]
 
 _EMPTY: Final = inspect.Parameter.empty
+_TENSOR_KINDS: Final = "biufc"  # the dtype kinds a tensor holds (numbers and bool)
 _POSITIONAL: Final = (
     inspect.Parameter.POSITIONAL_ONLY,
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -308,12 +309,21 @@ class CallKeys:
         values = self._spec_values(args, kwargs, len(specs))
         converted = []
         for i, (arg, spec) in enumerate(zip(values, specs, strict=True)):
+            # The warm serving calls, an eager tensor or a plain array of the spec's dtype,
+            # checked without the general conversions below (an array: about 2 µs less).
             if type(arg) is EagerTensor:
-                # The warm serving call: checked without the general conversions below.
                 array = arg._value
                 if spec.is_compatible_with(array.dtype, array.shape):
                     converted.append(arg)
                     continue
+            elif (
+                type(arg) is np.ndarray
+                and arg.dtype == spec.dtype
+                and arg.dtype.kind in _TENSOR_KINDS
+                and spec.is_compatible_with(arg.dtype, arg.shape)
+            ):
+                converted.append(wrap(np.array(arg, copy=True)))  # what to_array() makes
+                continue
             label = f"argument {i}"
             if isinstance(arg, TensorSpec):
                 value: Any = arg
