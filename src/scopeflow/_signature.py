@@ -308,7 +308,8 @@ class CallKeys:
             return list(specs)
         values = self._spec_values(args, kwargs, len(specs))
         converted = []
-        for i, (arg, spec) in enumerate(zip(values, specs, strict=True)):
+        # _spec_values gave one value per spec; zip(strict=True) would cost ~0.13 µs more.
+        for i, (arg, spec) in enumerate(zip(values, specs, strict=False)):
             # The warm serving calls, an eager tensor or a plain array of the spec's dtype,
             # checked without the general conversions below (an array: about 2 µs less).
             if type(arg) is EagerTensor:
