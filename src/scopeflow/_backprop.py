@@ -24,6 +24,7 @@ from ._ops import _core
 from ._ops._grad_util import ones_like
 from ._ops._math import add
 from ._ops._registry import REGISTRY, OpDef
+from ._quiet import QUIET, quiet_reset, quiet_set
 from ._tensor import EagerTensor, wrap
 from ._variables import Variable
 
@@ -37,6 +38,7 @@ __all__ = [
     "backprop",
     "differentiable",
     "record_of",
+    "tensor_of",
     "variables_read",
 ]
 
@@ -157,29 +159,21 @@ def backprop(
     """Propagate gradients from ``targets`` back through ``records`` (in run order).
 
     Returns:
-        (gradient by tensor id, gradient by variable id).
+        (gradient by tensor id, gradient by variable id). An eager walk that no tape
+        records keeps NumPy arrays there: read the gradients with :func:`tensor_of`.
 
     Raises:
         LookupError: an op on a path from a target to a recorded input has no gradient.
     """
+    frame = state_get(_roots[0])
+    if frame[EAGER] and (not frame[TAPES] or frame[PAUSED]):
+        return _backprop_arrays(records, targets, seeds)
     grads: dict[int, Any] = {}
     var_grads: dict[int, Any] = {}
-    # This function is most of a tape step (SPEC section 11): it avoids helper calls,
-    # and zip's ``strict=`` (parsing the keyword costs more than the loop on 3.11).
-    for i, t in enumerate(targets):
-        if t is None or t.dtype.kind not in "fc":
-            continue
-        seed = seeds[i]
-        if seed is None:
-            seed = ones_like(t.read_value() if isinstance(t, Variable) else t)
-        elif not isinstance(seed, (EagerTensor, Tensor)):
-            # Plain values become tensors of the target's dtype, so gradients that pass
-            # the seed straight through still return tensors.
-            seed = _core.convert_to_tensor(np.asarray(seed).astype(t.dtype))
-        # d(v)/d(v) for a variable target is its seed.
-        _accumulate(var_grads if isinstance(t, Variable) else grads, id(t), seed)
-    frame = state_get(_roots[0])
-    quiet = frame[EAGER] and (not frame[TAPES] or frame[PAUSED])
+    for t, seed in zip(targets, _seeds(targets, seeds)):  # noqa: B905
+        if seed is not None:
+            # d(v)/d(v) for a variable target is its seed.
+            _accumulate(var_grads if isinstance(t, Variable) else grads, id(t), seed)
     for rec in reversed(records):
         outputs = rec[2]
         if len(outputs) == 1:  # the common case: no lists
@@ -209,24 +203,171 @@ def backprop(
         # gets the gradients of both uses added here.
         for x, g in zip(rec[1], result):  # noqa: B905
             if g is not None and x.dtype.kind in "fc":
-                key = id(x)
-                old = grads.get(key)
-                if old is None:
-                    grads[key] = g
-                elif (
-                    quiet
-                    and type(old) is EagerTensor
-                    and type(g) is EagerTensor
-                    and old._value.shape == g._value.shape
-                    and old._value.dtype is g._value.dtype
-                ):
-                    # No tape sees this sum: add the arrays without the op machinery
-                    # (NumPy returns a scalar, not an array, for 0-d operands).
-                    total = np.add(old._value, g._value)
-                    grads[key] = wrap(total if type(total) is np.ndarray else np.asarray(total))
-                else:
-                    grads[key] = add(old, g)
+                _accumulate(grads, id(x), g)
     return grads, var_grads
+
+
+def _seeds(targets: Sequence[Any], seeds: Sequence[Any]) -> list[Any]:
+    """The gradient each target starts with (None for targets that take none)."""
+    out: list[Any] = []
+    for t, seed in zip(targets, seeds):  # noqa: B905
+        if t is None or t.dtype.kind not in "fc":
+            seed = None
+        elif seed is None:
+            seed = ones_like(t.read_value() if isinstance(t, Variable) else t)
+        elif not isinstance(seed, (EagerTensor, Tensor)):
+            # Plain values become tensors of the target's dtype, so gradients that pass
+            # the seed straight through still return tensors.
+            seed = _core.convert_to_tensor(np.asarray(seed).astype(t.dtype))
+        out.append(seed)
+    return out
+
+
+# -- the eager walk that no tape records -----------------------------------------------
+# Such a walk computes values only, so it runs on NumPy arrays: ops with an ``np_grad``
+# (``_ops._np_grad``) skip the op machinery (conversion, rule, wrapping, the offer to
+# tapes); the others run their op-level gradient on tensors made for the call.
+
+
+def tensor_of(value: Any) -> Any:
+    """A gradient as :func:`backprop` returns it (maybe a NumPy array), as a tensor."""
+    if type(value) is np.ndarray:
+        return wrap(value)
+    if isinstance(value, np.generic):
+        return wrap(np.asarray(value))
+    return value
+
+
+def _array_of(value: Any) -> Any:
+    """A tensor's value for the array walk: 0-d ones as NumPy scalars (``_np_grad``)."""
+    if type(value) is EagerTensor:
+        v = value._value
+        return v[()] if v.ndim == 0 else v
+    return value
+
+
+def _sum_arrays(old: Any, new: Any) -> Any:
+    """``old + new`` in the array walk: NumPy for arrays of one shape and dtype, else the
+    Add op (which broadcasts, or raises, as the op-level walk does)."""
+    if (
+        isinstance(old, _ARRAYS)
+        and isinstance(new, _ARRAYS)
+        and old.shape == new.shape
+        and old.dtype == new.dtype
+    ):
+        return old + new  # np.add; on NumPy scalars, scalar math (see _np_grad._operand)
+    return _array_of(add(tensor_of(old), tensor_of(new)))
+
+
+_ARRAYS: Final = (np.ndarray, np.generic)
+_ndarray: Final = np.ndarray
+_generic: Final = np.generic
+# dtype -> the NumPy scalar 1 of it: the seed of a scalar target (most losses).
+_ONES: dict[np.dtype[Any], Any] = {}
+
+
+def _ones(value: np.ndarray[Any, Any]) -> Any:
+    """Ones shaped like ``value`` (a NumPy scalar for a 0-d ``value``)."""
+    dtype = value.dtype
+    if value.ndim == 0:
+        one = _ONES.get(dtype)
+        if one is None:
+            one = _ONES[dtype] = np.ones((), dtype)[()]  # immutable: safe to share
+        return one
+    ones = np.empty(value.shape, dtype)
+    ones.fill(1)  # np.ones is several times slower on small arrays
+    return ones
+
+
+def _backprop_arrays(
+    records: Sequence[Record], targets: Sequence[Any], seeds: Sequence[Any]
+) -> tuple[dict[int, Any], dict[int, Any]]:
+    """:func:`backprop` for an eager walk that no tape records: gradients are NumPy
+    arrays (a tape step's gradient: 6.7 µs on tensors, ~2 µs on arrays)."""
+    grads: dict[int, Any] = {}
+    var_grads: dict[int, Any] = {}
+    if len(targets) == 1 and seeds[0] is None and type(targets[0]) is EagerTensor:
+        # One eager target, seeded with ones: the usual loss.
+        t = targets[0]
+        if t._value.dtype.kind in "fc":
+            grads[id(t)] = _ones(t._value)
+    else:
+        for t, seed in zip(targets, _seeds(targets, seeds)):  # noqa: B905
+            if seed is not None:
+                store = var_grads if isinstance(t, Variable) else grads
+                old = store.get(id(t))
+                seed = _array_of(seed)
+                store[id(t)] = seed if old is None else _sum_arrays(old, seed)
+    # The kernels' error state, set once for the walk; the op-level gradients run
+    # outside it, as they do in ``backprop``.
+    token = quiet_set(QUIET)
+    try:
+        for rec in reversed(records):
+            outputs = rec[2]
+            opdef = rec[0]
+            if len(outputs) == 1:  # the common case: no lists
+                out = outputs[0]
+                dy = grads.get(id(out))
+                if dy is None:
+                    continue
+                fast = opdef.np_grad
+                if (
+                    fast is not None
+                    and type(out) is EagerTensor
+                    and (type(dy) is _ndarray or isinstance(dy, _generic))
+                    and dy.dtype is out._value.dtype
+                    and dy.shape == out._value.shape
+                ):
+                    # The np_grad contract (``_ops._np_grad``): an eager op, a gradient
+                    # of its output's dtype and shape; None for every input without one.
+                    for x, g in zip(rec[1], fast(rec, dy)):  # noqa: B905
+                        if g is not None:
+                            key = id(x)
+                            old = grads.get(key)
+                            grads[key] = g if old is None else _sum_arrays(old, g)
+                    continue
+                if opdef.grad is None and opdef.type == READ:
+                    key = id(rec[3]["var"])
+                    old = var_grads.get(key)
+                    var_grads[key] = dy if old is None else _sum_arrays(old, dy)
+                    continue
+                dys: Sequence[Any] = (tensor_of(dy),)
+            else:
+                maybe = [grads.get(id(o)) for o in outputs]
+                if all(d is None for d in maybe):
+                    continue
+                dys = [
+                    tensor_of(d) if d is not None else _zeros(o)
+                    for d, o in zip(maybe, outputs)  # noqa: B905
+                ]
+            fn = opdef.grad
+            if fn is None:
+                if opdef.type == READ:
+                    _accumulate_array(var_grads, id(rec[3]["var"]), dys[0])
+                    continue
+                raise _no_gradient(opdef, rec)
+            quiet_reset(token)
+            try:
+                result = fn(rec, *dys)
+            finally:
+                token = quiet_set(QUIET)
+            if type(result) is VariableGrads:
+                for var, g in result.variables:
+                    if g is not None:
+                        _accumulate_array(var_grads, id(var), g)
+                result = result.inputs
+            for x, g in zip(rec[1], result):  # noqa: B905
+                if g is not None and x.dtype.kind in "fc":
+                    _accumulate_array(grads, id(x), g)
+    finally:
+        quiet_reset(token)
+    return grads, var_grads
+
+
+def _accumulate_array(store: dict[int, Any], key: int, grad: Any) -> None:
+    grad = _array_of(grad)
+    old = store.get(key)
+    store[key] = grad if old is None else _sum_arrays(old, grad)
 
 
 def _zeros(like: Any) -> Any:

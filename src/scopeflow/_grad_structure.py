@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._backprop import tensor_of
 from ._graph import Tensor
 from ._ops._grad_util import zeros_like
 from ._tensor import EagerTensor
@@ -62,6 +63,7 @@ def _leaves_like(value: Any, structure: Any) -> Iterable[Any]:
 def _rebuild(
     sources: Any, grads: dict[int, Any], var_grads: dict[int, Any], zero: bool = False
 ) -> Any:
+    """The gradients (from ``backprop``) of ``sources``, in their structure."""
     if isinstance(sources, Mapping):
         return {k: _rebuild(v, grads, var_grads, zero) for k, v in sources.items()}
     if isinstance(sources, (list, tuple)):
@@ -74,7 +76,9 @@ def _rebuild(
     else:
         msg = f"gradient() sources must be tensors or variables, got {sources!r}"
         raise TypeError(msg)
-    return zeros_like(sources) if grad is None and zero else grad
+    if grad is None:
+        return zeros_like(sources) if zero else None
+    return tensor_of(grad)  # the eager walk gives NumPy arrays
 
 
 def unconnected_is_zero(unconnected_gradients: Any, what: str) -> bool:

@@ -26,6 +26,7 @@ from ._backprop import (
     backprop,
     differentiable,
     record_of,
+    tensor_of,
     variables_read as variables_read,
 )
 from ._context import (
@@ -423,7 +424,9 @@ class GradientTape(Scope):
             self._tracked = {}
         if type(sources) is EagerTensor or type(sources) is Tensor:
             grad = grads.get(id(sources))
-            return zeros_like(sources) if grad is None and zero else grad
+            if grad is None:
+                return zeros_like(sources) if zero else None
+            return tensor_of(grad)  # the eager walk gives NumPy arrays
         return _rebuild(sources, grads, var_grads, zero)
 
 

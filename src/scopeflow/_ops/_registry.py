@@ -45,9 +45,13 @@ class OpDef:
         differentiable: False for ops whose outputs have no gradient (comparisons).
         stateful: True for ops with side effects (never pruned or merged).
         grad: the gradient function, registered by the autodiff module.
+        np_grad: the same gradient on NumPy arrays, for eager walks that no tape records
+            (``_np_grad``), or None.
     """
 
-    __slots__ = ("differentiable", "grad", "infer", "kernel", "same_dtype", "stateful", "type")
+    __slots__ = (
+        "differentiable", "grad", "infer", "kernel", "np_grad", "same_dtype", "stateful", "type",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -66,6 +70,7 @@ class OpDef:
         self.differentiable = differentiable
         self.stateful = stateful
         self.grad: GradFn | None = None
+        self.np_grad: GradFn | None = None
 
     def __repr__(self) -> str:
         return f"<OpDef {self.type}>"
