@@ -21,6 +21,7 @@ from ._backprop import (
     CALLS,
     READ,
     SOURCE_VARIABLES,
+    Record,
     VariableGrads,
     attr_variables,
     backprop,
@@ -55,6 +56,7 @@ from .errors import ScopeNestingError
 __all__ = ["GradientTape", "replay_gradients"]
 
 _CALL_TYPES: Final = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+_new_tuple: Final = tuple.__new__
 
 # The names the control-flow gradients imported from here before ``_backprop`` existed
 # (with ``variables_read`` and ``replay_gradients``), for code written against them.
@@ -283,7 +285,8 @@ class GradientTape(Scope):
                 return
             # No lock: list.append and dict stores are atomic, and records from several
             # threads only need each op after its inputs, which running them guarantees.
-            self._records.append(record_of(opdef, inputs, outputs, attrs))
+            # record_of written out (a call less per recorded op).
+            self._records.append(_new_tuple(Record, (opdef, inputs, outputs, attrs)))
             for out in outputs:
                 tracked[id(out)] = out
             return

@@ -44,7 +44,10 @@ __all__ = [
 NO_ATTRS: Final[dict[str, Any]] = {}
 
 # Set by the autodiff module: called as hook(frame, opdef, inputs, outputs, attrs) for
-# every op run or built while a tape is active and not paused (inputs are tensors).
+# every op run or built while a tape is active and not paused (inputs are tensors). The
+# hook offers the op to each entry of ``frame[TAPES]`` (``entry._offer(opdef, inputs,
+# outputs, attrs)``); the eager paths run that loop themselves, which saves a Python
+# call per recorded op (~0.1 µs of a tape step's 11 µs).
 record_hook: list[Callable[..., None] | None] = [None]
 
 
@@ -158,10 +161,9 @@ def _apply_eager(
         quiet_reset(token)
     outputs = _as_outputs(opdef, result, specs)
     if frame[TAPES] and not frame[PAUSED]:
-        hook = record_hook[0]
-        if hook is not None:
-            tensors = tuple(x if type(x) is EagerTensor else wrap(x) for x in resolved)
-            hook(frame, opdef, tensors, outputs, attrs)
+        tensors = tuple(x if type(x) is EagerTensor else wrap(x) for x in resolved)
+        for entry in frame[TAPES]:  # the recording hook's loop, written out
+            entry._offer(opdef, tensors, outputs, attrs)
     if len(outputs) == 1:
         return outputs[0]
     if not outputs:

@@ -15,7 +15,7 @@ import numpy as np
 from .._context import EAGER, PAUSED, TAPES, _roots, state_get
 from .._quiet import QUIET, quiet_reset, quiet_set
 from .._tensor import _SCALAR_CACHE, PY_SCALARS, EagerTensor, shared_scalar, wrap
-from ._core import NO_ATTRS, apply, record_hook
+from ._core import NO_ATTRS, apply
 from ._registry import OpDef
 
 __all__ = ["fast_binary", "reflected"]
@@ -54,9 +54,9 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
                             quiet_reset(token)
                         out = wrap(r if type(r) is np.ndarray else np.asarray(r))
                         if frame[TAPES] and not frame[PAUSED]:
-                            hook = record_hook[0]
-                            if hook is not None:
-                                hook(frame, opdef, (x, y), (out,), NO_ATTRS)
+                            # The recording hook's loop, written out (see _core.offer).
+                            for entry in frame[TAPES]:
+                                entry._offer(opdef, (x, y), (out,), NO_ATTRS)
                         return out
             elif ty in PY_SCALARS:
                 # ``x * 2.0``, the commonest form: _run_scalar and the cache lookup of
@@ -79,9 +79,8 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
                             out = _new(EagerTensor)
                             out._value = r if type(r) is np.ndarray else np.asarray(r)
                             if frame[TAPES] and not frame[PAUSED]:
-                                hook = record_hook[0]
-                                if hook is not None:
-                                    hook(frame, opdef, (x, wrap(b)), (out,), NO_ATTRS)
+                                for entry in frame[TAPES]:
+                                    entry._offer(opdef, (x, wrap(b)), (out,), NO_ATTRS)
                             return out
         elif ty is EagerTensor and tx in PY_SCALARS:
             frame = state_get(_roots[0])
@@ -131,8 +130,7 @@ def _run_scalar(
         quiet_reset(token)
     out = wrap(r if type(r) is np.ndarray else np.asarray(r))
     if frame[TAPES] and not frame[PAUSED]:
-        hook = record_hook[0]
-        if hook is not None:
-            inputs = (wrap(scalar), t) if scalar_first else (t, wrap(scalar))
-            hook(frame, opdef, inputs, (out,), NO_ATTRS)
+        inputs = (wrap(scalar), t) if scalar_first else (t, wrap(scalar))
+        for entry in frame[TAPES]:
+            entry._offer(opdef, inputs, (out,), NO_ATTRS)
     return out

@@ -71,7 +71,14 @@ def _identity(rec: Any, dy: Any) -> tuple[Any, ...]:
 @_np_gradient("Add")
 def _add(rec: Any, dy: Any) -> tuple[Any, ...]:
     x, y = rec[1]
-    return _unbroadcast(dy, x._value.shape), _unbroadcast(dy, y._value.shape)
+    # _unbroadcast's test written out where the shapes usually match (the tape step).
+    shape = dy.shape
+    xs = x._value.shape
+    ys = y._value.shape
+    return (
+        dy if xs == shape else _unbroadcast(dy, xs),
+        dy if ys == shape else _unbroadcast(dy, ys),
+    )
 
 
 @_np_gradient("Sub")
@@ -83,9 +90,22 @@ def _sub(rec: Any, dy: Any) -> tuple[Any, ...]:
 @_np_gradient("Mul")
 def _mul(rec: Any, dy: Any) -> tuple[Any, ...]:
     x, y = rec[1]
-    a = _operand(x)
-    b = _operand(y)
-    return _unbroadcast(dy * b, a.shape), _unbroadcast(dy * a, b.shape)
+    # _operand and _unbroadcast written out (the tape step: ~0.4 µs of its ~11 µs).
+    a = x._value
+    b = y._value
+    shape = dy.shape
+    sa = a.shape
+    sb = b.shape
+    if not sa:
+        a = a[()]
+    if not sb:
+        b = b[()]
+    da = dy * b
+    db = dy * a
+    return (
+        da if sa == shape else _unbroadcast(da, sa),
+        db if sb == shape else _unbroadcast(db, sb),
+    )
 
 
 @_np_gradient("RealDiv")
