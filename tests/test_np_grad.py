@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import scopeflow as sf
-from scopeflow._backprop import _backprop_arrays, backprop, tensor_of
+from scopeflow._backprop import backprop_arrays, backprop, tensor_of
 from scopeflow._ops._registry import REGISTRY
 
 
@@ -204,7 +204,7 @@ def test_backprop_results_read_as_tensors() -> None:
         tape.watch(x)
         y = x * x
     records = list(tape._records)
-    grads, _ = _backprop_arrays(records, [y], [None])
+    grads, _ = backprop_arrays(records, [y], [None])
     assert isinstance(grads[id(x)], (np.ndarray, np.generic))
     t = tensor_of(grads[id(x)])
     assert type(t) is sf.EagerTensor and t.dtype == np.float32 and float(t) == 4.0

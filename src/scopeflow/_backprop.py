@@ -36,6 +36,7 @@ __all__ = [
     "VariableGrads",
     "attr_variables",
     "backprop",
+    "backprop_arrays",
     "differentiable",
     "record_of",
     "tensor_of",
@@ -167,7 +168,7 @@ def backprop(
     """
     frame = state_get(_roots[0])
     if frame[EAGER] and (not frame[TAPES] or frame[PAUSED]):
-        return _backprop_arrays(records, targets, seeds)
+        return backprop_arrays(records, targets, seeds)
     grads: dict[int, Any] = {}
     var_grads: dict[int, Any] = {}
     for t, seed in zip(targets, _seeds(targets, seeds)):  # noqa: B905
@@ -260,6 +261,10 @@ def _sum_arrays(old: Any, new: Any) -> Any:
 
 
 _ARRAYS: Final = (np.ndarray, np.generic)
+# The NumPy scalar types of the differentiable dtypes: two of one type have one dtype.
+_NP_SCALARS: Final = frozenset(
+    {np.float16, np.float32, np.float64, np.longdouble, np.complex64, np.complex128}
+)
 _ndarray: Final = np.ndarray
 _generic: Final = np.generic
 # dtype -> the NumPy scalar 1 of it: the seed of a scalar target (most losses).
@@ -279,7 +284,7 @@ def _ones(value: np.ndarray[Any, Any]) -> Any:
     return ones
 
 
-def _backprop_arrays(
+def backprop_arrays(
     records: Sequence[Record], targets: Sequence[Any], seeds: Sequence[Any]
 ) -> tuple[dict[int, Any], dict[int, Any]]:
     """:func:`backprop` for an eager walk that no tape records: gradients are NumPy
@@ -324,7 +329,12 @@ def _backprop_arrays(
                         if g is not None:
                             key = id(x)
                             old = grads.get(key)
-                            grads[key] = g if old is None else _sum_arrays(old, g)
+                            if old is None:
+                                grads[key] = g
+                            elif type(old) is type(g) and type(g) in _NP_SCALARS:
+                                grads[key] = old + g  # _sum_arrays' scalar case, inline
+                            else:
+                                grads[key] = _sum_arrays(old, g)
                     continue
                 if opdef.grad is None and opdef.type == READ:
                     key = id(rec[3]["var"])

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Final, final
 
+import numpy as np
+
 from ._backprop import (
     CALLS,
     READ,
@@ -25,6 +27,7 @@ from ._backprop import (
     VariableGrads,
     attr_variables,
     backprop,
+    backprop_arrays,
     differentiable,
     record_of,
     tensor_of,
@@ -57,6 +60,7 @@ __all__ = ["GradientTape", "replay_gradients"]
 
 _CALL_TYPES: Final = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 _new_tuple: Final = tuple.__new__
+_new: Final = object.__new__
 
 # The names the control-flow gradients imported from here before ``_backprop`` existed
 # (with ``variables_read`` and ``replay_gradients``), for code written against them.
@@ -189,7 +193,10 @@ class GradientTape(Scope):
         paused = cur[PAUSED]
         if paused and self._force:
             tapes, paused = (), False
-        entry = _Entry(self)
+        # _Entry(self) without its __init__ frame (the tape step: ~0.1 µs).
+        entry = _new(_Entry)
+        entry._tape = self
+        entry._offer = self._offer
         self._push(
             (
                 cur, entry, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
@@ -404,8 +411,12 @@ class GradientTape(Scope):
             source_vars = frozenset(id(v) for v in _leaves(sources) if isinstance(v, Variable))
             token = SOURCE_VARIABLES.set(source_vars)
         try:
-            tapes = state_get(_roots[0])[TAPES]
-            if persistent or not tapes or _open_entry(tapes, self) is None:
+            frame = state_get(_roots[0])
+            tapes = frame[TAPES]
+            if frame[EAGER] and (not tapes or frame[PAUSED]):
+                # What backprop would pick, called directly (a call less per tape step).
+                grads, var_grads = backprop_arrays(records, targets, seeds)
+            elif persistent or not tapes or _open_entry(tapes, self) is None:
                 grads, var_grads = backprop(records, targets, seeds)
             else:
                 # This tape is done: it does not record its own gradient computation
@@ -429,7 +440,13 @@ class GradientTape(Scope):
             grad = grads.get(id(sources))
             if grad is None:
                 return zeros_like(sources) if zero else None
-            return tensor_of(grad)  # the eager walk gives NumPy arrays
+            # tensor_of (the eager walk gives NumPy arrays) written out for the scalar
+            # result of a tape step: two calls less.
+            if isinstance(grad, np.generic):
+                out = _new(EagerTensor)
+                out._value = np.asarray(grad)
+                return out
+            return tensor_of(grad)
         return _rebuild(sources, grads, var_grads, zero)
 
 
