@@ -331,6 +331,16 @@ class GradientTape(Scope):
 
     # -- differentiating -----------------------------------------------------------------
 
+    @staticmethod
+    def _wanted(tracked: dict[int, Any], sources: Any) -> dict[int, Any] | None:
+        """``tracked`` if it holds every tensor among ``sources``, else None (all)."""
+        if type(sources) is EagerTensor:
+            return tracked if id(sources) in tracked else None
+        for leaf in _leaves(sources):
+            if not isinstance(leaf, Variable) and id(leaf) not in tracked:
+                return None
+        return tracked
+
     def gradient(
         self,
         target: Any,
@@ -394,6 +404,7 @@ class GradientTape(Scope):
             # non-persistent tape; given back below if the work fails.
             self._used = True
             records = list(self._records)
+            tracked = self._tracked
             if self._masked:
                 # An input watched only after its call ran is a source now: that call
                 # must differentiate every input again.
@@ -414,8 +425,12 @@ class GradientTape(Scope):
             frame = state_get(_roots[0])
             tapes = frame[TAPES]
             if frame[EAGER] and (not tapes or frame[PAUSED]):
-                # What backprop would pick, called directly (a call less per tape step).
-                grads, var_grads = backprop_arrays(records, targets, seeds)
+                # What backprop would pick, called directly (a call less per tape step),
+                # told which gradients are read: those of the tensors the tape follows
+                # (the outputs of its records among them), if the sources are among them.
+                grads, var_grads = backprop_arrays(
+                    records, targets, seeds, self._wanted(tracked, sources)
+                )
             elif persistent or not tapes or _open_entry(tapes, self) is None:
                 grads, var_grads = backprop(records, targets, seeds)
             else:

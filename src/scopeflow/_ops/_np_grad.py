@@ -8,12 +8,14 @@ calls ``OpDef.np_grad`` instead, which computes the same values with the same Nu
 kernels, in the same order, on the arrays themselves (a tape step's gradient: about 8.6
 µs before, 3 µs after; the MLP training step's gradients: 124 µs before, ~40 µs after).
 
-The contract of an ``np_grad(rec, dy)``: it is called only for an op that ran eagerly
-(its inputs and outputs are eager tensors) and has one output, with ``dy`` a NumPy array
-(or scalar) of that output's dtype and shape, under the ignore-all floating-point error
-state the kernels run under; it returns one array or None per input, None wherever the
-op-level gradient gives None (inputs of integer dtypes included), and never changes an
-array it is given (results may share them: nobody writes to a gradient array).
+The contract of an ``np_grad(rec, dy, want)``: it is called only for an op that ran
+eagerly (its inputs and outputs are eager tensors) and has one output, with ``dy`` a NumPy
+array (or scalar) of that output's dtype and shape, under the ignore-all floating-point
+error state the kernels run under. ``want`` holds the ids of the tensors whose gradients
+are wanted (None: all); the gradient of another input may be skipped (None). It returns
+one array or None per input, None wherever the op-level gradient gives None (inputs of
+integer dtypes included), and never changes an array it is given (results may share
+them: nobody writes to a gradient array).
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ def _unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     return out if out.dtype == g.dtype else out.astype(g.dtype)
 
 
+def _wanted(want: Any, x: Any) -> bool:
+    """Whether the gradient of input ``x`` is wanted (``want``: ids, or None for all)."""
+    return want is None or id(x) in want
+
+
 def _operand(t: Any) -> Any:
     """The array of eager tensor ``t``, as a NumPy scalar when it is 0-d.
 
@@ -64,31 +71,34 @@ def _operand(t: Any) -> Any:
 
 
 @_np_gradient("Identity")
-def _identity(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _identity(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     return (dy,)
 
 
 @_np_gradient("Add")
-def _add(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _add(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     x, y = rec[1]
     # _unbroadcast's test written out where the shapes usually match (the tape step).
     shape = dy.shape
     xs = x._value.shape
     ys = y._value.shape
     return (
-        dy if xs == shape else _unbroadcast(dy, xs),
-        dy if ys == shape else _unbroadcast(dy, ys),
+        dy if xs == shape else _unbroadcast(dy, xs) if _wanted(want, x) else None,
+        dy if ys == shape else _unbroadcast(dy, ys) if _wanted(want, y) else None,
     )
 
 
 @_np_gradient("Sub")
-def _sub(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _sub(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     x, y = rec[1]
-    return _unbroadcast(dy, x._value.shape), _unbroadcast(-dy, y._value.shape)
+    return (
+        _unbroadcast(dy, x._value.shape) if _wanted(want, x) else None,
+        _unbroadcast(-dy, y._value.shape) if _wanted(want, y) else None,
+    )
 
 
 @_np_gradient("Mul")
-def _mul(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _mul(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     x, y = rec[1]
     # _operand and _unbroadcast written out (the tape step: ~0.4 µs of its ~11 µs).
     a = x._value
@@ -100,63 +110,71 @@ def _mul(rec: Any, dy: Any) -> tuple[Any, ...]:
         a = a[()]
     if not sb:
         b = b[()]
-    da = dy * b
-    db = dy * a
-    return (
-        da if sa == shape else _unbroadcast(da, sa),
-        db if sb == shape else _unbroadcast(db, sb),
-    )
+    da = db = None
+    if want is None or id(x) in want:
+        da = dy * b
+        if sa != shape:
+            da = _unbroadcast(da, sa)
+    if want is None or id(y) in want:
+        db = dy * a
+        if sb != shape:
+            db = _unbroadcast(db, sb)
+    return da, db
 
 
 @_np_gradient("RealDiv")
-def _div(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _div(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     x, y = rec[1]
     a = x._value
     b = y._value
     if a.dtype.kind not in "fc":
         return None, None  # integers divide to float64 and get no gradient
-    dx = np.true_divide(dy, b)
-    dyy = np.negative(np.multiply(dy, np.true_divide(rec[2][0]._value, b)))
-    return _unbroadcast(dx, a.shape), _unbroadcast(dyy, b.shape)
+    dx = dyy = None
+    if _wanted(want, x):
+        dx = _unbroadcast(np.true_divide(dy, b), a.shape)
+    if _wanted(want, y):
+        dyy = np.negative(np.multiply(dy, np.true_divide(rec[2][0]._value, b)))
+        dyy = _unbroadcast(dyy, b.shape)
+    return dx, dyy
 
 
 @_np_gradient("Neg")
-def _neg(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _neg(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     return (-dy,)
 
 
 @_np_gradient("Square")
-def _square(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _square(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     a = _operand(rec[1][0])
     return (dy * (a + a),)
 
 
 @_np_gradient("Exp")
-def _exp(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _exp(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     return (dy * _operand(rec[2][0]),)
 
 
 @_np_gradient("Log")
-def _log(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _log(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     return (np.true_divide(dy, rec[1][0]._value),)
 
 
 @_np_gradient("Tanh")
-def _tanh(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _tanh(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     out = rec[2][0]._value
     one = np.ones((), out.dtype)
     return (np.multiply(dy, np.subtract(one, np.square(out))),)
 
 
 @_np_gradient("Sigmoid")
-def _sigmoid(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _sigmoid(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     out = rec[2][0]._value
     one = np.ones((), out.dtype)
     return (np.multiply(dy, np.multiply(out, np.subtract(one, out))),)
 
 
 @_np_gradient("Relu")
-def _relu(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _relu(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     a = rec[1][0]._value
     # greater(x, zeros_like(x)) cast to dy's dtype (``_mask``), then the product.
     mask = np.greater(a, np.zeros((), a.dtype)).astype(dy.dtype)
@@ -170,26 +188,29 @@ _TRANSPOSE_AB: Final = {"transpose_a": True, "transpose_b": True}
 
 
 @_np_gradient("MatMul")
-def _matmul(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _matmul(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     x, y = rec[1]
     a = x._value
     b = y._value
     attrs = rec[3]
     ta, tb = attrs["transpose_a"], attrs["transpose_b"]
-    # The matmuls of the op-level gradient (``_array_grad._matmul_grad``), flag for flag.
-    if not ta and not tb:
-        da = _matmul_kernel(_TRANSPOSE_B, dy, b)
-        db = _matmul_kernel(_TRANSPOSE_A, a, dy)
-    elif not ta:
-        da = _matmul_kernel(_NO_TRANSPOSE, dy, b)
-        db = _matmul_kernel(_TRANSPOSE_A, dy, a)
-    elif not tb:
-        da = _matmul_kernel(_TRANSPOSE_B, b, dy)
-        db = _matmul_kernel(_NO_TRANSPOSE, a, dy)
-    else:
-        da = _matmul_kernel(_TRANSPOSE_AB, b, dy)
-        db = _matmul_kernel(_TRANSPOSE_AB, dy, a)
-    return _unbroadcast(da, a.shape), _unbroadcast(db, b.shape)
+    # The matmuls of the op-level gradient (``_array_grad._matmul_grad``), flag for flag;
+    # only for the inputs whose gradient is wanted (a layer's input, often a constant,
+    # costs as much as its weights).
+    da = db = None
+    if _wanted(want, x):
+        if not ta:
+            da = _matmul_kernel(_NO_TRANSPOSE if tb else _TRANSPOSE_B, dy, b)
+        else:
+            da = _matmul_kernel(_TRANSPOSE_AB if tb else _TRANSPOSE_B, b, dy)
+        da = _unbroadcast(da, a.shape)
+    if _wanted(want, y):
+        if not tb:
+            db = _matmul_kernel(_NO_TRANSPOSE if ta else _TRANSPOSE_A, a, dy)
+        else:
+            db = _matmul_kernel(_TRANSPOSE_AB if ta else _TRANSPOSE_A, dy, a)
+        db = _unbroadcast(db, b.shape)
+    return da, db
 
 
 def _spread(g: Any, like: np.ndarray[Any, Any], attrs: dict[str, Any]) -> Any:
@@ -199,12 +220,12 @@ def _spread(g: Any, like: np.ndarray[Any, Any], attrs: dict[str, Any]) -> Any:
 
 
 @_np_gradient("Sum")
-def _sum(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _sum(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     return (_spread(dy, rec[1][0]._value, rec[3]),)
 
 
 @_np_gradient("Mean")
-def _mean(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _mean(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     a = rec[1][0]._value
     attrs = rec[3]
     # The element count as the op-level gradient computes it: a sum of ones of x's dtype.
@@ -216,7 +237,7 @@ def _mean(rec: Any, dy: Any) -> tuple[Any, ...]:
 
 @_np_gradient("Max")
 @_np_gradient("Min")
-def _extreme(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _extreme(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     a = rec[1][0]._value
     top = rec[2][0]._value
     out = np.asarray(_max_grad_kernel(rec[3], a, top, dy))
@@ -224,5 +245,5 @@ def _extreme(rec: Any, dy: Any) -> tuple[Any, ...]:
 
 
 @_np_gradient("Reshape")
-def _reshape(rec: Any, dy: Any) -> tuple[Any, ...]:
+def _reshape(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     return (np.reshape(dy, rec[1][0]._value.shape),)
