@@ -15,17 +15,18 @@ from typing import Any, Final, final
 import numpy as np
 
 from . import _execution
-from ._context import EAGER, GRAPH, NAME, SCOPES, TAPES, _roots, eager_mode, state_get
+from ._context import EAGER, GRAPH, NAME, PAUSED, SCOPES, TAPES, _roots, eager_mode, state_get
 from ._func_graph import TRACES
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
 from ._introspect import with_description
 from ._ops._core import apply, convert_to_tensor, group
 from ._ops._registry import Spec, register_op
+from ._quiet import QUIET, quiet_reset, quiet_set
 from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ._tensor_ops import TensorOperators
 from ._tracing import check_variable_creation
-from .errors import FailedPreconditionError, GraphMismatchError
+from .errors import FailedPreconditionError, GraphMismatchError, InvalidArgumentError
 
 __all__ = ["Variable", "global_variables_initializer"]
 
@@ -64,6 +65,13 @@ def _assign_add(attrs: dict[str, Any], delta: np.ndarray[Any, Any]) -> np.ndarra
 def _assign_sub(attrs: dict[str, Any], delta: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return attrs["var"]._update(np.subtract, delta)  # type: ignore[no-any-return]
 
+
+# What each write op's kernel does to the value (see Variable._write).
+_UPDATES: Final = {
+    "AssignVariableOp": None,
+    "AssignAddVariableOp": np.add,
+    "AssignSubVariableOp": np.subtract,
+}
 
 VAR_HANDLE = register_op(
     "VarHandleOp", infer=_no_outputs, kernel=lambda attrs: None, differentiable=False
@@ -335,8 +343,17 @@ class Variable(TensorOperators):
     def read_value(self) -> Any:
         """The current value as a tensor of the calling context."""
         frame = state_get(_roots[0])
-        if frame[EAGER] and self._value is not None and not frame[TAPES]:
-            return wrap(self._value)  # no tape is active: skip the op machinery
+        value = self._value
+        if frame[EAGER] and value is not None:
+            # The eager ReadVariableOp without the op machinery (its kernel returns the
+            # value, which is never written in place), offered to the tapes as the op
+            # would be: ~2 µs less per variable read under a tape (bench_functions).
+            out = wrap(value)
+            if frame[TAPES] and not frame[PAUSED]:
+                attrs = {"var": self}
+                for entry in frame[TAPES]:
+                    entry._offer(READ, (), (out,), attrs)
+            return out
         self._check_usable_here(frame)
         return apply(READ, (), {"var": self})
 
@@ -371,6 +388,26 @@ class Variable(TensorOperators):
 
     def _write(self, opdef: Any, value: Any, name: str | None) -> Any:
         frame = state_get(_roots[0])
+        if (
+            frame[EAGER]
+            and type(value) is EagerTensor
+            and self._graph is None
+            and self._value is not None
+            and value._value.dtype == self._dtype
+            and value._value.shape == self._shape
+        ):
+            # The eager op on a tensor the rule accepts as it is, run without the op
+            # machinery (an SGD update: ~8 µs -> ~3 µs per variable, bench_functions).
+            # Writes are not differentiable: tapes ignore them, so none is offered it.
+            token = quiet_set(QUIET)
+            try:
+                new = self._update(_UPDATES[opdef.type], value._value)
+            except (ValueError, IndexError, TypeError) as err:
+                msg = f"{opdef.type}: {err}"
+                raise InvalidArgumentError(msg) from None
+            finally:
+                quiet_reset(token)
+            return wrap(new)
         self._check_usable_here(frame)
         if isinstance(value, (Tensor, EagerTensor)) or hasattr(value, "__sf_tensor__"):
             return apply(opdef, (value,), {"var": self}, name)
@@ -406,6 +443,8 @@ class Variable(TensorOperators):
     # -- storage (called by kernels) -----------------------------------------------------
 
     def _check_value(self, dtype: np.dtype[Any], shape: Shape | None) -> None:
+        if shape == self._shape and dtype == self._dtype:
+            return  # the common case, without the size-by-size comparison below
         if dtype != self._dtype:
             msg = (
                 f"Cannot assign a {dtype.name} value to variable {self.name!r} of dtype "

@@ -123,10 +123,14 @@ def _pack(value: list[Any] | tuple[Any, ...]) -> Any:
 
 def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...]) -> list[Any]:
     """Each input as an EagerTensor (tensors, resolved variables) or a fresh array."""
-    hint = _dtype_hint(inputs) if opdef.same_dtype else None
+    hint = None
+    hinted = False  # the hint is looked for at the first input that needs it
     out: list[Any] = []
     for x in inputs:
         if type(x) is not EagerTensor:
+            if not hinted:
+                hint = _dtype_hint(inputs) if opdef.same_dtype else None
+                hinted = True
             if hint is not None and type(x) in PY_SCALARS:
                 arr = shared_scalar(x, hint)  # skips _resolve and the general checks
                 if arr is not None:
@@ -159,9 +163,17 @@ def _apply_eager(
         raise InvalidArgumentError(msg) from None
     finally:
         quiet_reset(token)
-    outputs = _as_outputs(opdef, result, specs)
+    if len(specs) == 1:
+        # _as_outputs for one output, written out (most ops: ~0.3 µs each).
+        arr = result if type(result) is np.ndarray else np.asarray(result)
+        dtype = specs[0][0]
+        if arr.dtype != dtype:
+            arr = arr.astype(dtype)
+        outputs: tuple[EagerTensor, ...] = (wrap(arr),)
+    else:
+        outputs = _as_outputs(opdef, result, specs)
     if frame[TAPES] and not frame[PAUSED]:
-        tensors = tuple(x if type(x) is EagerTensor else wrap(x) for x in resolved)
+        tensors = tuple([x if type(x) is EagerTensor else wrap(x) for x in resolved])
         for entry in frame[TAPES]:  # the recording hook's loop, written out
             entry._offer(opdef, tensors, outputs, attrs)
     if len(outputs) == 1:
