@@ -8,7 +8,7 @@ the sources.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from ._backprop import tensor_of
 from ._graph import Tensor
@@ -18,16 +18,36 @@ from ._variables import Variable
 
 __all__ = ["_check_leaves", "_leaves", "_leaves_like", "_rebuild", "unconnected_is_zero"]
 
+_LEAF_TYPES: Final = frozenset({EagerTensor, Tensor, Variable})
 
-def _leaves(value: Any) -> Iterable[Any]:
-    if isinstance(value, Mapping):
+
+def _leaves(value: Any) -> list[Any]:
+    """The leaves of a nested list/tuple/dict structure, in order."""
+    out: list[Any] = []
+    _collect(value, out)
+    return out
+
+
+def _collect(value: Any, out: list[Any]) -> None:
+    # Exact lists and tuples (never mappings) are tested before the ABC check, which
+    # costs ~0.3 µs per node (a training step's gradient walks its sources thrice).
+    kind = type(value)
+    if kind is list or kind is tuple:
+        for v in value:
+            if type(v) in _LEAF_TYPES:
+                out.append(v)
+            else:
+                _collect(v, out)
+    elif kind in _LEAF_TYPES:
+        out.append(value)
+    elif isinstance(value, Mapping):
         for v in value.values():
-            yield from _leaves(v)
+            _collect(v, out)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            yield from _leaves(v)
+            _collect(v, out)
     else:
-        yield value
+        out.append(value)
 
 
 def _check_leaves(leaves: list[Any], what: str, *, allow_none: bool) -> None:
@@ -64,12 +84,19 @@ def _rebuild(
     sources: Any, grads: dict[int, Any], var_grads: dict[int, Any], zero: bool = False
 ) -> Any:
     """The gradients (from ``backprop``) of ``sources``, in their structure."""
-    if isinstance(sources, Mapping):
+    kind = type(sources)
+    if kind is Variable:  # exact types first (see _collect)
+        grad = var_grads.get(id(sources))
+    elif kind is EagerTensor or kind is Tensor:
+        grad = grads.get(id(sources))
+    elif kind is list:
+        return [_rebuild(v, grads, var_grads, zero) for v in sources]
+    elif isinstance(sources, Mapping):
         return {k: _rebuild(v, grads, var_grads, zero) for k, v in sources.items()}
-    if isinstance(sources, (list, tuple)):
+    elif isinstance(sources, (list, tuple)):
         items = [_rebuild(v, grads, var_grads, zero) for v in sources]
         return items if isinstance(sources, list) else type(sources)(items)
-    if isinstance(sources, Variable):
+    elif isinstance(sources, Variable):
         grad = var_grads.get(id(sources))
     elif isinstance(sources, (EagerTensor, Tensor)):
         grad = grads.get(id(sources))

@@ -249,7 +249,7 @@ class GradientTape(Scope):
         if type(tensor) is EagerTensor:
             self._tracked[id(tensor)] = tensor  # the common case; a dict store is atomic
             return
-        leaves = list(_leaves(tensor))
+        leaves = _leaves(tensor)
         for leaf in leaves:
             if not isinstance(leaf, (Variable, EagerTensor, Tensor)):
                 msg = f"GradientTape.watch() takes tensors or variables, got {leaf!r}"
@@ -331,16 +331,6 @@ class GradientTape(Scope):
 
     # -- differentiating -----------------------------------------------------------------
 
-    @staticmethod
-    def _wanted(tracked: dict[int, Any], sources: Any) -> dict[int, Any] | None:
-        """``tracked`` if it holds every tensor among ``sources``, else None (all)."""
-        if type(sources) is EagerTensor:
-            return tracked if id(sources) in tracked else None
-        for leaf in _leaves(sources):
-            if not isinstance(leaf, Variable) and id(leaf) not in tracked:
-                return None
-        return tracked
-
     def gradient(
         self,
         target: Any,
@@ -377,11 +367,14 @@ class GradientTape(Scope):
         if type(target) is EagerTensor or type(target) is Tensor:
             targets: list[Any] = [target]
         else:
-            targets = list(_leaves(target))
+            targets = _leaves(target)
             _check_leaves(targets, "target", allow_none=True)
-        if not (type(sources) is EagerTensor or type(sources) is Tensor):
+        if type(sources) is EagerTensor or type(sources) is Tensor:
+            source_leaves = [sources]
+        else:
             # Checked before the tape is used: a bad call leaves it usable.
-            _check_leaves(list(_leaves(sources)), "sources", allow_none=False)
+            source_leaves = _leaves(sources)
+            _check_leaves(source_leaves, "sources", allow_none=False)
         if output_gradients is None:
             seeds: list[Any] = [None] * len(targets)
         else:
@@ -408,7 +401,7 @@ class GradientTape(Scope):
             if self._masked:
                 # An input watched only after its call ran is a source now: that call
                 # must differentiate every input again.
-                ids = {id(x) for x in _leaves(sources)}
+                ids = {id(x) for x in source_leaves}
                 for inputs, attrs in self._masked:
                     needed = attrs["needed"]
                     if needed is not None and any(
@@ -419,7 +412,7 @@ class GradientTape(Scope):
         # used otherwise); set only where calls were recorded, off the tape step's path.
         token = None
         if self._calls:
-            source_vars = frozenset(id(v) for v in _leaves(sources) if isinstance(v, Variable))
+            source_vars = frozenset(id(v) for v in source_leaves if isinstance(v, Variable))
             token = SOURCE_VARIABLES.set(source_vars)
         try:
             frame = state_get(_roots[0])
@@ -428,9 +421,12 @@ class GradientTape(Scope):
                 # What backprop would pick, called directly (a call less per tape step),
                 # told which gradients are read: those of the tensors the tape follows
                 # (the outputs of its records among them), if the sources are among them.
-                grads, var_grads = backprop_arrays(
-                    records, targets, seeds, self._wanted(tracked, sources)
-                )
+                want: dict[int, Any] | None = tracked
+                for leaf in source_leaves:
+                    if id(leaf) not in tracked and type(leaf) is not Variable:
+                        want = None  # a source the tape does not follow: compute all
+                        break
+                grads, var_grads = backprop_arrays(records, targets, seeds, want)
             elif persistent or not tapes or _open_entry(tapes, self) is None:
                 grads, var_grads = backprop(records, targets, seeds)
             else:

@@ -10,7 +10,7 @@ is not. ``argmax``/``argmin`` reduce one axis to integer indices, which have no 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -108,7 +108,14 @@ def _count(x: NDArray[Any], axis: tuple[int, ...] | None) -> int:
     return math.prod(x.shape[a] for a in _axes(axis, x.ndim))
 
 
+# What ``np.sum`` calls for an ndarray, called directly: np.sum's keyword handling in
+# Python costs ~1.3 µs of a small sum's 2.3 µs (bench_functions, the MLP's loss).
+_add_reduce: Final = np.add.reduce
+
+
 def _sum_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
+    if type(x) is np.ndarray:
+        return _add_reduce(x, attrs["axis"], x.dtype, None, keepdims=attrs["keepdims"])
     return np.sum(x, axis=attrs["axis"], dtype=x.dtype, keepdims=attrs["keepdims"])
 
 
@@ -127,7 +134,10 @@ def _mean_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
     # float16 accumulates in float32 to avoid losing most of the sum; an empty mean is
     # NaN (computed without numpy.mean, whose warning the strict test settings reject).
     acc = np.float32 if x.dtype == np.float16 else x.dtype
-    total = np.sum(x, axis=axis, dtype=acc, keepdims=keepdims)
+    if type(x) is np.ndarray:
+        total = _add_reduce(x, axis, acc, None, keepdims=keepdims)  # np.sum's call
+    else:
+        total = np.sum(x, axis=axis, dtype=acc, keepdims=keepdims)
     return np.true_divide(total, n).astype(x.dtype)
 
 
