@@ -45,6 +45,7 @@ from ._context import (
     _roots,
     state_get,
     state_reset,
+    state_set,
 )
 from ._copying import refuse_copying
 from ._grad_structure import _check_leaves, _leaves, _leaves_like, _rebuild, unconnected_is_zero
@@ -197,12 +198,18 @@ class GradientTape(Scope):
         entry = _new(_Entry)
         entry._tape = self
         entry._offer = self._offer
-        self._push(
-            (
-                cur, entry, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
-                paused, None,
-            )
+        frame = (
+            cur, entry, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (*tapes, entry),
+            paused, None,
         )  # fmt: skip
+        # Scope._push, inlined (a call less per tape step); as there, the check and the
+        # claim of the slots run no call.
+        token = state_set(frame)
+        if self._frame is None:
+            self._frame = frame
+            self._token = token
+        else:
+            self._push_more(frame, token)
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -216,7 +223,9 @@ class GradientTape(Scope):
             except ValueError:
                 raise self._elsewhere() from None
             self._frame = self._token = None
-            self._close(cur[TAPES][-1])
+            entry = cur[TAPES][-1]  # _close, inlined
+            entry._offer = _closed
+            entry._tape = None
             return
         self._exit_slow(cur)
 
