@@ -265,8 +265,9 @@ _ARRAYS: Final = (np.ndarray, np.generic)
 _NP_SCALARS: Final = frozenset(
     {np.float16, np.float32, np.float64, np.longdouble, np.complex64, np.complex128}
 )
-_ndarray: Final = np.ndarray
-_generic: Final = np.generic
+# The types of the gradients the array walk computes: arrays, and NumPy scalars of the
+# differentiable dtypes (one set lookup where ``isinstance(dy, _ARRAYS)`` is two tests).
+_ARRAY_TYPES: Final = frozenset({np.ndarray, *_NP_SCALARS, np.clongdouble})
 # dtype -> the NumPy scalar 1 of it: the seed of a scalar target (most losses).
 _ONES: dict[np.dtype[Any], Any] = {}
 
@@ -302,8 +303,12 @@ def backprop_arrays(
     if len(targets) == 1 and seeds[0] is None and type(targets[0]) is EagerTensor:
         # One eager target, seeded with ones: the usual loss.
         t = targets[0]
-        if t._value.dtype.kind in "fc":
-            grads[id(t)] = _ones(t._value)
+        v = t._value
+        one = None if v.ndim else _ONES.get(v.dtype)  # _ones' cache, looked up inline
+        if one is not None:
+            grads[id(t)] = one
+        elif v.dtype.kind in "fc":
+            grads[id(t)] = _ones(v)
     else:
         for t, seed in zip(targets, _seeds(targets, seeds)):  # noqa: B905
             if seed is not None:
@@ -316,8 +321,7 @@ def backprop_arrays(
     token = quiet_set(QUIET)
     try:
         for rec in reversed(records):
-            outputs = rec[2]
-            opdef = rec[0]
+            opdef, inputs, outputs, attrs = rec
             if len(outputs) == 1:  # the common case: no lists
                 out = outputs[0]
                 dy = grads.get(id(out))
@@ -326,14 +330,14 @@ def backprop_arrays(
                 fast = opdef.np_grad
                 if (
                     fast is not None
+                    and type(dy) in _ARRAY_TYPES
                     and type(out) is EagerTensor
-                    and (type(dy) is _ndarray or isinstance(dy, _generic))
                     and dy.dtype is out._value.dtype
                     and dy.shape == out._value.shape
                 ):
                     # The np_grad contract (``_ops._np_grad``): an eager op, a gradient
                     # of its output's dtype and shape; None for every input without one.
-                    for x, g in zip(rec[1], fast(rec, dy, want)):  # noqa: B905
+                    for x, g in zip(inputs, fast(rec, dy, want)):  # noqa: B905
                         if g is not None:
                             key = id(x)
                             old = grads.get(key)
@@ -345,7 +349,7 @@ def backprop_arrays(
                                 grads[key] = _sum_arrays(old, g)
                     continue
                 if opdef.grad is None and opdef.type == READ:
-                    key = id(rec[3]["var"])
+                    key = id(attrs["var"])
                     old = var_grads.get(key)
                     var_grads[key] = dy if old is None else _sum_arrays(old, dy)
                     continue
@@ -361,7 +365,7 @@ def backprop_arrays(
             fn = opdef.grad
             if fn is None:
                 if opdef.type == READ:
-                    _accumulate_array(var_grads, id(rec[3]["var"]), dys[0])
+                    _accumulate_array(var_grads, id(attrs["var"]), dys[0])
                     continue
                 raise _no_gradient(opdef, rec)
             quiet_reset(token)
@@ -374,7 +378,7 @@ def backprop_arrays(
                     if g is not None:
                         _accumulate_array(var_grads, id(var), g)
                 result = result.inputs
-            for x, g in zip(rec[1], result):  # noqa: B905
+            for x, g in zip(inputs, result):  # noqa: B905
                 if g is not None and x.dtype.kind in "fc":
                     _accumulate_array(grads, id(x), g)
     finally:
