@@ -69,7 +69,12 @@ _CASES: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("Mean", lambda a: sf.reduce_mean(a), [(2, 3)]),
     ("Mean", lambda a: sf.reduce_mean(a, axis=0, keepdims=True), [(4, 3)]),
     ("Max", lambda a: sf.reduce_max(a, axis=1), [(2, 3)]),
+    ("Max", lambda a: sf.reduce_max(a), [(3, 4)]),
+    ("Max", lambda a: sf.reduce_max(a, axis=[0, -1], keepdims=True), [(2, 3, 2)]),
+    ("Max", lambda a: sf.reduce_max(a, axis=-1), [(3,)]),
+    ("Max", lambda a: sf.reduce_max(a) * a, [()]),
     ("Min", lambda a: sf.reduce_min(a), [(2, 3)]),
+    ("Min", lambda a: sf.reduce_min(a, axis=[0, 2]), [(2, 3, 2)]),
     ("Reshape", lambda a: sf.reshape(a, [-1]) * 3.0, [(2, 3)]),
 ]
 

@@ -26,7 +26,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from ._array_grad import _broadcast_reduced_kernel, _max_grad_kernel
+from ._array import normalize_axis
+from ._array_grad import _broadcast_reduced_kernel
 from ._grad_util import _sum_to_shape
 from ._reduce import _matmul_kernel, _sum_kernel
 from ._registry import REGISTRY
@@ -255,8 +256,21 @@ def _mean(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
 def _extreme(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     a = rec[1][0]._value
     top = rec[2][0]._value
-    out = np.asarray(_max_grad_kernel(rec[3], a, top, dy))
-    return (out if out.dtype == dy.dtype else out.astype(dy.dtype),)
+    attrs = rec[3]
+    axis = attrs["axis"]
+    keepdims = attrs["keepdims"]
+    # _max_grad_kernel, with its two broadcast_to(...).copy() left to the broadcasting
+    # of the ufuncs (the same element-wise values; np.broadcast_to costs ~2 µs each).
+    dims: tuple[int, ...] = ()
+    if axis is not None and not keepdims:
+        dims = tuple(normalize_axis(i, a.ndim) for i in axis)
+        top = np.expand_dims(top, dims)
+    hits = (a == top).astype(dy.dtype)
+    ties = hits.sum(axis=axis, keepdims=keepdims)
+    g = dy / ties
+    if dims:
+        g = np.expand_dims(g, dims)
+    return (hits * g,)
 
 
 @_np_gradient("Reshape")
