@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import scopeflow as sf
-from scopeflow._backprop import backprop_arrays, backprop, tensor_of
+from scopeflow._backprop import backprop, backprop_arrays, tensor_of
 from scopeflow._ops._registry import REGISTRY
 
 
@@ -228,7 +228,9 @@ def test_backprop_results_read_as_tensors() -> None:
     grads, _ = backprop_arrays(records, [y], [None])
     assert isinstance(grads[id(x)], (np.ndarray, np.generic))
     t = tensor_of(grads[id(x)])
-    assert type(t) is sf.EagerTensor and t.dtype == np.float32 and float(t) == 4.0
+    assert type(t) is sf.EagerTensor
+    assert t.dtype == np.float32
+    assert float(t) == 4.0
     assert tensor_of(None) is None
     same, _ = backprop(records, [y], [None])
     assert float(tensor_of(same[id(x)])) == 4.0

@@ -34,7 +34,8 @@ def test_scalar_path_equals_the_ufunc(dtype: Any, op: Any, ufunc: Any) -> None:
         with np.errstate(all="ignore"):
             want = np.asarray(ufunc(a, b))
         assert type(got) is sf.EagerTensor
-        assert got.dtype == want.dtype and got.shape == want.shape == ()
+        assert got.dtype == want.dtype
+        assert got.shape == want.shape == ()
         np.testing.assert_array_equal(got.numpy(), want, strict=True)
         assert np.signbit(got.numpy()) == np.signbit(want)
 

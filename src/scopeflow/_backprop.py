@@ -34,6 +34,7 @@ __all__ = [
     "SOURCE_VARIABLES",
     "Record",
     "VariableGrads",
+    "as_record",
     "attr_variables",
     "backprop",
     "backprop_arrays",
@@ -67,12 +68,16 @@ CALLS: Final = frozenset(
 )
 
 
+RecordTuple = tuple[OpDef, tuple[Any, ...], tuple[Any, ...], dict[str, Any]]
+
+
 @final
-class Record(tuple[OpDef, tuple[Any, ...], tuple[Any, ...], dict[str, Any]]):
+class Record(RecordTuple):
     """One op on a tape, ``(opdef, inputs, outputs, attrs)``: what its gradient needs.
 
-    A tuple with named fields rather than a slots class: a tape records one per op, and
-    ``tuple.__new__`` builds it in a fraction of the time an ``__init__`` takes.
+    A tuple with named fields rather than a slots class: ``tuple.__new__`` builds it in a
+    fraction of the time an ``__init__`` takes. Tapes keep plain tuples (cheaper still);
+    the walks hand gradient functions a Record (:func:`as_record`).
     """
 
     __slots__ = ()
@@ -88,6 +93,11 @@ def record_of(
 ) -> Record:
     """A :class:`Record` (built without a Python-level ``__init__``)."""
     return tuple.__new__(Record, (opdef, inputs, outputs, attrs))
+
+
+def as_record(rec: RecordTuple) -> Record:
+    """``rec`` (a record, or the plain tuple a tape keeps) as a :class:`Record`."""
+    return rec if type(rec) is Record else tuple.__new__(Record, rec)
 
 
 @final
@@ -141,8 +151,8 @@ def _accumulate(store: dict[int, Any], key: int, grad: Any) -> None:
     store[key] = grad if old is None else add(old, grad)
 
 
-def _no_gradient(opdef: OpDef, rec: Record) -> LookupError:
-    outputs = rec.outputs
+def _no_gradient(opdef: OpDef, rec: RecordTuple) -> LookupError:
+    outputs = rec[2]
     where = ""
     if outputs and hasattr(outputs[0], "op"):
         where = f" (op {outputs[0].op.name!r})"
@@ -155,7 +165,7 @@ def _no_gradient(opdef: OpDef, rec: Record) -> LookupError:
 
 
 def backprop(
-    records: Sequence[Record], targets: Sequence[Any], seeds: Sequence[Any]
+    records: Sequence[RecordTuple], targets: Sequence[Any], seeds: Sequence[Any]
 ) -> tuple[dict[int, Any], dict[int, Any]]:
     """Propagate gradients from ``targets`` back through ``records`` (in run order).
 
@@ -194,7 +204,7 @@ def backprop(
                 _accumulate(var_grads, id(rec[3]["var"]), dys[0])
                 continue
             raise _no_gradient(opdef, rec)
-        result = fn(rec, *dys)
+        result = fn(as_record(rec), *dys)
         if type(result) is VariableGrads:
             for var, g in result.variables:
                 if g is not None:
@@ -256,7 +266,7 @@ def _sum_arrays(old: Any, new: Any) -> Any:
         and old.shape == new.shape
         and old.dtype == new.dtype
     ):
-        return old + new  # np.add; on NumPy scalars, scalar math (see _np_grad._operand)
+        return old + new  # type: ignore[operator]  # np.add; scalar math on NumPy scalars
     return _array_of(add(tensor_of(old), tensor_of(new)))
 
 
@@ -286,7 +296,7 @@ def _ones(value: np.ndarray[Any, Any]) -> Any:
 
 
 def backprop_arrays(
-    records: Sequence[Record],
+    records: Sequence[RecordTuple],
     targets: Sequence[Any],
     seeds: Sequence[Any],
     want: Container[int] | None = None,
@@ -370,7 +380,7 @@ def backprop_arrays(
                 raise _no_gradient(opdef, rec)
             quiet_reset(token)
             try:
-                result = fn(rec, *dys)
+                result = fn(as_record(rec), *dys)
             finally:
                 token = quiet_set(QUIET)
             if type(result) is VariableGrads:

@@ -23,13 +23,11 @@ from ._backprop import (
     CALLS,
     READ,
     SOURCE_VARIABLES,
-    Record,
     VariableGrads,
     attr_variables,
     backprop,
     backprop_arrays,
     differentiable,
-    record_of,
     tensor_of,
     variables_read as variables_read,
 )
@@ -60,7 +58,6 @@ from .errors import ScopeNestingError
 __all__ = ["GradientTape", "replay_gradients"]
 
 _CALL_TYPES: Final = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
-_new_tuple: Final = tuple.__new__
 _new: Final = object.__new__
 
 # The names the control-flow gradients imported from here before ``_backprop`` existed
@@ -301,8 +298,9 @@ class GradientTape(Scope):
                 return
             # No lock: list.append and dict stores are atomic, and records from several
             # threads only need each op after its inputs, which running them guarantees.
-            # record_of written out (a call less per recorded op).
-            self._records.append(_new_tuple(Record, (opdef, inputs, outputs, attrs)))
+            # A plain tuple: the walks make a Record of it only for an op-level gradient
+            # function (~0.1 µs less per recorded op).
+            self._records.append((opdef, inputs, outputs, attrs))
             for out in outputs:
                 tracked[id(out)] = out
             return
@@ -334,7 +332,7 @@ class GradientTape(Scope):
                         if self._masked is None:
                             self._masked = []
                         self._masked.append((inputs, attrs))
-            self._records.append(record_of(opdef, inputs, outputs, attrs))
+            self._records.append((opdef, inputs, outputs, attrs))
             for out in outputs:
                 tracked[id(out)] = out
 
@@ -379,7 +377,7 @@ class GradientTape(Scope):
             targets = _leaves(target)
             _check_leaves(targets, "target", allow_none=True)
         if type(sources) is EagerTensor or type(sources) is Tensor:
-            source_leaves = [sources]
+            source_leaves: list[Any] = [sources]
         else:
             # Checked before the tape is used: a bad call leaves it usable.
             source_leaves = _leaves(sources)

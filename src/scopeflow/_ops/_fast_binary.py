@@ -41,8 +41,9 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
 
     Two eager tensors of one dtype from ``dtypes`` (of shapes that broadcast), or an eager
     tensor of such a dtype and a Python scalar that converts exactly to it (``x * 2.0``),
-    skip conversion and the rule: there is nothing to check. This is the per-op overhead SPEC section 11
-    measures (alone, with a scalar operand and inside a tape step), so it stays this small.
+    skip conversion and the rule: there is nothing to check. This is the per-op overhead
+    SPEC section 11 measures (alone, with a scalar operand and inside a tape step), so it
+    stays this small.
 
     Both paths ignore floating-point errors as the general path and graph runs do, so an
     overflow gives ``inf`` whatever the warning filters say (under ``-W error`` NumPy's

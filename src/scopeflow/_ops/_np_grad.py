@@ -58,7 +58,7 @@ def _unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 # The product of the op-level gradients by dtype kind: complex scalar math rounds
 # differently from np.multiply (and from the op-level walk), so complex values multiply
 # with the ufunc, even as NumPy scalars.
-_MUL: Final = {"f": operator.mul, "c": np.multiply}
+_MUL: Final[dict[str, Callable[[Any, Any], Any]]] = {"f": operator.mul, "c": np.multiply}
 
 
 def _wanted(want: Any, x: Any) -> bool:
