@@ -32,6 +32,7 @@ from ._registry import OpDef, Spec, register_op
 
 __all__ = [
     "apply",
+    "EAGER_READS",
     "constant",
     "convert_to_tensor",
     "group",
@@ -49,6 +50,12 @@ NO_ATTRS: Final[dict[str, Any]] = {}
 # outputs, attrs)``); the eager paths run that loop themselves, which saves a Python
 # call per recorded op (~0.1 µs of a tape step's 11 µs).
 record_hook: list[Callable[..., None] | None] = [None]
+
+# Tensor-like types (variables) whose objects the eager fast paths read themselves:
+# ``reader(obj, frame)`` gives the eager tensor (offering the read op to the tapes, as
+# resolving it does), or None where the general path must resolve it. Filled by the
+# modules that define them (``_variables``), which import this one.
+EAGER_READS: dict[type, Callable[[Any, Frame], Any]] = {}
 
 
 def _describe(value: Any) -> str:
@@ -121,7 +128,7 @@ def _pack(value: list[Any] | tuple[Any, ...]) -> Any:
     return stack(list(value))
 
 
-def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...]) -> list[Any]:
+def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...], frame: Frame) -> list[Any]:
     """Each input as an EagerTensor (tensors, resolved variables) or a fresh array."""
     hint = None
     hinted = False  # the hint is looked for at the first input that needs it
@@ -136,7 +143,9 @@ def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...]) -> list[Any]:
                 if arr is not None:
                     out.append(arr)
                     continue
-            x = _resolve(x)
+            reader = EAGER_READS.get(type(x))
+            read = None if reader is None else reader(x, frame)
+            x = _resolve(x) if read is None else read  # a variable: read without getattr
             if type(x) is not EagerTensor:
                 if isinstance(x, (list, tuple)) and _holds_tensors(x):
                     x = _pack(x)
@@ -150,7 +159,7 @@ def _apply_eager(
     frame: Frame, opdef: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], name: str | None
 ) -> Any:
     try:
-        resolved = _eager_inputs(opdef, inputs)
+        resolved = _eager_inputs(opdef, inputs, frame)
         arrays = [x._value if type(x) is EagerTensor else x for x in resolved]
         specs = opdef.infer(tuple([(a.dtype, a.shape) for a in arrays]), attrs)
     except (TypeError, ValueError) as err:
