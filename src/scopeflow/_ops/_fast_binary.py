@@ -135,12 +135,17 @@ def reflected(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> Cal
     """``other <op> self`` for the reflected operators (``2.0 * x``), with the scalar path."""
 
     def rop(self: Any, other: Any) -> Any:
-        if type(self) is EagerTensor and type(other) in PY_SCALARS:
+        kind = type(other)
+        if type(self) is EagerTensor and kind in PY_SCALARS:
             frame = state_get(_roots[0])
             if frame[EAGER]:
                 b = self._value
-                if b.dtype in dtypes:
-                    a = shared_scalar(other, b.dtype)
+                dtype = b.dtype
+                if dtype in dtypes:
+                    # shared_scalar's cache lookup written out (``lr * grad``: a call less)
+                    a = _SCALAR_CACHE.get((kind, other, dtype))
+                    if a is None:
+                        a = shared_scalar(other, dtype)
                     if a is not None:
                         return _run_scalar(frame, opdef, ufunc, self, b, a, True)
         return apply(opdef, (other, self), NO_ATTRS, None)
@@ -164,7 +169,8 @@ def _run_scalar(
         r = ufunc(scalar, value) if scalar_first else ufunc(value, scalar)
     finally:
         quiet_reset(token)
-    out = wrap(r if type(r) is np.ndarray else np.asarray(r))
+    out = _new(EagerTensor)  # wrap(), written out
+    out._value = r if type(r) is np.ndarray else np.asarray(r)
     if frame[TAPES] and not frame[PAUSED]:
         inputs = (wrap(scalar), t) if scalar_first else (t, wrap(scalar))
         for entry in frame[TAPES]:
