@@ -160,8 +160,20 @@ def _apply_eager(
 ) -> Any:
     try:
         resolved = _eager_inputs(opdef, inputs, frame)
-        arrays = [x._value if type(x) is EagerTensor else x for x in resolved]
-        specs = opdef.infer(tuple([(a.dtype, a.shape) for a in arrays]), attrs)
+        # One loop, not two list comprehensions (each a function call on 3.11: ~0.3 µs
+        # per op, bench_functions' MLP).
+        arrays = []
+        in_specs = []
+        tensors_only = True
+        for x in resolved:
+            if type(x) is EagerTensor:
+                a = x._value
+            else:
+                a = x
+                tensors_only = False
+            arrays.append(a)
+            in_specs.append((a.dtype, a.shape))
+        specs = opdef.infer(tuple(in_specs), attrs)
     except (TypeError, ValueError) as err:
         raise _fail(opdef, name, inputs, err) from None
     token = quiet_set(QUIET)
@@ -182,7 +194,10 @@ def _apply_eager(
     else:
         outputs = _as_outputs(opdef, result, specs)
     if frame[TAPES] and not frame[PAUSED]:
-        tensors = tuple([x if type(x) is EagerTensor else wrap(x) for x in resolved])
+        if tensors_only:
+            tensors = tuple(resolved)
+        else:
+            tensors = tuple([x if type(x) is EagerTensor else wrap(x) for x in resolved])
         for entry in frame[TAPES]:  # the recording hook's loop, written out
             entry._offer(opdef, tensors, outputs, attrs)
     if len(outputs) == 1:

@@ -397,6 +397,13 @@ def _matmul_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, 
     if da.kind not in "iufc":
         msg = f"expected numeric inputs, got dtype {da.name}"
         raise TypeError(msg)
+    if sa is not None and sb is not None and len(sa) == 2 and len(sb) == 2:
+        # Two matrices (no batch dimensions): the checks below, without their loops
+        # (~0.5 µs of an eager matmul, bench_functions' MLP).
+        m, ka = (sa[1], sa[0]) if attrs["transpose_a"] else sa
+        kb, n = (sb[1], sb[0]) if attrs["transpose_b"] else sb
+        if ka is None or kb is None or ka == kb:
+            return ((da, (m, n)),)
     for label, s in (("a", sa), ("b", sb)):
         if s is not None and len(s) < 2:
             msg = f"{label} must have rank >= 2 (a batch of matrices), got shape {s}"
