@@ -240,10 +240,20 @@ def _sum(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     return (_spread(dy, rec[1][0]._value, rec[3]),)
 
 
+# The largest element count a sum of ones of each float dtype gives exactly: up to it,
+# the op-level gradient's count (a float sum of ones) is the count itself.
+_EXACT_COUNTS: Final = {np.dtype(np.float32): 2**24, np.dtype(np.float64): 2**53}
+
+
 @_np_gradient("Mean")
 def _mean(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     a = rec[1][0]._value
     attrs = rec[3]
+    limit = _EXACT_COUNTS.get(a.dtype)
+    if attrs["axis"] is None and not attrs["keepdims"] and limit is not None and a.size <= limit:
+        # The mean of everything (a loss): the count as the sum of ones would give it,
+        # without summing (~2 µs less); dy and the count are scalars of a real dtype.
+        return (_spread(dy / a.dtype.type(a.size), a, attrs),)
     # The element count as the op-level gradient computes it: a sum of ones of x's dtype.
     ones = np.empty(a.shape, a.dtype)
     ones.fill(1)

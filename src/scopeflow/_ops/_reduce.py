@@ -433,10 +433,12 @@ def _matmul_kernel(attrs: dict[str, Any], a: NDArray[Any], b: NDArray[Any]) -> A
     if a.ndim < 2 or b.ndim < 2:
         msg = f"matmul needs inputs of rank >= 2, got shapes {a.shape} and {b.shape}"
         raise ValueError(msg)
+    # The methods np.swapaxes calls, called directly (~0.7 µs less each: a gradient's
+    # matmuls transpose one operand).
     if attrs["transpose_a"]:
-        a = np.swapaxes(a, -1, -2)
+        a = a.swapaxes(-1, -2)
     if attrs["transpose_b"]:
-        b = np.swapaxes(b, -1, -2)
+        b = b.swapaxes(-1, -2)
     return np.matmul(a, b)
 
 
