@@ -58,7 +58,7 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
         ty = type(y)
         given = y
         if tx is EagerTensor:
-            if ty is not EagerTensor and ty in EAGER_READS:
+            if ty is not EagerTensor and ty not in PY_SCALARS and ty in EAGER_READS:
                 # A variable operand (a layer's bias), read here as the general path
                 # would resolve it (~2.5 µs less, bench_functions' MLP). Where the fast
                 # path then declines, the general path gets the variable itself (and
@@ -72,10 +72,11 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
                 if frame[EAGER]:
                     a = x._value
                     b = y._value
-                    if a.dtype is b.dtype and a.dtype in dtypes:
+                    dt = a.dtype
+                    if dt is b.dtype and dt in dtypes:
                         token = quiet_set(QUIET)
                         try:
-                            if a.ndim or b.ndim or scalar_op is None or a.dtype.kind != "f":
+                            if a.ndim or b.ndim or dt.kind != "f" or scalar_op is None:
                                 r = ufunc(a, b)
                             else:
                                 r = scalar_op(a[()], b[()])  # see _SCALAR_OPS
@@ -88,7 +89,8 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
                             quiet_reset(token)
                         if r is None:
                             return apply(opdef, (x, given), NO_ATTRS, name)
-                        out = wrap(r if type(r) is np.ndarray else np.asarray(r))
+                        out = _new(EagerTensor)  # wrap(), written out
+                        out._value = r if type(r) is np.ndarray else np.asarray(r)
                         if frame[TAPES] and not frame[PAUSED]:
                             # The recording hook's loop, written out (see _core.offer).
                             for entry in frame[TAPES]:
