@@ -70,12 +70,19 @@ def _sum_to_shape(g: np.ndarray[Any, Any], shape: tuple[int, ...]) -> np.ndarray
     return np.asarray(g.sum(axis=axes).reshape(shape))
 
 
-ZEROS_LIKE = register_op(
-    "ZerosLike", infer=_like_rule, kernel=lambda attrs, x: np.zeros_like(x), differentiable=False
-)
-ONES_LIKE = register_op(
-    "OnesLike", infer=_like_rule, kernel=lambda attrs, x: np.ones_like(x), differentiable=False
-)
+def _zeros_kernel(attrs: dict[str, Any], x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    # np.zeros_like is Python code (~1 µs on small arrays; a traced gradient runs it).
+    return np.zeros(x.shape, x.dtype)
+
+
+def _ones_kernel(attrs: dict[str, Any], x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    ones = np.empty(x.shape, x.dtype)
+    ones.fill(1)  # np.ones and np.ones_like are several times slower on small arrays
+    return ones
+
+
+ZEROS_LIKE = register_op("ZerosLike", infer=_like_rule, kernel=_zeros_kernel, differentiable=False)
+ONES_LIKE = register_op("OnesLike", infer=_like_rule, kernel=_ones_kernel, differentiable=False)
 SUM_TO_SHAPE = register_op(
     "SumToShape",
     infer=_second_shape_rule,

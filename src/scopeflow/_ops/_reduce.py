@@ -142,11 +142,16 @@ def _mean_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
 
 
 def _extreme_kernel(what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    # What np.max/np.min call for an ndarray, called directly (see _add_reduce).
+    reduce = {np.max: np.maximum.reduce, np.min: np.minimum.reduce}.get(fn)
+
     def kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
         axis = attrs["axis"]
         if _count(x, axis) == 0:
             msg = f"{what} over no elements (input shape {x.shape}, axis {axis}) has no value"
             raise ValueError(msg)
+        if reduce is not None and type(x) is np.ndarray:
+            return reduce(x, axis, None, None, keepdims=attrs["keepdims"])
         return fn(x, axis=axis, keepdims=attrs["keepdims"])
 
     return kernel
