@@ -52,6 +52,8 @@ def _collect(value: Any, out: list[Any]) -> None:
 
 def _check_leaves(leaves: list[Any], what: str, *, allow_none: bool) -> None:
     for leaf in leaves:
+        if type(leaf) in _LEAF_TYPES:
+            continue  # the common case, without the isinstance tests
         if leaf is None and allow_none:
             continue
         if not isinstance(leaf, (EagerTensor, Tensor, Variable)):

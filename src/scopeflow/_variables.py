@@ -31,6 +31,7 @@ from .errors import FailedPreconditionError, GraphMismatchError, InvalidArgument
 __all__ = ["Variable", "global_variables_initializer"]
 
 VARIABLES: Final = "variables"
+_new: Final = object.__new__
 TRAINABLE_VARIABLES: Final = "trainable_variables"
 
 
@@ -552,7 +553,8 @@ def _read_eagerly(var: Variable, frame: tuple[Any, ...]) -> EagerTensor | None:
     value = var._value
     if not frame[EAGER] or value is None:
         return None
-    out = wrap(value)
+    out = _new(EagerTensor)  # wrap(), written out
+    out._value = value
     if frame[TAPES] and not frame[PAUSED]:
         attrs = {"var": var}
         for entry in frame[TAPES]:

@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 NO_ATTRS: Final[dict[str, Any]] = {}
+_new: Final = object.__new__
 
 # Set by the autodiff module: called as hook(frame, opdef, inputs, outputs, attrs) for
 # every op run or built while a tape is active and not paused (inputs are tensors). The
@@ -190,7 +191,9 @@ def _apply_eager(
         dtype = specs[0][0]
         if arr.dtype != dtype:
             arr = arr.astype(dtype)
-        outputs: tuple[EagerTensor, ...] = (wrap(arr),)
+        out = _new(EagerTensor)  # wrap(), written out
+        out._value = arr
+        outputs: tuple[EagerTensor, ...] = (out,)
     else:
         outputs = _as_outputs(opdef, result, specs)
     if frame[TAPES] and not frame[PAUSED]:

@@ -12,7 +12,8 @@ The contract of an ``np_grad(rec, dy, want)``: it is called only for an op that 
 eagerly (its inputs and outputs are eager tensors) and has one output, with ``dy`` a NumPy
 array (or scalar) of that output's dtype and shape, under the ignore-all floating-point
 error state the kernels run under. ``want`` holds the ids of the tensors whose gradients
-are wanted (None: all); the gradient of another input may be skipped (None). It returns
+are wanted (None: all); the gradient of another input may be skipped (None); the test
+``want is None or id(x) in want`` is written out where it is used (a call less). It returns
 one array or None per input, None wherever the op-level gradient gives None (inputs of
 integer dtypes included), and never changes an array it is given (results may share
 them: nobody writes to a gradient array).
@@ -61,11 +62,6 @@ def _unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 _MUL: Final[dict[str, Callable[[Any, Any], Any]]] = {"f": operator.mul, "c": np.multiply}
 
 
-def _wanted(want: Any, x: Any) -> bool:
-    """Whether the gradient of input ``x`` is wanted (``want``: ids, or None for all)."""
-    return want is None or id(x) in want
-
-
 def _operand(t: Any) -> Any:
     """The array of eager tensor ``t``, as a NumPy scalar when it is 0-d.
 
@@ -92,8 +88,8 @@ def _add(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     xs = x._value.shape
     ys = y._value.shape
     return (
-        dy if xs == shape else _unbroadcast(dy, xs) if _wanted(want, x) else None,
-        dy if ys == shape else _unbroadcast(dy, ys) if _wanted(want, y) else None,
+        dy if xs == shape else _unbroadcast(dy, xs) if (want is None or id(x) in want) else None,
+        dy if ys == shape else _unbroadcast(dy, ys) if (want is None or id(y) in want) else None,
     )
 
 
@@ -101,8 +97,8 @@ def _add(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
 def _sub(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     x, y = rec[1]
     return (
-        _unbroadcast(dy, x._value.shape) if _wanted(want, x) else None,
-        _unbroadcast(-dy, y._value.shape) if _wanted(want, y) else None,
+        _unbroadcast(dy, x._value.shape) if (want is None or id(x) in want) else None,
+        _unbroadcast(-dy, y._value.shape) if (want is None or id(y) in want) else None,
     )
 
 
@@ -140,9 +136,9 @@ def _div(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     if a.dtype.kind not in "fc":
         return None, None  # integers divide to float64 and get no gradient
     dx = dyy = None
-    if _wanted(want, x):
+    if want is None or id(x) in want:
         dx = _unbroadcast(np.true_divide(dy, b), a.shape)
-    if _wanted(want, y):
+    if want is None or id(y) in want:
         dyy = np.negative(np.multiply(dy, np.true_divide(rec[2][0]._value, b)))
         dyy = _unbroadcast(dyy, b.shape)
     return dx, dyy
@@ -208,13 +204,13 @@ def _matmul(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     # only for the inputs whose gradient is wanted (a layer's input, often a constant,
     # costs as much as its weights).
     da = db = None
-    if _wanted(want, x):
+    if want is None or id(x) in want:
         if not ta:
             da = _matmul_kernel(_NO_TRANSPOSE if tb else _TRANSPOSE_B, dy, b)
         else:
             da = _matmul_kernel(_TRANSPOSE_AB if tb else _TRANSPOSE_B, b, dy)
         da = _unbroadcast(da, a.shape)
-    if _wanted(want, y):
+    if want is None or id(y) in want:
         if not tb:
             db = _matmul_kernel(_NO_TRANSPOSE if ta else _TRANSPOSE_A, a, dy)
         else:
