@@ -15,12 +15,12 @@ from typing import Any, Final, final
 import numpy as np
 
 from . import _execution
-from ._context import EAGER, GRAPH, NAME, PAUSED, SCOPES, TAPES, _roots, eager_mode, state_get
+from ._context import EAGER, GRAPH, NAME, SCOPES, _roots, eager_mode, state_get
 from ._func_graph import TRACES
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
 from ._introspect import with_description
-from ._ops._core import EAGER_READS, apply, convert_to_tensor, group
+from ._ops._core import EAGER_READS, apply, convert_to_tensor, group, offer_read
 from ._ops._registry import Spec, register_op
 from ._quiet import QUIET, quiet_reset, quiet_set
 from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
@@ -344,8 +344,12 @@ class Variable(TensorOperators):
     def read_value(self) -> Any:
         """The current value as a tensor of the calling context."""
         frame = state_get(_roots[0])
-        out = _read_eagerly(self, frame)
+        out = _peek(self, frame)
         if out is not None:
+            # The eager ReadVariableOp without the op machinery (its kernel returns the
+            # value, which is never written in place), offered to the tapes as the op
+            # would be: ~2 µs less per variable read under a tape (bench_functions).
+            offer_read(frame, READ, self, out)
             return out
         self._check_usable_here(frame)
         return apply(READ, (), {"var": self})
@@ -546,23 +550,18 @@ def _check_initial_value(graph: Any, initial_value: Any) -> None:
         raise ValueError(msg)
 
 
-def _read_eagerly(var: Variable, frame: tuple[Any, ...]) -> EagerTensor | None:
-    """The eager ReadVariableOp of ``var`` without the op machinery (its kernel returns
-    the value, which is never written in place), offered to the tapes as the op would
-    be (~2 µs less per read under a tape, bench_functions); None unless eager."""
+def _peek(var: Variable, frame: tuple[Any, ...]) -> EagerTensor | None:
+    """The value of eager ``var`` as an eager tensor, recording nothing (the fast paths
+    offer the read themselves, see ``_core.EAGER_READS``); None unless eager."""
     value = var._value
     if not frame[EAGER] or value is None:
         return None
     out = _new(EagerTensor)  # wrap(), written out
     out._value = value
-    if frame[TAPES] and not frame[PAUSED]:
-        attrs = {"var": var}
-        for entry in frame[TAPES]:
-            entry._offer(READ, (), (out,), attrs)
     return out
 
 
-EAGER_READS[Variable] = _read_eagerly
+EAGER_READS[Variable] = (_peek, READ)
 
 
 def global_variables_initializer() -> Operation | None:

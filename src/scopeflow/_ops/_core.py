@@ -37,6 +37,7 @@ __all__ = [
     "convert_to_tensor",
     "group",
     "identity",
+    "offer_read",
     "no_op",
     "placeholder",
     "record_hook",
@@ -53,10 +54,20 @@ _new: Final = object.__new__
 record_hook: list[Callable[..., None] | None] = [None]
 
 # Tensor-like types (variables) whose objects the eager fast paths read themselves:
-# ``reader(obj, frame)`` gives the eager tensor (offering the read op to the tapes, as
-# resolving it does), or None where the general path must resolve it. Filled by the
-# modules that define them (``_variables``), which import this one.
-EAGER_READS: dict[type, Callable[[Any, Frame], Any]] = {}
+# ``type -> (peek, opdef)``. ``peek(obj, frame)`` gives the object's value as an eager
+# tensor without recording anything (None where the general path must resolve it);
+# ``offer_read`` then records the read as ``opdef`` with attrs ``{"var": obj}``, as
+# resolving the object does. Filled by the modules that define the types
+# (``_variables``), which import this one.
+EAGER_READS: dict[type, tuple[Callable[[Any, Frame], Any], OpDef]] = {}
+
+
+def offer_read(frame: Frame, opdef: OpDef, obj: Any, tensor: EagerTensor) -> None:
+    """Offer the read of ``obj`` (see ``EAGER_READS``) to the tapes of ``frame``."""
+    if frame[TAPES] and not frame[PAUSED]:
+        attrs = {"var": obj}
+        for entry in frame[TAPES]:
+            entry._offer(opdef, (), (tensor,), attrs)
 
 
 def _describe(value: Any) -> str:
@@ -145,8 +156,12 @@ def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...], frame: Frame) -> list[A
                     out.append(arr)
                     continue
             reader = EAGER_READS.get(type(x))
-            read = None if reader is None else reader(x, frame)
-            x = _resolve(x) if read is None else read  # a variable: read without getattr
+            read = None
+            if reader is not None:  # a variable: read without getattr and the op machinery
+                read = reader[0](x, frame)
+                if read is not None:
+                    offer_read(frame, reader[1], x, read)
+            x = _resolve(x) if read is None else read
             if type(x) is not EagerTensor:
                 if isinstance(x, (list, tuple)) and _holds_tensors(x):
                     x = _pack(x)

@@ -16,7 +16,7 @@ import numpy as np
 from .._context import EAGER, PAUSED, TAPES, _roots, state_get
 from .._quiet import QUIET, quiet_reset, quiet_set
 from .._tensor import _SCALAR_CACHE, PY_SCALARS, EagerTensor, shared_scalar, wrap
-from ._core import EAGER_READS, NO_ATTRS, apply
+from ._core import EAGER_READS, NO_ATTRS, apply, offer_read
 from ._registry import OpDef
 
 __all__ = ["fast_binary", "reflected"]
@@ -60,10 +60,10 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
         if tx is EagerTensor:
             if ty is not EagerTensor and ty not in PY_SCALARS and ty in EAGER_READS:
                 # A variable operand (a layer's bias), read here as the general path
-                # would resolve it (~2.5 µs less, bench_functions' MLP). Where the fast
-                # path then declines, the general path gets the variable itself (and
-                # reads it again: an unused read on a tape, and the same errors).
-                read = EAGER_READS[ty](y, state_get(_roots[0]))
+                # would resolve it (~2.5 µs less, bench_functions' MLP); the read is
+                # recorded only with the op. Where the fast path declines, the general
+                # path gets the variable itself (the same read, errors and records).
+                read = EAGER_READS[ty][0](y, state_get(_roots[0]))
                 if read is not None:
                     y = read
                     ty = EagerTensor
@@ -92,6 +92,8 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
                         out = _new(EagerTensor)  # wrap(), written out
                         out._value = r if type(r) is np.ndarray else np.asarray(r)
                         if frame[TAPES] and not frame[PAUSED]:
+                            if given is not y:  # a variable read above: recorded first
+                                offer_read(frame, EAGER_READS[type(given)][1], given, y)
                             # The recording hook's loop, written out (see _core.offer).
                             for entry in frame[TAPES]:
                                 entry._offer(opdef, (x, y), (out,), NO_ATTRS)
