@@ -182,10 +182,9 @@ def _sigmoid(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
 @_np_gradient("Relu")
 def _relu(rec: Any, dy: Any, want: Any) -> tuple[Any, ...]:
     a = rec[1][0]._value
-    # greater(x, zeros_like(x)) cast to dy's dtype (``_mask``), then the product. The
-    # product with the boolean mask itself is the same (the ufunc casts it to exactly
-    # 1 or 0 of dy's dtype) and saves the cast's pass over the array.
-    return (np.multiply(dy, np.greater(a, np.zeros((), a.dtype))),)
+    # greater(x, zeros_like(x)) cast to dy's dtype (``_mask``), then the product.
+    mask = np.greater(a, np.zeros((), a.dtype)).astype(dy.dtype)
+    return (np.multiply(dy, mask),)
 
 
 _NO_TRANSPOSE: Final = {"transpose_a": False, "transpose_b": False}
