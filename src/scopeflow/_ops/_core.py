@@ -175,20 +175,28 @@ def _apply_eager(
     frame: Frame, opdef: OpDef, inputs: tuple[Any, ...], attrs: dict[str, Any], name: str | None
 ) -> Any:
     try:
-        resolved = _eager_inputs(opdef, inputs, frame)
         # One loop, not two list comprehensions (each a function call on 3.11: ~0.3 µs
-        # per op, bench_functions' MLP).
+        # per op, bench_functions' MLP); _eager_inputs only for inputs that need it.
         arrays = []
         in_specs = []
         tensors_only = True
-        for x in resolved:
-            if type(x) is EagerTensor:
-                a = x._value
-            else:
-                a = x
+        for x in inputs:
+            if type(x) is not EagerTensor:
                 tensors_only = False
+                break
+            a = x._value
             arrays.append(a)
             in_specs.append((a.dtype, a.shape))
+        if tensors_only:
+            resolved: Any = inputs
+        else:
+            resolved = _eager_inputs(opdef, inputs, frame)
+            arrays = []
+            in_specs = []
+            for x in resolved:
+                a = x._value if type(x) is EagerTensor else x
+                arrays.append(a)
+                in_specs.append((a.dtype, a.shape))
         specs = opdef.infer(tuple(in_specs), attrs)
     except (TypeError, ValueError) as err:
         raise _fail(opdef, name, inputs, err) from None
@@ -213,7 +221,7 @@ def _apply_eager(
         outputs = _as_outputs(opdef, result, specs)
     if frame[TAPES] and not frame[PAUSED]:
         if tensors_only:
-            tensors = tuple(resolved)
+            tensors = resolved if type(resolved) is tuple else tuple(resolved)
         else:
             tensors = tuple([x if type(x) is EagerTensor else wrap(x) for x in resolved])
         for entry in frame[TAPES]:  # the recording hook's loop, written out
