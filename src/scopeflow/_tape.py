@@ -373,18 +373,18 @@ class GradientTape(Scope):
         )
         if type(target) is EagerTensor or type(target) is Tensor:
             targets: list[Any] = [target]
+            seeds: list[Any] = [None]
         else:
             targets = _leaves(target)
             _check_leaves(targets, "target", allow_none=True)
+            seeds = [None] * len(targets)
         if type(sources) is EagerTensor or type(sources) is Tensor:
             source_leaves: list[Any] = [sources]
         else:
             # Checked before the tape is used: a bad call leaves it usable.
             source_leaves = _leaves(sources)
             _check_leaves(source_leaves, "sources", allow_none=False)
-        if output_gradients is None:
-            seeds: list[Any] = [None] * len(targets)
-        else:
+        if output_gradients is not None:
             seeds = list(_leaves_like(output_gradients, target))
             if len(seeds) != len(targets):
                 msg = (
@@ -429,10 +429,11 @@ class GradientTape(Scope):
                 # told which gradients are read: those of the tensors the tape follows
                 # (the outputs of its records among them), if the sources are among them.
                 want: dict[int, Any] | None = tracked
-                for leaf in source_leaves:
-                    if id(leaf) not in tracked and type(leaf) is not Variable:
-                        want = None  # a source the tape does not follow: compute all
-                        break
+                if len(source_leaves) != 1 or id(sources) not in tracked:
+                    for leaf in source_leaves:
+                        if id(leaf) not in tracked and type(leaf) is not Variable:
+                            want = None  # a source the tape does not follow: compute all
+                            break
                 grads, var_grads = backprop_arrays(records, targets, seeds, want)
             elif persistent or not tapes or _open_entry(tapes, self) is None:
                 grads, var_grads = backprop(records, targets, seeds)
