@@ -260,3 +260,44 @@ def test_unwatched_inputs_keep_their_gradients(fn: Callable[..., Any]) -> None:
         slow = [tape.gradient(y, w), *tape.gradient(y, [w, c]), tape.gradient(y, c)]
     for a, b in zip(fast, slow, strict=True):
         _same(a, b)
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        2.0,  # a plain value: a 0-d seed for a vector target
+        [[1.0, 2.0, 3.0]],  # an extra dimension
+        np.float32(3.0),
+        "tensor (1,)",
+        "tensor ()",
+    ],
+)
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a, b: a * b,
+        lambda a, b: sf.square(a) + b,
+        lambda a, b: sf.reduce_sum(a * b, axis=0, keepdims=True) * a,
+        lambda a, b: sf.matmul(sf.reshape(a, [1, 3]), sf.reshape(b, [3, 1])) * a,
+    ],
+)
+def test_seeds_that_do_not_fit_the_target(seed: Any, fn: Callable[..., Any]) -> None:
+    # Such seeds broadcast in the op-level gradients (or raise): the array walk keeps
+    # them apart from its np_grad functions until a gradient fits its tensor again.
+    if seed == "tensor (1,)":
+        seed = sf.constant(np.array([0.5], np.float32))
+    elif seed == "tensor ()":
+        seed = sf.constant(np.float32(-1.5))
+    xs = [sf.constant(np.array([1.0, -2.0, 3.0], np.float32)), sf.constant(np.float32(0.5))]
+    outcomes = []
+    for op_level in (False, True):
+        try:
+            outcomes.append(_grads(fn, xs, seed=seed, op_level=op_level))
+        except (TypeError, ValueError) as err:
+            outcomes.append(type(err))
+    fast, slow = outcomes
+    if isinstance(slow, type):
+        assert fast is slow
+        return
+    for a, b in zip(fast, slow, strict=True):
+        _same(a, b)

@@ -242,6 +242,8 @@ def _seeds(targets: Sequence[Any], seeds: Sequence[Any]) -> list[Any]:
 
 def tensor_of(value: Any) -> Any:
     """A gradient as :func:`backprop` returns it (maybe a NumPy array), as a tensor."""
+    if type(value) is _Given:
+        value = value.value
     if type(value) is np.ndarray:
         return wrap(value)
     if isinstance(value, np.generic):
@@ -257,17 +259,55 @@ def _array_of(value: Any) -> Any:
     return value
 
 
-def _sum_arrays(old: Any, new: Any) -> Any:
+@final
+class _Given:
+    """A gradient in the array walk that may not fit its tensor: not an array of the
+    tensor's dtype and shape (a seed or an op-level gradient of another dtype or shape,
+    say), or the tensor is not an eager one. ``np_grad`` functions never see one.
+
+    Every other value the walk keeps for a tensor fits it (the ``np_grad`` contract, and
+    :func:`_fitted` where values come from elsewhere), so the walk checks a gradient's
+    dtype and shape only where it comes from outside (~0.1 µs less per op).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _fitted(g: Any, x: Any) -> Any:
+    """``g`` as the walk keeps it for tensor ``x``: as is if it fits, else boxed."""
+    if type(x) is EagerTensor and type(g) in _ARRAY_TYPES:
+        v = x._value
+        if g.dtype == v.dtype and g.shape == v.shape:
+            return g
+    return _Given(g)
+
+
+def _sum_arrays(old: Any, new: Any, x: Any = None) -> Any:
     """``old + new`` in the array walk: NumPy for arrays of one shape and dtype, else the
-    Add op (which broadcasts, or raises, as the op-level walk does)."""
+    Add op (which broadcasts, or raises, as the op-level walk does). For a tensor ``x``
+    (None: a variable, whose gradients are kept as they are) the sum is fitted to it."""
+    boxed = False
+    if type(old) is _Given:
+        old = old.value
+        boxed = True
+    if type(new) is _Given:
+        new = new.value
+        boxed = True
     if (
         isinstance(old, _ARRAYS)
         and isinstance(new, _ARRAYS)
         and old.shape == new.shape
         and old.dtype == new.dtype
     ):
-        return old + new  # type: ignore[operator]  # np.add; scalar math on NumPy scalars
-    return _array_of(add(tensor_of(old), tensor_of(new)))
+        total = old + new  # type: ignore[operator]  # np.add; scalar math on NumPy scalars
+        if not boxed:
+            return total  # both fit x: so does their sum
+    else:
+        total = _array_of(add(tensor_of(old), tensor_of(new)))
+    return total if x is None else _fitted(total, x)
 
 
 _ARRAYS: Final = (np.ndarray, np.generic)
@@ -322,10 +362,10 @@ def backprop_arrays(
     else:
         for t, seed in zip(targets, _seeds(targets, seeds)):  # noqa: B905
             if seed is not None:
-                store = var_grads if isinstance(t, Variable) else grads
-                old = store.get(id(t))
-                seed = _array_of(seed)
-                store[id(t)] = seed if old is None else _sum_arrays(old, seed)
+                if isinstance(t, Variable):
+                    _accumulate_array(var_grads, id(t), seed, None)
+                else:
+                    _accumulate_array(grads, id(t), seed, t)
     # The kernels' error state, set once for the walk; the op-level gradients run
     # outside it, as they do in ``backprop``.
     token = quiet_set(QUIET)
@@ -338,15 +378,9 @@ def backprop_arrays(
                 if dy is None:
                     continue
                 fast = opdef.np_grad
-                if (
-                    fast is not None
-                    and type(dy) in _ARRAY_TYPES
-                    and type(out) is EagerTensor
-                    and dy.dtype is out._value.dtype
-                    and dy.shape == out._value.shape
-                ):
-                    # The np_grad contract (``_ops._np_grad``): an eager op, a gradient
-                    # of its output's dtype and shape; None for every input without one.
+                if fast is not None and type(dy) is not _Given:
+                    # The np_grad contract (``_ops._np_grad``): an eager op (dy fits its
+                    # output, so it is one: see _Given); its results fit the inputs.
                     for x, g in zip(inputs, fast(rec, dy, want)):  # noqa: B905
                         if g is not None:
                             key = id(x)
@@ -356,12 +390,10 @@ def backprop_arrays(
                             elif type(old) is type(g) and type(g) in _NP_SCALARS:
                                 grads[key] = old + g  # _sum_arrays' scalar case, inline
                             else:
-                                grads[key] = _sum_arrays(old, g)
+                                grads[key] = _sum_arrays(old, g, x)
                     continue
                 if opdef.grad is None and opdef.type == READ:
-                    key = id(attrs["var"])
-                    old = var_grads.get(key)
-                    var_grads[key] = dy if old is None else _sum_arrays(old, dy)
+                    _accumulate_array(var_grads, id(attrs["var"]), dy, None)
                     continue
                 dys: Sequence[Any] = (tensor_of(dy),)
             else:
@@ -375,7 +407,7 @@ def backprop_arrays(
             fn = opdef.grad
             if fn is None:
                 if opdef.type == READ:
-                    _accumulate_array(var_grads, id(attrs["var"]), dys[0])
+                    _accumulate_array(var_grads, id(attrs["var"]), dys[0], None)
                     continue
                 raise _no_gradient(opdef, rec)
             quiet_reset(token)
@@ -386,20 +418,26 @@ def backprop_arrays(
             if type(result) is VariableGrads:
                 for var, g in result.variables:
                     if g is not None:
-                        _accumulate_array(var_grads, id(var), g)
+                        _accumulate_array(var_grads, id(var), g, None)
                 result = result.inputs
             for x, g in zip(inputs, result):  # noqa: B905
                 if g is not None and x.dtype.kind in "fc":
-                    _accumulate_array(grads, id(x), g)
+                    _accumulate_array(grads, id(x), g, x)
     finally:
         quiet_reset(token)
     return grads, var_grads
 
 
-def _accumulate_array(store: dict[int, Any], key: int, grad: Any) -> None:
+def _accumulate_array(store: dict[int, Any], key: int, grad: Any, x: Any) -> None:
+    """Add ``grad`` (from outside the np_grad functions) to ``store[key]``: the gradient
+    of tensor ``x`` (fitted to it, see _Given) or, with ``x`` None, of a variable."""
     grad = _array_of(grad)
+    if type(grad) is _Given:
+        grad = grad.value
+    if x is not None:
+        grad = _fitted(grad, x)
     old = store.get(key)
-    store[key] = grad if old is None else _sum_arrays(old, grad)
+    store[key] = grad if old is None else _sum_arrays(old, grad, x)
 
 
 def _zeros(like: Any) -> Any:
