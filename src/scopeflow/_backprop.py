@@ -393,7 +393,11 @@ def backprop_arrays(
                                 grads[key] = _sum_arrays(old, g, x)
                     continue
                 if opdef.grad is None and opdef.type == READ:
-                    _accumulate_array(var_grads, id(attrs["var"]), dy, None)
+                    key = id(attrs["var"])
+                    if type(dy) is not _Given and key not in var_grads:
+                        var_grads[key] = dy  # _accumulate_array's common case, inline
+                    else:
+                        _accumulate_array(var_grads, key, dy, None)
                     continue
                 dys: Sequence[Any] = (tensor_of(dy),)
             else:

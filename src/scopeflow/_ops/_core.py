@@ -147,6 +147,13 @@ def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...], frame: Frame) -> list[A
     out: list[Any] = []
     for x in inputs:
         if type(x) is not EagerTensor:
+            reader = EAGER_READS.get(type(x))
+            if reader is not None:  # a variable: read without getattr and the op machinery
+                read = reader[0](x, frame)
+                if read is not None:
+                    offer_read(frame, reader[1], x, read)
+                    out.append(read)
+                    continue
             if not hinted:
                 hint = _dtype_hint(inputs) if opdef.same_dtype else None
                 hinted = True
@@ -155,13 +162,7 @@ def _eager_inputs(opdef: OpDef, inputs: tuple[Any, ...], frame: Frame) -> list[A
                 if arr is not None:
                     out.append(arr)
                     continue
-            reader = EAGER_READS.get(type(x))
-            read = None
-            if reader is not None:  # a variable: read without getattr and the op machinery
-                read = reader[0](x, frame)
-                if read is not None:
-                    offer_read(frame, reader[1], x, read)
-            x = _resolve(x) if read is None else read
+            x = _resolve(x)
             if type(x) is not EagerTensor:
                 if isinstance(x, (list, tuple)) and _holds_tensors(x):
                     x = _pack(x)
