@@ -15,7 +15,7 @@ from typing import Any, Final, final
 import numpy as np
 
 from . import _execution
-from ._context import EAGER, GRAPH, NAME, SCOPES, _roots, eager_mode, state_get
+from ._context import EAGER, GRAPH, NAME, SCOPES, Frame, _roots, eager_mode, state_get
 from ._func_graph import TRACES
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
@@ -419,7 +419,7 @@ class Variable(TensorOperators):
         # Python values take the variable's dtype, as in TensorFlow.
         return apply(opdef, (to_array(value, self._dtype),), {"var": self}, name)
 
-    def _check_usable_here(self, frame: tuple[Any, ...]) -> None:
+    def _check_usable_here(self, frame: Frame) -> None:
         if frame[EAGER]:
             if self._value is None:
                 msg = (
@@ -550,7 +550,7 @@ def _check_initial_value(graph: Any, initial_value: Any) -> None:
         raise ValueError(msg)
 
 
-def _peek(var: Variable, frame: tuple[Any, ...]) -> EagerTensor | None:
+def _peek(var: Any, frame: Frame) -> EagerTensor | None:
     """The value of eager ``var`` as an eager tensor, recording nothing (the fast paths
     offer the read themselves, see ``_core.EAGER_READS``); None unless eager."""
     value = var._value
