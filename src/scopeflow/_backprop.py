@@ -18,7 +18,7 @@ from typing import Any, Final, final
 import numpy as np
 
 from ._concrete import ConcreteFunction
-from ._context import EAGER, PAUSED, TAPES, _roots, state_get
+from ._context import EAGER, PAUSED, TAPES, state_get
 from ._graph import Tensor
 from ._ops import _core
 from ._ops._grad_util import ones_like
@@ -176,7 +176,7 @@ def backprop(
     Raises:
         LookupError: an op on a path from a target to a recorded input has no gradient.
     """
-    frame = state_get(_roots[0])
+    frame = state_get()
     if frame[EAGER] and (not frame[TAPES] or frame[PAUSED]):
         return backprop_arrays(records, targets, seeds)
     grads: dict[int, Any] = {}

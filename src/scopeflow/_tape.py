@@ -40,7 +40,6 @@ from ._context import (
     TAPES,
     Frame,
     Scope,
-    _roots,
     state_get,
     state_reset,
     state_set,
@@ -179,7 +178,7 @@ class GradientTape(Scope):
         self._calls = False
 
     def __enter__(self) -> GradientTape:
-        cur = state_get(_roots[0])
+        cur = state_get()
         tapes = cur[TAPES]
         if tapes and _open_entry(tapes, self) is not None:
             msg = (
@@ -422,7 +421,7 @@ class GradientTape(Scope):
             source_vars = frozenset(id(v) for v in source_leaves if isinstance(v, Variable))
             token = SOURCE_VARIABLES.set(source_vars)
         try:
-            frame = state_get(_roots[0])
+            frame = state_get()
             tapes = frame[TAPES]
             if frame[EAGER] and (not tapes or frame[PAUSED]):
                 # What backprop would pick, called directly (a call less per tape step),
@@ -480,7 +479,7 @@ class _PauseTape(Scope):
         self._strict = strict
 
     def __enter__(self) -> None:
-        cur = state_get(_roots[0])
+        cur = state_get()
         tapes = cur[TAPES]
         if self._strict and (cur[PAUSED] or _open_entry(tapes, self._tape) is None):
             msg = (
@@ -509,7 +508,7 @@ class _NoTapes(Scope):
     __slots__ = ()
 
     def __enter__(self) -> None:
-        cur = state_get(_roots[0])
+        cur = state_get()
         self._push((cur, self, True, cur[GRAPH], cur[SCOPES], cur[LOG], (), False, None))
 
     def __repr__(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Final, final
 import numpy as np
 
 from . import _execution
-from ._context import EAGER, GRAPH, NAME, SCOPES, Frame, _roots, eager_mode, state_get
+from ._context import EAGER, GRAPH, NAME, SCOPES, Frame, eager_mode, state_get
 from ._func_graph import TRACES
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
@@ -168,7 +168,7 @@ class Variable(TensorOperators):
         traces = TRACES.get()
         if traces:
             check_variable_creation(traces)
-        frame = state_get(_roots[0])
+        frame = state_get()
         graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()
         if frame[EAGER]:
             self._create(initial_value, name or "Variable", dt)
@@ -184,7 +184,7 @@ class Variable(TensorOperators):
     def _create(self, initial_value: Any, name: str, dtype: np.dtype[Any] | None) -> None:
         if callable(initial_value):
             initial_value = initial_value()
-        frame = state_get(_roots[0])
+        frame = state_get()
         if frame[EAGER]:
             arr = to_array(initial_value, dtype)
             if isinstance(initial_value, EagerTensor) or arr is initial_value:
@@ -314,7 +314,7 @@ class Variable(TensorOperators):
                 f"sf.Session(graph).run(variable) instead of .numpy()"
             )
             raise TypeError(msg)
-        frame = state_get(_roots[0])
+        frame = state_get()
         if not frame[EAGER] and frame[GRAPH] is not None and frame[GRAPH].building_function:
             msg = (
                 f"Variable {self.name!r}.numpy() was called while tracing "
@@ -343,7 +343,7 @@ class Variable(TensorOperators):
 
     def read_value(self) -> Any:
         """The current value as a tensor of the calling context."""
-        frame = state_get(_roots[0])
+        frame = state_get()
         out = _peek(self, frame)
         if out is not None:
             # The eager ReadVariableOp without the op machinery (its kernel returns the
@@ -384,7 +384,7 @@ class Variable(TensorOperators):
         return self._write(ASSIGN_SUB, delta, name)
 
     def _write(self, opdef: Any, value: Any, name: str | None) -> Any:
-        frame = state_get(_roots[0])
+        frame = state_get()
         if (
             frame[EAGER]
             and type(value) is EagerTensor
@@ -578,7 +578,7 @@ def global_variables_initializer() -> Operation | None:
         ...     sess.run(v)
         array([1., 2.], dtype=float32)
     """
-    frame = state_get(_roots[0])
+    frame = state_get()
     if frame[EAGER]:
         return None
     graph = get_default_graph()

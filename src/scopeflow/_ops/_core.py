@@ -13,7 +13,7 @@ from typing import Any, Final, cast
 
 import numpy as np
 
-from .._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
+from .._context import EAGER, GRAPH, PAUSED, TAPES, Frame, state_get
 from .._graph import Graph, Operation, Shape, Tensor, global_default_graph
 from .._quiet import QUIET, quiet_reset, quiet_set
 from .._scopes import control_dependencies
@@ -109,7 +109,7 @@ def apply(
         The single output tensor, a tuple for several outputs, and for ops without
         outputs the Operation (graph mode) or None (eager).
     """
-    frame = state_get(_roots[0])
+    frame = state_get()
     if frame[EAGER]:
         return _apply_eager(frame, opdef, inputs, attrs, name)
     graph = frame[GRAPH]
@@ -376,7 +376,7 @@ def constant(
                 f"reshaped to {target}"
             )
             raise ValueError(msg)
-    frame = state_get(_roots[0])
+    frame = state_get()
     if frame[EAGER]:
         return wrap(arr)
     graph = frame[GRAPH]
@@ -416,7 +416,7 @@ def convert_to_tensor(
         and not (isinstance(value, (list, tuple)) and _holds_tensors(value))  # packed
     ):
         value = _hinted(value, dtype_hint)
-    frame = state_get(_roots[0])
+    frame = state_get()
     if frame[EAGER]:
         if type(value) is EagerTensor:
             if dt is not None and value.dtype != dt:
@@ -485,7 +485,7 @@ def placeholder(
     """
     dt = as_dtype(dtype)
     check_tensor_dtype(dt)
-    frame = state_get(_roots[0])
+    frame = state_get()
     if frame[EAGER]:
         msg = (
             "placeholder() is not compatible with eager execution: call it inside "
@@ -546,7 +546,7 @@ def group(*inputs: Any, name: str | None = None) -> Operation | None:
         >>> [op.name for op in g.control_inputs]
         ['Const', 'Const_1']
     """
-    frame = state_get(_roots[0])
+    frame = state_get()
     if frame[EAGER]:
         return None
     deps: list[Operation] = []

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from .._context import EAGER, PAUSED, TAPES, _roots, state_get
+from .._context import EAGER, PAUSED, TAPES, state_get
 from .._quiet import QUIET, quiet_reset, quiet_set
 from .._tensor import _SCALAR_CACHE, PY_SCALARS, EagerTensor, shared_scalar, wrap
 from ._core import EAGER_READS, NO_ATTRS, apply, offer_read
@@ -63,12 +63,12 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
                 # would resolve it (~2.5 µs less, bench_functions' MLP); the read is
                 # recorded only with the op. Where the fast path declines, the general
                 # path gets the variable itself (the same read, errors and records).
-                read = EAGER_READS[ty][0](y, state_get(_roots[0]))
+                read = EAGER_READS[ty][0](y, state_get())
                 if read is not None:
                     y = read
                     ty = EagerTensor
             if ty is EagerTensor:
-                frame = state_get(_roots[0])
+                frame = state_get()
                 if frame[EAGER]:
                     a = x._value
                     b = y._value
@@ -101,7 +101,7 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
             elif ty in PY_SCALARS:
                 # ``x * 2.0``, the commonest form: _run_scalar and the cache lookup of
                 # shared_scalar written out here (two calls less: about 0.2 µs of 1.3 µs);
-                frame = state_get(_roots[0])
+                frame = state_get()
                 if frame[EAGER]:
                     a = x._value
                     dtype = a.dtype
@@ -123,7 +123,7 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
                                     entry._offer(opdef, (x, wrap(b)), (out,), NO_ATTRS)
                             return out
         elif ty is EagerTensor and tx in PY_SCALARS:
-            frame = state_get(_roots[0])
+            frame = state_get()
             if frame[EAGER]:
                 b = y._value
                 if b.dtype in dtypes:
@@ -141,7 +141,7 @@ def reflected(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> Cal
     def rop(self: Any, other: Any) -> Any:
         kind = type(other)
         if type(self) is EagerTensor and kind in PY_SCALARS:
-            frame = state_get(_roots[0])
+            frame = state_get()
             if frame[EAGER]:
                 b = self._value
                 dtype = b.dtype

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._context import TAPES, _roots, state_get
+from .._context import TAPES, state_get
 from .._tensor import EagerTensor, wrap
 from ._core import NO_ATTRS, apply
 from ._registry import REGISTRY, Spec, register_op
@@ -106,7 +106,7 @@ BROADCAST_LIKE = register_op(
 
 def zeros_like(x: Any) -> Any:
     """Zeros with the dtype and runtime shape of ``x``."""
-    if type(x) is EagerTensor and not state_get(_roots[0])[TAPES]:
+    if type(x) is EagerTensor and not state_get()[TAPES]:
         # Nothing to record: skip the op machinery (and np.zeros_like, slow on small arrays).
         value = x._value
         return wrap(np.zeros(value.shape, value.dtype))
@@ -115,7 +115,7 @@ def zeros_like(x: Any) -> Any:
 
 def ones_like(x: Any) -> Any:
     """Ones with the dtype and runtime shape of ``x``."""
-    if type(x) is EagerTensor and not state_get(_roots[0])[TAPES]:
+    if type(x) is EagerTensor and not state_get()[TAPES]:
         value = x._value
         ones = np.empty(value.shape, value.dtype)
         ones.fill(1)  # np.ones and np.ones_like are several times slower on small arrays
