@@ -72,3 +72,49 @@ def test_variable_operand_not_recorded_where_paused() -> None:
     assert _records(tape) == ["ReadVariableOp", "Mul"]
     np.testing.assert_array_equal(y.numpy(), np.full(2, 2.0, np.float32))
     np.testing.assert_array_equal(tape.gradient(z, v).numpy(), np.ones(2, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.complex64, np.int32])
+@pytest.mark.parametrize(("ta", "tb"), [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("weights", ["variable", "tensor"])
+def test_eager_matmul_matches_the_general_path(
+    dtype: Any, ta: bool, tb: bool, weights: str
+) -> None:
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((3, 4) if not ta else (4, 3)).astype(dtype)
+    b = rng.standard_normal((4, 5) if not tb else (5, 4)).astype(dtype)
+    x = sf.constant(a)
+    w: Any = sf.Variable(b) if weights == "variable" else sf.constant(b)
+    attrs = {"transpose_a": ta, "transpose_b": tb}
+    with sf.GradientTape(persistent=True) as fast_tape:
+        fast_tape.watch(x)
+        fast = sf.matmul(x, w, transpose_a=ta, transpose_b=tb)
+    with sf.GradientTape(persistent=True) as slow_tape:
+        slow_tape.watch(x)
+        slow = apply(REGISTRY["MatMul"], (x, w), attrs)
+    np.testing.assert_array_equal(fast.numpy(), slow.numpy(), strict=True)
+    assert _records(fast_tape) == _records(slow_tape)
+    assert [rec[3] for rec in fast_tape._records][-1] == attrs
+    if np.dtype(dtype).kind == "f":
+        _, g_fast = fast_tape.gradient(fast, [x, w])
+        _, g_slow = slow_tape.gradient(slow, [x, w])
+        np.testing.assert_array_equal(g_fast.numpy(), g_slow.numpy(), strict=True)
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_value"),
+    [((2, 3), np.ones((4, 5), np.float32)), ((2, 3), np.ones((3, 5), np.float64)),
+     ((3,), np.ones((3, 5), np.float32)), ((2, 2, 3), np.ones((3, 5), np.float32))],
+)  # fmt: skip
+def test_eager_matmul_refusals_raise_and_record_as_before(a_shape: Any, b_value: Any) -> None:
+    x = sf.constant(np.ones(a_shape, np.float32))
+    v = sf.Variable(b_value, name="w")
+    outcomes = []
+    for run in (lambda: sf.matmul(x, v), lambda: apply(REGISTRY["MatMul"], (x, v), {
+            "transpose_a": False, "transpose_b": False})):  # fmt: skip
+        with sf.GradientTape() as tape:
+            try:
+                outcomes.append(("ok", run().numpy().tolist(), _records(tape)))
+            except (TypeError, ValueError) as err:
+                outcomes.append((type(err).__name__, str(err), _records(tape)))
+    assert outcomes[0] == outcomes[1]
