@@ -8,8 +8,9 @@ the sources.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
+from ._backprop import tensor_of
 from ._graph import Tensor
 from ._ops._grad_util import zeros_like
 from ._tensor import EagerTensor
@@ -17,20 +18,42 @@ from ._variables import Variable
 
 __all__ = ["_check_leaves", "_leaves", "_leaves_like", "_rebuild", "unconnected_is_zero"]
 
+_LEAF_TYPES: Final = frozenset({EagerTensor, Tensor, Variable})
 
-def _leaves(value: Any) -> Iterable[Any]:
-    if isinstance(value, Mapping):
+
+def _leaves(value: Any) -> list[Any]:
+    """The leaves of a nested list/tuple/dict structure, in order."""
+    out: list[Any] = []
+    _collect(value, out)
+    return out
+
+
+def _collect(value: Any, out: list[Any]) -> None:
+    # Exact lists and tuples (never mappings) are tested before the ABC check, which
+    # costs ~0.3 µs per node (a training step's gradient walks its sources thrice).
+    kind = type(value)
+    if kind is list or kind is tuple:
+        for v in value:
+            if type(v) in _LEAF_TYPES:
+                out.append(v)
+            else:
+                _collect(v, out)
+    elif kind in _LEAF_TYPES:
+        out.append(value)
+    elif isinstance(value, Mapping):
         for v in value.values():
-            yield from _leaves(v)
+            _collect(v, out)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            yield from _leaves(v)
+            _collect(v, out)
     else:
-        yield value
+        out.append(value)
 
 
 def _check_leaves(leaves: list[Any], what: str, *, allow_none: bool) -> None:
     for leaf in leaves:
+        if type(leaf) in _LEAF_TYPES:
+            continue  # the common case, without the isinstance tests
         if leaf is None and allow_none:
             continue
         if not isinstance(leaf, (EagerTensor, Tensor, Variable)):
@@ -62,19 +85,29 @@ def _leaves_like(value: Any, structure: Any) -> Iterable[Any]:
 def _rebuild(
     sources: Any, grads: dict[int, Any], var_grads: dict[int, Any], zero: bool = False
 ) -> Any:
-    if isinstance(sources, Mapping):
+    """The gradients (from ``backprop``) of ``sources``, in their structure."""
+    kind = type(sources)
+    if kind is Variable:  # exact types first (see _collect)
+        grad = var_grads.get(id(sources))
+    elif kind is EagerTensor or kind is Tensor:
+        grad = grads.get(id(sources))
+    elif kind is list:
+        return [_rebuild(v, grads, var_grads, zero) for v in sources]
+    elif isinstance(sources, Mapping):
         return {k: _rebuild(v, grads, var_grads, zero) for k, v in sources.items()}
-    if isinstance(sources, (list, tuple)):
+    elif isinstance(sources, (list, tuple)):
         items = [_rebuild(v, grads, var_grads, zero) for v in sources]
         return items if isinstance(sources, list) else type(sources)(items)
-    if isinstance(sources, Variable):
+    elif isinstance(sources, Variable):
         grad = var_grads.get(id(sources))
     elif isinstance(sources, (EagerTensor, Tensor)):
         grad = grads.get(id(sources))
     else:
         msg = f"gradient() sources must be tensors or variables, got {sources!r}"
         raise TypeError(msg)
-    return zeros_like(sources) if grad is None and zero else grad
+    if grad is None:
+        return zeros_like(sources) if zero else None
+    return tensor_of(grad)  # the eager walk gives NumPy arrays
 
 
 def unconnected_is_zero(unconnected_gradients: Any, what: str) -> bool:

@@ -97,11 +97,12 @@ def _call_backward(
     # One backward function per forward trace and set of differentiated inputs
     # (``needed``, from the tape: None for all) and variables (the tape's sources).
     source_vars = SOURCE_VARIABLES.get()
-    var_needed = (
-        None
-        if source_vars is None
-        else tuple(id(v) in source_vars for v in variables_read(concrete))
-    )
+    if source_vars is None:
+        var_needed = None
+    elif not source_vars:  # no variable asked for (an input's gradient): no scan
+        var_needed = (False,) * len(variables_read(concrete))
+    else:
+        var_needed = tuple(id(v) in source_vars for v in variables_read(concrete))
     key = (needed, var_needed)
     cache: dict[Any, _Backward | str] | None = concrete._backward
     backward = None if cache is None else cache.get(key)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._context import TAPES, _roots, state_get
+from .._context import TAPES, state_get
 from .._tensor import EagerTensor, wrap
 from ._core import NO_ATTRS, apply
 from ._registry import REGISTRY, Spec, register_op
@@ -60,22 +60,36 @@ def _second_shape_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[
     return ((dtype, like_shape),)
 
 
+_add_reduce = np.add.reduce
+
+
 def _sum_to_shape(g: np.ndarray[Any, Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
     if g.shape == shape:
         return g
     extra = g.ndim - len(shape)
+    if extra > 0 and g.shape[extra:] == shape and type(g) is np.ndarray:
+        # Only leading dimensions to sum (a bias): the axes below, without the scan, and
+        # the reduction g.sum() runs, called directly (~1 µs of a layer's bias gradient).
+        return np.asarray(_add_reduce(g, tuple(range(extra))))
     axes = tuple(range(extra)) + tuple(
         i + extra for i, d in enumerate(shape) if d == 1 and g.shape[i + extra] != 1
     )
     return np.asarray(g.sum(axis=axes).reshape(shape))
 
 
-ZEROS_LIKE = register_op(
-    "ZerosLike", infer=_like_rule, kernel=lambda attrs, x: np.zeros_like(x), differentiable=False
-)
-ONES_LIKE = register_op(
-    "OnesLike", infer=_like_rule, kernel=lambda attrs, x: np.ones_like(x), differentiable=False
-)
+def _zeros_kernel(attrs: dict[str, Any], x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    # np.zeros_like is Python code (~1 µs on small arrays; a traced gradient runs it).
+    return np.zeros(x.shape, x.dtype)
+
+
+def _ones_kernel(attrs: dict[str, Any], x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    ones = np.empty(x.shape, x.dtype)
+    ones.fill(1)  # np.ones and np.ones_like are several times slower on small arrays
+    return ones
+
+
+ZEROS_LIKE = register_op("ZerosLike", infer=_like_rule, kernel=_zeros_kernel, differentiable=False)
+ONES_LIKE = register_op("OnesLike", infer=_like_rule, kernel=_ones_kernel, differentiable=False)
 SUM_TO_SHAPE = register_op(
     "SumToShape",
     infer=_second_shape_rule,
@@ -92,7 +106,7 @@ BROADCAST_LIKE = register_op(
 
 def zeros_like(x: Any) -> Any:
     """Zeros with the dtype and runtime shape of ``x``."""
-    if type(x) is EagerTensor and not state_get(_roots[0])[TAPES]:
+    if type(x) is EagerTensor and not state_get()[TAPES]:
         # Nothing to record: skip the op machinery (and np.zeros_like, slow on small arrays).
         value = x._value
         return wrap(np.zeros(value.shape, value.dtype))
@@ -101,7 +115,7 @@ def zeros_like(x: Any) -> Any:
 
 def ones_like(x: Any) -> Any:
     """Ones with the dtype and runtime shape of ``x``."""
-    if type(x) is EagerTensor and not state_get(_roots[0])[TAPES]:
+    if type(x) is EagerTensor and not state_get()[TAPES]:
         value = x._value
         ones = np.empty(value.shape, value.dtype)
         ones.fill(1)  # np.ones and np.ones_like are several times slower on small arrays

@@ -50,6 +50,8 @@ class OpDef:
             one op applied, as run plans call it (None: ``kernel`` with ``attrs`` first).
             Saves a Python frame per op and run for ops whose kernel wraps a NumPy
             function (about 60-100 ns each, bench_functions' MLP call).
+        np_grad: the same gradient on NumPy arrays, for eager walks that no tape records
+            (``_np_grad``), or None.
     """
 
     __slots__ = (
@@ -58,6 +60,7 @@ class OpDef:
         "grad",
         "infer",
         "kernel",
+        "np_grad",
         "same_dtype",
         "stateful",
         "type",
@@ -82,6 +85,7 @@ class OpDef:
         self.stateful = stateful
         self.grad: GradFn | None = None
         self.bind = bind
+        self.np_grad: GradFn | None = None
 
     def __repr__(self) -> str:
         return f"<OpDef {self.type}>"
