@@ -10,19 +10,16 @@ control dependencies, device, control-flow scope) is task-local and lives in the
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _context
 from ._context import (
     CONTROLS,
-    DEVICE,
     EAGER,
-    FLOW,
     GLOBAL_GRAPH,
     GRAPH,
     LOG,
@@ -35,6 +32,7 @@ from ._context import (
 )
 from ._copying import refuse_copying
 from ._introspect import with_description
+from ._names import check_name as _check_name, take_verbatim, unique
 from ._operation import Operation, Shape, Tensor
 from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError, TracingError
 
@@ -52,12 +50,8 @@ __all__ = [
 ]
 
 
-_VALID_OP_NAME: Final = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")
-_VALID_SCOPE_NAME: Final = re.compile(r"[A-Za-z0-9_.\\/>-]*")
-# Names already validated, per pattern: name scopes are entered again and again.
-_valid_root: set[str] = set()
-_valid_nested: set[str] = set()
 _graph_ids = itertools.count(1)
+_new = object.__new__
 
 
 @refuse_copying(
@@ -80,6 +74,22 @@ class Graph:
         (True, ['Const'])
     """
 
+    # Slots for what op creation reads on every op (SPEC section 11, bench_tasks): a slot is
+    # read at a fixed offset where an instance dict costs a lookup in a dict that, with
+    # thousands of graphs built by interleaved tasks, is rarely in the cache.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_by_name",
+        "_finalized",
+        "_indexed",
+        "_lock",
+        "_name_memo",
+        "_names_high",
+        "_names_in_use",
+        "_ops",
+    )
+
     building_function: bool = False
     """True for a :class:`FuncGraph`: a graph a traced function is being built into."""
 
@@ -90,8 +100,15 @@ class Graph:
         self._name = name if name is not None else f"graph_{next(_graph_ids)}"
         self._lock = threading.Lock()
         self._ops: list[Operation] = []
+        # The name index is filled lazily (see _index_names): ops[:_indexed] are in it.
         self._by_name: dict[str, Operation] = {}
+        self._indexed = 0
+        # See _names: counts of the names asked for, the largest taken suffix per name.
         self._names_in_use: dict[str, int] = {}
+        self._names_high: dict[str, int] = {}
+        # op type -> (name scope, "scope/Type", its lower-case key): the last automatic
+        # name of each type, so that a chain of ops in one scope formats no names twice.
+        self._name_memo: dict[str, tuple[str, str, str]] = {}
         self._collections: dict[str, list[Any]] = {}
         self._finalized = False
         self._switch = ContextSwitch(
@@ -203,7 +220,7 @@ class Graph:
             msg = f"{name!r} looks like a tensor name; use get_tensor_by_name() for tensors"
             raise ValueError(msg)
         try:
-            return self._by_name[name]
+            return self._index_names()[name]
         except KeyError:
             msg = f"The name {name!r} refers to no operation in {self!r}"
             raise KeyError(msg) from None
@@ -224,6 +241,22 @@ class Graph:
             raise KeyError(msg)
         return op._outputs[i]
 
+    def _index_names(self) -> dict[str, Operation]:
+        """The name -> op index, brought up to date (it is filled lazily: an insert per op
+        into a growing dict cost a few cache misses per op of interleaved tasks)."""
+        with self._lock:
+            return self._index_names_locked()
+
+    def _index_names_locked(self) -> dict[str, Operation]:
+        by_name = self._by_name
+        ops = self._ops
+        n = len(ops)
+        if self._indexed < n:
+            for op in ops[self._indexed : n]:
+                by_name[op._name] = op
+            self._indexed = n
+        return by_name
+
     def unique_name(self, name: str, mark_as_used: bool = True) -> str:
         """``name`` under the current name scope, made unique in this graph."""
         prefix = self.get_name_scope()
@@ -240,20 +273,7 @@ class Graph:
             lock.release()
 
     def _unique_name_locked(self, name: str, mark_as_used: bool) -> str:
-        in_use = self._names_in_use
-        key = name.lower()
-        i = in_use.get(key, 0)
-        if mark_as_used:
-            in_use[key] = i + 1
-        if i == 0:
-            return name
-        base = key
-        while key in in_use:
-            key = f"{base}_{i}"
-            i += 1
-        if mark_as_used:
-            in_use[key] = 1
-        return f"{name}_{i - 1}"
+        return unique(self._names_in_use, self._names_high, name, mark_as_used)
 
     # -- collections and finalization ----------------------------------------------------
 
@@ -337,14 +357,16 @@ class Graph:
     ) -> Operation:
         """Create an operation with the calling task's scopes (``frame``).
 
-        This is the hot path of graph building (SPEC section 11 asks for 200,000 ops/s):
-        it reads the frame once, builds the op and its tensors without helper calls, and
-        holds the graph lock only to name and append the op.
+        The general path; :meth:`_op1` is the hot path for an automatically named op
+        with one output. Holds the graph lock only to name and append the op.
         """
         if not frame[EAGER] and (frame[GRAPH] or global_default_graph()) is self:
             scopes = frame[SCOPES]
         else:
             scopes = _context.scopes_of(frame, self, False)
+        if name is None and len(outputs) == 1 and not stateful:
+            dtype, shape = outputs[0]
+            return self._op1(op_type, inputs, attrs, dtype, shape, scopes)._op
         prefix = scopes[NAME]
         verbatim = False
         if name is None:
@@ -357,74 +379,101 @@ class Graph:
             full = name[:-1] if verbatim else (f"{prefix}/{name}" if prefix else name)
             _check_name(full if verbatim else name, bool(prefix) and not verbatim)
         chain = scopes[CONTROLS]
-        op = object.__new__(Operation)
+        op = _new(Operation)
         op._type = op_type
         op._inputs = inputs
         op._attrs = attrs
         op._control_inputs = _control_inputs_for(chain, inputs) if chain else ()
-        op._ctl = chain
-        op._device = scopes[DEVICE]
-        op._flow = scopes[FLOW]
+        op._scopes = scopes
         op._graph = self
-        if len(outputs) == 1:  # the common case, without a loop
-            t = object.__new__(Tensor)
+        tensors = []
+        for i, (dtype, shape) in enumerate(outputs):
+            t = _new(Tensor)
             t._op = op
-            t._value_index = 0
-            t._dtype, t._shape = outputs[0]
-            op._outputs = (t,)
-        else:
-            tensors = []
-            for i, (dtype, shape) in enumerate(outputs):
-                t = object.__new__(Tensor)
-                t._op = op
-                t._value_index = i
-                t._dtype = dtype
-                t._shape = shape
-                tensors.append(t)
-            op._outputs = tuple(tensors)
+            t._value_index = i
+            t._dtype = dtype
+            t._shape = shape
+            tensors.append(t)
+        op._outs = tensors[0] if len(tensors) == 1 else tuple(tensors)
+        with self._lock:
+            if self._finalized:
+                self._check_not_finalized("add an operation to")
+            if verbatim:
+                if full in self._index_names_locked():
+                    msg = f"An operation named {full!r} already exists in {self!r}"
+                    raise ValueError(msg)
+                take_verbatim(self._names_in_use, self._names_high, full.lower())
+            else:
+                full = unique(self._names_in_use, self._names_high, full, True)
+            op._name = full
+            if stateful and self.building_function:
+                # Under the lock, once the op is sure to exist: threads adding stateful
+                # ops at once extend one chain, and a refused op never joins it.
+                self._order_stateful(op)  # type: ignore[attr-defined]
+            ops = self._ops
+            op._id = len(ops)
+            ops.append(op)
+        return op
+
+    def _op1(
+        self,
+        op_type: str,
+        inputs: tuple[Tensor, ...],
+        attrs: dict[str, Any],
+        dtype: np.dtype[Any],
+        shape: Shape | None,
+        scopes: tuple[Any, ...],
+    ) -> Tensor:
+        """The hot path of graph building (SPEC section 11): a non-stateful op with one
+        output and an automatic name, built under ``scopes`` (the scopes tuple of the
+        calling task's frame on this graph); returns its output tensor.
+
+        Everything is written out, without helper calls: about 0.6 µs per op.
+        """
+        chain = scopes[1]  # CONTROLS, written out like the indices below
+        op = _new(Operation)
+        op._type = op_type
+        op._inputs = inputs
+        op._attrs = attrs
+        op._control_inputs = _control_inputs_for(chain, inputs) if chain else ()
+        op._scopes = scopes
+        op._graph = self
+        t = _new(Tensor)
+        t._op = op
+        t._value_index = 0
+        t._dtype = dtype
+        t._shape = shape
+        op._outs = t
+        prefix = scopes[0]  # NAME
         # acquire/release rather than `with`: half the cost on 3.11, on every op.
         lock = self._lock
         lock.acquire()
         try:
             if self._finalized:
                 self._check_not_finalized("add an operation to")
-            if verbatim:
-                if full in self._by_name:
-                    msg = f"An operation named {full!r} already exists in {self!r}"
-                    raise ValueError(msg)
-                key = full.lower()
-                self._names_in_use[key] = self._names_in_use.get(key, 0) + 1
+            memo = self._name_memo.get(op_type)
+            if memo is not None and memo[0] is prefix:
+                full = memo[1]
+                key = memo[2]
             else:
-                full = self._unique_name_locked(full, True)
-            op._name = full
-            if stateful and self.building_function:
-                # Under the lock, once the op is sure to exist: threads adding stateful
-                # ops at once extend one chain, and a refused op never joins it.
-                self._order_stateful(op)  # type: ignore[attr-defined]
-            op._id = len(self._ops)
-            self._ops.append(op)
-            self._by_name[full] = op
+                full = f"{prefix}/{op_type}" if prefix else op_type
+                key = full.lower()
+                self._name_memo[op_type] = (prefix, full, key)
+            counts = self._names_in_use
+            i = counts.get(key)
+            high = self._names_high
+            if i and (not high or i > high.get(key, 0)):
+                # Taken before, and no name "<key>_<i or more>" is: "<full>_<i>" is free.
+                counts[key] = i + 1
+                op._name = f"{full}_{i}"
+            else:
+                op._name = unique(counts, high, full, True)
+            ops = self._ops
+            op._id = len(ops)
+            ops.append(op)
         finally:
             lock.release()
-        return op
-
-
-def _check_name(name: str, nested: bool) -> None:
-    valid = _valid_nested if nested else _valid_root
-    if name in valid:
-        return
-    pattern = _VALID_SCOPE_NAME if nested else _VALID_OP_NAME
-    if pattern.fullmatch(name):
-        if len(valid) > 4096:
-            valid.clear()
-        valid.add(name)
-    else:
-        where = "inside a name scope" if nested else "at the root"
-        msg = (
-            f"{name!r} is not a valid name {where}: names use letters, digits and . _ - / > "
-            f"(no ':'), and a name at the root may not start with '_' or '-'"
-        )
-        raise ValueError(msg)
+        return t
 
 
 def _control_inputs_for(

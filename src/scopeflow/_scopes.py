@@ -39,10 +39,10 @@ from ._graph import (
     Graph,
     Operation,
     Tensor,
-    _check_name,
     global_default_graph,
 )
 from ._introspect import with_description
+from ._names import check_name as _check_name
 from .errors import GraphMismatchError
 
 __all__ = [

@@ -233,16 +233,14 @@ def _apply_graph(
     except (TypeError, ValueError) as err:
         raise _fail(opdef, name, inputs, err) from None
     op = graph._create_op(opdef.type, tuple(tensors), attrs, specs, name, frame, opdef.stateful)
-    outputs = op._outputs
     if frame[TAPES] and not frame[PAUSED]:
         hook = record_hook[0]
         if hook is not None:
-            hook(frame, opdef, op._inputs, outputs, attrs)
-    if len(outputs) == 1:
-        return outputs[0]
-    if not outputs:
-        return op
-    return outputs
+            hook(frame, opdef, op._inputs, op._outputs, attrs)
+    outs = op._outs  # the tensor itself for one output, else a tuple
+    if type(outs) is Tensor or outs:
+        return outs
+    return op
 
 
 # -- constants, placeholders, identity -------------------------------------------------
@@ -271,8 +269,8 @@ def _make_const(frame: Frame, graph: Graph, arr: np.ndarray[Any, Any], name: str
     if arr.flags.writeable:  # shared scalar arrays already are read-only
         arr.flags.writeable = False
     attrs = {"value": arr, "dtype": arr.dtype, "shape": arr.shape}
-    op = graph._create_op("Const", (), attrs, ((arr.dtype, arr.shape),), name or "Const", frame)
-    return op._outputs[0]
+    op = graph._create_op("Const", (), attrs, ((arr.dtype, arr.shape),), name, frame)
+    return op._outs  # type: ignore[return-value]  # one output: the tensor itself
 
 
 def constant(
