@@ -364,9 +364,11 @@ class Graph:
             scopes = frame[SCOPES]
         else:
             scopes = _context.scopes_of(frame, self, False)
-        if name is None and len(outputs) == 1 and not stateful:
+        if name is None and len(outputs) == 1 and not stateful and len(inputs) <= 2:
             dtype, shape = outputs[0]
-            return self._op1(op_type, inputs, attrs, dtype, shape, scopes)._op
+            a = inputs[0] if inputs else None
+            b = inputs[1] if len(inputs) == 2 else None
+            return self._op1(op_type, a, b, attrs, dtype, shape, scopes)._op
         prefix = scopes[NAME]
         verbatim = False
         if name is None:
@@ -381,7 +383,13 @@ class Graph:
         chain = scopes[CONTROLS]
         op = _new(Operation)
         op._type = op_type
-        op._inputs = inputs
+        n = len(inputs)
+        if n == 1 or n == 2:  # see Operation.__slots__
+            op._ins = inputs[0]
+            op._in2 = inputs[1] if n == 2 else None
+        else:
+            op._ins = inputs
+            op._in2 = None
         op._attrs = attrs
         op._control_inputs = _control_inputs_for(chain, inputs) if chain else ()
         op._scopes = scopes
@@ -418,24 +426,34 @@ class Graph:
     def _op1(
         self,
         op_type: str,
-        inputs: tuple[Tensor, ...],
+        a: Tensor | None,
+        b: Tensor | None,
         attrs: dict[str, Any],
         dtype: np.dtype[Any],
         shape: Shape | None,
         scopes: tuple[Any, ...],
     ) -> Tensor:
-        """The hot path of graph building (SPEC section 11): a non-stateful op with one
-        output and an automatic name, built under ``scopes`` (the scopes tuple of the
-        calling task's frame on this graph); returns its output tensor.
+        """The hot path of graph building (SPEC section 11): a non-stateful op with the
+        inputs ``a`` and ``b`` (None: fewer), one output and an automatic name, built
+        under ``scopes`` (the scopes tuple of the calling task's frame on this graph);
+        returns its output tensor.
 
         Everything is written out, without helper calls: about 0.6 µs per op.
         """
         chain = scopes[1]  # CONTROLS, written out like the indices below
         op = _new(Operation)
         op._type = op_type
-        op._inputs = inputs
+        if a is None:
+            op._ins = ()
+        else:
+            op._ins = a
+        op._in2 = b
         op._attrs = attrs
-        op._control_inputs = _control_inputs_for(chain, inputs) if chain else ()
+        if chain:
+            inputs = () if a is None else (a,) if b is None else (a, b)
+            op._control_inputs = _control_inputs_for(chain, inputs)
+        else:
+            op._control_inputs = ()
         op._scopes = scopes
         op._graph = self
         t = _new(Tensor)

@@ -216,17 +216,19 @@ class Operation:
     """
 
     # A lean layout (SPEC section 11, bench_tasks): every op of every graph is one of these,
-    # and the collector traces them all. A single output tensor is held as is, not in a
-    # tuple (``_outputs`` makes the tuple on demand), and the scopes come as the frame's
-    # shared scopes tuple rather than one slot each: one tracked object and two slots less
-    # per op, which cut the collector's share of the 10,000-task row.
+    # and the collector traces them all, again and again while graphs grow. One or two
+    # inputs and a single output are held as they are, not in tuples (``_inputs`` and
+    # ``_outputs`` make the tuples on demand), and the scopes come as the frame's shared
+    # scopes tuple rather than one slot each: an Add op is two tracked objects (op and
+    # tensor) instead of four, which halved the collector's work per op.
     __slots__ = (
         "__weakref__",
         "_attrs",
         "_control_inputs",
         "_graph",
         "_id",
-        "_inputs",
+        "_in2",
+        "_ins",
         "_name",
         "_outs",
         "_scopes",
@@ -237,7 +239,8 @@ class Operation:
     _control_inputs: tuple[Operation, ...]
     _graph: Graph
     _id: int
-    _inputs: tuple[Tensor, ...]
+    _ins: Tensor | tuple[Tensor, ...]  # the first input when there are one or two
+    _in2: Tensor | None  # the second input when there are exactly two
     _name: str
     _outs: Tensor | tuple[Tensor, ...]  # the tensor itself when there is exactly one
     _scopes: tuple[Any, ...]  # (name scope, control chain, device, flow), as in a frame
@@ -249,6 +252,14 @@ class Operation:
             "an op function such as sf.no_op() or sf.add() adds one to the default "
             "graph; reach it through a tensor's .op",
         )
+
+    @property
+    def _inputs(self) -> tuple[Tensor, ...]:
+        first = self._ins
+        if type(first) is Tensor:
+            second = self._in2
+            return (first,) if second is None else (first, second)
+        return first
 
     @property
     def _outputs(self) -> tuple[Tensor, ...]:
@@ -282,7 +293,11 @@ class Operation:
     @property
     def inputs(self) -> tuple[Tensor, ...]:
         """The data inputs."""
-        return self._inputs
+        first = self._ins
+        if type(first) is Tensor:
+            second = self._in2
+            return (first,) if second is None else (first, second)
+        return first
 
     @property
     def outputs(self) -> tuple[Tensor, ...]:

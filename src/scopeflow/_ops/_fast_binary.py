@@ -130,18 +130,16 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
                             and shape is not None
                             and shape == y._shape
                         ):
-                            return graph._op1(
-                                op_type, (x, y), NO_ATTRS, dtype, shape, frame[SCOPES]
-                            )
+                            return graph._op1(op_type, x, y, NO_ATTRS, dtype, shape, frame[SCOPES])
                     elif ty in PY_SCALARS:
                         attrs = _CONST_ATTRS.get((ty, y, dtype))
                         if attrs is None:
                             attrs = const_attrs(y, dtype)
                         if attrs is not None:
                             scopes = frame[SCOPES]
-                            c = graph._op1("Const", (), attrs, attrs["dtype"], (), scopes)
+                            c = graph._op1("Const", None, None, attrs, attrs["dtype"], (), scopes)
                             # the rule's shape: x's broadcast with () is x's shape
-                            return graph._op1(op_type, (x, c), NO_ATTRS, dtype, x._shape, scopes)
+                            return graph._op1(op_type, x, c, NO_ATTRS, dtype, x._shape, scopes)
         elif ty is EagerTensor and tx in PY_SCALARS:
             frame = state_get(_roots[0])
             if frame[EAGER]:
@@ -181,8 +179,8 @@ def reflected(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> Cal
                     attrs = const_attrs(other, dtype)
                     if attrs is not None:
                         scopes = frame[SCOPES]
-                        c = graph._op1("Const", (), attrs, attrs["dtype"], (), scopes)
-                        return graph._op1(op_type, (c, self), NO_ATTRS, dtype, self._shape, scopes)
+                        c = graph._op1("Const", None, None, attrs, attrs["dtype"], (), scopes)
+                        return graph._op1(op_type, c, self, NO_ATTRS, dtype, self._shape, scopes)
         return apply(opdef, (other, self), NO_ATTRS, None)
 
     return rop
