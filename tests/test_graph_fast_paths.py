@@ -261,3 +261,43 @@ def test_a_graph_of_lean_ops_is_freed_by_the_collector() -> None:
     del g, x
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_graph_names_ops_as_the_written_out_rule_does(seed: int) -> None:
+    """Automatic names (with the graph's per-type memos), explicit, verbatim and peeked
+    names in several scopes, against the rule written out."""
+    rng = random.Random(seed)
+    ref = ReferenceNames()
+    g = sf.Graph()
+    taken: set[str] = set()
+    with g.as_default():
+        c = sf.placeholder(np.float32, (), name="c")
+    ref.unique("c", True)
+    taken.add("c")
+    for _ in range(250):
+        scope = rng.choice(["", "", "a", "B", "a/b"])
+        prefix = f"{scope}/" if scope else ""
+        with g.as_default(), sf.name_scope(f"{scope}/" if scope else None):
+            roll = rng.random()
+            if roll < 0.5:
+                op_type = rng.choice(["Add", "Identity", "Mul"])
+                fn = {"Add": sf.add, "Identity": sf.identity, "Mul": sf.multiply}[op_type]
+                got = fn(c) if op_type == "Identity" else fn(c, c)  # type: ignore[operator]
+                assert got.op.name == ref.unique(prefix + op_type, True), seed
+            elif roll < 0.75:
+                name = rng.choice(["Add", "add_2", "Add_1", "Mul_3", "x", "x_1", "Identity_2"])
+                got = sf.identity(c, name=name)
+                assert got.op.name == ref.unique(prefix + name, True), seed
+            elif roll < 0.9:
+                name = prefix + rng.choice(["Add_4", "add_5", "Mul", "y", "Identity_7"])
+                if name in taken:
+                    with pytest.raises(ValueError, match="already exists"):
+                        sf.identity(c, name=f"{name}/")
+                else:
+                    assert sf.identity(c, name=f"{name}/").op.name == name
+                    ref.verbatim(name.lower())
+            else:
+                name = rng.choice(["Add", "Mul_2", "z"])
+                assert g.unique_name(name, mark_as_used=False) == ref.unique(prefix + name, False)
+        taken.update(op.name for op in g.get_operations())

@@ -32,7 +32,7 @@ from ._context import (
 )
 from ._copying import refuse_copying
 from ._introspect import with_description
-from ._names import check_name as _check_name, take_verbatim, unique
+from ._names import NameMemo, check_name as _check_name, take_verbatim, unique
 from ._operation import Operation, Shape, Tensor
 from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError, TracingError
 
@@ -106,9 +106,9 @@ class Graph:
         # See _names: counts of the names asked for, the largest taken suffix per name.
         self._names_in_use: dict[str, int] = {}
         self._names_high: dict[str, int] = {}
-        # op type -> (name scope, "scope/Type", its lower-case key): the last automatic
-        # name of each type, so that a chain of ops in one scope formats no names twice.
-        self._name_memo: dict[str, tuple[str, str, str]] = {}
+        # op type -> its automatic names in the last name scope it was used in (see
+        # NameMemo: the counts there are the true ones).
+        self._name_memo: dict[str, NameMemo] = {}
         self._collections: dict[str, list[Any]] = {}
         self._finalized = False
         self._switch = ContextSwitch(
@@ -273,7 +273,31 @@ class Graph:
             lock.release()
 
     def _unique_name_locked(self, name: str, mark_as_used: bool) -> str:
+        self._drop_name_memos_locked()
         return unique(self._names_in_use, self._names_high, name, mark_as_used)
+
+    def _drop_name_memos_locked(self) -> None:
+        """Write the counts of the name memos back to the table and drop the memos."""
+        memos = self._name_memo
+        if memos:
+            counts = self._names_in_use
+            for memo in memos.values():
+                counts[memo.key] = memo.count
+            memos.clear()
+
+    def _auto_name_locked(self, op_type: str, prefix: str) -> str:
+        """The next automatic name of ``op_type`` in the name scope ``prefix`` when it has
+        no memo (the first op of a type in a scope), and a memo for the next ones."""
+        self._drop_name_memos_locked()
+        full = f"{prefix}/{op_type}" if prefix else op_type
+        counts = self._names_in_use
+        high = self._names_high
+        name = unique(counts, high, full, True)
+        key = full.lower()
+        count = counts[key]
+        if count > high.get(key, 0):  # no taken key_N with N >= count: memo holds
+            self._name_memo[op_type] = NameMemo(prefix, full, key, count)
+        return name
 
     # -- collections and finalization ----------------------------------------------------
 
@@ -398,6 +422,7 @@ class Graph:
         for i, (dtype, shape) in enumerate(outputs):
             t = _new(Tensor)
             t._op = op
+            t._graph = self
             t._value_index = i
             t._dtype = dtype
             t._shape = shape
@@ -406,6 +431,7 @@ class Graph:
         with self._lock:
             if self._finalized:
                 self._check_not_finalized("add an operation to")
+            self._drop_name_memos_locked()
             if verbatim:
                 if full in self._index_names_locked():
                     msg = f"An operation named {full!r} already exists in {self!r}"
@@ -458,6 +484,7 @@ class Graph:
         op._graph = self
         t = _new(Tensor)
         t._op = op
+        t._graph = self
         t._value_index = 0
         t._dtype = dtype
         t._shape = shape
@@ -470,22 +497,12 @@ class Graph:
             if self._finalized:
                 self._check_not_finalized("add an operation to")
             memo = self._name_memo.get(op_type)
-            if memo is not None and memo[0] is prefix:
-                full = memo[1]
-                key = memo[2]
+            if memo is not None and memo.prefix is prefix:
+                i = memo.count
+                memo.count = i + 1
+                op._name = f"{memo.full}_{i}"
             else:
-                full = f"{prefix}/{op_type}" if prefix else op_type
-                key = full.lower()
-                self._name_memo[op_type] = (prefix, full, key)
-            counts = self._names_in_use
-            i = counts.get(key)
-            high = self._names_high
-            if i and (not high or i > high.get(key, 0)):
-                # Taken before, and no name "<key>_<i or more>" is: "<full>_<i>" is free.
-                counts[key] = i + 1
-                op._name = f"{full}_{i}"
-            else:
-                op._name = unique(counts, high, full, True)
+                op._name = self._auto_name_locked(op_type, prefix)
             ops = self._ops
             op._id = len(ops)
             ops.append(op)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["check_name", "count_of", "note", "take_verbatim", "unique"]
+__all__ = ["NameMemo", "check_name", "count_of", "note", "take_verbatim", "unique"]
 
 _SUFFIXED: Final = re.compile(r"(.*)_([1-9][0-9]*)", re.DOTALL)
 _VALID_OP_NAME: Final = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")
@@ -32,6 +32,26 @@ _VALID_SCOPE_NAME: Final = re.compile(r"[A-Za-z0-9_.\\/>-]*")
 # Names already validated, per pattern: name scopes are entered again and again.
 _valid_root: set[str] = set()
 _valid_nested: set[str] = set()
+
+
+class NameMemo:
+    """The automatic names of one op type in one name scope of a graph, while they are
+    handed out in a row: ``full`` (``"scope/Type"``), its key and its count.
+
+    While a memo exists, its count is the true count of its key (the table's entry is
+    stale), and no name ``key_N`` with ``N >= count`` is taken, so the next name is
+    ``f"{full}_{count}"`` with no lookup in the table: the graph writes the counts back
+    and drops its memos before it uses the table itself (SPEC section 11, bench_tasks:
+    saves two lookups and a store per op in a dict that interleaved tasks keep cold).
+    """
+
+    __slots__ = ("count", "full", "key", "prefix")
+
+    def __init__(self, prefix: str, full: str, key: str, count: int) -> None:
+        self.prefix = prefix
+        self.full = full
+        self.key = key
+        self.count = count
 
 
 def _split(key: str) -> tuple[str, int] | None:

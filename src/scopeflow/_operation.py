@@ -43,8 +43,11 @@ class Tensor(TensorOperators):
         ('c:0', (2,))
     """
 
-    __slots__ = ("_dtype", "_op", "_shape", "_value_index")
+    # _graph is _op._graph, held here too: the graph fast paths check an operand's graph
+    # without reading its op (with thousands of interleaved tasks, a cache miss per op).
+    __slots__ = ("_dtype", "_graph", "_op", "_shape", "_value_index")
 
+    _graph: Graph
     _op: Operation
     _value_index: int
     _dtype: np.dtype[Any]
@@ -65,7 +68,7 @@ class Tensor(TensorOperators):
     @property
     def graph(self) -> Graph:
         """The graph this tensor belongs to."""
-        return self._op._graph
+        return self._graph
 
     @property
     def value_index(self) -> int:

@@ -187,7 +187,7 @@ def _as_outputs(opdef: OpDef, result: Any, specs: tuple[Spec, ...]) -> tuple[Eag
 def graph_tensor(frame: Frame, graph: Graph, x: Any, dtype: np.dtype[Any] | None) -> Tensor:
     """``x`` as a tensor of ``graph``: its own tensors pass, values become constants."""
     if type(x) is Tensor:
-        if x._op._graph is graph:
+        if x._graph is graph:
             return x
         return graph._foreign_input(x)
     if dtype is not None and type(x) in PY_SCALARS:
@@ -196,7 +196,7 @@ def graph_tensor(frame: Frame, graph: Graph, x: Any, dtype: np.dtype[Any] | None
             return _make_const(frame, graph, arr, None)
     x = _resolve(x)
     if type(x) is Tensor:
-        if x._op._graph is graph:
+        if x._graph is graph:
             return x
         return graph._foreign_input(x)
     if type(x) is EagerTensor:
@@ -223,7 +223,7 @@ def _apply_graph(
         tensors = []
         for x in inputs:
             # Inputs that already are tensors of this graph are the common case.
-            if type(x) is Tensor and x._op._graph is graph:
+            if type(x) is Tensor and x._graph is graph:
                 tensors.append(x)
             else:
                 if hint is None and opdef.same_dtype:

@@ -118,14 +118,14 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
             # shape, or x + 1.0, built without conversion, rule or general op path (the
             # rule's checks are the conditions here): 2.5 -> 1.0 µs per op (bench_ops).
             frame = state_get(_roots[0])
-            graph = x._op._graph
+            graph = x._graph
             if frame[GRAPH] is graph and not frame[EAGER] and not frame[TAPES] and name is None:
                 dtype = x._dtype
                 if dtype in dtypes:
                     if ty is Tensor:
                         shape = x._shape
                         if (
-                            y._op._graph is graph
+                            y._graph is graph
                             and y._dtype is dtype
                             and shape is not None
                             and shape == y._shape
@@ -172,7 +172,7 @@ def reflected(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> Cal
         elif ts is Tensor and to in PY_SCALARS:
             # 1.0 + x in the default graph: as in fast_binary, the Const first.
             frame = state_get(_roots[0])
-            graph = self._op._graph
+            graph = self._graph
             if frame[GRAPH] is graph and not frame[EAGER] and not frame[TAPES]:
                 dtype = self._dtype
                 if dtype in dtypes:
