@@ -12,14 +12,16 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from . import _context
 from ._context import (
     CONTROLS,
+    DEVICE,
     EAGER,
+    FLOW,
     GLOBAL_GRAPH,
     GRAPH,
     LOG,
@@ -52,6 +54,11 @@ __all__ = [
 
 _graph_ids = itertools.count(1)
 _new = object.__new__
+# What an op keeps of the scopes it was created in when there was no control dependency,
+# device or control-flow scope (the name scope is in its name): one shared tuple, where
+# the frame's tuple is a reference to an object of the task, far from the op in memory,
+# that the collector visits whenever it traces the op (the interleaved bench_tasks row).
+_PLAIN_SCOPES: Final = ("", (), "", None)
 
 
 @refuse_copying(
@@ -416,7 +423,8 @@ class Graph:
             op._in2 = None
         op._attrs = attrs
         op._control_inputs = _control_inputs_for(chain, inputs) if chain else ()
-        op._scopes = scopes
+        plain = not chain and not scopes[DEVICE] and scopes[FLOW] is None
+        op._scopes = _PLAIN_SCOPES if plain else scopes
         op._graph = self
         tensors = []
         for i, (dtype, shape) in enumerate(outputs):
@@ -478,9 +486,11 @@ class Graph:
         if chain:
             inputs = () if a is None else (a,) if b is None else (a, b)
             op._control_inputs = _control_inputs_for(chain, inputs)
+            op._scopes = scopes
         else:
             op._control_inputs = ()
-        op._scopes = scopes
+            # DEVICE and FLOW written out; see _PLAIN_SCOPES
+            op._scopes = _PLAIN_SCOPES if not scopes[2] and scopes[3] is None else scopes
         op._graph = self
         t = _new(Tensor)
         t._op = op

@@ -246,7 +246,7 @@ class Operation:
     _in2: Tensor | None  # the second input when there are exactly two
     _name: str
     _outs: Tensor | tuple[Tensor, ...]  # the tensor itself when there is exactly one
-    _scopes: tuple[Any, ...]  # (name scope, control chain, device, flow), as in a frame
+    _scopes: tuple[Any, ...]  # (name scope, control chain, device, flow): name scope unused
     _type: str
 
     def __init__(self, *args: object, **kwargs: object) -> None:
