@@ -157,7 +157,10 @@ def test_scalar_operands_build_the_ops_of_the_general_path(dtype: Any, scalar: A
             g = sf.Graph()
             with g.as_default(), sf.name_scope("s"), sf.device("/cpu:0"):
                 x = sf.placeholder(dtype, (2, None), name="x")
+                d = sf.placeholder(dtype, (), name="d")
                 try:
+                    with sf.control_dependencies([d]):  # Const and op get d
+                        fn(x, scalar) if fast else _general(opdef, x, scalar)
                     if fast:
                         a = fn(x, scalar)
                         b = eval(f"x {sym} scalar")
@@ -301,3 +304,13 @@ def test_a_graph_names_ops_as_the_written_out_rule_does(seed: int) -> None:
                 name = rng.choice(["Add", "Mul_2", "z"])
                 assert g.unique_name(name, mark_as_used=False) == ref.unique(prefix + name, False)
         taken.update(op.name for op in g.get_operations())
+
+
+def test_name_memos_of_alternating_op_types_stay() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(np.float32, (), name="x")
+        for _ in range(3):
+            x = x + 1.0
+    assert set(g._name_memo) == {"Const", "Add"}
+    assert [op.name for op in g.get_operations()][-2:] == ["Const_2", "Add_2"]

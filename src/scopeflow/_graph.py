@@ -11,30 +11,24 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final
-
-import numpy as np
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from . import _context
 from ._context import (
-    CONTROLS,
-    DEVICE,
-    EAGER,
-    FLOW,
     GLOBAL_GRAPH,
     GRAPH,
     LOG,
     NAME,
-    SCOPES,
     ContextSwitch,
     _roots,
     process_lock,
     state_get,
 )
 from ._copying import refuse_copying
+from ._graph_build import OpBuilder
 from ._introspect import with_description
-from ._names import NameMemo, check_name as _check_name, take_verbatim, unique
+from ._names import NameMemo
 from ._operation import Operation, Shape, Tensor
 from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError, TracingError
 
@@ -53,12 +47,6 @@ __all__ = [
 
 
 _graph_ids = itertools.count(1)
-_new = object.__new__
-# What an op keeps of the scopes it was created in when there was no control dependency,
-# device or control-flow scope (the name scope is in its name): one shared tuple, where
-# the frame's tuple is a reference to an object of the task, far from the op in memory,
-# that the collector visits whenever it traces the op (the interleaved bench_tasks row).
-_PLAIN_SCOPES: Final = ("", (), "", None)
 
 
 @refuse_copying(
@@ -66,7 +54,7 @@ _PLAIN_SCOPES: Final = ("", (), "", None)
     "in it points back to it",
     "Build a new graph by running the same Python code under `with sf.Graph().as_default():`.",
 )
-class Graph:
+class Graph(OpBuilder):
     """A dataflow graph: operations that a :class:`Session` or a function call runs.
 
     Building from several tasks or threads at once is safe. ``with g.as_default():`` makes
@@ -81,21 +69,7 @@ class Graph:
         (True, ['Const'])
     """
 
-    # Slots for what op creation reads on every op (SPEC section 11, bench_tasks): a slot is
-    # read at a fixed offset where an instance dict costs a lookup in a dict that, with
-    # thousands of graphs built by interleaved tasks, is rarely in the cache.
-    __slots__ = (
-        "__dict__",
-        "__weakref__",
-        "_by_name",
-        "_finalized",
-        "_indexed",
-        "_lock",
-        "_name_memo",
-        "_names_high",
-        "_names_in_use",
-        "_ops",
-    )
+    __slots__ = ("__dict__", "__weakref__")  # the op-building state is in OpBuilder's
 
     building_function: bool = False
     """True for a :class:`FuncGraph`: a graph a traced function is being built into."""
@@ -248,22 +222,6 @@ class Graph:
             raise KeyError(msg)
         return op._outputs[i]
 
-    def _index_names(self) -> dict[str, Operation]:
-        """The name -> op index, brought up to date (it is filled lazily: an insert per op
-        into a growing dict cost a few cache misses per op of interleaved tasks)."""
-        with self._lock:
-            return self._index_names_locked()
-
-    def _index_names_locked(self) -> dict[str, Operation]:
-        by_name = self._by_name
-        ops = self._ops
-        n = len(ops)
-        if self._indexed < n:
-            for op in ops[self._indexed : n]:
-                by_name[op._name] = op
-            self._indexed = n
-        return by_name
-
     def unique_name(self, name: str, mark_as_used: bool = True) -> str:
         """``name`` under the current name scope, made unique in this graph."""
         prefix = self.get_name_scope()
@@ -278,33 +236,6 @@ class Graph:
             return self._unique_name_locked(name, mark_as_used)
         finally:
             lock.release()
-
-    def _unique_name_locked(self, name: str, mark_as_used: bool) -> str:
-        self._drop_name_memos_locked()
-        return unique(self._names_in_use, self._names_high, name, mark_as_used)
-
-    def _drop_name_memos_locked(self) -> None:
-        """Write the counts of the name memos back to the table and drop the memos."""
-        memos = self._name_memo
-        if memos:
-            counts = self._names_in_use
-            for memo in memos.values():
-                counts[memo.key] = memo.count
-            memos.clear()
-
-    def _auto_name_locked(self, op_type: str, prefix: str) -> str:
-        """The next automatic name of ``op_type`` in the name scope ``prefix`` when it has
-        no memo (the first op of a type in a scope), and a memo for the next ones."""
-        self._drop_name_memos_locked()
-        full = f"{prefix}/{op_type}" if prefix else op_type
-        counts = self._names_in_use
-        high = self._names_high
-        name = unique(counts, high, full, True)
-        key = full.lower()
-        count = counts[key]
-        if count > high.get(key, 0):  # no taken key_N with N >= count: memo holds
-            self._name_memo[op_type] = NameMemo(prefix, full, key, count)
-        return name
 
     # -- collections and finalization ----------------------------------------------------
 
@@ -375,190 +306,6 @@ class Graph:
             f"(sf.function captures them). Pass its .numpy() value to make a constant"
         )
         raise RuntimeError(with_description(msg))
-
-    def _create_op(
-        self,
-        op_type: str,
-        inputs: tuple[Tensor, ...],
-        attrs: dict[str, Any],
-        outputs: Sequence[tuple[np.dtype[Any], Shape | None]],
-        name: str | None,
-        frame: tuple[Any, ...],
-        stateful: bool = False,
-    ) -> Operation:
-        """Create an operation with the calling task's scopes (``frame``).
-
-        The general path; :meth:`_op1` is the hot path for an automatically named op
-        with one output. Holds the graph lock only to name and append the op.
-        """
-        if not frame[EAGER] and (frame[GRAPH] or global_default_graph()) is self:
-            scopes = frame[SCOPES]
-        else:
-            scopes = _context.scopes_of(frame, self, False)
-        if name is None and len(outputs) == 1 and not stateful and len(inputs) <= 2:
-            dtype, shape = outputs[0]
-            a = inputs[0] if inputs else None
-            b = inputs[1] if len(inputs) == 2 else None
-            return self._op1(op_type, a, b, attrs, dtype, shape, scopes)._op
-        prefix = scopes[NAME]
-        verbatim = False
-        if name is None:
-            full = f"{prefix}/{op_type}" if prefix else op_type
-        else:
-            if not isinstance(name, str):
-                msg = f"An op name must be a string, got {name!r}"
-                raise TypeError(msg)
-            verbatim = name.endswith("/")
-            full = name[:-1] if verbatim else (f"{prefix}/{name}" if prefix else name)
-            _check_name(full if verbatim else name, bool(prefix) and not verbatim)
-        chain = scopes[CONTROLS]
-        op = _new(Operation)
-        op._type = op_type
-        n = len(inputs)
-        if n == 1 or n == 2:  # see Operation.__slots__
-            op._ins = inputs[0]
-            op._in2 = inputs[1] if n == 2 else None
-        else:
-            op._ins = inputs
-            op._in2 = None
-        op._attrs = attrs
-        op._control_inputs = _control_inputs_for(chain, inputs) if chain else ()
-        plain = not chain and not scopes[DEVICE] and scopes[FLOW] is None
-        op._scopes = _PLAIN_SCOPES if plain else scopes
-        op._graph = self
-        tensors = []
-        for i, (dtype, shape) in enumerate(outputs):
-            t = _new(Tensor)
-            t._op = op
-            t._graph = self
-            t._value_index = i
-            t._dtype = dtype
-            t._shape = shape
-            tensors.append(t)
-        op._outs = tensors[0] if len(tensors) == 1 else tuple(tensors)
-        with self._lock:
-            if self._finalized:
-                self._check_not_finalized("add an operation to")
-            self._drop_name_memos_locked()
-            if verbatim:
-                if full in self._index_names_locked():
-                    msg = f"An operation named {full!r} already exists in {self!r}"
-                    raise ValueError(msg)
-                take_verbatim(self._names_in_use, self._names_high, full.lower())
-            else:
-                full = unique(self._names_in_use, self._names_high, full, True)
-            op._name = full
-            if stateful and self.building_function:
-                # Under the lock, once the op is sure to exist: threads adding stateful
-                # ops at once extend one chain, and a refused op never joins it.
-                self._order_stateful(op)  # type: ignore[attr-defined]
-            ops = self._ops
-            op._id = len(ops)
-            ops.append(op)
-        return op
-
-    def _op1(
-        self,
-        op_type: str,
-        a: Tensor | None,
-        b: Tensor | None,
-        attrs: dict[str, Any],
-        dtype: np.dtype[Any],
-        shape: Shape | None,
-        scopes: tuple[Any, ...],
-    ) -> Tensor:
-        """The hot path of graph building (SPEC section 11): a non-stateful op with the
-        inputs ``a`` and ``b`` (None: fewer), one output and an automatic name, built
-        under ``scopes`` (the scopes tuple of the calling task's frame on this graph);
-        returns its output tensor.
-
-        Everything is written out, without helper calls: about 0.6 µs per op.
-        """
-        chain = scopes[1]  # CONTROLS, written out like the indices below
-        op = _new(Operation)
-        op._type = op_type
-        if a is None:
-            op._ins = ()
-        else:
-            op._ins = a
-        op._in2 = b
-        op._attrs = attrs
-        if chain:
-            inputs = () if a is None else (a,) if b is None else (a, b)
-            op._control_inputs = _control_inputs_for(chain, inputs)
-            op._scopes = scopes
-        else:
-            op._control_inputs = ()
-            # DEVICE and FLOW written out; see _PLAIN_SCOPES
-            op._scopes = _PLAIN_SCOPES if not scopes[2] and scopes[3] is None else scopes
-        op._graph = self
-        t = _new(Tensor)
-        t._op = op
-        t._graph = self
-        t._value_index = 0
-        t._dtype = dtype
-        t._shape = shape
-        op._outs = t
-        prefix = scopes[0]  # NAME
-        # acquire/release rather than `with`: half the cost on 3.11, on every op.
-        lock = self._lock
-        lock.acquire()
-        try:
-            if self._finalized:
-                self._check_not_finalized("add an operation to")
-            memo = self._name_memo.get(op_type)
-            if memo is not None and memo.prefix is prefix:
-                i = memo.count
-                memo.count = i + 1
-                op._name = f"{memo.full}_{i}"
-            else:
-                op._name = self._auto_name_locked(op_type, prefix)
-            ops = self._ops
-            op._id = len(ops)
-            ops.append(op)
-        finally:
-            lock.release()
-        return t
-
-
-def _control_inputs_for(
-    chain: tuple[Any, ...], inputs: tuple[Tensor, ...]
-) -> tuple[Operation, ...]:
-    """Control inputs that an op with ``inputs`` gets from the control-dependency chain.
-
-    A dependency scope is skipped when some input was itself created inside that scope:
-    the input already waits for those ops, so the new op does too (TensorFlow's pruning).
-    A control input that produces one of ``inputs`` is dropped too: the data edge already
-    orders it. Deeper ancestors are not searched, which would cost a graph walk per op.
-    """
-    input_chains = [t._op._ctl for t in inputs]
-    per_scope: list[tuple[Operation, ...]] = []  # innermost scope first
-    node = chain
-    while node:
-        parent, ops = node
-        dominated = False
-        for c in input_chains:
-            while c:
-                if c is node:
-                    dominated = True
-                    break
-                c = c[0]
-            if dominated:
-                break
-        if not dominated:
-            per_scope.append(ops)
-        node = parent
-    if not per_scope:  # the usual case inside a scope: an input was made in it
-        return ()
-    result: list[Operation] = []
-    for ops in reversed(per_scope):  # outermost scope first, each in the order given
-        for op in ops:
-            if op not in result:
-                result.append(op)
-    for t in inputs:
-        if t._op in result:
-            result.remove(t._op)
-    return tuple(result)
 
 
 def escaped_from(t: Tensor) -> str | None:

@@ -41,8 +41,9 @@ class NameMemo:
     While a memo exists, its count is the true count of its key (the table's entry is
     stale), and no name ``key_N`` with ``N >= count`` is taken, so the next name is
     ``f"{full}_{count}"`` with no lookup in the table: the graph writes the counts back
-    and drops its memos before it uses the table itself (SPEC section 11, bench_tasks:
-    saves two lookups and a store per op in a dict that interleaved tasks keep cold).
+    before it uses the table itself, and takes them back after, dropping a memo whose
+    next name may be taken then (SPEC section 11, bench_tasks: saves two lookups and a
+    store per op in a dict that interleaved tasks keep cold).
     """
 
     __slots__ = ("count", "full", "key", "prefix")
