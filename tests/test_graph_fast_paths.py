@@ -314,3 +314,56 @@ def test_name_memos_of_alternating_op_types_stay() -> None:
             x = x + 1.0
     assert set(g._name_memo) == {"Const", "Add"}
     assert [op.name for op in g.get_operations()][-2:] == ["Const_2", "Add_2"]
+
+
+def test_a_lean_op_becomes_one_operation_on_first_need() -> None:
+    g = sf.Graph()
+    with g.as_default(), sf.name_scope("s"), sf.device("/cpu:0"):
+        x = sf.placeholder(np.float32, (2,), name="x")
+        y = x + 1.0
+        z = sf.add(y, y)
+    # Before any op is asked for: the tensor's own fields.
+    assert (y.name, z.name, y.device) == ("s/Add:0", "s/Add_1:0", "/device:CPU:0")
+    assert y.graph is g
+    assert z.value_index == 0
+    op = z.op
+    assert op is z.op
+    assert op.outputs[0] is z
+    assert op.inputs == (y, y)
+    assert y.op.inputs[1].op.type == "Const"
+    assert y.op.inputs[0] is x
+    ops = g.get_operations()
+    assert [o.name for o in ops] == ["s/x", "s/Const", "s/Add", "s/Add_1"]
+    assert ops[3] is op
+    assert ops[2] is y.op
+    assert all(type(o) is sf.Operation for o in ops)
+    assert g.get_operation_by_name("s/Const") is y.op.inputs[1].op
+
+
+def _ask_from_threads(g: sf.Graph, ts: list[Any], n: int) -> list[list[Any]]:
+    import threading
+
+    got: list[list[Any]] = []
+    barrier = threading.Barrier(n)
+
+    def ask() -> None:
+        barrier.wait()
+        got.append([t.op for t in ts] + g.get_operations())
+
+    threads = [threading.Thread(target=ask) for _ in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return got
+
+
+def test_threads_asking_for_a_lean_op_get_the_same_operation() -> None:
+    for _ in range(20):
+        g = sf.Graph()
+        with g.as_default():
+            ts = [sf.constant(1.0) + 1.0 for _ in range(50)]
+        got = _ask_from_threads(g, ts, 4)
+        assert len(got) == 4
+        for ops in zip(*got, strict=True):
+            assert all(o is ops[0] for o in ops)

@@ -80,7 +80,7 @@ class Graph(OpBuilder):
             raise TypeError(msg)
         self._name = name if name is not None else f"graph_{next(_graph_ids)}"
         self._lock = threading.Lock()
-        self._ops: list[Operation] = []
+        self._ops: list[Operation | Tensor] = []  # see Tensor: lean ops
         # The name index is filled lazily (see _index_names): ops[:_indexed] are in it.
         self._by_name: dict[str, Operation] = {}
         self._indexed = 0
@@ -151,7 +151,7 @@ class Graph(OpBuilder):
     def get_operations(self) -> list[Operation]:
         """All operations in creation order."""
         with self._lock:
-            return list(self._ops)
+            return list(self._operations_locked())
 
     def to_dot(self) -> str:
         """This graph as Graphviz DOT text.
@@ -283,7 +283,7 @@ class Graph(OpBuilder):
         escaped = escaped_from(t)
         if escaped is not None:
             raise TracingError(escaped)
-        label = getattr(t._op._graph, "scope_label", None)
+        label = getattr(t._graph, "scope_label", None)
         if label is not None:
             msg = (
                 f"Tensor {t.name!r} was produced inside the {label} and is out of scope in "
@@ -310,7 +310,7 @@ class Graph(OpBuilder):
 
 def escaped_from(t: Tensor) -> str | None:
     """If ``t`` belongs to a function graph whose trace has finished, say so."""
-    fn_name = getattr(t._op._graph, "_sealed_by", None)
+    fn_name = getattr(t._graph, "_sealed_by", None)
     if fn_name is None:
         return None
     return (

@@ -43,15 +43,41 @@ class Tensor(TensorOperators):
         ('c:0', (2,))
     """
 
-    # _graph is _op._graph, held here too: the graph fast paths check an operand's graph
-    # without reading its op (with thousands of interleaved tasks, a cache miss per op).
-    __slots__ = ("_dtype", "_graph", "_op", "_shape", "_value_index")
+    # The lean representation (SPEC section 11, bench_tasks): an op with one output built
+    # on the hot paths (Graph._op1, Graph._const_op) is at first only its tensor, which
+    # holds the op's fields (the ``_l_*`` slots) and stands in the graph's op list; the
+    # Operation object is made when first asked for (``_op``), and replaces the tensor in
+    # that list. So building ``x = x + c`` makes one object the collector must trace
+    # instead of two (four with the former tuples), while graphs of interleaved tasks
+    # grow. ``_graph`` is the op's graph, so that the fast paths never need the op.
+    __slots__ = (
+        "_dtype",
+        "_graph",
+        "_l_attrs",
+        "_l_id",
+        "_l_in2",
+        "_l_ins",
+        "_l_name",
+        "_l_scopes",
+        "_l_type",
+        "_opv",
+        "_shape",
+        "_value_index",
+    )
 
     _graph: Graph
-    _op: Operation
+    _opv: Operation | None  # None while the op is lean
     _value_index: int
     _dtype: np.dtype[Any]
     _shape: Shape | None
+    # The fields of a lean op (set only then); see Operation.__slots__.
+    _l_attrs: dict[str, Any]
+    _l_id: int
+    _l_in2: Tensor | None
+    _l_ins: Tensor | tuple[Tensor, ...]
+    _l_name: str
+    _l_scopes: tuple[Any, ...]
+    _l_type: str
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         _no_public_constructor(
@@ -61,9 +87,19 @@ class Tensor(TensorOperators):
         )
 
     @property
+    def _op(self) -> Operation:
+        op = self._opv
+        if op is None:
+            op = self._graph._materialize(self)
+        return op
+
+    @property
     def op(self) -> Operation:
         """The operation that produces this tensor."""
-        return self._op
+        op = self._opv
+        if op is None:
+            op = self._graph._materialize(self)
+        return op
 
     @property
     def graph(self) -> Graph:
@@ -89,12 +125,14 @@ class Tensor(TensorOperators):
     @property
     def name(self) -> str:
         """``"<op name>:<value_index>"``."""
-        return f"{self._op._name}:{self._value_index}"
+        op = self._opv
+        return f"{self._l_name if op is None else op._name}:{self._value_index}"
 
     @property
     def device(self) -> str:
         """The device of the producing operation."""
-        return self._op._device
+        op = self._opv
+        return self._l_scopes[2] if op is None else op._scopes[2]  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"<sf.Tensor '{self.name}' shape={self._shape} dtype={self._dtype.name}>"
@@ -109,10 +147,10 @@ class Tensor(TensorOperators):
     def _elementwise_equality(self) -> bool:
         # TensorFlow's rule: tensors of function graphs compare element-wise (where
         # executing_eagerly_outside_functions() holds); plain-graph tensors by identity.
-        return self._op._graph.building_function
+        return self._graph.building_function
 
     def __hash__(self) -> int:
-        graph = self._op._graph
+        graph = self._graph
         if graph.building_function:
             msg = (
                 f"Tensor {self.name!r} of function graph {graph.name!r} is unhashable: == "
@@ -128,7 +166,7 @@ class Tensor(TensorOperators):
         escaped = escaped_from(self)
         if escaped is not None:
             return TypeError(f"{what} is not available: {escaped}")
-        graph = self._op._graph
+        graph = self._graph
         if graph.building_function:
             msg = (
                 f"{what} is not available: {self.name!r} is a symbolic tensor of function "
@@ -187,7 +225,7 @@ class Tensor(TensorOperators):
     def _no_copy(self, verb: str) -> TypeError:
         msg = (
             f"Symbolic tensor {self.name!r} cannot be {verb}: it is a node of "
-            f"{self._op._graph!r} and has no value of its own. Copy its value instead "
+            f"{self._graph!r} and has no value of its own. Copy its value instead "
             f"(sf.Session(graph).run(tensor), or return it from a traced function), or "
             f"build the graph again"
         )

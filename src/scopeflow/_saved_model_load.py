@@ -355,9 +355,9 @@ class _Builder:
                 raise ValueError(msg) from None
             if op.type == "Placeholder":
                 attrs["name"] = created.name
-            created._control_inputs = tuple(graph._ops[j] for j in op.control_inputs)
+            created._control_inputs = tuple(_op_at(graph, j) for j in op.control_inputs)
             tensors.append(created._outputs)
-        graph.control_outputs = [graph._ops[j] for j in fn.control_outputs]
+        graph.control_outputs = [_op_at(graph, j) for j in fn.control_outputs]
         graph.inputs = [tensors[j][0] for j in fn.inputs]
         for ph_index, (kind, ref) in fn.captures:
             ph = tensors[ph_index][0]
@@ -412,3 +412,9 @@ def _fn_names(attrs: dict[str, Any]) -> list[str]:
         elif isinstance(v, (list, tuple)) and not isinstance(v, (ArrayRef, VarRef)):
             stack.extend(v)
     return names
+
+
+def _op_at(graph: Any, index: int) -> Any:
+    """Operation ``index`` of ``graph`` (a lean op stands in the list as its tensor)."""
+    entry = graph._ops[index]
+    return entry.op if isinstance(entry, Tensor) else entry
