@@ -90,6 +90,8 @@ class Graph(OpBuilder):
         # op type -> its automatic names in the last name scope it was used in (see
         # NameMemo: the counts there are the true ones).
         self._name_memo: dict[str, NameMemo] = {}
+        self._last_memo: NameMemo | None = None
+        self._const_memo: NameMemo | None = None
         self._collections: dict[str, list[Any]] = {}
         self._finalized = False
         self._switch = ContextSwitch(

@@ -42,8 +42,10 @@ class OpBuilder:
     # thousands of graphs built by interleaved tasks, is rarely in the cache.
     __slots__ = (
         "_by_name",
+        "_const_memo",
         "_finalized",
         "_indexed",
+        "_last_memo",
         "_lock",
         "_name_memo",
         "_names_high",
@@ -56,6 +58,10 @@ class OpBuilder:
     _indexed: int
     _lock: threading.Lock
     _name_memo: dict[str, NameMemo]
+    # The memos used last, found without the dict (see _op1): one per graph and op type
+    # would do, but the dict is one more object, rarely in the cache, per op.
+    _last_memo: NameMemo | None
+    _const_memo: NameMemo | None
     _names_high: dict[str, int]
     _names_in_use: dict[str, int]
     _ops: list[Operation | Tensor]  # a lean op stands here as its tensor (see Tensor)
@@ -135,6 +141,7 @@ class OpBuilder:
         counts = self._names_in_use
         high = self._names_high
         memos = self._name_memo
+        self._last_memo = self._const_memo = None  # found in the dict again
         for op_type, memo in list(memos.items()):
             count = counts[memo.key]
             if count > high.get(memo.key, 0):
@@ -154,7 +161,7 @@ class OpBuilder:
         key = full.lower()
         count = self._names_in_use[key]
         if count > self._names_high.get(key, 0):  # no taken key_N with N >= count
-            memos[op_type] = NameMemo(prefix, full, key, count)
+            memos[op_type] = NameMemo(op_type, prefix, full, key, count)
         return name
 
     def _create_op(
@@ -279,7 +286,9 @@ class OpBuilder:
         try:
             if self._finalized:
                 self._check_not_finalized("add an operation to")
-            memo = self._name_memo.get(op_type)
+            memo = self._last_memo
+            if memo is None or memo.op_type is not op_type:
+                memo = self._last_memo = self._name_memo.get(op_type)
             if memo is not None and memo.prefix is prefix:
                 i = memo.count
                 memo.count = i + 1
@@ -380,15 +389,18 @@ class OpBuilder:
         try:
             if self._finalized:
                 self._check_not_finalized("add an operation to")
-            memos = self._name_memo
-            memo = memos.get("Const")
+            memo = self._const_memo
+            if memo is None:
+                memo = self._const_memo = self._name_memo.get("Const")
             if memo is not None and memo.prefix is prefix:
                 i = memo.count
                 memo.count = i + 1
                 c._l_name = f"{memo.full}_{i}"
             else:
                 c._l_name = self._auto_name_locked("Const", prefix)
-            memo = memos.get(op_type)
+            memo = self._last_memo
+            if memo is None or memo.op_type is not op_type:
+                memo = self._last_memo = self._name_memo.get(op_type)
             if memo is not None and memo.prefix is prefix:
                 i = memo.count
                 memo.count = i + 1

@@ -46,9 +46,10 @@ class NameMemo:
     store per op in a dict that interleaved tasks keep cold).
     """
 
-    __slots__ = ("count", "full", "key", "prefix")
+    __slots__ = ("count", "full", "key", "op_type", "prefix")
 
-    def __init__(self, prefix: str, full: str, key: str, count: int) -> None:
+    def __init__(self, op_type: str, prefix: str, full: str, key: str, count: int) -> None:
+        self.op_type = op_type
         self.prefix = prefix
         self.full = full
         self.key = key
