@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import ParamSpec, TypeVar, final
 
-from ._context import EAGER, LOG, Frame, _roots, state_get, state_set
+from ._context import EAGER, LOG, ROOT, Frame, state_get, state_set
 
 __all__ = ["ScopedExecutor", "ScopesSnapshot", "copy_scopes", "run_in_scopes"]
 
@@ -57,7 +57,11 @@ def copy_scopes() -> ScopesSnapshot:
         >>> t.start(); t.join(); seen[0] is g
         True
     """
-    return ScopesSnapshot(state_get(_roots[0]), contextvars.copy_context())
+    frame = state_get()
+    if frame is ROOT:
+        # The root follows later mode switches; a snapshot keeps the mode it was taken in.
+        frame = tuple(ROOT)
+    return ScopesSnapshot(frame, contextvars.copy_context())
 
 
 def run_in_scopes(

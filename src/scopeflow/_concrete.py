@@ -18,7 +18,7 @@ from typing import Any, Final, final
 
 import numpy as np
 
-from ._context import EAGER, GRAPH, PAUSED, TAPES, _roots, state_get
+from ._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from ._copying import refuse_copying
 from ._execution import compile_plan, execute
 from ._func_graph import FuncGraph, add_control_captures
@@ -538,7 +538,7 @@ def _eager_array(value: Any) -> np.ndarray[Any, Any]:
     return to_array(value)
 
 
-def _bind_capture(frame: tuple[Any, ...], graph: Graph, value: Any) -> Tensor:
+def _bind_capture(frame: Frame, graph: Graph, value: Any) -> Tensor:
     """A captured value as an input of a call op built in ``graph``."""
     if isinstance(value, EagerTensor) and not graph.building_function:
         # A plain graph cannot take eager values; the value is fixed, so embed it.

@@ -34,7 +34,7 @@ from ._concrete import (
     _rebuild,
     _WeakId,
 )
-from ._context import DEVICE, EAGER, GRAPH, SCOPES, _roots, state_get
+from ._context import DEVICE, EAGER, GRAPH, SCOPES, Frame, _roots, state_get
 from ._copying import refuse_copying
 from ._func_graph import TRACES, FuncGraph
 from ._graph import Graph, get_default_graph
@@ -175,7 +175,7 @@ class Function:
         self,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        frame: tuple[Any, ...],
+        frame: Frame,
         for_concrete: bool = False,
     ) -> tuple[Any, list[Any], list[Any], tuple[Any, Any]]:
         """(cache key, tensor leaves, objects to keep alive, (args, kwargs) to trace).
@@ -227,7 +227,7 @@ class Function:
             # stacklevel: _retrace_check < _lookup < _concrete < __call__ < the caller.
             warnings.warn(text, RetracingWarning, stacklevel=5)
 
-    def _cache_for(self, frame: tuple[Any, ...]) -> _Cache:
+    def _cache_for(self, frame: Frame) -> _Cache:
         if frame[EAGER]:
             return self._eager_cache
         graph = frame[GRAPH] if frame[GRAPH] is not None else get_default_graph()

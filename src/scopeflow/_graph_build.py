@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from . import _context
-from ._context import CONTROLS, DEVICE, EAGER, FLOW, GLOBAL_GRAPH, GRAPH, NAME, SCOPES
+from ._context import CONTROLS, DEVICE, EAGER, FLOW, GLOBAL_GRAPH, GRAPH, NAME, SCOPES, Frame
 from ._names import NameMemo, check_name, take_verbatim, unique
 from ._operation import Operation, Shape, Tensor
 
@@ -171,7 +171,7 @@ class OpBuilder:
         attrs: dict[str, Any],
         outputs: Sequence[tuple[np.dtype[Any], Shape | None]],
         name: str | None,
-        frame: tuple[Any, ...],
+        frame: Frame,
         stateful: bool = False,
     ) -> Operation:
         """Create an operation with the calling task's scopes (``frame``).

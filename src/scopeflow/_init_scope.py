@@ -22,7 +22,6 @@ from ._context import (
     ContextSwitch,
     Frame,
     Scope,
-    _roots,
     state_get,
     state_set,
 )
@@ -90,10 +89,10 @@ class init_scope(Scope):  # a class used like a function, as in TensorFlow
         self._frame = None
 
     def __enter__(self) -> None:
-        cur = state_get(_roots[0])
-        if cur[EAGER]:
+        cur = state_get()
+        if cur[2]:  # EAGER; indices written out on this path (SPEC section 11, eager row)
             # Already outside every function: only pause the tapes.
-            frame = (cur, self, True, cur[GRAPH], cur[SCOPES], cur[LOG], cur[TAPES], True, None)
+            frame = (cur, self, True, cur[3], cur[4], cur[5], cur[6], True, None)
         else:
             eager, graph, switch, device = _outer_context(cur)
             # The body keeps the inner name scope (absolute) and the device found on the
@@ -121,7 +120,7 @@ def executing_eagerly_outside_functions() -> bool:
         ...     sf.executing_eagerly(), sf.executing_eagerly_outside_functions()
         (False, True)
     """
-    cur = state_get(_roots[0])
+    cur = state_get()
     if cur[EAGER]:
         return True
     if cur[GRAPH] is None:

@@ -15,7 +15,7 @@ from typing import Any, Final, final
 import numpy as np
 
 from . import _execution
-from ._context import EAGER, GRAPH, NAME, SCOPES, TAPES, _roots, eager_mode, state_get
+from ._context import EAGER, GRAPH, NAME, SCOPES, TAPES, Frame, _roots, eager_mode, state_get
 from ._func_graph import TRACES
 from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
@@ -377,7 +377,7 @@ class Variable(TensorOperators):
         # Python values take the variable's dtype, as in TensorFlow.
         return apply(opdef, (to_array(value, self._dtype),), {"var": self}, name)
 
-    def _check_usable_here(self, frame: tuple[Any, ...]) -> None:
+    def _check_usable_here(self, frame: Frame) -> None:
         if frame[EAGER]:
             if self._value is None:
                 msg = (

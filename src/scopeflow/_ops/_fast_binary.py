@@ -117,7 +117,7 @@ def fast_binary(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> C
             # A graph op in the default graph, no tape recording: x + y of one dtype and
             # shape, or x + 1.0, built without conversion, rule or general op path (the
             # rule's checks are the conditions here): 2.5 -> 0.9 µs per op (bench_ops).
-            frame = state_get(_roots[0])
+            frame = state_get()
             graph = x._graph
             if frame[GRAPH] is graph and not frame[EAGER] and not frame[TAPES] and name is None:
                 dtype = x._dtype
@@ -171,7 +171,7 @@ def reflected(opdef: OpDef, ufunc: Any, dtypes: frozenset[np.dtype[Any]]) -> Cal
                         return _run_scalar(frame, opdef, ufunc, self, b, a, True)
         elif ts is Tensor and to in PY_SCALARS:
             # 1.0 + x in the default graph: as in fast_binary, the Const first.
-            frame = state_get(_roots[0])
+            frame = state_get()
             graph = self._graph
             if frame[GRAPH] is graph and not frame[EAGER] and not frame[TAPES]:
                 dtype = self._dtype
