@@ -263,7 +263,8 @@ class OpBuilder:
         under ``scopes`` (the scopes tuple of the calling task's frame on this graph);
         returns its output tensor, a lean op (see Tensor).
 
-        Everything is written out, without helper calls: about 0.5 µs per op.
+        Everything is written out, without helper calls: ``sf.add(x, y)`` costs about
+        0.9 µs in all where the general path took 2.5 µs (bench_ops, gc off).
         """
         if scopes[1]:  # CONTROLS: control inputs to find, a real Operation
             return self._op1_controlled(op_type, a, b, attrs, dtype, shape, scopes)
@@ -351,7 +352,7 @@ class OpBuilder:
         """``x <op> c`` (``c <op> x`` when ``const_first``) for a new ``Const`` op ``c``
         with ``const_attrs``, built as :meth:`_op1` builds the two ops one after the
         other, but under one hold of the lock: ``x + 1.0`` in a graph (SPEC section 11,
-        bench_ops and bench_tasks: about 0.25 µs less per step)."""
+        bench_ops and bench_tasks: about 0.1 µs less per step)."""
         if scopes[1]:  # under control dependencies: the general pruning, op by op
             c = self._op1("Const", None, None, const_attrs, const_attrs["dtype"], (), scopes)
             a, b = (c, x) if const_first else (x, c)

@@ -225,8 +225,8 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
     swap = {id(stand_ins[path]): var for path, var in real.items()}
     for concrete in built.values():
         for op in concrete.graph.get_operations():
-            for key, value in op._attrs.items():
-                op._attrs[key] = _swap(value, swap)
+            # A new dict: attrs dicts may be shared between ops (constants of scalars).
+            op._attrs = {key: _swap(value, swap) for key, value in op._attrs.items()}
         concrete._reads = None
     return LoadedModel(root, document, built, real)
 
