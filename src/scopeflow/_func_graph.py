@@ -132,7 +132,7 @@ class FuncGraph(Graph):
             return self._capture_tensor(t)
 
     def _capture_tensor(self, t: Tensor) -> Tensor:
-        source = t._op._graph
+        source = t._graph
         enclosing = self.outer_graph
         while enclosing is not None and enclosing is not source:
             enclosing = getattr(enclosing, "outer_graph", None)
@@ -183,7 +183,7 @@ class FuncGraph(Graph):
         escaped = escaped_from(t)
         if escaped is not None:
             return TracingError(escaped)
-        source = t._op._graph
+        source = t._graph
         inner = getattr(source, "outer_graph", None)
         while inner is not None and inner is not self:
             inner = getattr(inner, "outer_graph", None)

@@ -10,31 +10,25 @@ control dependencies, device, control-flow scope) is task-local and lives in the
 from __future__ import annotations
 
 import itertools
-import re
 import threading
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final
-
-import numpy as np
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from . import _context
 from ._context import (
-    CONTROLS,
-    DEVICE,
-    EAGER,
-    FLOW,
     GLOBAL_GRAPH,
     GRAPH,
     LOG,
     NAME,
-    SCOPES,
     ContextSwitch,
     Frame,
     process_lock,
     state_get,
 )
 from ._copying import refuse_copying
+from ._graph_build import OpBuilder
 from ._introspect import with_description
+from ._names import NameMemo
 from ._operation import Operation, Shape, Tensor
 from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError, TracingError
 
@@ -52,11 +46,6 @@ __all__ = [
 ]
 
 
-_VALID_OP_NAME: Final = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")
-_VALID_SCOPE_NAME: Final = re.compile(r"[A-Za-z0-9_.\\/>-]*")
-# Names already validated, per pattern: name scopes are entered again and again.
-_valid_root: set[str] = set()
-_valid_nested: set[str] = set()
 _graph_ids = itertools.count(1)
 
 
@@ -65,7 +54,7 @@ _graph_ids = itertools.count(1)
     "in it points back to it",
     "Build a new graph by running the same Python code under `with sf.Graph().as_default():`.",
 )
-class Graph:
+class Graph(OpBuilder):
     """A dataflow graph: operations that a :class:`Session` or a function call runs.
 
     Building from several tasks or threads at once is safe. ``with g.as_default():`` makes
@@ -80,6 +69,8 @@ class Graph:
         (True, ['Const'])
     """
 
+    __slots__ = ("__dict__", "__weakref__")  # the op-building state is in OpBuilder's
+
     building_function: bool = False
     """True for a :class:`FuncGraph`: a graph a traced function is being built into."""
 
@@ -89,9 +80,18 @@ class Graph:
             raise TypeError(msg)
         self._name = name if name is not None else f"graph_{next(_graph_ids)}"
         self._lock = threading.Lock()
-        self._ops: list[Operation] = []
+        self._ops: list[Operation | Tensor] = []  # see Tensor: lean ops
+        # The name index is filled lazily (see _index_names): ops[:_indexed] are in it.
         self._by_name: dict[str, Operation] = {}
+        self._indexed = 0
+        # See _names: counts of the names asked for, the largest taken suffix per name.
         self._names_in_use: dict[str, int] = {}
+        self._names_high: dict[str, int] = {}
+        # op type -> its automatic names in the last name scope it was used in (see
+        # NameMemo: the counts there are the true ones).
+        self._name_memo: dict[str, NameMemo] = {}
+        self._last_memo: NameMemo | None = None
+        self._const_memo: NameMemo | None = None
         self._collections: dict[str, list[Any]] = {}
         self._finalized = False
         self._switch = ContextSwitch(
@@ -153,7 +153,7 @@ class Graph:
     def get_operations(self) -> list[Operation]:
         """All operations in creation order."""
         with self._lock:
-            return list(self._ops)
+            return list(self._operations_locked())
 
     def to_dot(self) -> str:
         """This graph as Graphviz DOT text.
@@ -203,7 +203,7 @@ class Graph:
             msg = f"{name!r} looks like a tensor name; use get_tensor_by_name() for tensors"
             raise ValueError(msg)
         try:
-            return self._by_name[name]
+            return self._index_names()[name]
         except KeyError:
             msg = f"The name {name!r} refers to no operation in {self!r}"
             raise KeyError(msg) from None
@@ -238,22 +238,6 @@ class Graph:
             return self._unique_name_locked(name, mark_as_used)
         finally:
             lock.release()
-
-    def _unique_name_locked(self, name: str, mark_as_used: bool) -> str:
-        in_use = self._names_in_use
-        key = name.lower()
-        i = in_use.get(key, 0)
-        if mark_as_used:
-            in_use[key] = i + 1
-        if i == 0:
-            return name
-        base = key
-        while key in in_use:
-            key = f"{base}_{i}"
-            i += 1
-        if mark_as_used:
-            in_use[key] = 1
-        return f"{name}_{i - 1}"
 
     # -- collections and finalization ----------------------------------------------------
 
@@ -301,7 +285,7 @@ class Graph:
         escaped = escaped_from(t)
         if escaped is not None:
             raise TracingError(escaped)
-        label = getattr(t._op._graph, "scope_label", None)
+        label = getattr(t._graph, "scope_label", None)
         if label is not None:
             msg = (
                 f"Tensor {t.name!r} was produced inside the {label} and is out of scope in "
@@ -325,151 +309,10 @@ class Graph:
         )
         raise RuntimeError(with_description(msg))
 
-    def _create_op(
-        self,
-        op_type: str,
-        inputs: tuple[Tensor, ...],
-        attrs: dict[str, Any],
-        outputs: Sequence[tuple[np.dtype[Any], Shape | None]],
-        name: str | None,
-        frame: Frame,
-        stateful: bool = False,
-    ) -> Operation:
-        """Create an operation with the calling task's scopes (``frame``).
-
-        This is the hot path of graph building (SPEC section 11 asks for 200,000 ops/s):
-        it reads the frame once, builds the op and its tensors without helper calls, and
-        holds the graph lock only to name and append the op.
-        """
-        if not frame[EAGER] and (frame[GRAPH] or global_default_graph()) is self:
-            scopes = frame[SCOPES]
-        else:
-            scopes = _context.scopes_of(frame, self, False)
-        prefix = scopes[NAME]
-        verbatim = False
-        if name is None:
-            full = f"{prefix}/{op_type}" if prefix else op_type
-        else:
-            if not isinstance(name, str):
-                msg = f"An op name must be a string, got {name!r}"
-                raise TypeError(msg)
-            verbatim = name.endswith("/")
-            full = name[:-1] if verbatim else (f"{prefix}/{name}" if prefix else name)
-            _check_name(full if verbatim else name, bool(prefix) and not verbatim)
-        chain = scopes[CONTROLS]
-        op = object.__new__(Operation)
-        op._type = op_type
-        op._inputs = inputs
-        op._attrs = attrs
-        op._control_inputs = _control_inputs_for(chain, inputs) if chain else ()
-        op._ctl = chain
-        op._device = scopes[DEVICE]
-        op._flow = scopes[FLOW]
-        op._graph = self
-        if len(outputs) == 1:  # the common case, without a loop
-            t = object.__new__(Tensor)
-            t._op = op
-            t._value_index = 0
-            t._dtype, t._shape = outputs[0]
-            op._outputs = (t,)
-        else:
-            tensors = []
-            for i, (dtype, shape) in enumerate(outputs):
-                t = object.__new__(Tensor)
-                t._op = op
-                t._value_index = i
-                t._dtype = dtype
-                t._shape = shape
-                tensors.append(t)
-            op._outputs = tuple(tensors)
-        # acquire/release rather than `with`: half the cost on 3.11, on every op.
-        lock = self._lock
-        lock.acquire()
-        try:
-            if self._finalized:
-                self._check_not_finalized("add an operation to")
-            if verbatim:
-                if full in self._by_name:
-                    msg = f"An operation named {full!r} already exists in {self!r}"
-                    raise ValueError(msg)
-                key = full.lower()
-                self._names_in_use[key] = self._names_in_use.get(key, 0) + 1
-            else:
-                full = self._unique_name_locked(full, True)
-            op._name = full
-            if stateful and self.building_function:
-                # Under the lock, once the op is sure to exist: threads adding stateful
-                # ops at once extend one chain, and a refused op never joins it.
-                self._order_stateful(op)  # type: ignore[attr-defined]
-            op._id = len(self._ops)
-            self._ops.append(op)
-            self._by_name[full] = op
-        finally:
-            lock.release()
-        return op
-
-
-def _check_name(name: str, nested: bool) -> None:
-    valid = _valid_nested if nested else _valid_root
-    if name in valid:
-        return
-    pattern = _VALID_SCOPE_NAME if nested else _VALID_OP_NAME
-    if pattern.fullmatch(name):
-        if len(valid) > 4096:
-            valid.clear()
-        valid.add(name)
-    else:
-        where = "inside a name scope" if nested else "at the root"
-        msg = (
-            f"{name!r} is not a valid name {where}: names use letters, digits and . _ - / > "
-            f"(no ':'), and a name at the root may not start with '_' or '-'"
-        )
-        raise ValueError(msg)
-
-
-def _control_inputs_for(
-    chain: tuple[Any, ...], inputs: tuple[Tensor, ...]
-) -> tuple[Operation, ...]:
-    """Control inputs that an op with ``inputs`` gets from the control-dependency chain.
-
-    A dependency scope is skipped when some input was itself created inside that scope:
-    the input already waits for those ops, so the new op does too (TensorFlow's pruning).
-    A control input that produces one of ``inputs`` is dropped too: the data edge already
-    orders it. Deeper ancestors are not searched, which would cost a graph walk per op.
-    """
-    input_chains = [t._op._ctl for t in inputs]
-    per_scope: list[tuple[Operation, ...]] = []  # innermost scope first
-    node = chain
-    while node:
-        parent, ops = node
-        dominated = False
-        for c in input_chains:
-            while c:
-                if c is node:
-                    dominated = True
-                    break
-                c = c[0]
-            if dominated:
-                break
-        if not dominated:
-            per_scope.append(ops)
-        node = parent
-    if not per_scope:  # the usual case inside a scope: an input was made in it
-        return ()
-    result: list[Operation] = []
-    for ops in reversed(per_scope):  # outermost scope first, each in the order given
-        for op in ops:
-            if op not in result:
-                result.append(op)
-    for t in inputs:
-        if t._op in result:
-            result.remove(t._op)
-    return tuple(result)
-
 
 def escaped_from(t: Tensor) -> str | None:
     """If ``t`` belongs to a function graph whose trace has finished, say so."""
-    fn_name = getattr(t._op._graph, "_sealed_by", None)
+    fn_name = getattr(t._graph, "_sealed_by", None)
     if fn_name is None:
         return None
     return (

@@ -226,8 +226,8 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
     swap = {id(stand_ins[path]): var for path, var in real.items()}
     for concrete in built.values():
         for op in concrete.graph.get_operations():
-            for key, value in op._attrs.items():
-                op._attrs[key] = _swap(value, swap)
+            # A new dict: attrs dicts may be shared between ops (constants of scalars).
+            op._attrs = {key: _swap(value, swap) for key, value in op._attrs.items()}
         concrete._reads = None
     return LoadedModel(root, document, built, real)
 
@@ -356,9 +356,9 @@ class _Builder:
                 raise ValueError(msg) from None
             if op.type == "Placeholder":
                 attrs["name"] = created.name
-            created._control_inputs = tuple(graph._ops[j] for j in op.control_inputs)
+            created._control_inputs = tuple(_op_at(graph, j) for j in op.control_inputs)
             tensors.append(created._outputs)
-        graph.control_outputs = [graph._ops[j] for j in fn.control_outputs]
+        graph.control_outputs = [_op_at(graph, j) for j in fn.control_outputs]
         graph.inputs = [tensors[j][0] for j in fn.inputs]
         for ph_index, (kind, ref) in fn.captures:
             ph = tensors[ph_index][0]
@@ -413,3 +413,9 @@ def _fn_names(attrs: dict[str, Any]) -> list[str]:
         elif isinstance(v, (list, tuple)) and not isinstance(v, (ArrayRef, VarRef)):
             stack.extend(v)
     return names
+
+
+def _op_at(graph: Any, index: int) -> Any:
+    """Operation ``index`` of ``graph`` (a lean op stands in the list as its tensor)."""
+    entry = graph._ops[index]
+    return entry.op if isinstance(entry, Tensor) else entry

@@ -205,7 +205,7 @@ class _Encoder:
             )
             raise ValueError(msg)
         for t in op._inputs:
-            if t._op._graph is not graph:
+            if t._graph is not graph:
                 msg = (
                     f"Cannot save function {graph.name!r}: op {op.name!r} reads {t.name!r} of "
                     f"another graph"

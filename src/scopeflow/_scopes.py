@@ -38,12 +38,10 @@ from ._graph import (
     Graph,
     Operation,
     Tensor,
-    _check_name,
-    _valid_nested,
-    _valid_root,
     global_default_graph,
 )
 from ._introspect import with_description
+from ._names import _valid_nested, _valid_root, check_name as _check_name
 from .errors import GraphMismatchError
 
 __all__ = [

@@ -252,7 +252,7 @@ def _as_outputs(opdef: OpDef, result: Any, specs: tuple[Spec, ...]) -> tuple[Eag
 def graph_tensor(frame: Frame, graph: Graph, x: Any, dtype: np.dtype[Any] | None) -> Tensor:
     """``x`` as a tensor of ``graph``: its own tensors pass, values become constants."""
     if type(x) is Tensor:
-        if x._op._graph is graph:
+        if x._graph is graph:
             return x
         return graph._foreign_input(x)
     if dtype is not None and type(x) in PY_SCALARS:
@@ -261,7 +261,7 @@ def graph_tensor(frame: Frame, graph: Graph, x: Any, dtype: np.dtype[Any] | None
             return _make_const(frame, graph, arr, None)
     x = _resolve(x)
     if type(x) is Tensor:
-        if x._op._graph is graph:
+        if x._graph is graph:
             return x
         return graph._foreign_input(x)
     if type(x) is EagerTensor:
@@ -288,7 +288,7 @@ def _apply_graph(
         tensors = []
         for x in inputs:
             # Inputs that already are tensors of this graph are the common case.
-            if type(x) is Tensor and x._op._graph is graph:
+            if type(x) is Tensor and x._graph is graph:
                 tensors.append(x)
             else:
                 if hint is None and opdef.same_dtype:
@@ -298,16 +298,14 @@ def _apply_graph(
     except (TypeError, ValueError) as err:
         raise _fail(opdef, name, inputs, err) from None
     op = graph._create_op(opdef.type, tuple(tensors), attrs, specs, name, frame, opdef.stateful)
-    outputs = op._outputs
     if frame[TAPES] and not frame[PAUSED]:
         hook = record_hook[0]
         if hook is not None:
-            hook(frame, opdef, op._inputs, outputs, attrs)
-    if len(outputs) == 1:
-        return outputs[0]
-    if not outputs:
-        return op
-    return outputs
+            hook(frame, opdef, op._inputs, op._outputs, attrs)
+    outs = op._outs  # the tensor itself for one output, else a tuple
+    if type(outs) is Tensor or outs:
+        return outs
+    return op
 
 
 # -- constants, placeholders, identity -------------------------------------------------
@@ -336,8 +334,8 @@ def _make_const(frame: Frame, graph: Graph, arr: np.ndarray[Any, Any], name: str
     if arr.flags.writeable:  # shared scalar arrays already are read-only
         arr.flags.writeable = False
     attrs = {"value": arr, "dtype": arr.dtype, "shape": arr.shape}
-    op = graph._create_op("Const", (), attrs, ((arr.dtype, arr.shape),), name or "Const", frame)
-    return op._outputs[0]
+    op = graph._create_op("Const", (), attrs, ((arr.dtype, arr.shape),), name, frame)
+    return op._outs  # type: ignore[return-value]  # one output: the tensor itself
 
 
 def constant(
