@@ -263,7 +263,16 @@ class ConcreteFunction:
 
         Eagerly this computes values; while building a graph it inlines the ops. Writes
         to variables are not repeated: their outputs become reads of the variable.
+
+        While building a graph, a call of a function whose only side effect is reading
+        variables is inlined too (its ops replayed in place of the call op). Emitted as
+        a call op it would run the callee's forward once as the call and once more as
+        the inline replay its own gradient makes (the call is stateful, so kept even
+        where its outputs go unused): a backward function replaying ``f(x) = g(x)``
+        computed ``g``'s forward twice. Calls with other side effects (writes, random
+        draws, prints) are still emitted, so those run as often as before.
         """
+        inline_calls = not state_get(_roots[0])[EAGER]
         values: dict[int, Any] = {
             id(ph): x for ph, x in zip(self.graph.inputs, inputs, strict=True)
         }
@@ -272,6 +281,11 @@ class ConcreteFunction:
                 continue
             if op._type in _WRITES:
                 results: Any = apply(REGISTRY["ReadVariableOp"], (), {"var": op._attrs["var"]})
+            elif inline_calls and op._type in _CALL_TYPES and _reads_only(op._attrs["f"]):
+                outputs = op._attrs["f"]._replay([values[id(t)] for t in op._inputs])
+                for t, r in zip(op._outputs, outputs, strict=True):
+                    values[id(t)] = r
+                continue
             else:
                 args = tuple(values[id(t)] for t in op._inputs)
                 results = apply(REGISTRY[op._type], args, op._attrs)
@@ -310,6 +324,22 @@ class ConcreteFunction:
 
 _NOT_REPLAYED: Final = frozenset({"Placeholder", "NoOp", "VarHandleOp"})
 _WRITES: Final = frozenset({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"})
+_CALL_TYPES: Final = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+
+
+def _reads_only(fn: ConcreteFunction) -> bool:
+    """Whether the stateful ops of ``fn`` (through nested calls) only read variables, and
+    it has no control dependency on an outside op: replaying it in place of a call of it
+    then has the same effects."""
+    if fn.graph._control_captures:
+        return False
+    for op in fn.graph.control_outputs:
+        if op._type == "ReadVariableOp":
+            continue
+        if op._type in _CALL_TYPES and _reads_only(op._attrs["f"]):
+            continue
+        return False
+    return True
 
 
 def _eager_call_with_control_captures(fn: ConcreteFunction) -> GraphMismatchError:

@@ -170,7 +170,36 @@ def _build_backward(
         # Something the symbolic gradient cannot express; the eager replay raises the
         # same error if (and only when) the path is really differentiated.
         return _UNSUPPORTED
+    _drop_unused_reads(fn.graph)
     return fn, kept, variables
+
+
+def _drop_unused_reads(graph: Any) -> None:
+    """Let the plan of a backward graph skip the variable reads nothing uses.
+
+    Stateful ops run on every call, so a read the replay made for a forward value the
+    gradient does not need (the bias of an output layer, say) would run for nothing.
+    Where reads are the graph's only stateful ops, their order in the chain of stateful
+    ops means nothing (no write comes between them): the chain's control edges between
+    reads are dropped, and so are the unused reads from the ops run on every call. A
+    graph with any other stateful op is left as it is.
+    """
+    reads = graph.control_outputs
+    if not reads or any(op._type != READ for op in reads):
+        return
+    for op in reads:
+        if op._control_inputs:
+            op._control_inputs = tuple(c for c in op._control_inputs if c._type != READ)
+    # The ops the outputs need (data and control edges): a read outside it is unused.
+    needed: set[int] = set()
+    stack = [t._op for t in graph.outputs]
+    while stack:
+        op = stack.pop()
+        if id(op) not in needed:
+            needed.add(id(op))
+            stack.extend(t._op for t in op._inputs)
+            stack.extend(op._control_inputs)
+    graph.control_outputs = [op for op in reads if id(op) in needed]
 
 
 for _call_type in ("PartitionedCall", "StatefulPartitionedCall"):
