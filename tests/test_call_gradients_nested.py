@@ -294,3 +294,53 @@ async def test_tasks_differentiate_their_own_nested_calls() -> None:
     async with anyio.create_task_group() as tg:
         for i in range(1, 7):
             tg.start_soon(one, i)
+
+
+def test_served_backward_runs_no_forward_op_only_for_a_shape() -> None:
+    # (None, 4) + (4,) has its first operand's shape, and a 2-D matmul has no batch
+    # dimensions: no SumToShape keeps ``h @ w2`` or ``relu(h)`` alive for its shape.
+    m = _Model()
+
+    @sf.function(input_signature=[sf.TensorSpec((None, 6), sf.float32)])
+    def flat(x: Any) -> Any:
+        return m.forward(x)
+
+    x = sf.constant(X)
+    np.testing.assert_allclose(_explain(flat, x).numpy(), _numpy_explain(X), rtol=1e-5, atol=1e-6)
+    ((_, built),) = flat.get_concrete_function()._backward.items()
+    built[0]._run([X, np.ones((4, 3), np.float32)])
+    types = [step[0].type for step in built[0]._plan.steps]
+    assert "SumToShape" not in types
+    assert "Relu" not in types
+    assert types.count("MatMul") == 3
+
+
+@pytest.mark.parametrize("op", ["add", "sub"])
+def test_unknown_dimensions_that_may_broadcast_are_still_summed(op: str) -> None:
+    g = sf.Graph()
+    with g.as_default():
+        a = sf.placeholder(sf.float32, (None, 4))
+        b = sf.placeholder(sf.float32, (None, 4))
+        c = sf.placeholder(sf.float32, (4,))
+        y = (a + b + c) if op == "add" else (a - b - c)
+        da, db, dc = sf.gradients(sf.reduce_sum(y), [a, b, c])
+    sign = 1.0 if op == "add" else -1.0
+    with sf.Session(g) as sess:
+        ga, gb, gc = sess.run([da, db, dc], {a: np.ones((1, 4)), b: np.ones((3, 4)), c: np.ones(4)})
+    np.testing.assert_array_equal(ga, np.full((1, 4), 3.0))
+    np.testing.assert_array_equal(gb, np.full((3, 4), sign))
+    np.testing.assert_array_equal(gc, np.full(4, 3.0 * sign))
+
+
+def test_batched_matmul_gradients_are_still_summed_over_broadcast_batches() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        a = sf.placeholder(sf.float32, (None, 2, 3))
+        b = sf.placeholder(sf.float32, (3, 4))
+        da, db = sf.gradients(sf.reduce_sum(sf.matmul(a, b)), [a, b])
+    av = RNG.standard_normal((5, 2, 3)).astype(np.float32)
+    bv = RNG.standard_normal((3, 4)).astype(np.float32)
+    with sf.Session(g) as sess:
+        ga, gb = sess.run([da, db], {a: av, b: bv})
+    np.testing.assert_allclose(ga, np.broadcast_to(bv.sum(axis=1), (5, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(gb, np.broadcast_to(av.sum(axis=(0, 1))[:, None], (3, 4)), rtol=1e-5)

@@ -387,5 +387,11 @@ def _matmul_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
     else:
         da = matmul(b, dy, transpose_a=True, transpose_b=True)
         db = matmul(dy, a, transpose_a=True, transpose_b=True)
+    sa, sb = a.shape, b.shape
+    if sa is not None and sb is not None and len(sa) == 2 and len(sb) == 2:
+        # Matrices: no batch dimensions, so each gradient already has its input's shape.
+        # (A SumToShape here would keep ``a``, say a hidden layer, alive in a backward
+        # graph only for its run-time shape.)
+        return da, db
     # Batch dimensions broadcast in the product; sum them back to each input's shape.
     return unbroadcast(da, a), unbroadcast(db, b)

@@ -133,14 +133,36 @@ def broadcast_like(g: Any, like: Any) -> Any:
     return apply(BROADCAST_LIKE, (g, like), NO_ATTRS)
 
 
-def unbroadcast(g: Any, x: Any) -> Any:
-    """The gradient ``g`` of a broadcast result, reduced to the shape of input ``x``."""
+def unbroadcast(g: Any, x: Any, other: Any = None) -> Any:
+    """The gradient ``g`` of a broadcast result, reduced to the shape of input ``x``.
+
+    ``other``, the op's other operand, lets a symbolic ``g`` pass unchanged where the
+    static shapes prove the result has ``x``'s shape (``(None, 4) + (4,)``): without it
+    the ``SumToShape`` would keep the forward value ``x`` alive in a backward graph only
+    for its run-time shape (a served model's last ``h @ w2``).
+    """
     if type(g) is EagerTensor and type(x) is EagerTensor and g._value.shape == x._value.shape:
         return g
     gs, xs = g.shape, x.shape
-    if gs is not None and xs is not None and gs == xs and None not in gs:
+    if (
+        gs is not None
+        and xs is not None
+        and gs == xs
+        and (None not in gs or (other is not None and _spans(xs, other.shape)))
+    ):
         return g
     return sum_to_shape(g, x)
+
+
+def _spans(xs: tuple[Any, ...], os: tuple[Any, ...] | None) -> bool:
+    """Whether broadcasting shape ``xs`` with ``os`` surely gives ``xs``: each dimension of
+    ``os`` (aligned from the right) is statically 1 or equal to a known one of ``xs``."""
+    if os is None or len(os) > len(xs):
+        return False
+    return all(
+        o == 1 or (o is not None and o == d)
+        for d, o in zip(xs[len(xs) - len(os) :], os, strict=True)
+    )
 
 
 @register_gradient("SumToShape")

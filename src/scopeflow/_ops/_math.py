@@ -382,13 +382,13 @@ def _mask(condition: Any, like: Any) -> Any:
 @register_gradient("Add")
 def _add_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
     x, y = op.inputs
-    return unbroadcast(dy, x), unbroadcast(dy, y)
+    return unbroadcast(dy, x, y), unbroadcast(dy, y, x)
 
 
 @register_gradient("Sub")
 def _sub_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
     x, y = op.inputs
-    return unbroadcast(dy, x), unbroadcast(negative(dy), y)
+    return unbroadcast(dy, x, y), unbroadcast(negative(dy), y, x)
 
 
 @register_gradient("Mul")
