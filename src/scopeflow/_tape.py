@@ -406,8 +406,9 @@ class GradientTape(Scope):
             tracked = self._tracked
             if self._masked:
                 # An input watched only after its call ran is a source now: that call
-                # must differentiate every input again.
-                ids = {id(x) for x in source_leaves}
+                # must differentiate every input again. (Sources the tape does not
+                # follow get no gradient: they need no new backward function.)
+                ids = {id(x) for x in source_leaves if id(x) in tracked}
                 for inputs, attrs in self._masked:
                     needed = attrs["needed"]
                     if needed is not None and any(
