@@ -248,8 +248,8 @@ def test_backprop_results_read_as_tensors() -> None:
     ],
 )
 def test_unwatched_inputs_keep_their_gradients(fn: Callable[..., Any]) -> None:
-    # Only w is watched; c, an input of the recorded ops, still gets its gradient when
-    # asked for (as the op-level walk gives it), and the walk may skip it otherwise.
+    # Only w is watched; c, an input of the recorded ops that the tape does not follow,
+    # gets None on both walks (as in TensorFlow), and the walk may skip it.
     rng = np.random.default_rng(2)
     w = sf.Variable(rng.standard_normal((3, 3)).astype(np.float32))
     c = sf.constant(rng.standard_normal((3, 3)).astype(np.float32))

@@ -180,9 +180,12 @@ def __getattr__(name: str) -> _Any:
         msg = f"module {__name__!r} has no attribute {name!r}"
         raise AttributeError(msg)
     module = _importlib.import_module(source, __name__)  # the import lock serialises this
+    # Every public class of the module, not just the one asked for: ``sf.copy_scopes()``
+    # returns a ScopesSnapshot before anyone looked up ``sf.ScopesSnapshot``.
+    for other, origin in _LAZY.items():
+        if origin == source and isinstance(cls := getattr(module, other, None), type):
+            cls.__module__ = "scopeflow"
     value = module if source == f".{name}" else getattr(module, name)
-    if isinstance(value, type):
-        value.__module__ = "scopeflow"
     globals()[name] = value  # the same value from every thread: later lookups skip this
     return value
 

@@ -406,8 +406,9 @@ class GradientTape(Scope):
             tracked = self._tracked
             if self._masked:
                 # An input watched only after its call ran is a source now: that call
-                # must differentiate every input again.
-                ids = {id(x) for x in source_leaves}
+                # must differentiate every input again. (Sources the tape does not
+                # follow get no gradient: they need no new backward function.)
+                ids = {id(x) for x in source_leaves if id(x) in tracked}
                 for inputs, attrs in self._masked:
                     needed = attrs["needed"]
                     if needed is not None and any(
@@ -456,6 +457,8 @@ class GradientTape(Scope):
             self._tracked = {}
         if type(sources) is EagerTensor or type(sources) is Tensor:
             grad = grads.get(id(sources))
+            if grad is not None and id(sources) not in tracked:
+                grad = _untracked(sources, targets, grads)
             if grad is None:
                 return zeros_like(sources) if zero else None
             # tensor_of (the eager walk gives NumPy arrays) written out for the scalar
@@ -465,7 +468,29 @@ class GradientTape(Scope):
                 out._value = np.asarray(grad)
                 return out
             return tensor_of(grad)
+        for leaf in source_leaves:
+            key = id(leaf)
+            if isinstance(leaf, Variable):
+                if (
+                    key in var_grads
+                    and key not in self._watched_vars
+                    and not any(t is leaf for t in targets)
+                ):
+                    del var_grads[key]  # a call computed it; the tape does not watch it
+            elif key in grads and key not in tracked and _untracked(leaf, targets, grads) is None:
+                del grads[key]
         return _rebuild(sources, grads, var_grads, zero)
+
+
+def _untracked(source: Any, targets: Sequence[Any], grads: dict[int, Any]) -> Any:
+    """The gradient of a source the tape does not follow (not watched, not an output of
+    a recorded op): None, as in TensorFlow (where the walk drops the gradient of a tensor
+    with no place on the tape), even where a recorded op took it as an input (``x * c``
+    with ``x`` watched gives ``c`` none); a source that is also a target keeps its own
+    (``gradient(x, x)``: ones)."""
+    if any(t is source for t in targets):
+        return grads.get(id(source))
+    return None
 
 
 @final
