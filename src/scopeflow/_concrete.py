@@ -261,18 +261,16 @@ class ConcreteFunction:
     def _replay(self, inputs: Sequence[Any]) -> list[Any]:
         """Re-run the function graph op by op in the calling context (for gradients).
 
-        Eagerly this computes values; while building a graph it inlines the ops. Writes
-        to variables are not repeated: their outputs become reads of the variable.
+        Eagerly this computes values; while building a graph it inlines the ops. Side
+        effects are not repeated (a gradient must not write or print again): writes to
+        variables become reads of the variable, and prints are skipped.
 
-        While building a graph, a call of a function whose only side effect is reading
-        variables is inlined too (its ops replayed in place of the call op). Emitted as
-        a call op it would run the callee's forward once as the call and once more as
-        the inline replay its own gradient makes (the call is stateful, so kept even
-        where its outputs go unused): a backward function replaying ``f(x) = g(x)``
-        computed ``g``'s forward twice. Calls with other side effects (writes, random
-        draws, prints) are still emitted, so those run as often as before.
+        Calls of functions are replayed the same way, in place of the call op, unless
+        the callee draws random values (those calls stay calls, so the draw log replays
+        their draws in order). Emitted as a call op, a call would run the callee's side
+        effects again and its forward twice (once as the call, once more as the inline
+        replay its own gradient makes).
         """
-        inline_calls = not state_get(_roots[0])[EAGER]
         values: dict[int, Any] = {
             id(ph): x for ph, x in zip(self.graph.inputs, inputs, strict=True)
         }
@@ -281,7 +279,9 @@ class ConcreteFunction:
                 continue
             if op._type in _WRITES:
                 results: Any = apply(REGISTRY["ReadVariableOp"], (), {"var": op._attrs["var"]})
-            elif inline_calls and op._type in _CALL_TYPES and _reads_only(op._attrs["f"]):
+            elif op._type in _SIDE_EFFECTS_ONLY and not op._outputs:
+                continue
+            elif op._type in _CALL_TYPES and _replayable(op._attrs["f"]):
                 outputs = op._attrs["f"]._replay([values[id(t)] for t in op._inputs])
                 for t, r in zip(op._outputs, outputs, strict=True):
                     values[id(t)] = r
@@ -327,16 +327,21 @@ _WRITES: Final = frozenset({"AssignVariableOp", "AssignAddVariableOp", "AssignSu
 _CALL_TYPES: Final = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 
 
-def _reads_only(fn: ConcreteFunction) -> bool:
-    """Whether the stateful ops of ``fn`` (through nested calls) only read variables, and
-    it has no control dependency on an outside op: replaying it in place of a call of it
-    then has the same effects."""
+_SIDE_EFFECTS_ONLY: Final = frozenset({"PrintV2"})
+_REPLAYED_STATEFUL: Final = frozenset({"ReadVariableOp", *_WRITES, *_SIDE_EFFECTS_ONLY})
+
+
+def _replayable(fn: ConcreteFunction) -> bool:
+    """Whether a call of ``fn`` may be replayed op by op in place of the call: its stateful
+    ops (through nested calls) are reads, writes and prints, which a replay handles (see
+    ``_replay``), and it has no control dependency on an outside op. Random draws are not:
+    the draw log replays them in the order the call drew them."""
     if fn.graph._control_captures:
         return False
     for op in fn.graph.control_outputs:
-        if op._type == "ReadVariableOp":
+        if op._type in _REPLAYED_STATEFUL:
             continue
-        if op._type in _CALL_TYPES and _reads_only(op._attrs["f"]):
+        if op._type in _CALL_TYPES and _replayable(op._attrs["f"]):
             continue
         return False
     return True
