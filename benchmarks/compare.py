@@ -7,8 +7,9 @@ with this tree's ``src/``. Alternating per benchmark keeps both sides under the 
 machine load, so the ratios (each against floors measured in its own process) compare.
 Rows that the old code cannot run (a benchmark using an API added later) show "—".
 
-Run: ``python benchmarks/compare.py --before 90675c9 [--quick] [--only scopes ops ...]``;
-it prints one Markdown table ready for ``benchmarks/README.md``.
+Run: ``python benchmarks/compare.py --before 90675c9 [--quick] [--check] [--only NAME ...]``;
+it prints one Markdown table ready for ``benchmarks/README.md``; ``--check`` judges this
+tree's rows as ``run_all.py --check`` does.
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", required=True, help="git revision of the 'before' side")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, 1,000 tasks")
     parser.add_argument("--only", nargs="+", choices=BENCHES, help="run only these")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if this tree misses a target (documented misses excepted), as run_all",
+    )
     args = parser.parse_args(argv)
 
     pairs: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
@@ -100,7 +106,16 @@ def main(argv: list[str] | None = None) -> int:
                 check=False,
             )
     print(table(pairs))
-    return 0
+    misses = [
+        f"{bench}: {row['figure'].strip()}"
+        for bench, _, after in pairs
+        for row in after["rows"]
+        if row["verdict"] == "MISS"
+    ]
+    print(f"\n{len(misses)} target(s) missed on this tree" + (":" if misses else "."))
+    for miss in misses:
+        print(f"  - {miss}")
+    return 1 if args.check and misses else 0
 
 
 if __name__ == "__main__":
