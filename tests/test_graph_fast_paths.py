@@ -367,3 +367,34 @@ def test_threads_asking_for_a_lean_op_get_the_same_operation() -> None:
         assert len(got) == 4
         for ops in zip(*got, strict=True):
             assert all(o is ops[0] for o in ops)
+
+
+def test_unique_name_without_memos_follows_the_rule() -> None:
+    # Graph._unique_name skips the name memos when the graph has none (no op built yet).
+    g = sf.Graph()
+    assert not g._name_memo
+    got = [g.unique_name(n) for n in ["a", "A", "a_2", "a", "a", "b", "a_1_1", "a_1"]]
+    assert got == ["a", "A_1", "a_2", "a_3", "a_4", "b", "a_1_1", "a_1_2"]
+    assert g.unique_name("a", mark_as_used=False) == "a_5"
+    assert g.unique_name("a") == "a_5"
+
+
+def test_unique_name_same_with_and_without_memos() -> None:
+    # The no-memo path and the memo write-back path hand out the same names.
+    def names(build_first: bool) -> list[str]:
+        g = sf.Graph()
+        with g.as_default():
+            if build_first:
+                sf.constant(1.0)
+                sf.constant(2.0)
+                assert g._name_memo
+            out = []
+            for n in ["a", "Const", "const_2", "Const", "a", "A"]:
+                with sf.name_scope(n) as s:
+                    out.append(s)
+            out.append(sf.constant(3.0).op.name)
+            return out
+
+    plain, memo = names(False), names(True)
+    assert plain == ["a/", "Const/", "const_2/", "Const_1/", "a_1/", "A_2/", "Const_3"]
+    assert memo == ["a/", "Const_2/", "const_2_1/", "Const_3/", "a_1/", "A_2/", "Const_4"]

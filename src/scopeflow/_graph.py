@@ -28,7 +28,7 @@ from ._context import (
 from ._copying import refuse_copying
 from ._graph_build import OpBuilder
 from ._introspect import with_description
-from ._names import NameMemo
+from ._names import NameMemo, unique
 from ._operation import Operation, Shape, Tensor
 from .errors import FinalizedGraphError, GraphMismatchError, ScopeNestingError, TracingError
 
@@ -235,6 +235,11 @@ class Graph(OpBuilder):
         lock = self._lock
         lock.acquire()
         try:
+            if not self._name_memo:
+                # No name memo to write back and take back (e.g. name scopes opened
+                # before any op is built): the table alone. Saves ~250 ns per
+                # name_scope('a') in a graph (bench_scopes).
+                return unique(self._names_in_use, self._names_high, name, mark_as_used)
             return self._unique_name_locked(name, mark_as_used)
         finally:
             lock.release()

@@ -87,7 +87,11 @@ def note(counts: dict[str, int], high: dict[str, int], key: str, count: int) -> 
 def unique(counts: dict[str, int], high: dict[str, int], name: str, mark: bool) -> str:
     """``name`` made unique (``name_N``), and taken when ``mark`` is true."""
     key = name.lower()
-    i = count_of(counts, key)
+    # count_of's first step inlined: most keys asked for are in the table (~60 ns per
+    # name_scope('a') in a graph, bench_scopes).
+    i = counts.get(key)
+    if i is None:
+        i = count_of(counts, key)
     if i == 0:
         if mark:
             note(counts, high, key, 1)
