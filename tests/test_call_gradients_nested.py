@@ -260,6 +260,7 @@ def test_unused_reads_are_kept_where_the_backward_has_other_side_effects() -> No
     read = {id(op._attrs["var"]) for op in graph.control_outputs if op.type == "ReadVariableOp"}
     assert id(unused) in read
 
+
 def test_a_loaded_signature_called_from_a_traced_function(tmp_path: Path) -> None:
     m = _Model()
 
