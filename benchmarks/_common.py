@@ -99,10 +99,10 @@ DOCUMENTED_MISSES: dict[str, str] = {
     "graph x + 1.0 (scalar operand)": "two ops (Const + Add) against one: a Const is half an Add",
     "10,000 tasks x 100 ops": "collector on an interleaved heap (~50 %) + cold caches: ~4.4 x",
     "10,000 tasks x 100 steps of x = x + 1.0": "two ops per step, same causes: ~7 x",
-    "init_scope() enter+exit, eager": "2.1-2.2 x: any scope pushing a frame (F re-sets its value)",
+    "init_scope() enter+exit, eager": "2.1-2.3 x: any scope pushing a frame (F re-sets its value)",
     "sf.get_default_graph() (eager": "2.6-3.0 x: one index and `or` more than executing_eagerly",
-    "name_scope('a') in a graph": "unique-name table (lock, lower(), suffix) on a 2.7 x F entry",
-    "control_dependencies(": "3.2-3.3 x: a 2.7 x F entry plus the input snapshot and chain link",
+    "name_scope('a') in a graph": "5.6-5.8 x: a 2.8 x F entry plus the unique-name step (~0.4 µs)",
+    "control_dependencies(": "3.2-3.5 x: a 2.7 x F entry plus the input snapshot and chain link",
     "Checkpoint write + restore": "ext4 flushes a file renamed over another (auto_da_alloc)",
 }
 
