@@ -286,6 +286,14 @@ class ConcreteFunction:
                 for t, r in zip(op._outputs, outputs, strict=True):
                     values[id(t)] = r
                 continue
+            elif op._type in REPLAY_RULES:
+                # A cond: its taken branch replayed (a kernel run would write again).
+                if not op._outputs:
+                    continue  # only side effects, which a replay does not repeat
+                outputs = REPLAY_RULES[op._type][0](op, [values[id(t)] for t in op._inputs])
+                for t, r in zip(op._outputs, outputs, strict=True):
+                    values[id(t)] = r
+                continue
             else:
                 args = tuple(values[id(t)] for t in op._inputs)
                 results = apply(REGISTRY[op._type], args, op._attrs)
@@ -328,6 +336,14 @@ _CALL_TYPES: Final = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 
 
 _SIDE_EFFECTS_ONLY: Final = frozenset({"PrintV2"})
+
+# Ops that run function graphs and replay them (set by ``_control_flow``, which imports
+# this module): op type -> (the op replayed on its input values, giving its outputs; the
+# functions it runs, which must be replayable for the op to be).
+REPLAY_RULES: dict[
+    str,
+    tuple[Callable[[Operation, list[Any]], list[Any]], Callable[[Operation], list[Any]]],
+] = {}
 _REPLAYED_STATEFUL: Final = frozenset({"ReadVariableOp", *_WRITES, *_SIDE_EFFECTS_ONLY})
 
 
@@ -342,6 +358,9 @@ def _replayable(fn: ConcreteFunction) -> bool:
         if op._type in _REPLAYED_STATEFUL:
             continue
         if op._type in _CALL_TYPES and _replayable(op._attrs["f"]):
+            continue
+        rule = REPLAY_RULES.get(op._type)
+        if rule is not None and all(_replayable(f) for f in rule[1](op)):
             continue
         return False
     return True

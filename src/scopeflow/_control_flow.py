@@ -21,7 +21,7 @@ from ._backprop import (
     differentiable as _differentiable,
     variables_read,
 )
-from ._concrete import ConcreteFunction, _fill_outputs, _flatten_outputs
+from ._concrete import REPLAY_RULES, ConcreteFunction, _fill_outputs, _flatten_outputs
 from ._context import EAGER, _roots, state_get
 from ._func_graph import FuncGraph, add_control_captures
 from ._gradients import run_time_vjp
@@ -455,6 +455,28 @@ def _if_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
         input_grads[slot + 1] = g
     var_grads = list(zip(variables, result[len(slots) :], strict=True))
     return _VariableGrads(input_grads, var_grads)
+
+
+def _if_replay(op: Any, args: list[Any]) -> list[Any]:
+    """An ``If`` op replayed for a gradient: a cond of its branches' replays, so the
+    taken branch's writes become reads and its prints are skipped (see
+    ``ConcreteFunction._replay``); running the op again would repeat them."""
+    pred, *captures = args
+    then, other, n = op._attrs["then"], op._attrs["else"], op._attrs["n_then"]
+    result = cond(
+        pred,
+        lambda: then._replay([_local(x) for x in captures[:n]]),
+        lambda: other._replay([_local(x) for x in captures[n:]]),
+        name="cond_replay",
+    )
+    return list(result)
+
+
+def _if_functions(op: Any) -> list[Any]:
+    return [op._attrs["then"], op._attrs["else"]]
+
+
+REPLAY_RULES["If"] = REPLAY_RULES["StatelessIf"] = (_if_replay, _if_functions)
 
 
 def _loop_replay(attrs: dict[str, Any]) -> Callable[[list[Any]], list[Any]]:
