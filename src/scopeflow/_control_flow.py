@@ -479,6 +479,34 @@ def _if_functions(op: Any) -> list[Any]:
 REPLAY_RULES["If"] = REPLAY_RULES["StatelessIf"] = (_if_replay, _if_functions)
 
 
+def _while_replay(op: Any, args: list[Any]) -> list[Any]:
+    """A ``While`` op replayed for a gradient: eagerly its loop replayed op by op, in a
+    graph a loop of its condition's and body's replays (writes as reads, prints skipped);
+    running the op again would repeat them."""
+    attrs = op._attrs
+    if state_get(_roots[0])[EAGER]:
+        return _loop_replay(attrs)(args)
+    cond_fn, body_fn = attrs["cond"], attrs["body"]
+    n, n_cond = attrs["n_vars"], attrs["n_cond"]
+    cond_caps, body_caps = args[n:][:n_cond], args[n:][n_cond:]
+    result = while_loop(
+        lambda *a: cond_fn._replay([*a, *[_local(x) for x in cond_caps]])[0],
+        lambda *a: body_fn._replay([*a, *[_local(x) for x in body_caps]])[:n],
+        list(args[:n]),
+        maximum_iterations=attrs["max"],
+        name="while_replay",
+        shape_invariants=list(attrs["invariants"]),
+    )
+    return list(result)
+
+
+def _while_functions(op: Any) -> list[Any]:
+    return [op._attrs["cond"], op._attrs["body"]]
+
+
+REPLAY_RULES["While"] = (_while_replay, _while_functions)
+
+
 def _loop_replay(attrs: dict[str, Any]) -> Callable[[list[Any]], list[Any]]:
     """The loop of a ``While`` op as an eager function of its inputs, replaying the
     condition and body graphs op by op (so a tape can follow it)."""
