@@ -39,7 +39,7 @@ from ._ops._core import apply, convert_to_tensor, graph_tensor, placeholder
 from ._ops._custom_grad import stop_gradient
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import Spec, register_op
-from ._tape import replay_gradients
+from ._replay_grad import replay_gradients
 from ._tensor import EagerTensor
 
 __all__ = ["cond", "while_loop"]

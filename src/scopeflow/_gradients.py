@@ -2,7 +2,7 @@
 
 ``gradients`` walks the ops of a graph between the sources and the targets with the same
 backward pass a tape uses. Ops that run function graphs are differentiated by replaying
-the graph on a fresh tape (:func:`~scopeflow._tape.replay_gradients`): a call op inlines
+the graph on a fresh tape (:func:`~scopeflow._replay_grad.replay_gradients`): a call op inlines
 the function's ops while a graph is built, so its gradient is made of ordinary ops. A
 loop cannot be inlined (it runs a number of times known only at run time), so its
 gradient is a ``RunTimeVJP`` op (``StatefulRunTimeVJP`` when the loop reads variables)
@@ -39,7 +39,8 @@ from ._ops._core import apply
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import REGISTRY, Spec, register_op
 from ._ops._seeds import DRAW_LOG
-from ._tape import no_tapes, replay_gradients
+from ._replay_grad import replay_gradients
+from ._tape import no_tapes
 from ._tensor import EagerTensor, wrap
 from ._variables import Variable
 from .errors import InvalidArgumentError
