@@ -296,19 +296,6 @@ class Operation:
         )
 
     @property
-    def _inputs(self) -> tuple[Tensor, ...]:
-        first = self._ins
-        if type(first) is Tensor:
-            second = self._in2
-            return (first,) if second is None else (first, second)
-        return first
-
-    @property
-    def _outputs(self) -> tuple[Tensor, ...]:
-        outs = self._outs
-        return (outs,) if type(outs) is Tensor else outs
-
-    @property
     def _ctl(self) -> tuple[Any, ...]:
         """The control-dependency chain the op was created under."""
         return self._scopes[1]  # type: ignore[no-any-return]
@@ -346,6 +333,10 @@ class Operation:
         """The output tensors."""
         outs = self._outs
         return (outs,) if type(outs) is Tensor else outs
+
+    # The internal names of the same properties (one getter each, not a copy).
+    _inputs = inputs
+    _outputs = outputs
 
     @property
     def control_inputs(self) -> tuple[Operation, ...]:
