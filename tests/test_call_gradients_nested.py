@@ -367,3 +367,38 @@ def test_batched_matmul_gradients_are_still_summed_over_broadcast_batches() -> N
         ga, gb = sess.run([da, db], {a: av, b: bv})
     np.testing.assert_allclose(ga, np.broadcast_to(bv.sum(axis=1), (5, 2, 3)), rtol=1e-5)
     np.testing.assert_allclose(gb, np.broadcast_to(av.sum(axis=(0, 1))[:, None], (3, 4)), rtol=1e-5)
+
+
+@pytest.mark.anyio
+async def test_concurrent_tasks_take_gradients_without_repeating_side_effects() -> None:
+    # Tasks interleave between their forwards and their gradients (first calls included):
+    # each gradient is right and the write ran once per forward, never for a gradient.
+    v = sf.Variable(2.0)
+    count = sf.Variable(0.0)
+
+    @sf.function
+    def inner(x: Any) -> Any:
+        count.assign_add(1.0)
+        return x * x * v
+
+    @sf.function
+    def outer(x: Any) -> Any:
+        return inner(x)
+
+    results: dict[int, float] = {}
+
+    async def task(i: int) -> None:
+        x = sf.constant(float(i + 1))
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            await anyio.sleep(0)
+            y = outer(x)
+            await anyio.sleep(0)
+        await anyio.sleep(0)
+        results[i] = float(tape.gradient(y, x))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(100):
+            tg.start_soon(task, i)
+    assert results == {i: 2.0 * (i + 1) * 2.0 for i in range(100)}
+    assert float(count.numpy()) == 100.0
