@@ -32,6 +32,7 @@ from ._nest import fill, flatten
 from ._ops._core import apply, constant, graph_tensor, record_hook
 from ._ops._registry import REGISTRY, Spec, register_op
 from ._ops._seeds import DRAW_LOG, DrawLog
+from ._read_log import CALL_READS, READ_LOG, ReadLog, recording_kernel
 from ._tensor import EagerTensor, to_array, wrap
 from .errors import GraphMismatchError
 
@@ -68,7 +69,11 @@ def _call_kernel(attrs: dict[str, Any], *arrays: np.ndarray[Any, Any]) -> Any:
 
 
 def _call_bind(attrs: dict[str, Any]) -> Any:
-    return attrs["f"]._kernel
+    fn: ConcreteFunction = attrs["f"]
+    if _writes_variables(fn):
+        # Its gradient in a graph replays it when the graph runs, with these reads.
+        return recording_kernel(attrs, fn._kernel)
+    return fn._kernel
 
 
 CALL = register_op(
@@ -114,6 +119,7 @@ class ConcreteFunction:
         "_out_template",
         "_plan",
         "_reads",
+        "_stores_reads",
         "graph",
     )
 
@@ -129,6 +135,8 @@ class ConcreteFunction:
         self._binder: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None
         self._plan: Any = None
         self._out_slots: tuple[Any, ...] = ()  # the plan's slots of the outputs
+        # Whether a run keeps the reads of calls for gradients in the graph (_read_log).
+        self._stores_reads = False
         self._lock = threading.Lock()
         # The variables the graph reads (through nested calls too), found on first need.
         self._reads: tuple[Any, ...] | None = None
@@ -223,19 +231,27 @@ class ConcreteFunction:
                 return wrap(self._run(arrays)[template])
             return _fill_outputs(template, [wrap(v) for v in self._run(arrays)])
         # The call is one op on the tape. Its gradient calls the trace's backward
-        # function, or replays the graph with the random values this run draws.
+        # function, or replays the graph with the random values this run draws; either
+        # way with the values its variable reads return now (see _read_log).
         draws = DrawLog()
+        reads = ReadLog(READ_LOG.get())
         token = DRAW_LOG.set(draws)
+        read_token = READ_LOG.set(reads)
         try:
             outputs = [wrap(v) for v in self._run(arrays)]
         finally:
+            READ_LOG.reset(read_token)
             DRAW_LOG.reset(token)
         hook = record_hook[0]
         if hook is not None:
             inputs: list[Any] = [x if type(x) is EagerTensor else wrap(a) for x, a in zip(
                 [*leaves, *graph.captured_inputs], arrays, strict=True)]  # fmt: skip
             opdef = STATEFUL_CALL if graph.control_outputs else CALL
-            attrs = {"f": self, "draws": draws} if draws else {"f": self}
+            attrs: dict[str, Any] = {"f": self}
+            if draws:
+                attrs["draws"] = draws
+            if reads:
+                attrs["reads"] = reads
             hook(frame, opdef, tuple(inputs), tuple(outputs), attrs)
         return _fill_outputs(template, outputs)
 
@@ -278,7 +294,8 @@ class ConcreteFunction:
             if op._type in _NOT_REPLAYED:
                 continue
             if op._type in _WRITES:
-                results: Any = apply(REGISTRY["ReadVariableOp"], (), {"var": op._attrs["var"]})
+                # A read under the write's attrs: a read log serves it the value written.
+                results: Any = apply(REGISTRY["ReadVariableOp"], (), op._attrs)
             elif op._type in _SIDE_EFFECTS_ONLY and not op._outputs:
                 continue
             elif op._type in _CALL_TYPES and _replayable(op._attrs["f"]):
@@ -324,9 +341,17 @@ class ConcreteFunction:
                     )
                     plan = compile_plan(self.graph, targets, tuple(self.graph.inputs))
                     self._out_slots = plan.fetch_slots[: len(self.graph.outputs)]
+                    self._stores_reads = self.graph._replays_reads
                     self._plan = plan  # published last: a reader of _plan finds _out_slots
                 plan = self._plan
-        values = execute(plan, arrays)
+        if self._stores_reads and CALL_READS.get() is None:
+            token = CALL_READS.set({})
+            try:
+                values = execute(plan, arrays)
+            finally:
+                CALL_READS.reset(token)
+        else:
+            values = execute(plan, arrays)
         return [values[s] for s in self._out_slots]
 
 
@@ -364,6 +389,19 @@ def _replayable(fn: ConcreteFunction) -> bool:
             continue
         return False
     return True
+
+
+def _writes_variables(fn: ConcreteFunction) -> bool:
+    """Whether ``fn`` writes variables (through nested calls, conds and loops too)."""
+    for op in fn.graph.control_outputs:
+        if op._type in _WRITES:
+            return True
+        if op._type in _CALL_TYPES and _writes_variables(op._attrs["f"]):
+            return True
+        rule = REPLAY_RULES.get(op._type)
+        if rule is not None and any(_writes_variables(f) for f in rule[1](op)):
+            return True
+    return False
 
 
 def _eager_call_with_control_captures(fn: ConcreteFunction) -> GraphMismatchError:

@@ -1,0 +1,157 @@
+"""The values a traced call's variable reads returned, kept for its gradient.
+
+The gradient of a call of a traced function replays the function's graph after the call
+(``ConcreteFunction._replay``, and the backward function traced from it). A replayed read
+must see the value the call's read saw, not the variable's value at gradient time: the
+call itself, or code after it, may have written the variable since. In
+``y = x * v; v.assign_add(1.0); return y`` the gradient of ``y`` is the ``v`` that was
+multiplied, as in TensorFlow, whose forward functions output what their gradients need.
+
+While a tape records an eager call (and while a session runs a call whose gradient a graph
+replays at run time), the read kernels append the values they return to a :class:`ReadLog`
+(per op, in run order), and the write kernels the values they write (a replay turns a
+write into a read of the value written). While the gradient replays the call,
+:meth:`ReadLog.replayer` serves them back to the same ops in the same order, as the draw
+log does for random values. Nothing is kept when no log is set: a read costs one
+``ContextVar.get`` more.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from typing import Any, final
+
+import numpy as np
+
+__all__ = [
+    "CALL_READS",
+    "READ_LOG",
+    "ReadLog",
+    "bind_read",
+    "logged_read",
+    "logged_write",
+    "recording_kernel",
+]
+
+
+@final
+class ReadLog:
+    """The values the variable reads (and writes) of one call returned, per op.
+
+    A recording log (``replayer()`` not yet taken) appends; a replayer serves the values
+    of an op in the order they were recorded, cycling: every replay pass (the call, then
+    any cond branch or loop body that a gradient replays again) reads an op's values in
+    the order the call did. A recording log made while another log is set takes its
+    values from that one (``parent``): a gradient's backward function that a tape records
+    (higher orders) sees the forward's values and records them in turn.
+
+    One log belongs to one call and one replayer to one gradient computation, each used
+    by the task that made it: no lock is needed.
+    """
+
+    __slots__ = ("_cursor", "_parent", "_values")
+
+    def __init__(
+        self, parent: ReadLog | None = None, values: dict[int, list[Any]] | None = None
+    ) -> None:
+        self._parent = parent
+        # op attrs id -> [the attrs (kept alive so the id stays theirs), values...]
+        self._values: dict[int, list[Any]] = {} if values is None else values
+        self._cursor: dict[int, int] | None = None if values is None else {}
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def replayer(self) -> ReadLog:
+        """A log that serves these values from the start (one per gradient computation)."""
+        return ReadLog(None, self._values)
+
+    def read(self, attrs: dict[str, Any], load: Callable[[], Any]) -> Any:
+        """The value of a read op (``attrs``): loaded and recorded, or served back."""
+        key = id(attrs)
+        cursor = self._cursor
+        if cursor is None:
+            parent = self._parent
+            value = load() if parent is None else parent.read(attrs, load)
+            self._values.setdefault(key, [attrs]).append(value)
+            return value
+        seen = self._values.get(key)
+        if seen is None:  # an op the call never ran (a branch not taken), or a fresh read
+            return load()
+        i = cursor.get(key, 0)
+        cursor[key] = i + 1
+        return seen[1 + i % (len(seen) - 1)]
+
+    def wrote(self, attrs: dict[str, Any], value: Any) -> None:
+        """Record the value a write op (``attrs``) wrote (a replay reads it back)."""
+        if self._cursor is None:
+            self._values.setdefault(id(attrs), [attrs]).append(value)
+            if self._parent is not None:
+                self._parent.wrote(attrs, value)
+
+
+# Set while a tape records an eager call of a traced function, while a session runs a
+# call whose gradient replays it at run time, and while a gradient replays a call: per
+# task and thread, so concurrent calls and gradients each see their own.
+READ_LOG: contextvars.ContextVar[ReadLog | None] = contextvars.ContextVar(
+    "scopeflow_read_log", default=None
+)
+
+
+def logged_read(attrs: dict[str, Any]) -> np.ndarray[Any, Any]:
+    """The ``ReadVariableOp`` kernel: the variable's value, through the log if one is set."""
+    load = attrs["var"]._load
+    log = READ_LOG.get()
+    return load() if log is None else log.read(attrs, load)  # type: ignore[no-any-return]
+
+
+def bind_read(attrs: dict[str, Any]) -> Callable[[], np.ndarray[Any, Any]]:
+    """The ``ReadVariableOp`` kernel as run plans call it (``attrs`` applied)."""
+    load = attrs["var"]._load
+    get = READ_LOG.get
+
+    def read() -> np.ndarray[Any, Any]:
+        log = get()
+        return load() if log is None else log.read(attrs, load)  # type: ignore[no-any-return]
+
+    return read
+
+
+def logged_write(attrs: dict[str, Any], value: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Record the value a write kernel wrote, if a log is set; returns it."""
+    log = READ_LOG.get()
+    if log is not None:
+        log.wrote(attrs, value)
+    return value
+
+
+# -- calls whose gradient replays them when a graph runs -----------------------------------
+# A gradient built into a graph (``sf.gradients``, a tape inside a traced function) of a
+# call of a function that writes variables is one op that replays the call when the graph
+# runs (``_gradients``), after the call. While such a graph runs (a session run, or a call
+# of a traced function), this holds the read log of each such call op run so far, by the
+# id of the op's attrs: (attrs, log). The outermost run sets it; nested runs share it.
+CALL_READS: contextvars.ContextVar[dict[int, tuple[dict[str, Any], ReadLog]] | None] = (
+    contextvars.ContextVar("scopeflow_call_reads", default=None)
+)
+
+
+def recording_kernel(attrs: dict[str, Any], kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """``kernel`` (of the call op ``attrs``) recording its reads while a graph whose
+    gradients need them runs (see :data:`CALL_READS`)."""
+
+    def run(*arrays: Any) -> Any:
+        store = CALL_READS.get()
+        if store is None:
+            return kernel(*arrays)
+        log = ReadLog(READ_LOG.get())
+        token = READ_LOG.set(log)
+        try:
+            result = kernel(*arrays)
+        finally:
+            READ_LOG.reset(token)
+        store[id(attrs)] = (attrs, log)
+        return result
+
+    return run
