@@ -22,8 +22,8 @@ from ._init_scope import init_scope
 from ._introspect import with_description
 from ._ops._core import EAGER_READS, apply, convert_to_tensor, group, offer_read
 from ._ops._registry import Spec, register_op
-from ._read_log import bind_read, logged_read, logged_write
 from ._quiet import QUIET, quiet_reset, quiet_set
+from ._read_log import bind_read, logged_read, logged_write
 from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ._tensor_ops import TensorOperators
 from ._tracing import check_variable_creation
