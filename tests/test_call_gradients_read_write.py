@@ -360,3 +360,97 @@ async def test_interleaved_tasks_each_get_their_own_gradient() -> None:
         for i in range(50):
             tg.start_soon(task, i)
     assert results == {i: (float(i), float(i + 1), 4.0, float(i + 2)) for i in range(50)}
+
+
+def test_a_nested_call_that_asserts_writes_once_per_forward() -> None:
+    v = sf.Variable(2.0)
+    count = sf.Variable(0.0)
+
+    @sf.function
+    def inner(x: Any) -> Any:
+        count.assign_add(1.0)
+        sf.debugging.assert_non_negative(x)
+        return x * v
+
+    @sf.function
+    def outer(x: Any) -> Any:
+        return inner(x) * 3.0
+
+    x = sf.constant(1.5)
+    for round_ in (1, 2):
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = outer(x)
+        assert _floats(*tape.gradient(y, [x, v])) == [6.0, 4.5]
+        assert float(count.numpy()) == round_  # the forward's write only
+
+
+def test_a_nested_call_that_draws_writes_once_per_forward() -> None:
+    v = sf.Variable(2.0)
+    count = sf.Variable(0.0)
+
+    @sf.function
+    def inner(x: Any) -> Any:
+        count.assign_add(1.0)
+        return x * sf.random.uniform((3,)) * v
+
+    @sf.function
+    def outer(x: Any) -> Any:
+        return inner(x) * 2.0
+
+    x = sf.constant([1.0, 1.0, 1.0])
+    for round_ in (1, 2):
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = outer(x)
+        # y = 2 * x * u * v: dy/dx = 2 u v = y at x = 1, with the u the forward drew.
+        np.testing.assert_allclose(tape.gradient(y, x).numpy(), y.numpy())
+        assert float(count.numpy()) == round_
+
+
+def test_a_failing_nested_check_still_fails_the_forward() -> None:
+    @sf.function
+    def inner(x: Any) -> Any:
+        sf.debugging.assert_non_negative(x)
+        return x * 2.0
+
+    @sf.function
+    def outer(x: Any) -> Any:
+        return inner(x)
+
+    x = sf.constant(-1.0)
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        with pytest.raises(sf.errors.InvalidArgumentError):
+            outer(x)
+
+
+def test_graph_mode_gradients_through_a_nested_call_that_asserts() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        w = sf.Variable(2.0)
+        count = sf.Variable(0.0)
+
+        @sf.function
+        def inner(x: Any) -> Any:
+            sf.debugging.assert_non_negative(x)
+            y = x * w
+            w.assign_add(1.0)
+            count.assign_add(1.0)
+            return y
+
+        @sf.function
+        def outer(x: Any) -> Any:
+            return inner(x) * 3.0
+
+        xp = sf.placeholder(sf.float32, shape=())
+        y = outer(xp)
+        (dx,) = sf.gradients(y, [xp])
+        init = sf.global_variables_initializer()
+    with sf.Session(g) as sess:
+        sess.run(init)
+        for run, read in enumerate((2.0, 3.0), start=1):
+            assert _floats(*sess.run([y, dx], {xp: 1.5})) == [4.5 * read, 3.0 * read]
+            assert _floats(sess.run(count)) == [float(run)]  # written once per run
+        with pytest.raises(sf.errors.InvalidArgumentError):
+            sess.run(dx, {xp: -1.0})

@@ -119,6 +119,7 @@ class ConcreteFunction:
         "_out_template",
         "_plan",
         "_reads",
+        "_replay_fn",
         "_stores_reads",
         "graph",
     )
@@ -142,6 +143,9 @@ class ConcreteFunction:
         self._reads: tuple[Any, ...] | None = None
         # The backward function of eager calls, built on the first gradient (_gradients).
         self._backward: Any = None
+        # The function replaying this one (_replay_function): None until built, False
+        # where there is none.
+        self._replay_fn: Any = None
         # (number of captures, their arrays) once all captured values were eager tensors
         # (immutable): saves a locked snapshot of the captures per eager call. Captures
         # only ever grow, so an equal count means the same captures.
@@ -281,15 +285,20 @@ class ConcreteFunction:
         effects are not repeated (a gradient must not write or print again): writes to
         variables become reads of the variable, and prints are skipped.
 
-        Calls of functions are replayed the same way, in place of the call op, unless
-        the callee draws random values (those calls stay calls, so the draw log replays
-        their draws in order). Emitted as a call op, a call would run the callee's side
-        effects again and its forward twice (once as the call, once more as the inline
-        replay its own gradient makes).
+        Reads return what they returned in the call when a read log is set (see
+        ``_read_log``; a write's read, the value it wrote).
+
+        Calls of functions are replayed the same way, in place of the call op. Emitted
+        as a call op, a call would run the callee's side effects again and its forward
+        twice (once as the call, once more as the inline replay its own gradient makes).
+        Calls that stay calls: into a graph, those of functions with checks, as calls
+        of their replay (checks kept, writes as reads, see ``_replay_function``); and
+        those of functions that draw random values where no draw log serves the draws.
         """
         values: dict[int, Any] = {
             id(ph): x for ph, x in zip(self.graph.inputs, inputs, strict=True)
         }
+        eager = state_get(_roots[0])[EAGER]
         for op in self.graph.get_operations():
             if op._type in _NOT_REPLAYED:
                 continue
@@ -298,11 +307,21 @@ class ConcreteFunction:
                 results: Any = apply(REGISTRY["ReadVariableOp"], (), op._attrs)
             elif op._type in _SIDE_EFFECTS_ONLY and not op._outputs:
                 continue
-            elif op._type in _CALL_TYPES and _replayable(op._attrs["f"]):
-                outputs = op._attrs["f"]._replay([values[id(t)] for t in op._inputs])
-                for t, r in zip(op._outputs, outputs, strict=True):
-                    values[id(t)] = r
-                continue
+            elif op._type in _CALL_TYPES:
+                callee: ConcreteFunction = op._attrs["f"]
+                args = tuple(values[id(t)] for t in op._inputs)
+                # Eagerly a check replays as it does at the top level (values only).
+                if _replayable(callee, checks=eager):
+                    outputs = callee._replay(list(args))
+                    for t, r in zip(op._outputs, outputs, strict=True):
+                        values[id(t)] = r
+                    continue
+                replayer = _replay_function(callee)
+                if replayer is not None:
+                    opdef = STATEFUL_CALL if replayer.graph.control_outputs else CALL
+                    results = apply(opdef, args, {"f": replayer})
+                else:
+                    results = apply(REGISTRY[op._type], args, op._attrs)
             elif op._type in REPLAY_RULES:
                 # A cond: its taken branch replayed (a kernel run would write again).
                 if not op._outputs:
@@ -370,25 +389,52 @@ REPLAY_RULES: dict[
     tuple[Callable[[Operation, list[Any]], list[Any]], Callable[[Operation], list[Any]]],
 ] = {}
 _REPLAYED_STATEFUL: Final = frozenset({"ReadVariableOp", *_WRITES, *_SIDE_EFFECTS_ONLY})
+# Checks: a replay runs them again, on the values they checked in the call.
+_CHECKS: Final = frozenset({"Assert", "CheckNumerics"})
 
 
-def _replayable(fn: ConcreteFunction) -> bool:
+def _replayable(fn: ConcreteFunction, checks: bool = False, draws: bool = True) -> bool:
     """Whether a call of ``fn`` may be replayed op by op in place of the call: its stateful
     ops (through nested calls) are reads, writes and prints, which a replay handles (see
-    ``_replay``), and it has no control dependency on an outside op. Random draws are not:
-    the draw log replays them in the order the call drew them."""
+    ``_replay``), and it has no control dependency on an outside op. ``checks``: checks
+    are allowed too. ``draws``: so are random ops while a draw log is set (an eager
+    call's gradient), which serves each replayed random op the values the call drew;
+    without one they would draw anew."""
     if fn.graph._control_captures:
         return False
     for op in fn.graph.control_outputs:
-        if op._type in _REPLAYED_STATEFUL:
+        if op._type in _REPLAYED_STATEFUL or (checks and op._type in _CHECKS):
             continue
-        if op._type in _CALL_TYPES and _replayable(op._attrs["f"]):
+        if draws and "rng" in op._attrs and DRAW_LOG.get() is not None:  # _ops._random
+            continue
+        if op._type in _CALL_TYPES and _replayable(op._attrs["f"], checks, draws):
             continue
         rule = REPLAY_RULES.get(op._type)
-        if rule is not None and all(_replayable(f) for f in rule[1](op)):
+        if rule is not None and all(_replayable(f, checks, draws) for f in rule[1](op)):
             continue
         return False
     return True
+
+
+# Set by ``_gradients`` (which traces functions): the trace of ``fn._replay``, or None.
+TRACE_REPLAY: list[Callable[[ConcreteFunction], ConcreteFunction | None]] = []
+
+
+def _replay_function(fn: ConcreteFunction) -> ConcreteFunction | None:
+    """A function that replays ``fn`` (see ``_replay``), for calls a replay keeps as calls:
+    those of functions with checks, whose checks and reads it runs while their writes
+    become reads. None for functions that draw random values or depend on outside ops
+    (such a call stays a call of ``fn``). Traced once per function."""
+    built = fn._replay_fn
+    if built is None:
+        made: Any = False
+        if _replayable(fn, checks=True, draws=False):
+            made = TRACE_REPLAY[0](fn) or False
+        with fn._lock:
+            if fn._replay_fn is None:
+                fn._replay_fn = made
+            built = fn._replay_fn
+    return built or None
 
 
 def _writes_variables(fn: ConcreteFunction) -> bool:

@@ -31,6 +31,7 @@ from ._backprop import (
     variables_read,
 )
 from ._concrete import (
+    TRACE_REPLAY,
     ConcreteFunction,
     TensorSpec,
     _op_name,
@@ -74,7 +75,12 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
             if result is not None:
                 return result
         variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
-        if not eager and reads is None and _writes_variables(concrete) and _replayable(concrete):
+        if (
+            not eager
+            and reads is None
+            and _writes_variables(concrete)
+            and _replayable(concrete, checks=True, draws=False)
+        ):
             return _call_grad_at_run_time(op, concrete, variables, dys)
         # The replay must see the random values the call drew (set by an eager call).
         token = DRAW_LOG.set(draws.replayer()) if draws is not None else None
@@ -244,6 +250,25 @@ def _drop_unused_reads(graph: Any) -> None:
             stack.extend(op._control_inputs)
     graph.control_outputs = [op for op in reads if id(op) in needed]
 
+
+def _trace_replay(concrete: ConcreteFunction) -> ConcreteFunction | None:
+    """Trace ``concrete._replay`` as a function (see ``_concrete._replay_function``)."""
+    specs = [TensorSpec(ph.shape, ph.dtype) for ph in concrete.graph.inputs]
+
+    def replay(*xs: Any) -> list[Any]:
+        return concrete._replay(list(xs))
+
+    traced = function(replay, name=f"{_op_name(concrete.name)}_replay")
+    try:
+        # Traced on its own, out of sight of the caller's tapes and graph.
+        with no_tapes():
+            fn: ConcreteFunction = traced.get_concrete_function(*specs)
+    except (TypeError, ValueError, LookupError, NotImplementedError):
+        return None
+    return fn
+
+
+TRACE_REPLAY.append(_trace_replay)
 
 for _call_type in ("PartitionedCall", "StatefulPartitionedCall"):
     register_gradient(_call_type)(_call_grad)
