@@ -454,3 +454,50 @@ def test_graph_mode_gradients_through_a_nested_call_that_asserts() -> None:
             assert _floats(sess.run(count)) == [float(run)]  # written once per run
         with pytest.raises(sf.errors.InvalidArgumentError):
             sess.run(dx, {xp: -1.0})
+
+
+def test_a_write_after_the_call_in_a_traced_function() -> None:
+    # The tape's gradient is built into the function after the write: it still uses
+    # the value the call read (TensorFlow: 2.0).
+    v = sf.Variable(2.0)
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return x * v
+
+    @sf.function
+    def grad(x: Any) -> Any:
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = f(x)
+            v.assign(10.0)
+        return tape.gradient(y, x)
+
+    x = sf.constant(3.0)
+    assert _floats(grad(x)) == [2.0]
+    v.assign(4.0)
+    assert _floats(grad(x)) == [4.0]
+
+
+def test_a_write_after_the_call_in_a_session_graph() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        w = sf.Variable(2.0)
+
+        @sf.function
+        def f(x: Any) -> Any:
+            return x * w
+
+        xp = sf.placeholder(sf.float32, ())
+        y = f(xp)
+        with sf.control_dependencies([y]):
+            write = w.assign(10.0)
+        with sf.control_dependencies([write]):
+            (dx,) = sf.gradients(y, [xp])
+        init = sf.global_variables_initializer()
+    with sf.Session(g) as sess:
+        sess.run(init)
+        assert _floats(*sess.run([y, dx], {xp: 3.0})) == [6.0, 2.0]
+        assert _floats(sess.run(w)) == [10.0]
+        sess.run(w.assign(2.0))
+        assert _floats(sess.run(dx, {xp: 3.0})) == [2.0]

@@ -70,8 +70,8 @@ def _call_kernel(attrs: dict[str, Any], *arrays: np.ndarray[Any, Any]) -> Any:
 
 def _call_bind(attrs: dict[str, Any]) -> Any:
     fn: ConcreteFunction = attrs["f"]
-    if _writes_variables(fn):
-        # Its gradient in a graph replays it when the graph runs, with these reads.
+    if fn._keeps_reads:
+        # A gradient in a graph replays a call of it when the graph runs, with its reads.
         return recording_kernel(attrs, fn._kernel)
     return fn._kernel
 
@@ -114,6 +114,7 @@ class ConcreteFunction:
         "_binder",
         "_capture_arrays",
         "_keep_alive",
+        "_keeps_reads",
         "_lock",
         "_out_slots",
         "_out_template",
@@ -143,6 +144,9 @@ class ConcreteFunction:
         self._reads: tuple[Any, ...] | None = None
         # The backward function of eager calls, built on the first gradient (_gradients).
         self._backward: Any = None
+        # Set once a gradient in a graph replays a call of it when the graph runs: the
+        # kernels of its call ops compiled from then on keep their reads (_read_log).
+        self._keeps_reads = False
         # The function replaying this one (_replay_function): None until built, False
         # where there is none.
         self._replay_fn: Any = None
@@ -437,16 +441,26 @@ def _replay_function(fn: ConcreteFunction) -> ConcreteFunction | None:
     return built or None
 
 
-def _writes_variables(fn: ConcreteFunction) -> bool:
-    """Whether ``fn`` writes variables (through nested calls, conds and loops too)."""
-    for op in fn.graph.control_outputs:
-        if op._type in _WRITES:
-            return True
-        if op._type in _CALL_TYPES and _writes_variables(op._attrs["f"]):
-            return True
-        rule = REPLAY_RULES.get(op._type)
-        if rule is not None and any(_writes_variables(f) for f in rule[1](op)):
-            return True
+def _writes_variables(fn: ConcreteFunction, among: set[int] | None = None) -> bool:
+    """Whether ``fn`` writes variables (through nested calls, conds and loops too); with
+    ``among``, variables of those ids."""
+    return _op_writes(fn.graph.control_outputs, among)
+
+
+def _op_writes(ops: Sequence[Operation], among: set[int] | None) -> bool:
+    """Whether one of ``ops`` writes variables (of ids ``among``, if given)."""
+    for op in ops:
+        kind = op._type
+        if kind in _WRITES:
+            if among is None or id(op._attrs["var"]) in among:
+                return True
+        elif kind in _CALL_TYPES:
+            if _writes_variables(op._attrs["f"], among):
+                return True
+        else:
+            rule = REPLAY_RULES.get(kind)
+            if rule is not None and any(_writes_variables(f, among) for f in rule[1](op)):
+                return True
     return False
 
 

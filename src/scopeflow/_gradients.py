@@ -35,6 +35,7 @@ from ._concrete import (
     ConcreteFunction,
     TensorSpec,
     _op_name,
+    _op_writes,
     _replayable,
     _writes_variables,
 )
@@ -78,8 +79,8 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
         if (
             not eager
             and reads is None
-            and _writes_variables(concrete)
             and _replayable(concrete, checks=True, draws=False)
+            and (_writes_variables(concrete) or _written_later(op, concrete))
         ):
             return _call_grad_at_run_time(op, concrete, variables, dys)
         # The replay must see the random values the call drew (set by an eager call).
@@ -97,6 +98,16 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
     return VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
 
 
+def _written_later(op: GradRecord, concrete: ConcreteFunction) -> bool:
+    """Whether an op made after the call op in its graph writes a variable it reads (its
+    gradient's reads, made later still, would see that write)."""
+    read = {id(v) for v in variables_read(concrete)}
+    if not read or not op.outputs:
+        return False
+    call = op.outputs[0].op
+    return _op_writes(call.graph.get_operations()[call._id + 1 :], read)
+
+
 def _call_grad_at_run_time(
     op: GradRecord, concrete: ConcreteFunction, variables: list[Variable], dys: Sequence[Any]
 ) -> VariableGrads:
@@ -107,6 +118,7 @@ def _call_grad_at_run_time(
     the values the call's reads returned in that run (the call op's kernel keeps them, see
     ``_read_log.CALL_READS``, in every run of this graph and of the graphs around it).
     """
+    concrete._keeps_reads = True
     graph: Any = get_default_graph()
     while graph is not None:
         graph._replays_reads = True
