@@ -28,7 +28,7 @@ from . import _array
 from ._array import as_int, is_tensor_like, normalize_axis
 from ._core import apply
 from ._registry import Spec, register_op
-from ._static import static_int
+from ._static import is_symbolic, static_int
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -175,6 +175,13 @@ def gather(
                 raise ValueError(msg)
             if batch < 0:
                 batch += rank
+    if is_symbolic(axis):
+        from . import _runtime_axes  # imported here: it builds on this module
+
+        _, tensor = _runtime_axes.runtime_axis(axis, None, None, "")
+        if tensor is not None:
+            attrs = {"batch_dims": batch}
+            return apply(_runtime_axes.DYNAMIC_GATHER, (params, indices, tensor), attrs, name)
     ax = batch if axis is None else static_int(axis, "gather(): axis")
     return apply(GATHER, (params, indices), {"axis": ax, "batch_dims": batch}, name)
 

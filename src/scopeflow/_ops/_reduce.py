@@ -189,7 +189,14 @@ def _reduce(opdef: OpDef, what: str, x: Any, axis: Any, keepdims: bool, name: st
     if isinstance(axis, (list, tuple)) and any(isinstance(a, (list, tuple)) for a in axis):
         msg = f"{what}(): axis must be an int or a list of ints (at most rank 1), got {axis!r}"
         raise ValueError(msg)
-    axes = None if axis is None else as_int_tuple(axis, f"{what}(): axis")
+    try:
+        axes = None if axis is None else as_int_tuple(axis, f"{what}(): axis")
+    except TypeError as error:  # a graph tensor: folded, or the op reads it at run time
+        from . import _runtime_axes  # imported here: it builds on this module
+
+        axes, tensor = _runtime_axes.runtime_axis(axis, error, as_int_tuple, f"{what}(): axis")
+        if tensor is not None:
+            return _runtime_axes.reduce(opdef, x, tensor, keepdims, name)
     return apply(opdef, (x,), {"axis": axes, "keepdims": bool(keepdims)}, name)
 
 
@@ -348,11 +355,18 @@ ARGMIN = register_op("ArgMin", infer=_arg_rule, kernel=_arg_kernel(np.argmin), d
 
 
 def _arg(opdef: OpDef, what: str, x: Any, axis: Any, output_type: Any, name: str | None) -> Any:
-    ax = 0 if axis is None else as_int(axis, f"{what}(): axis")
     out = as_dtype(output_type)
     if out not in _INDEX_TYPES:
         msg = f"{what}(): output_type must be sf.int32 or sf.int64, got {out.name}"
         raise TypeError(msg)
+    try:
+        ax: int | None = 0 if axis is None else as_int(axis, f"{what}(): axis")
+    except TypeError as error:  # a graph tensor: folded, or the op reads it at run time
+        from . import _runtime_axes  # imported here: it builds on this module
+
+        ax, tensor = _runtime_axes.runtime_axis(axis, error, as_int, f"{what}(): axis")
+        if tensor is not None:
+            return _runtime_axes.arg(opdef, x, tensor, out, name)
     return apply(opdef, (x,), {"axis": ax, "output_type": out}, name)
 
 

@@ -524,6 +524,12 @@ def expand_dims(input: Any, axis: Any, name: str | None = None) -> Any:  # noqa:
         >>> sf.expand_dims(sf.zeros([2, 3]), -1).shape
         (2, 3, 1)
     """
+    if is_symbolic(axis):
+        from . import _runtime_axes  # imported here: it builds on this module
+
+        _, tensor = _runtime_axes.runtime_axis(axis, None, None, "")
+        if tensor is not None:
+            return apply(_runtime_axes.DYNAMIC_EXPAND_DIMS, (input, tensor), NO_ATTRS, name)
     return apply(EXPAND_DIMS, (input,), {"axis": static_int(axis, "expand_dims(): axis")}, name)
 
 
