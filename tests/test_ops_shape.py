@@ -581,7 +581,6 @@ def test_op_names_follow_name_scopes(label: str, build: Any) -> None:
 @pytest.mark.parametrize(
     ("build", "pattern"),
     [
-        (lambda x, n: sf.pad(x, sf.stack([sf.stack([n, n])])), r"^pad\(\): paddings must be known"),
         (lambda x, n: sf.split(x, n), r"^split\(\): num_or_size_splits must be known"),
         (lambda x, n: sf.squeeze(x, n), r"^squeeze\(\): axis must be known"),
     ],

@@ -255,6 +255,34 @@ def test_gather_batch_dims_shapes_and_errors() -> None:
         _session_run(lambda x, a: sf.gather(x, [5], axis=a), _X, 0)
 
 
+@pytest.mark.parametrize("mode", ["CONSTANT", "reflect", "SYMMETRIC"])
+@pytest.mark.parametrize("pads", [[[0, 1], [2, 0], [1, 1]], [[0, 0], [0, 0], [3, 2]]], ids=str)
+def test_pad_matches_numpy(mode: str, pads: Any) -> None:
+    got = _session_run(lambda x, p: sf.pad(x, p, mode, constant_values=-2.5), _X, pads)
+    np_mode = {"CONSTANT": "constant", "reflect": "reflect", "SYMMETRIC": "symmetric"}[mode]
+    extra = {"constant_values": -2.5} if mode == "CONSTANT" else {}
+    np.testing.assert_array_equal(got, np.pad(_X, pads, mode=np_mode, **extra))
+
+
+def test_pad_shapes_and_errors() -> None:
+    with sf.Graph().as_default():
+        p = sf.placeholder(I32, (None, 2))
+        assert sf.pad(sf.placeholder(F32, (2, 3)), p).shape == (None, None)
+        assert sf.pad(sf.placeholder(F32, None), sf.placeholder(I32, (3, 2))).shape == (None,) * 3
+        assert sf.pad(sf.placeholder(F32, None), p).shape is None
+        with pytest.raises(ValueError, match="paddings has 3 rows but the input has rank 2"):
+            sf.pad(sf.placeholder(F32, (2, 3)), sf.placeholder(I32, (3, 2)))
+        with pytest.raises(ValueError, match=r"paddings must have shape \[rank, 2\]"):
+            sf.pad(sf.placeholder(F32, (2, 3)), sf.placeholder(I32, (2, 3)))
+        with pytest.raises(TypeError, match="constant_values has dtype float64, the input float32"):
+            sf.pad(sf.placeholder(F32, (2, 3)), p, constant_values=sf.constant(1.0, F64))
+    for bad in ([[0, 1], [2, -1], [0, 0]], [[0, 1], [2, 1]]):
+        with pytest.raises(InvalidArgumentError, match=r"paddings must be a \[3, 2\] tensor"):
+            _session_run(lambda x, p: sf.pad(x, p), _X, bad, a_shape=None)
+    with pytest.raises(InvalidArgumentError, match="REFLECT padding of dimension 0 must be less"):
+        _session_run(lambda x, p: sf.pad(x, p, "REFLECT"), _X, [[2, 0], [0, 0], [0, 0]])
+
+
 # -- gradients -------------------------------------------------------------------------------
 
 _DIFFERENTIABLE = {
@@ -268,6 +296,7 @@ _DIFFERENTIABLE = {
     "expand_dims": lambda x, a: sf.expand_dims(x, a),
     "gather": lambda x, a: sf.gather(x, [1, 0, 1], axis=a),
 }
+_PADS = [[1, 0], [0, 2], [2, 1]]
 # Ties for max/min and zeros for prod: the cases their gradients treat specially.
 _GX = np.array([[[3.0, 3.0, -1.0, 0.0], [2.0, 0.5, 4.0, 4.0], [1.0, 2.0, 0.0, 0.0]]] * 2)
 _GX[1] *= -1.5
@@ -305,12 +334,36 @@ def test_graph_gradients_match_the_static_op(name: str, axis: Any) -> None:
             np.testing.assert_allclose(gv, w, rtol=1e-12, atol=1e-12)
 
 
-def test_transpose_gradient() -> None:
-    perm = [2, 0, 1]
-    got = _graph_grads(lambda x, p: sf.transpose(x, p) ** 2, perm, dynamic=True)
-    want = _graph_grads(lambda x, p: sf.transpose(x, p) ** 2, perm, dynamic=False)
+@pytest.mark.parametrize(
+    ("build", "arg"),
+    [
+        (lambda x, p: sf.transpose(x, p) ** 2, [2, 0, 1]),
+        (lambda x, p: sf.pad(x, p) ** 2, _PADS),
+        (lambda x, p: sf.pad(x, p, "REFLECT") ** 2, _PADS),
+        (lambda x, p: sf.pad(x, p, "SYMMETRIC") ** 2, _PADS),
+    ],
+    ids=["transpose", "pad", "reflect", "symmetric"],
+)
+def test_permutation_and_padding_gradients(build: Any, arg: Any) -> None:
+    got = _graph_grads(build, arg, dynamic=True)
+    want = _graph_grads(build, arg, dynamic=False)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+
+
+def test_the_fill_value_of_a_run_time_pad_has_a_gradient() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(F64, (2, 3))
+        c = sf.placeholder(F64, ())
+        p = sf.placeholder(I64, (2, 2))
+        y = sf.pad(x, p, constant_values=c)
+        dx, dc = sf.gradients(sf.reduce_sum(y * y), [x, c])
+    with sf.Session(g) as session:
+        got = session.run([y, dx, dc], {x: _X[0, :2, :3], c: 3.0, p: [[1, 0], [0, 2]]})
+    assert got[0].shape == (3, 5)
+    np.testing.assert_array_equal(got[1], 2 * _X[0, :2, :3])
+    assert got[2] == 2 * 3.0 * (15 - 6)  # nine padded elements
 
 
 # -- traced functions and saved models -------------------------------------------------------
@@ -370,6 +423,7 @@ def test_run_time_axes_survive_export_and_load(tmp_path: Path) -> None:
                 "expand": sf.expand_dims(x, axis),
                 "gather": sf.gather(x, [0, 0], axis=axis),
                 "transpose": sf.transpose(x, sf.stack([axis % 3, (axis + 1) % 3, (axis + 2) % 3])),
+                "pad": sf.pad(x, sf.reshape(sf.range(6) % (axis + 2), [3, 2]), "SYMMETRIC"),
             }
 
     model = Model()

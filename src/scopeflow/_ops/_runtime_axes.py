@@ -26,6 +26,7 @@ from ._reduce import ALL, ANY, ARGMAX, ARGMIN, MAX, MEAN, MIN, PROD, SUM, _axes
 from ._registry import Spec, register_op
 from ._shape import EXPAND_DIMS
 from ._static import is_symbolic, pack_shape, static_value
+from ._transform import _PAD_MODES, PAD, _pad_rule
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -365,4 +366,51 @@ def _gather_kernel(
 
 DYNAMIC_GATHER: Final = register_op(
     "DynamicGather", infer=_gather_dyn_rule, kernel=_gather_kernel, same_dtype=False
+)
+
+
+# -- pad -------------------------------------------------------------------------------------
+
+
+def _pad_dyn_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    (dtype, shape), (pdt, pshape), *c = specs
+    if attrs["mode"] not in _PAD_MODES:
+        msg = f"mode must be one of {', '.join(_PAD_MODES)}, got {attrs['mode']!r:.20}"
+        raise ValueError(msg)
+    _pad_rule(((dtype, None), *c), {"paddings": (), "mode": attrs["mode"]})  # the fill value
+    if pdt.kind not in "iu":
+        msg = f"paddings must be an integer tensor, got dtype {pdt.name}"
+        raise TypeError(msg)
+    if pshape is not None and (len(pshape) != 2 or pshape[1] not in (2, None)):
+        msg = f"paddings must have shape [rank, 2], got a tensor of shape {list(pshape)}"
+        raise ValueError(msg)
+    rows = None if pshape is None else pshape[0]
+    if shape is not None and rows is not None and rows != len(shape):
+        msg = f"paddings has {rows} rows but the input has rank {len(shape)}"
+        raise ValueError(msg)
+    rank = len(shape) if shape is not None else rows
+    return ((dtype, None if rank is None else (None,) * rank),)
+
+
+def pad_pairs(paddings: np.ndarray[Any, Any], rank: int) -> tuple[tuple[int, int], ...]:
+    """A paddings input's value as pairs; ``ValueError`` for a bad shape or negative size."""
+    if paddings.dtype.kind not in "iu" or paddings.shape != (rank, 2) or (paddings < 0).any():
+        msg = (
+            f"paddings must be a [{rank}, 2] tensor of non-negative ints for an input of "
+            f"rank {rank}, got {paddings.tolist()!r:.80}"
+        )
+        raise ValueError(msg)
+    return tuple((int(a), int(b)) for a, b in paddings)
+
+
+def _pad_dyn_kernel(
+    attrs: dict[str, Any], x: np.ndarray[Any, Any], paddings: np.ndarray[Any, Any], *c: Any
+) -> Any:
+    static_attrs = {**attrs, "paddings": pad_pairs(paddings, x.ndim)}
+    return PAD.kernel(static_attrs, x, *c)
+
+
+# "Pad" with the paddings as its second input (then the fill value, if a tensor).
+DYNAMIC_PAD: Final = register_op(
+    "DynamicPad", infer=_pad_dyn_rule, kernel=_pad_dyn_kernel, same_dtype=False
 )

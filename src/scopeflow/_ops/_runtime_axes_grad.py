@@ -23,21 +23,25 @@ from ._array_grad import (
 )
 from ._core import NO_ATTRS, apply
 from ._grad_util import GradRecord, broadcast_like, ones_like, register_gradient
-from ._math import cast, divide, equal, multiply
+from ._math import cast, divide, equal, multiply, subtract
+from ._reduce import reduce_sum
 from ._registry import Spec, register_op
 from ._runtime_axes import (
     DYNAMIC_CONCAT,
     DYNAMIC_GATHER,
+    DYNAMIC_PAD,
     DYNAMIC_REDUCTIONS,
     DYNAMIC_TRANSPOSE,
     INVERT_PERMUTATION,
     _axis_count,
+    _pad_dyn_rule,
     concat_axis,
     gather_axis,
+    pad_pairs,
     reduction_axes,
 )
 from ._shape import reshape
-from ._shape_grad import _gather_grad_kernel
+from ._shape_grad import _gather_grad_kernel, _mirror_pad_grad_kernel
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -231,3 +235,45 @@ def _gather_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
 def _gather_grad_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
     _, _, indices, axis = op.inputs
     return apply(DYNAMIC_GATHER, (dy, indices, axis), op.attrs), None, None, None
+
+
+# -- pad -------------------------------------------------------------------------------------
+
+
+def _pad_grad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+    (dtype, shape), paddings = specs
+    # The forward rule's checks of the mode and paddings, on the padded shape's rank.
+    _pad_dyn_rule(((dtype, shape), paddings), {"mode": attrs["mode"]})
+    return ((dtype, None if shape is None else (None,) * len(shape)),)
+
+
+def _pad_grad_kernel(attrs: dict[str, Any], g: NDArray[Any], paddings: NDArray[Any]) -> Any:
+    pairs = pad_pairs(paddings, g.ndim)
+    if attrs["mode"] != "CONSTANT":
+        return _mirror_pad_grad_kernel({"mode": attrs["mode"], "paddings": pairs}, g)
+    return g[tuple(slice(a, n - b) for n, (a, b) in zip(g.shape, pairs, strict=True))].copy()
+
+
+# The gradient of a run-time pad with respect to its input: the inner part of ``g``, with
+# the mirrored copies' gradients added back for REFLECT and SYMMETRIC.
+DYNAMIC_PAD_GRAD: Final = register_op(
+    "DynamicPadGrad", infer=_pad_grad_rule, kernel=_pad_grad_kernel, same_dtype=False
+)
+
+
+@register_gradient("DynamicPad")
+def _pad_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    mode = op.attrs["mode"]
+    inner = apply(DYNAMIC_PAD_GRAD, (dy, op.inputs[1]), {"mode": mode})
+    if len(op.inputs) == 2:
+        return inner, None
+    # Every padded element is the constant: its gradient is what the inner part lacks.
+    return inner, None, subtract(reduce_sum(dy), reduce_sum(inner))
+
+
+@register_gradient("DynamicPadGrad")
+def _pad_grad_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    # Linear in g: its adjoint pads with zeros (CONSTANT) or mirrors (the other modes).
+    zero = np.zeros((), dy.dtype)
+    attrs = {"mode": op.attrs["mode"], "constant_values": zero}
+    return apply(DYNAMIC_PAD, (dy, op.inputs[1]), attrs), None
