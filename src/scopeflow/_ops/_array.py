@@ -2,9 +2,9 @@
 
 Rules infer static shapes as far as the input shapes allow: a ``None`` size stays unknown
 unless the op pins it (``reshape`` to a known size), and an unknown rank stays unknown
-unless the attrs fix it (``transpose`` with a ``perm``). Attrs that must be known while a
-graph is built (shapes, axes, permutations, index keys) are Python values, normalized by
-the public functions before the op is created.
+unless the attrs fix it (``transpose`` with a ``perm``). Attrs (shapes, axes,
+permutations, index keys) are Python values, normalized by the public functions; an axis
+or permutation known only at run time builds an op of ``_runtime_axes`` instead.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | Non
 
     Args:
         a: the tensor.
-        perm: a permutation of ``range(rank)``; None reverses the dimensions.
+        perm: a permutation of ``range(rank)``, or a run-time tensor; None reverses.
         conjugate: also conjugate complex values; a no-op for real dtypes. Complex
             conjugation is not implemented and raises ``TypeError``.
         name: the op name in graph mode.
@@ -291,7 +291,7 @@ def concat(values: Any, axis: Any, name: str | None = None) -> Any:
     Args:
         values: a list or tuple of tensors; their sizes off ``axis`` must agree. A
             single tensor (or variable) counts as a list of one, as in TensorFlow.
-        axis: the dimension to join along; negative counts from the end.
+        axis: the dimension to join along (negative counts from the end), or a tensor.
         name: the op name in graph mode.
 
     Example:

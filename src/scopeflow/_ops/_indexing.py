@@ -138,7 +138,8 @@ def gather(
         params: the tensor to take slices from.
         indices: an int32 or int64 tensor of positions along ``axis``.
         axis: the dimension of ``params`` to index; None means ``batch_dims``, as in
-            TensorFlow (so 0 without batch dimensions).
+            TensorFlow (so 0 without batch dimensions). In a graph it may be a scalar
+            int tensor known only at run time.
         batch_dims: how many leading dimensions are batch dimensions.
         name: the op name in graph mode.
         validate_indices: accepted for TensorFlow compatibility (TensorFlow deprecated

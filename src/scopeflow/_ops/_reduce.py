@@ -5,6 +5,8 @@ the mean of integers is an integer (rounded toward zero); ``reduce_any``/``reduc
 take and give bools. The ``axis`` attr is None (all dimensions) or a tuple of ints that
 may be negative; rules check it against the rank when the rank is known, kernels when it
 is not. ``argmax``/``argmin`` reduce one axis to integer indices, which have no gradient.
+An axis that is a graph tensor known only at run time builds the ``Dynamic*`` op of
+``_runtime_axes`` instead.
 """
 
 from __future__ import annotations
@@ -207,7 +209,8 @@ def reduce_sum(
 
     Args:
         input_tensor: a numeric tensor; the result has its dtype.
-        axis: the dimensions to reduce; negative ones count from the end.
+        axis: the dimensions to reduce; negative ones count from the end. In a graph it
+            may be an int tensor known only when the graph runs (a scalar or a vector).
         keepdims: keep the reduced dimensions with size 1.
         name: the op name in graph mode.
 
@@ -384,7 +387,8 @@ def argmax(
     Raises:
         ValueError: ``axis`` is out of range (when the op is built, if the rank is known).
         TypeError: ``output_type`` is not an integer index type.
-        InvalidArgumentError: the dimension ``axis`` is empty (when the op runs).
+        InvalidArgumentError: the dimension ``axis`` is empty, or an ``axis`` known only at
+            run time (a graph tensor) is out of range (when the op runs).
 
     Example:
         >>> import scopeflow as sf

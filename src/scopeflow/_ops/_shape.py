@@ -517,7 +517,8 @@ EXPAND_DIMS = register_op(
 def expand_dims(input: Any, axis: Any, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's argument name
     """``input`` with a new dimension of size 1 inserted at ``axis``.
 
-    ``axis`` counts from the end when negative: ``-1`` appends a dimension.
+    ``axis`` counts from the end when negative: ``-1`` appends a dimension. In a graph it
+    may be a scalar int tensor known only at run time (the sizes are then unknown).
 
     Example:
         >>> import scopeflow as sf

@@ -257,7 +257,8 @@ def pad(
 
     Args:
         tensor: the tensor.
-        paddings: a ``[rank, 2]`` list of non-negative ints (or a constant tensor).
+        paddings: a ``[rank, 2]`` list of non-negative ints, or an int tensor (in a graph,
+            possibly known only at run time).
         mode: ``"CONSTANT"`` (fill with ``constant_values``), ``"REFLECT"`` (mirror
             without the edge; padding < size) or ``"SYMMETRIC"`` (mirror with the edge;
             padding <= size); case-insensitive.
