@@ -9,6 +9,8 @@ every read of a variable contributes to the variable's gradient with the value i
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -501,3 +503,29 @@ def test_a_write_after_the_call_in_a_session_graph() -> None:
         assert _floats(sess.run(w)) == [10.0]
         sess.run(w.assign(2.0))
         assert _floats(sess.run(dx, {xp: 3.0})) == [2.0]
+
+
+def test_threads_each_get_their_own_gradient() -> None:
+    v = sf.Variable(0.0)
+    lock = threading.Lock()
+
+    @sf.function
+    def f(x: Any) -> Any:
+        y = x * v
+        v.assign_add(1.0)
+        return y
+
+    def work(i: int) -> tuple[float, float]:
+        x = sf.constant(float(i))
+        with lock:  # the read and the write of one call happen together
+            with sf.GradientTape() as tape:
+                tape.watch(x)
+                y = f(x)
+        # The gradient, computed while other threads call f: the value this call read.
+        return float(y.numpy()) / max(i, 1), float(tape.gradient(y, x).numpy())
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(1, 41)))
+    for read, grad in results:
+        assert read == grad
+    assert sorted(grad for _, grad in results) == [float(k) for k in range(40)]
