@@ -111,10 +111,11 @@ def _written_later(op: GradRecord, concrete: ConcreteFunction) -> bool:
 def _call_grad_at_run_time(
     op: GradRecord, concrete: ConcreteFunction, variables: list[Variable], dys: Sequence[Any]
 ) -> VariableGrads:
-    """The gradient of a call op, built into a graph, of a function that writes variables.
+    """The gradient of a call op, built into a graph, of a function that writes variables
+    (or reads variables that later ops of the graph write).
 
-    Replayed into the graph as ops, its reads would run after the call and see what it
-    wrote. Instead one op replays the call when the graph runs, after the call op, with
+    Replayed into the graph as ops, its reads would run after the call and see what was
+    written. Instead one op replays the call when the graph runs, after the call op, with
     the values the call's reads returned in that run (the call op's kernel keeps them, see
     ``_read_log.CALL_READS``, in every run of this graph and of the graphs around it).
     """

@@ -117,8 +117,8 @@ def bind_read(attrs: dict[str, Any]) -> Callable[[], np.ndarray[Any, Any]]:
     get = READ_LOG.get
     if var._graph is None:
         # An eager variable (it stays one): Variable._load's eager branch, inlined. Keeps
-        # a read one Python call, as it was before the log (~70 ns per read, the MLP rows
-        # of bench_functions).
+        # a read one Python call, as it was before the log: 56 ns a read where a closure
+        # calling _load takes 77 ns (_load alone, before the log: 39 ns).
         def read_eager() -> np.ndarray[Any, Any]:
             log = get()
             if log is None:
