@@ -529,3 +529,32 @@ def test_threads_each_get_their_own_gradient() -> None:
     for read, grad in results:
         assert read == grad
     assert sorted(grad for _, grad in results) == [float(k) for k in range(40)]
+
+
+def test_second_order_inside_a_traced_function_and_an_eager_tape_around_it() -> None:
+    # y = x*x*v, v read then incremented: dy/dx = 2xv, d2y/dx2 = 2v, with v as read.
+    v = sf.Variable(2.0)
+
+    @sf.function
+    def f(x: Any) -> Any:
+        y = x * x * v
+        v.assign_add(1.0)
+        return y
+
+    @sf.function
+    def grads(x: Any) -> Any:
+        with sf.GradientTape() as outer:
+            outer.watch(x)
+            with sf.GradientTape() as inner:
+                inner.watch(x)
+                y = f(x)
+            dy = inner.gradient(y, x)
+        return dy, outer.gradient(dy, x)
+
+    x = sf.constant(3.0)
+    assert _floats(*grads(x), v.numpy()) == [12.0, 4.0, 3.0]
+    assert _floats(*grads(x), v.numpy()) == [18.0, 6.0, 4.0]
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        dy, d2 = grads(x)  # reads v = 4
+    assert _floats(dy, d2, tape.gradient(dy, x), v.numpy()) == [24.0, 8.0, 8.0, 5.0]
