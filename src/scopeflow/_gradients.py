@@ -244,10 +244,14 @@ def _drop_unused_reads(graph: Any) -> None:
     Where reads are the graph's only stateful ops, their order in the chain of stateful
     ops means nothing (no write comes between them): the chain's control edges between
     reads are dropped, and so are the unused reads from the ops run on every call. A
-    graph with any other stateful op is left as it is.
+    graph with any other stateful op is left as it is, and so is one where an op of the
+    forward read more than once (a nested function called twice): a read log serves that
+    op's values in the order the call read them, to every one of its reads (_read_log).
     """
     reads = graph.control_outputs
     if not reads or any(op._type != READ for op in reads):
+        return
+    if len({id(op._attrs) for op in reads}) != len(reads):
         return
     for op in reads:
         if op._control_inputs:
