@@ -54,3 +54,84 @@ def test_a_nested_call_made_twice_any_subset_of_sources(sources: tuple[str, ...]
     grads = tape.gradient(y, [named[s] for s in sources])
     assert _floats(y, *grads) == [38.0, *(expected[s] for s in sources)]
     assert float(a.numpy()) == 4.0
+
+
+# -- graphs: conds and loops whose gradient runs after the op wrote ------------------------
+
+
+def _session_values(build: Any, runs: int = 2) -> list[list[float | None]]:
+    """Run ``build(w, x)``'s fetches ``runs`` times (w starts at 2, x = 3)."""
+    g = sf.Graph()
+    with g.as_default():
+        w = sf.Variable(2.0)
+        xp = sf.placeholder(sf.float32, ())
+        fetches = build(w, xp)
+        init = sf.global_variables_initializer()
+    with sf.Session(g) as sess:
+        sess.run(init)
+        return [_floats(*sess.run(fetches, {xp: 3.0})) for _ in range(runs)]
+
+
+def _read_then_add(w: sf.Variable) -> Any:
+    @sf.function
+    def f(x: Any) -> Any:
+        y = x * w
+        w.assign_add(1.0)
+        return y
+
+    return f
+
+
+def test_graph_gradients_of_a_cond_whose_branch_reads_then_writes() -> None:
+    # The taken branch reads w (2, then 3 in the next run) and adds 1: y = x*w as read.
+    def build(w: sf.Variable, x: Any) -> list[Any]:
+        def branch() -> Any:
+            y = x * w.read_value()
+            with sf.control_dependencies([y]):
+                write = w.assign_add(1.0)
+            with sf.control_dependencies([write]):
+                return sf.identity(y)
+
+        y = sf.cond(x > 0, branch, lambda: x)
+        return [y, *sf.gradients(y, [x, w])]
+
+    assert _session_values(build) == [[6.0, 2.0, 3.0], [9.0, 3.0, 3.0]]
+
+
+def test_graph_gradients_of_a_cond_around_a_call_that_writes() -> None:
+    def build(w: sf.Variable, x: Any) -> list[Any]:
+        f = _read_then_add(w)
+        y = sf.cond(x > 0, lambda: f(x), lambda: x)
+        return [y, *sf.gradients(y, [x, w])]
+
+    assert _session_values(build) == [[6.0, 2.0, 3.0], [9.0, 3.0, 3.0]]
+
+
+def test_graph_gradients_of_a_while_loop_calling_a_function_that_writes() -> None:
+    # Two iterations read w = 2 then 3: y = x*2*3; dy/dx = 6, dy/dw = x*3 + x*2*1... = 15.
+    def build(w: sf.Variable, x: Any) -> list[Any]:
+        f = _read_then_add(w)
+        _, y = sf.while_loop(
+            lambda i, a: i < 2, lambda i, a: (i + 1, f(a)), [sf.constant(0), x]
+        )
+        return [y, *sf.gradients(y, [x, w])]
+
+    # The second run reads 4 then 5: y = 60, dy/dx = 20, dy/dw = 3*5 + 3*4 = 27.
+    assert _session_values(build) == [[18.0, 6.0, 15.0], [60.0, 20.0, 27.0]]
+
+
+def test_a_tape_inside_a_traced_function_over_a_cond_that_writes() -> None:
+    v = sf.Variable(2.0)
+    f = _read_then_add(v)
+
+    @sf.function
+    def grad(x: Any) -> Any:
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = sf.cond(x > 0, lambda: f(x), lambda: x)
+        return tape.gradient(y, [x, v])
+
+    x = sf.constant(3.0)
+    assert _floats(*grad(x)) == [2.0, 3.0]
+    assert _floats(*grad(x)) == [3.0, 3.0]
+    assert float(v.numpy()) == 4.0

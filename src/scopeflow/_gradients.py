@@ -54,7 +54,7 @@ from ._tensor import EagerTensor, wrap
 from ._variables import Variable
 from .errors import InvalidArgumentError
 
-__all__ = ["gradients", "run_time_vjp"]
+__all__ = ["grad_at_run_time", "gradients", "needs_its_reads", "run_time_vjp"]
 
 
 # -- function calls ------------------------------------------------------------------
@@ -80,9 +80,11 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
             not eager
             and reads is None
             and _replayable(concrete, checks=True, draws=False)
-            and (_writes_variables(concrete) or _written_later(op, concrete))
+            and needs_its_reads(op, [concrete])
         ):
-            return _call_grad_at_run_time(op, concrete, variables, dys)
+            return grad_at_run_time(
+                op, [concrete], concrete._replay, variables, dys, "call_grad"
+            )
         # The replay must see the random values the call drew (set by an eager call).
         token = DRAW_LOG.set(draws.replayer()) if draws is not None else None
         try:
@@ -98,38 +100,47 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
     return VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
 
 
-def _written_later(op: GradRecord, concrete: ConcreteFunction) -> bool:
-    """Whether an op made after the call op in its graph writes a variable it reads (its
-    gradient's reads, made later still, would see that write)."""
-    read = {id(v) for v in variables_read(concrete)}
+def needs_its_reads(op: GradRecord, functions: Sequence[ConcreteFunction]) -> bool:
+    """Whether a gradient built into a graph must replay ``op`` (a call, cond or loop
+    running ``functions``) with the values its reads returned: it writes variables, or an
+    op made after it in its graph writes a variable it reads (its gradient's reads, made
+    later still, would see those writes)."""
+    if any(_writes_variables(f) for f in functions):
+        return True
+    read = {id(v) for f in functions for v in variables_read(f)}
     if not read or not op.outputs:
         return False
-    call = op.outputs[0].op
-    return _op_writes(call.graph.get_operations()[call._id + 1 :], read)
+    made = op.outputs[0].op
+    return _op_writes(made.graph.get_operations()[made._id + 1 :], read)
 
 
-def _call_grad_at_run_time(
-    op: GradRecord, concrete: ConcreteFunction, variables: list[Variable], dys: Sequence[Any]
+def grad_at_run_time(
+    op: GradRecord,
+    functions: Sequence[ConcreteFunction],
+    replay: Replay,
+    variables: list[Variable],
+    dys: Sequence[Any],
+    name: str,
 ) -> VariableGrads:
-    """The gradient of a call op, built into a graph, of a function that writes variables
-    (or reads variables that later ops of the graph write).
+    """The gradient, built into a graph, of ``op`` (a call, cond or loop running
+    ``functions``) whose reads ``needs_its_reads``.
 
-    Replayed into the graph as ops, its reads would run after the call and see what was
-    written. Instead one op replays the call when the graph runs, after the call op, with
-    the values the call's reads returned in that run (the call op's kernel keeps them, see
+    Replayed into the graph as ops, its reads would run after the op and see what was
+    written. Instead one op replays ``op`` (``replay``, eagerly) when the graph runs, after
+    ``op``, with the values its reads returned in that run (its kernel keeps them, see
     ``_read_log.CALL_READS``, in every run of this graph and of the graphs around it).
     """
-    concrete._keeps_reads = True
+    for f in functions:
+        # Kernels of the ops running ``f`` compiled from now on keep their reads.
+        f._keeps_reads = True
     graph: Any = get_default_graph()
     while graph is not None:
         graph._replays_reads = True
         graph = getattr(graph, "outer_graph", None) if graph.building_function else None
-    call = op.outputs[0].op if op.outputs else None
-    deps = [call] if call is not None and call.graph is get_default_graph() else []
+    made = op.outputs[0].op if op.outputs else None
+    deps = [made] if made is not None and made.graph is get_default_graph() else []
     with get_default_graph().control_dependencies(deps):
-        return run_time_vjp(
-            concrete._replay, list(op.inputs), dys, variables, "call_grad", reads_of=op.attrs
-        )
+        return run_time_vjp(replay, list(op.inputs), dys, variables, name, reads_of=op.attrs)
 
 
 # The backward function of a trace: ``(backward ConcreteFunction, indices of the forward
