@@ -9,6 +9,7 @@ to its gradient with the value it read).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,9 +112,7 @@ def test_graph_gradients_of_a_while_loop_calling_a_function_that_writes() -> Non
     # Two iterations read w = 2 then 3: y = x*2*3; dy/dx = 6, dy/dw = x*3 + x*2*1... = 15.
     def build(w: sf.Variable, x: Any) -> list[Any]:
         f = _read_then_add(w)
-        _, y = sf.while_loop(
-            lambda i, a: i < 2, lambda i, a: (i + 1, f(a)), [sf.constant(0), x]
-        )
+        _, y = sf.while_loop(lambda i, a: i < 2, lambda i, a: (i + 1, f(a)), [sf.constant(0), x])
         return [y, *sf.gradients(y, [x, w])]
 
     # The second run reads 4 then 5: y = 60, dy/dx = 20, dy/dw = 3*5 + 3*4 = 27.
@@ -135,3 +134,60 @@ def test_a_tape_inside_a_traced_function_over_a_cond_that_writes() -> None:
     assert _floats(*grad(x)) == [2.0, 3.0]
     assert _floats(*grad(x)) == [3.0, 3.0]
     assert float(v.numpy()) == 4.0
+
+
+# -- saved models ----------------------------------------------------------------------------
+
+
+class Stepper(sf.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.v = sf.Variable(2.0)
+
+    @sf.function(input_signature=[sf.TensorSpec((), sf.float32)])
+    def step(self, x: Any) -> Any:
+        y = x * self.v
+        self.v.assign_add(1.0)
+        return y
+
+
+def test_a_loaded_function_that_writes_under_a_tape(tmp_path: Path) -> None:
+    sf.saved_model.save(Stepper(), str(tmp_path / "m"))
+    loaded = sf.saved_model.load(str(tmp_path / "m"))
+    x = sf.constant(3.0)
+    for read in (2.0, 3.0, 4.0):
+        with sf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y = loaded.step(x)
+        assert _floats(y, tape.gradient(y, x), tape.gradient(y, loaded.v)) == [
+            3.0 * read,
+            read,
+            3.0,
+        ]
+    assert float(loaded.v.numpy()) == 5.0
+
+
+@pytest.mark.parametrize("around", ["call", "cond"])
+def test_a_run_time_gradient_inside_a_saved_function_is_refused_at_save(
+    tmp_path: Path, around: str
+) -> None:
+    class WithGradient(Stepper):
+        @sf.function(input_signature=[sf.TensorSpec((), sf.float32)])
+        def grad(self, x: Any) -> Any:
+            with sf.GradientTape() as tape:
+                tape.watch(x)
+                if around == "call":
+                    y = self.step(x)
+                else:
+                    y = sf.cond(x > 0, lambda: self.step(x), lambda: x)
+            return tape.gradient(y, x)
+
+    model = WithGradient()
+    assert _floats(model.grad(sf.constant(3.0))) == [2.0]
+    with pytest.raises(
+        ValueError,
+        match=r"^Cannot save op '(call|cond)_grad' \(StatefulRunTimeVJP\) of function 'grad': "
+        r"it computes a gradient when the function runs",
+    ):
+        sf.saved_model.save(model, str(tmp_path / "m"))
+    assert not (tmp_path / "m").exists()

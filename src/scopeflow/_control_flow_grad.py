@@ -169,7 +169,5 @@ def _while_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
     variables = list({id(v): v for f in functions for v in variables_read(f)}.values())
     if needs_its_reads(op, functions):
         # With the values the loop's reads returned when it ran (it wrote since).
-        return grad_at_run_time(
-            op, functions, _loop_replay(op.attrs), variables, dys, "while_grad"
-        )
+        return grad_at_run_time(op, functions, _loop_replay(op.attrs), variables, dys, "while_grad")
     return run_time_vjp(_loop_replay(op.attrs), list(op.inputs), dys, variables, "while_grad")

@@ -82,9 +82,7 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
             and _replayable(concrete, checks=True, draws=False)
             and needs_its_reads(op, [concrete])
         ):
-            return grad_at_run_time(
-                op, [concrete], concrete._replay, variables, dys, "call_grad"
-            )
+            return grad_at_run_time(op, [concrete], concrete._replay, variables, dys, "call_grad")
         # The replay must see the random values the call drew (set by an eager call).
         token = DRAW_LOG.set(draws.replayer()) if draws is not None else None
         try:
