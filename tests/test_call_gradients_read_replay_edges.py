@@ -57,6 +57,33 @@ def test_a_nested_call_made_twice_any_subset_of_sources(sources: tuple[str, ...]
     assert float(a.numpy()) == 4.0
 
 
+def test_a_nested_call_that_checks_made_twice() -> None:
+    # As above, with a check in the nested function: in the backward function it stays a
+    # call (of its replay), whose gradient replays it again, last call first.
+    a = sf.Variable(2.0)
+    b = sf.Variable(5.0)
+
+    @sf.function
+    def inner(x: Any) -> Any:
+        y = x * a + b
+        sf.debugging.assert_less(y, 1000.0)
+        a.assign_add(1.0)
+        return y
+
+    @sf.function
+    def outer(x: Any) -> Any:
+        return inner(inner(x))
+
+    x = sf.constant(3.0)
+    for _ in range(2):  # the second time with the backward function already built
+        a.assign(2.0)
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = outer(x)
+        assert _floats(y, *tape.gradient(y, [x, a, b])) == [38.0, 6.0, 20.0, 4.0]
+        assert float(a.numpy()) == 4.0
+
+
 # -- graphs: conds and loops whose gradient runs after the op wrote ------------------------
 
 

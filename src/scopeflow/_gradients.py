@@ -31,6 +31,8 @@ from ._backprop import (
     variables_read,
 )
 from ._concrete import (
+    _CALL_TYPES,
+    REPLAY_RULES,
     TRACE_REPLAY,
     ConcreteFunction,
     TensorSpec,
@@ -209,6 +211,8 @@ def _build_backward(
     """Trace the backward function of ``concrete``: forward ops and their gradient ops,
     built symbolically (as ``sf.gradients`` does) into one function graph."""
     fg = concrete.graph
+    if _repeated_kept_call(concrete):
+        return _UNSUPPORTED
     kept = [i for i, t in enumerate(fg.outputs) if t.dtype.kind in "fc"]
     read = variables_read(concrete)
     variables = [
@@ -243,6 +247,37 @@ def _build_backward(
         return _UNSUPPORTED
     _drop_unused_reads(fn.graph)
     return fn, kept, variables
+
+
+def _repeated_kept_call(concrete: ConcreteFunction) -> bool:
+    """Whether ``concrete`` calls (through nested calls, conds and loops) a function that
+    reads variables and stays a call in a replay built into a graph (one with checks),
+    more than once.
+
+    In the backward function, such a call's gradient replays it once more, the last call
+    first, and a read log serves each read op's values in the order the forward read them:
+    the replay of the last call would see the first call's values. The eager replay,
+    which runs them inline and in order, is used instead.
+    """
+    counts: dict[int, int] = {}
+
+    def walk(fn: ConcreteFunction) -> bool:
+        for op in fn.graph.get_operations():
+            if op._type in _CALL_TYPES:
+                callee: ConcreteFunction = op._attrs["f"]
+                if not _replayable(callee, draws=False) and variables_read(callee):
+                    counts[id(callee)] = counts.get(id(callee), 0) + 1
+                    if counts[id(callee)] > 1:
+                        return True
+                if walk(callee):
+                    return True
+            else:
+                rule = REPLAY_RULES.get(op._type)
+                if rule is not None and any(walk(f) for f in rule[1](op)):
+                    return True
+        return False
+
+    return walk(concrete)
 
 
 def _drop_unused_reads(graph: Any) -> None:
