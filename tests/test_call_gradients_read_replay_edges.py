@@ -9,13 +9,16 @@ to its gradient with the value it read).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 import pytest
 
 import scopeflow as sf
+from scopeflow._read_log import READ_LOG
 
 
 def _floats(*values: Any) -> list[float | None]:
@@ -136,7 +139,8 @@ def test_graph_gradients_of_a_cond_around_a_call_that_writes() -> None:
 
 
 def test_graph_gradients_of_a_while_loop_calling_a_function_that_writes() -> None:
-    # Two iterations read w = 2 then 3: y = x*2*3; dy/dx = 6, dy/dw = x*3 + x*2*1... = 15.
+    # Two iterations read w = 2, then 3: y = x*2*3 = 18; dy/dx = 2*3 = 6; each read adds
+    # y over the value it read to dy/dw: 18/2 + 18/3 = 15.
     def build(w: sf.Variable, x: Any) -> list[Any]:
         f = _read_then_add(w)
         _, y = sf.while_loop(lambda i, a: i < 2, lambda i, a: (i + 1, f(a)), [sf.constant(0), x])
@@ -218,3 +222,103 @@ def test_a_run_time_gradient_inside_a_saved_function_is_refused_at_save(
     ):
         sf.saved_model.save(model, str(tmp_path / "m"))
     assert not (tmp_path / "m").exists()
+
+
+# -- concurrency and failures ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("around", ["call", "cond"])
+def test_session_runs_in_threads_each_get_their_own_gradient(around: str) -> None:
+    # Threads run y = x*x*w (w read, then incremented) and its gradient at once: each
+    # run's dy/dx is 2*x*w with the w that run read (y / x^2).
+    g = sf.Graph()
+    with g.as_default():
+        w = sf.Variable(0.0)
+        xp = sf.placeholder(sf.float32, ())
+
+        @sf.function
+        def f(x: Any) -> Any:
+            y = x * x * w
+            w.assign_add(1.0)
+            return y
+
+        y = f(xp) if around == "call" else sf.cond(xp > 0, lambda: f(xp), lambda: xp)
+        (dx,) = sf.gradients(y, [xp])
+        init = sf.global_variables_initializer()
+    sess = sf.Session(g)
+    sess.run(init)
+
+    def work(i: int) -> list[bool]:
+        x = float(i % 3 + 1)
+        out = []
+        for _ in range(20):
+            got_y, got_dx = sess.run([y, dx], {xp: x})
+            out.append(float(got_dx) == 2.0 * x * (float(got_y) / (x * x)))
+        return out
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(all(ok) for ok in pool.map(work, range(4)))
+    assert float(sess.run(w)) == 80.0
+
+
+@pytest.mark.anyio
+async def test_tasks_share_one_traced_function_and_variable() -> None:
+    # Tasks call the same traced function, which reads v twice and adds 1, under their
+    # own tapes; each gradient uses the values its own call read (returned as a, b).
+    v = sf.Variable(0.0)
+
+    @sf.function
+    def f(x: Any) -> Any:
+        a = v.read_value()
+        b = v * 1.0
+        v.assign_add(1.0)
+        return x * a * b, a, b
+
+    async def task(i: int) -> bool:
+        x = sf.constant(float(i))
+        with sf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            await anyio.sleep(0)
+            y, a, b = f(x)
+            await anyio.sleep(0)
+        await anyio.sleep(0)
+        gx = float(tape.gradient(y, x).numpy())
+        await anyio.sleep(0)
+        gv = float(tape.gradient(y, v).numpy())
+        ra, rb = float(a.numpy()), float(b.numpy())
+        return gx == ra * rb and gv == i * (ra + rb)
+
+    results: list[bool] = []
+
+    async def run(i: int) -> None:
+        results.append(await task(i))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(1, 31):
+            tg.start_soon(run, i)
+    assert results == [True] * 30
+    assert READ_LOG.get() is None
+
+
+def test_a_failing_check_under_a_tape_leaves_no_log_behind() -> None:
+    v = sf.Variable(1.0)
+
+    @sf.function
+    def f(x: Any) -> Any:
+        y = x * v
+        v.assign_add(1.0)
+        sf.debugging.assert_less(y, 10.0)
+        return y
+
+    x = sf.constant(20.0)
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        with pytest.raises(sf.errors.InvalidArgumentError):
+            f(x)
+    assert READ_LOG.get() is None
+    assert float(v.numpy()) == 2.0  # the write before the failing check ran
+    x = sf.constant(2.0)
+    with sf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = f(x)
+    assert _floats(y, tape.gradient(y, x), tape.gradient(y, v)) == [4.0, 2.0, 2.0]
