@@ -60,16 +60,28 @@ def test_a_nested_call_made_twice_any_subset_of_sources(sources: tuple[str, ...]
     assert float(a.numpy()) == 4.0
 
 
-def test_a_nested_call_that_checks_made_twice() -> None:
-    # As above, with a check in the nested function: in the backward function it stays a
-    # call (of its replay), whose gradient replays it again, last call first.
+@pytest.mark.parametrize("inside", ["check", "cond", "loop"])
+def test_a_nested_call_made_twice_of_a_function_whose_gradient_replays(inside: str) -> None:
+    # As above, the read inside an op whose gradient in the backward function replays it
+    # once more, last call first: a call of a function with checks (it stays a call), a
+    # cond, a while_loop.
     a = sf.Variable(2.0)
     b = sf.Variable(5.0)
 
     @sf.function
-    def inner(x: Any) -> Any:
+    def checked(x: Any) -> Any:
         y = x * a + b
         sf.debugging.assert_less(y, 1000.0)
+        return y
+
+    @sf.function
+    def inner(x: Any) -> Any:
+        if inside == "check":
+            y = checked(x)
+        elif inside == "cond":
+            y = sf.cond(x > 0, lambda: x * a + b, lambda: x)
+        else:
+            _, y = sf.while_loop(lambda i, y: i < 1, lambda i, y: (i + 1, y * a + b), [0, x])
         a.assign_add(1.0)
         return y
 
@@ -78,12 +90,14 @@ def test_a_nested_call_that_checks_made_twice() -> None:
         return inner(inner(x))
 
     x = sf.constant(3.0)
-    for _ in range(2):  # the second time with the backward function already built
+    for sources in ([x, a, b], [b], [a]):  # the backward functions built, then reused
         a.assign(2.0)
         with sf.GradientTape() as tape:
             tape.watch(x)
             y = outer(x)
-        assert _floats(y, *tape.gradient(y, [x, a, b])) == [38.0, 6.0, 20.0, 4.0]
+        expected = {id(x): 6.0, id(a): 20.0, id(b): 4.0}
+        grads = tape.gradient(y, sources)
+        assert _floats(y, *grads) == [38.0, *(expected[id(s)] for s in sources)]
         assert float(a.numpy()) == 4.0
 
 

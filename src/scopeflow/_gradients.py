@@ -211,7 +211,7 @@ def _build_backward(
     """Trace the backward function of ``concrete``: forward ops and their gradient ops,
     built symbolically (as ``sf.gradients`` does) into one function graph."""
     fg = concrete.graph
-    if _repeated_kept_call(concrete):
+    if _repeated_replay(concrete):
         return _UNSUPPORTED
     kept = [i for i, t in enumerate(fg.outputs) if t.dtype.kind in "fc"]
     read = variables_read(concrete)
@@ -249,15 +249,16 @@ def _build_backward(
     return fn, kept, variables
 
 
-def _repeated_kept_call(concrete: ConcreteFunction) -> bool:
-    """Whether ``concrete`` calls (through nested calls, conds and loops) a function that
-    reads variables and stays a call in a replay built into a graph (one with checks),
-    more than once.
+def _repeated_replay(concrete: ConcreteFunction) -> bool:
+    """Whether ``concrete`` runs one op whose gradient replays it again (a cond, a loop, or
+    a call of a function with checks, which stays a call in a replay built into a graph)
+    and whose functions read variables, more than once (a nested function with one, called
+    twice).
 
-    In the backward function, such a call's gradient replays it once more, the last call
-    first, and a read log serves each read op's values in the order the forward read them:
-    the replay of the last call would see the first call's values. The eager replay,
-    which runs them inline and in order, is used instead.
+    In the backward function such an op's gradient replays it once more after the forward
+    replay, the last run first, and a read log serves each read op's values in the order
+    the forward read them: the gradient of the last run would see the first run's values.
+    The eager replay, which differentiates every run in order, is used instead.
     """
     counts: dict[int, int] = {}
 
@@ -265,16 +266,21 @@ def _repeated_kept_call(concrete: ConcreteFunction) -> bool:
         for op in fn.graph.get_operations():
             if op._type in _CALL_TYPES:
                 callee: ConcreteFunction = op._attrs["f"]
-                if not _replayable(callee, draws=False) and variables_read(callee):
-                    counts[id(callee)] = counts.get(id(callee), 0) + 1
-                    if counts[id(callee)] > 1:
-                        return True
-                if walk(callee):
-                    return True
+                functions = [] if _replayable(callee, draws=False) else [callee]
+                inner = [callee]
             else:
                 rule = REPLAY_RULES.get(op._type)
-                if rule is not None and any(walk(f) for f in rule[1](op)):
+                if rule is None:
+                    continue
+                functions = inner = rule[1](op)
+            if any(variables_read(f) for f in functions):
+                # By function: two calls of one function run the same read ops.
+                key = id(functions[0])
+                seen = counts[key] = counts.get(key, 0) + 1
+                if seen > 1:
                     return True
+            if any(walk(f) for f in inner):
+                return True
         return False
 
     return walk(concrete)
