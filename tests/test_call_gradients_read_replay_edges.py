@@ -336,3 +336,28 @@ def test_a_failing_check_under_a_tape_leaves_no_log_behind() -> None:
         tape.watch(x)
         y = f(x)
     assert _floats(y, tape.gradient(y, x), tape.gradient(y, v)) == [4.0, 2.0, 2.0]
+
+
+def test_a_write_added_after_a_first_gradient_is_seen_by_the_next() -> None:
+    # The first gradient is built while nothing writes w; then a write after the call is
+    # added, and a gradient built after it must replay the call's read (w = 2), not 10.
+    g = sf.Graph()
+    with g.as_default():
+        w = sf.Variable(2.0)
+
+        @sf.function
+        def f(x: Any) -> Any:
+            return x * w
+
+        xp = sf.placeholder(sf.float32, ())
+        y = f(xp)
+        (dx_before,) = sf.gradients(y, [xp])
+        with sf.control_dependencies([y, dx_before]):
+            write = w.assign(10.0)
+        with sf.control_dependencies([write]):
+            (dx_after,) = sf.gradients(y, [xp])
+        init = sf.global_variables_initializer()
+    with sf.Session(g) as sess:
+        sess.run(init)
+        assert _floats(*sess.run([y, dx_before, dx_after], {xp: 3.0})) == [6.0, 2.0, 2.0]
+        assert _floats(sess.run(w)) == [10.0]

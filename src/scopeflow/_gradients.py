@@ -37,9 +37,9 @@ from ._concrete import (
     ConcreteFunction,
     TensorSpec,
     _op_name,
-    _op_writes,
     _replayable,
     _writes_variables,
+    _written_after,
 )
 from ._context import EAGER, _roots, eager_mode, state_get
 from ._function import function
@@ -111,7 +111,7 @@ def needs_its_reads(op: GradRecord, functions: Sequence[ConcreteFunction]) -> bo
     if not read or not op.outputs:
         return False
     made = op.outputs[0].op
-    return _op_writes(made.graph.get_operations()[made._id + 1 :], read)
+    return _written_after(made, read)
 
 
 def grad_at_run_time(
