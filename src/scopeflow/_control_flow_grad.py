@@ -17,7 +17,7 @@ from ._backprop import (
     differentiable as _differentiable,
     variables_read,
 )
-from ._concrete import REPLAY_RULES, ConcreteFunction
+from ._concrete import REPLAY_RULES, ConcreteFunction, _replayable
 from ._context import EAGER, _roots, state_get
 from ._control_flow import cond, while_loop
 from ._gradients import grad_at_run_time, needs_its_reads, run_time_vjp
@@ -65,8 +65,13 @@ def _if_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
     n = len(captures)
     if not slots and not variables:
         return _VariableGrads([None] * len(op.inputs), [])
-    if not state_get(_roots[0])[EAGER] and needs_its_reads(op, [then, other]):
-        # Replayed into the graph, the branch's reads would see what it wrote.
+    if (
+        not state_get(_roots[0])[EAGER]
+        and all(_replayable(f, checks=True, draws=False) for f in (then, other))
+        and needs_its_reads(op, [then, other])
+    ):
+        # Replayed into the graph, the branch's reads would see what it wrote. (Branches
+        # that draw are replayed into the graph, which refuses them when it is built.)
         attrs = op.attrs
         return grad_at_run_time(
             op,
