@@ -262,7 +262,9 @@ def while_loop(
 
     ``maximum_iterations`` bounds the number of iterations: a Python int, an eager or
     constant integer scalar, or (in a graph) an integer scalar tensor known only at run
-    time, for which the loop counts its iterations in an extra loop variable.
+    time, for which the loop counts its iterations in an extra loop variable; a variable
+    is read when the loop starts. ``loop_vars`` may be a list, a tuple or a namedtuple,
+    and the result is of the same kind.
 
     TensorFlow's keywords ``parallel_iterations`` and ``swap_memory`` are accepted and
     ignored (iterations run one after another on NumPy); ``back_prop=False`` stops
@@ -305,6 +307,11 @@ def while_loop(
             f"shape_invariants=[...])"
         )
         raise TypeError(msg)
+    if not isinstance(maximum_iterations, (Tensor, EagerTensor)) and hasattr(
+        maximum_iterations, "__sf_tensor__"
+    ):
+        # A variable: its value when the loop runs (in a graph), as in TensorFlow.
+        maximum_iterations = maximum_iterations.__sf_tensor__()
     if _is_run_time_bound(maximum_iterations):
         return _counted_while_loop(cond, body, loop_vars, maximum_iterations, name,
                                    shape_invariants)  # fmt: skip
@@ -354,7 +361,7 @@ def while_loop(
             check_body(values, new, invariants, names, where, relaxed)
             values = new
             i += 1
-        return type(loop_vars)(unflatten(values))
+        return _like(loop_vars, unflatten(values))
     outer = get_default_graph()
     specs = [(t.dtype, inv) for t, inv in zip(tensors, invariants, strict=True)]
     cond_fn, _, _ = _build(
@@ -402,7 +409,13 @@ def while_loop(
     result = apply(WHILE, inputs, attrs, label)
     outputs = list(result) if isinstance(result, tuple) else [result]
     add_control_captures(outputs[0]._op, (cond_fn.graph, body_fn.graph))
-    return type(loop_vars)(unflatten(outputs))
+    return _like(loop_vars, unflatten(outputs))
+
+
+def _like(loop_vars: Sequence[Any], values: list[Any]) -> Any:
+    """``values`` in the container of ``loop_vars``: a list, a tuple or a namedtuple."""
+    kind = type(loop_vars)
+    return kind(*values) if hasattr(kind, "_fields") else kind(values)  # type: ignore[call-arg]
 
 
 def _is_run_time_bound(value: Any) -> TypeGuard[Tensor]:
@@ -463,7 +476,7 @@ def _counted_while_loop(
         counted_cond, counted_body, [start, *loop_vars], name=name,
         shape_invariants=invariants,
     )  # fmt: skip
-    return type(loop_vars)(out[1:])
+    return _like(loop_vars, out[1:])
 
 
 def _iteration_bound(value: Any) -> int:

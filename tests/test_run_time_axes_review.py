@@ -1,0 +1,220 @@
+"""Review of run-time axes and run-time ``while_loop`` bounds: the cases an adversarial
+reading found broken, each pinned after its fix.
+
+Gradients of mirror pads of scalars, namedtuple loop variables, variables as loop bounds,
+and saved models whose new ops (``Dynamic*``) or their static twins carry attributes the
+kernels cannot use: loading refuses them, naming the file and the op.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import scopeflow as sf
+from scopeflow import _saved_model_format as fmt
+
+# -- pad ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["CONSTANT", "REFLECT", "SYMMETRIC"])
+def test_the_gradient_of_a_padded_scalar_is_a_scalar(mode: str) -> None:
+    x = sf.constant(3.0)
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        y = sf.pad(x, np.zeros((0, 2), np.int32), mode) * 2.0
+    grad = tape.gradient(y, x)
+    assert grad.shape == ()
+    assert float(grad) == 2.0
+    g = sf.Graph()
+    with g.as_default():
+        xp = sf.placeholder(sf.float64, ())
+        p = sf.placeholder(sf.int32, (None, 2))
+        (dx,) = sf.gradients(sf.pad(xp, p, mode) * 2.0, [xp])
+    assert dx.shape == ()
+    with sf.Session(g) as session:
+        got = session.run(dx, {xp: 3.0, p: np.zeros((0, 2), np.int32)})
+    assert np.shape(got) == ()
+    assert got == 2.0
+
+
+# -- while_loop ------------------------------------------------------------------------------
+
+Pair = collections.namedtuple("Pair", "count value")
+
+
+def _pair_loop(bound: Any) -> Any:
+    return sf.while_loop(
+        lambda c, v: v < 100.0,
+        lambda c, v: Pair(c + 1, v * 2.0),
+        Pair(sf.constant(0), sf.constant(1.0)),
+        maximum_iterations=bound,
+    )
+
+
+def test_namedtuple_loop_vars_come_back_as_that_namedtuple() -> None:
+    out = _pair_loop(3)  # eagerly
+    assert type(out) is Pair
+    assert (int(out.count), float(out.value)) == (3, 8.0)
+    g = sf.Graph()
+    with g.as_default():
+        n = sf.placeholder(sf.int32, ())
+        static = _pair_loop(4)
+        run_time = _pair_loop(n)
+        stopped = sf.while_loop(
+            lambda c, v: c < 2, lambda c, v: Pair(c + 1, v), Pair(0, 1.0), back_prop=False
+        )
+    assert type(static) is Pair
+    assert type(run_time) is Pair
+    assert type(stopped) is Pair
+    with sf.Session(g) as session:
+        got = session.run([static.value, run_time.count, run_time.value, stopped.count], {n: 5})
+    assert [float(v) for v in got] == [16.0, 5.0, 32.0, 2.0]
+
+
+def test_a_variable_bound_is_read_when_the_loop_runs() -> None:
+    bound = sf.Variable(2)
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return sf.while_loop(lambda v: v < 100, lambda v: v + 1, [x], bound)[0]
+
+    assert int(f(sf.constant(0))) == 2
+    bound.assign(5)
+    assert int(f(sf.constant(0))) == 5  # not the value seen when tracing
+    assert f.trace_count == 1
+    eager = sf.while_loop(lambda v: v < 100, lambda v: v + 1, [sf.constant(0)], bound)
+    assert int(eager[0]) == 5
+    g = sf.Graph()
+    with g.as_default():
+        limit = sf.Variable(3)
+        (out,) = sf.while_loop(lambda v: v < 100, lambda v: v + 1, [0], limit)
+        init = sf.global_variables_initializer()
+    with sf.Session(g) as session:
+        session.run(init)
+        assert int(session.run(out)) == 3
+
+
+# -- saved models with hostile attributes --------------------------------------------------
+
+_SPEC = [
+    sf.TensorSpec(None, sf.float32, name="x"),
+    sf.TensorSpec((), sf.int32, name="axis"),
+    sf.TensorSpec((None, 2), sf.int32, name="p"),
+]
+
+
+class _Model(sf.Module):
+    @sf.function(input_signature=_SPEC)
+    def __call__(self, x: Any, axis: Any, p: Any) -> Any:
+        return {
+            "dsum": sf.reduce_sum(x, axis, keepdims=True),
+            "dconcat": sf.concat([x, x], axis),
+            "dpad": sf.pad(x, p, constant_values=1.5),
+            "dpad_fill": sf.pad(x, p, constant_values=sf.reduce_sum(x)),
+            "sum": sf.reduce_max(x, [1], keepdims=True),
+            "concat": sf.concat([x, x], 1),
+            "argmax": sf.argmax(x, 1),
+            "pad": sf.pad(x, [[1, 0], [0, 1], [0, 0]], constant_values=2.5),
+        }
+
+
+@pytest.fixture(scope="module")
+def saved_doc(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    path = tmp_path_factory.mktemp("hostile") / "model"
+    sf.saved_model.save(_Model(), str(path))
+    return path, json.loads((path / fmt.DOCUMENT).read_text())
+
+
+def _named(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    for fn in doc["functions"].values():
+        for op in fn["ops"]:
+            if op["name"] == name:
+                return op  # type: ignore[no-any-return]
+    raise AssertionError(name)
+
+
+def _attr(name: str, key: str, value: Any) -> Any:
+    return lambda doc: _named(doc, name)["attrs"].__setitem__(key, value)
+
+
+def _inputs(name: str, edit: Any) -> Any:
+    return lambda doc: _named(doc, name).__setitem__("inputs", edit(_named(doc, name)["inputs"]))
+
+
+_ATTACKS = {
+    "dsum keepdims str": (_attr("DynamicSum", "keepdims", "yes"), "'keepdims' must be a bool"),
+    "dsum keepdims float": (_attr("DynamicSum", "keepdims", 2.5), "'keepdims' must be a bool"),
+    "dsum keepdims int": (_attr("DynamicSum", "keepdims", 1), "'keepdims' must be a bool"),
+    "max keepdims list": (_attr("Max", "keepdims", [1]), "'keepdims' must be a bool"),
+    "max axis str": (_attr("Max", "axis", {"tuple": ["a"]}), "'axis' must be null or a tuple"),
+    "max axis huge": (_attr("Max", "axis", {"tuple": [2**40]}), "'axis' must be null or a tup"),
+    "concat axis null": (_attr("Concat", "axis", None), "'axis' must be an integer in"),
+    "concat axis str": (_attr("Concat", "axis", "a"), "'axis' must be an integer in"),
+    "argmax axis null": (_attr("ArgMax", "axis", None), "'axis' must be an integer in"),
+    "argmax axis huge": (_attr("ArgMax", "axis", 2**40), "'axis' must be an integer in"),
+    "dconcat N float": (_attr("DynamicConcat", "N", 2.0), "attribute N is 2.0 but"),
+    "dconcat no values": (
+        lambda d: (
+            _inputs("DynamicConcat", lambda i: i[-1:])(d),
+            _attr("DynamicConcat", "N", 0)(d),
+        ),
+        "concatenates no inputs",
+    ),
+    "dpad fill str": (
+        _attr("DynamicPad", "constant_values", "x"),
+        "'constant_values' must be null or a numeric scalar array",
+    ),
+    "dpad fill pair": (
+        _attr("DynamicPad", "constant_values", [1, 2]),
+        "'constant_values' must be null or a numeric scalar array",
+    ),
+    "pad fill pair": (
+        _attr("Pad", "constant_values", {"tuple": [1, 2]}),
+        "'constant_values' must be null or a numeric scalar array",
+    ),
+    "pad fill bool": (
+        _attr("Pad", "constant_values", True),
+        "'constant_values' must be null or a numeric scalar array",
+    ),
+    "dpad two fills": (
+        _inputs("DynamicPad_1", lambda i: [*i, i[-1]]),
+        "takes at most one fill value input, got 2",
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", list(_ATTACKS))
+def test_hostile_attributes_of_axis_ops_are_refused_on_load(
+    attack: str, saved_doc: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    source, doc = saved_doc
+    path = tmp_path / "model"
+    path.mkdir()
+    for name in (fmt.VARIABLES_FILE, fmt.CONSTANTS_FILE):
+        if (source / name).exists():
+            (path / name).write_bytes((source / name).read_bytes())
+    doc = json.loads(json.dumps(doc))
+    edit, pattern = _ATTACKS[attack]
+    edit(doc)
+    doc["integrity"]["document"] = fmt.document_digest(doc)
+    (path / fmt.DOCUMENT).write_bytes(fmt.canonical(doc))
+    with pytest.raises(ValueError, match=pattern) as info:
+        sf.saved_model.load(str(path))
+    assert str(path / fmt.DOCUMENT) in str(info.value)
+
+
+def test_the_unedited_model_loads_and_runs(saved_doc: tuple[Path, dict[str, Any]]) -> None:
+    path, _ = saved_doc
+    loaded = sf.saved_model.load(str(path))
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    pads = np.array([[1, 0], [0, 1], [1, 1]], np.int32)
+    got = loaded(x, np.int32(1), pads)
+    np.testing.assert_array_equal(got["dsum"].numpy(), x.sum(1, keepdims=True))
+    np.testing.assert_array_equal(got["dpad"].numpy(), np.pad(x, pads, constant_values=1.5))
+    np.testing.assert_array_equal(got["pad"].numpy(), np.pad(x, [[1, 0], [0, 1], [0, 0]], constant_values=2.5))
