@@ -18,6 +18,7 @@ import pytest
 
 import scopeflow as sf
 from scopeflow import _saved_model_format as fmt
+from scopeflow.errors import InvalidArgumentError
 
 # -- pad ---------------------------------------------------------------------------------
 
@@ -41,6 +42,25 @@ def test_the_gradient_of_a_padded_scalar_is_a_scalar(mode: str) -> None:
         got = session.run(dx, {xp: 3.0, p: np.zeros((0, 2), np.int32)})
     assert np.shape(got) == ()
     assert got == 2.0
+
+
+@pytest.mark.parametrize("run_time_paddings", [False, True])
+def test_a_fill_value_fed_as_a_vector_is_refused(run_time_paddings: bool) -> None:
+    # NumPy would read [1, 2] as (before, after) fill values; TensorFlow wants a scalar.
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float32, (2,))
+        c = sf.placeholder(sf.float32, None)
+        p = sf.placeholder(sf.int32, (1, 2)) if run_time_paddings else [[1, 1]]
+        y = sf.pad(x, p, constant_values=c)
+    feed = {x: [5.0, 6.0], c: [1.0, 2.0]}
+    if run_time_paddings:
+        feed[p] = [[1, 1]]
+    with sf.Session(g) as session:
+        with pytest.raises(InvalidArgumentError, match="constant_values must be a scalar"):
+            session.run(y, feed)
+        feed[c] = 1.0
+        np.testing.assert_array_equal(session.run(y, feed), [1.0, 5.0, 6.0, 1.0])
 
 
 # -- while_loop ------------------------------------------------------------------------------
@@ -181,6 +201,10 @@ _ATTACKS = {
     "pad fill bool": (
         _attr("Pad", "constant_values", True),
         "'constant_values' must be null or a numeric scalar array",
+    ),
+    "pad two fills": (
+        _inputs("Pad", lambda i: [*i, "x:0", "x:0"]),
+        "takes at most one fill value input, got 2",
     ),
     "dpad two fills": (
         _inputs("DynamicPad_1", lambda i: [*i, i[-1]]),

@@ -208,6 +208,9 @@ _PAD_MODES: Final = ("CONSTANT", "REFLECT", "SYMMETRIC")
 
 def _pad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     dtype, shape = specs[0]
+    if len(specs) > 2:
+        msg = f"the op takes at most one fill value input, got {len(specs) - 1}"
+        raise ValueError(msg)
     if len(specs) == 2 and specs[1][0] != dtype:
         msg = f"constant_values has dtype {specs[1][0].name}, the input {dtype.name}"
         raise TypeError(msg)
@@ -234,6 +237,9 @@ def _pad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...
 def _pad_kernel(attrs: dict[str, Any], x: NDArray[Any], *c: NDArray[Any]) -> Any:
     mode: str = attrs["mode"]
     pads = attrs["paddings"]
+    if c and c[0].ndim:  # NumPy would read a pair as (before, after) values
+        msg = f"constant_values must be a scalar, got shape {c[0].shape}"
+        raise ValueError(msg)
     if not pads:  # a scalar: nothing to pad (NumPy rejects an empty pad_width)
         return x
     if mode == "CONSTANT":
