@@ -63,6 +63,35 @@ def test_a_fill_value_fed_as_a_vector_is_refused(run_time_paddings: bool) -> Non
         np.testing.assert_array_equal(session.run(y, feed), [1.0, 5.0, 6.0, 1.0])
 
 
+def test_paddings_listing_run_time_tensors_are_packed() -> None:
+    # As tf.pad does: the nested list becomes one int tensor read when the graph runs.
+    x = np.arange(6.0).reshape(2, 3)
+    g = sf.Graph()
+    with g.as_default():
+        xp = sf.placeholder(sf.float64, (2, 3))
+        n = sf.placeholder(sf.int32, ())
+        y = sf.pad(xp, [[0, 0], [n, 1]], "SYMMETRIC")
+        folded = sf.pad(xp, [[0, 0], [sf.constant(1), 1]])
+        (dx,) = sf.gradients(sf.reduce_sum(y * y), [xp])
+    assert y.op.type == "DynamicPad"
+    assert folded.op.type == "Pad"
+    assert folded.shape == (2, 5)
+    with sf.Session(g) as session:
+        got, grad = session.run([y, dx], {xp: x, n: 2})
+    np.testing.assert_array_equal(got, np.pad(x, [[0, 0], [2, 1]], "symmetric"))
+    assert grad.shape == (2, 3)
+
+
+def test_a_python_int_that_does_not_fit_the_packed_dtype_is_a_value_error() -> None:
+    with sf.Graph().as_default():
+        a = sf.placeholder(sf.uint8, ())
+        x = sf.placeholder(sf.float32, (2, 3))
+        with pytest.raises(ValueError, match="-1 does not fit the uint8"):
+            sf.reduce_sum(x, [a, -1])
+        with pytest.raises(ValueError, match="-1 does not fit the uint8"):
+            sf.reshape(x, [a, -1])
+
+
 # -- while_loop ------------------------------------------------------------------------------
 
 Pair = collections.namedtuple("Pair", "count value")
@@ -241,4 +270,5 @@ def test_the_unedited_model_loads_and_runs(saved_doc: tuple[Path, dict[str, Any]
     got = loaded(x, np.int32(1), pads)
     np.testing.assert_array_equal(got["dsum"].numpy(), x.sum(1, keepdims=True))
     np.testing.assert_array_equal(got["dpad"].numpy(), np.pad(x, pads, constant_values=1.5))
-    np.testing.assert_array_equal(got["pad"].numpy(), np.pad(x, [[1, 0], [0, 1], [0, 0]], constant_values=2.5))
+    want = np.pad(x, [[1, 0], [0, 1], [0, 0]], constant_values=2.5)
+    np.testing.assert_array_equal(got["pad"].numpy(), want)

@@ -307,11 +307,10 @@ def while_loop(
             f"shape_invariants=[...])"
         )
         raise TypeError(msg)
-    if not isinstance(maximum_iterations, (Tensor, EagerTensor)) and hasattr(
-        maximum_iterations, "__sf_tensor__"
-    ):
+    read = getattr(maximum_iterations, "__sf_tensor__", None)
+    if read is not None and not isinstance(maximum_iterations, (Tensor, EagerTensor)):
         # A variable: its value when the loop runs (in a graph), as in TensorFlow.
-        maximum_iterations = maximum_iterations.__sf_tensor__()
+        maximum_iterations = read()
     if _is_run_time_bound(maximum_iterations):
         return _counted_while_loop(cond, body, loop_vars, maximum_iterations, name,
                                    shape_invariants)  # fmt: skip

@@ -240,7 +240,10 @@ def _check_axis_attrs(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor,
         if fill is not None and not (
             isinstance(fill, np.ndarray) and fill.ndim == 0 and fill.dtype.kind in "biuf"
         ):
-            msg = f"attribute 'constant_values' must be null or a numeric scalar array, got {fill!r:.60}"
+            msg = (
+                f"attribute 'constant_values' must be null or a numeric scalar array, got "
+                f"{fill!r:.60}"
+            )
             raise ValueError(msg)
         return
     if op_type in ("Concat", "ArgMax", "ArgMin"):

@@ -252,6 +252,13 @@ def _pad_kernel(attrs: dict[str, Any], x: NDArray[Any], *c: NDArray[Any]) -> Any
 PAD = register_op("Pad", infer=_pad_rule, kernel=_pad_kernel, same_dtype=False)
 
 
+def _lists_symbolic(value: Any) -> bool:
+    """Whether a (nested) list or tuple holds a graph tensor."""
+    if isinstance(value, (list, tuple)):
+        return any(_lists_symbolic(v) for v in value)
+    return is_symbolic(value)
+
+
 def pad(
     tensor: Any,
     paddings: Any,
@@ -281,6 +288,10 @@ def pad(
         raise ValueError(msg)
     mode = mode.upper()
     attrs: dict[str, Any] = {"mode": mode, "constant_values": None}
+    if not is_symbolic(paddings) and _lists_symbolic(paddings):
+        from ._core import convert_to_tensor  # imported here: rarely needed
+
+        paddings = convert_to_tensor(paddings)  # [[0, 0], [n, 1]] packed, as in TensorFlow
     # Paddings known only at run time: the op takes them as an input (_runtime_axes).
     runtime = is_symbolic(paddings) and static_value(paddings) is None
     if not runtime:
