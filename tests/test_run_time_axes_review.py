@@ -161,7 +161,13 @@ _SPEC = [
 class _Model(sf.Module):
     @sf.function(input_signature=_SPEC)
     def __call__(self, x: Any, axis: Any, p: Any) -> Any:
+        with sf.GradientTape() as tape:
+            tape.watch(x)
+            y = sf.reduce_sum(sf.gather(x, [[1, 0]], axis=axis)) + sf.reduce_sum(
+                sf.reduce_prod(x, axis)
+            )
         return {
+            "grad": tape.gradient(y, x),
             "dsum": sf.reduce_sum(x, axis, keepdims=True),
             "dconcat": sf.concat([x, x], axis),
             "dpad": sf.pad(x, p, constant_values=1.5),
@@ -235,6 +241,19 @@ _ATTACKS = {
         _inputs("Pad", lambda i: [*i, "x:0", "x:0"]),
         "takes at most one fill value input, got 2",
     ),
+    "gather grad batch_dims": (
+        _attr("DynamicGatherGrad", "batch_dims", "x"),
+        "batch_dims must be an int >= 0, got 'x'",
+    ),
+    "gather grad float indices": (
+        _inputs("DynamicGatherGrad", lambda i: [i[0], i[1], "x:0", i[3]]),
+        "indices must be integers",
+    ),
+    "gather grad arity": (_inputs("DynamicGatherGrad", lambda i: i[:3]), "not enough values"),
+    "prod others arity": (
+        _inputs("DynamicProdOthers", lambda i: [i[0], *i]),
+        "the op takes 2 inputs, got 3",
+    ),
     "dpad two fills": (
         _inputs("DynamicPad_1", lambda i: [*i, i[-1]]),
         "takes at most one fill value input, got 2",
@@ -265,10 +284,13 @@ def test_hostile_attributes_of_axis_ops_are_refused_on_load(
 def test_the_unedited_model_loads_and_runs(saved_doc: tuple[Path, dict[str, Any]]) -> None:
     path, _ = saved_doc
     loaded = sf.saved_model.load(str(path))
-    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    x = np.arange(1, 25, dtype=np.float32).reshape(2, 3, 4)
     pads = np.array([[1, 0], [0, 1], [1, 1]], np.int32)
     got = loaded(x, np.int32(1), pads)
     np.testing.assert_array_equal(got["dsum"].numpy(), x.sum(1, keepdims=True))
+    want_grad = np.prod(x, 1, keepdims=True) / x
+    want_grad[:, :2] += 1.0
+    np.testing.assert_allclose(got["grad"].numpy(), want_grad, rtol=1e-6)
     np.testing.assert_array_equal(got["dpad"].numpy(), np.pad(x, pads, constant_values=1.5))
     want = np.pad(x, [[1, 0], [0, 1], [0, 0]], constant_values=2.5)
     np.testing.assert_array_equal(got["pad"].numpy(), want)

@@ -285,9 +285,10 @@ def check_op(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) ->
     elif op_type == "CheckNumerics" and not isinstance(attrs["message"], str):
         msg = "attribute 'message' must be a string"
         raise TypeError(msg)
-    elif op_type == "Gather":
+    elif op_type in ("Gather", "GatherGrad"):
         # sf.gather() normalises a negative batch_dims before the rule sees it.
         _int_attr(attrs, "batch_dims", 0, 2**31)
+        _int_attr(attrs, "axis", -_MAX_RANK, _MAX_RANK - 1)
     elif op_type in _AXIS_OPS:
         _check_axis_attrs(op_type, attrs, inputs)
     if op_type == "Const":
