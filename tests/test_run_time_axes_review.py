@@ -294,3 +294,50 @@ def test_the_unedited_model_loads_and_runs(saved_doc: tuple[Path, dict[str, Any]
     np.testing.assert_array_equal(got["dpad"].numpy(), np.pad(x, pads, constant_values=1.5))
     want = np.pad(x, [[1, 0], [0, 1], [0, 0]], constant_values=2.5)
     np.testing.assert_array_equal(got["pad"].numpy(), want)
+
+
+@pytest.mark.parametrize(
+    ("invariants", "error", "pattern"),
+    [
+        ([(), ()], ValueError, r"shape_invariants is \[\(\), \(\)\], which does not match"),
+        ({"a": ()}, ValueError, r"shape_invariants is \{'a': \(\)\}, which does not match"),
+        ((3,), TypeError, r"invariant of loop variable 0 \('v:0'\) must be a shape"),
+    ],
+    ids=["too many", "dict", "not a shape"],
+)
+def test_bad_shape_invariants_are_named_as_the_caller_wrote_them(
+    invariants: Any, error: type[Exception], pattern: str
+) -> None:
+    # The counter of a run-time bound is an extra loop variable: messages must not show it.
+    for bound in (3, "run time"):
+        with sf.Graph().as_default():
+            n = sf.placeholder(sf.int32, ()) if bound == "run time" else bound
+            v = sf.constant(1.0, name="v")
+            with pytest.raises(error, match=pattern):
+                sf.while_loop(
+                    lambda v: v < 9.0, lambda v: v + 1.0, [v], n, shape_invariants=invariants
+                )
+
+
+def test_a_loop_variable_changing_shape_is_numbered_as_in_loop_vars() -> None:
+    with sf.Graph().as_default():
+        n = sf.placeholder(sf.int32, ())
+        with pytest.raises(ValueError, match=r"loop variable 1 \('grow:0'\) changed shape"):
+            sf.while_loop(
+                lambda a, b: a < 3,
+                lambda a, b: (a + 1, sf.concat([b, b], 0)),
+                [0, sf.constant([1.0], name="grow")],
+                maximum_iterations=n,
+            )
+
+
+def test_a_bound_of_unknown_rank_must_hold_one_value_when_the_loop_runs() -> None:
+    # TensorFlow accepts a maximum_iterations tensor of unknown rank.
+    g = sf.Graph()
+    with g.as_default():
+        n = sf.placeholder(sf.int64, None)
+        (out,) = sf.while_loop(lambda v: v < 100, lambda v: v + 1, [0], maximum_iterations=n)
+    with sf.Session(g) as session:
+        assert int(session.run(out, {n: 4})) == 4
+        with pytest.raises(InvalidArgumentError):
+            session.run(out, {n: [4, 5]})

@@ -33,6 +33,7 @@ from ._ops._core import apply, constant, convert_to_tensor, graph_tensor, placeh
 from ._ops._custom_grad import stop_gradient
 from ._ops._math import less, logical_and
 from ._ops._registry import Spec, register_op
+from ._ops._shape import reshape
 from ._tensor import EagerTensor
 
 __all__ = ["cond", "while_loop"]
@@ -434,7 +435,8 @@ def _counted_while_loop(
 ) -> Any:
     """``while_loop`` bounded by a graph tensor: as TensorFlow does, a counter loop
     variable ``i`` is added and the condition becomes ``i < bound and cond(...)`` (the
-    user's condition is still evaluated once more after the last iteration)."""
+    user's condition is still evaluated once more after the last iteration). The counter
+    comes last, so messages number the user's loop variables as ``loop_vars`` does."""
     label = name or "while"
     if bound.dtype.kind not in "iu":
         msg = (
@@ -442,6 +444,8 @@ def _counted_while_loop(
             f"{bound.name!r} of dtype {bound.dtype.name}"
         )
         raise TypeError(msg)
+    if bound.shape is None:
+        bound = reshape(bound, ())  # unknown rank, as TensorFlow allows: one value at run time
     if bound.shape != ():
         msg = (
             f"while_loop {label!r}: maximum_iterations must be a scalar, got {bound.name!r} "
@@ -452,13 +456,19 @@ def _counted_while_loop(
         msg = f"while_loop() loop_vars must be a non-empty list or tuple, got {loop_vars!r}"
         raise TypeError(msg)
     n_vars = len(loop_vars)
+    invariants = None
+    if shape_invariants is not None:
+        # Checked against the caller's loop_vars before the counter joins them.
+        leaves, template = _leaf_list(loop_vars)
+        flat_invariants(template, shape_invariants, var_names(leaves), label)
+        invariants = [*shape_invariants, ()]
     one = np.ones((), bound.dtype)
 
-    def counted_cond(i: Any, *values: Any) -> Any:
-        return logical_and(less(i, bound), cond(*values))
+    def counted_cond(*values: Any) -> Any:
+        return logical_and(less(values[-1], bound), cond(*values[:-1]))
 
-    def counted_body(i: Any, *values: Any) -> list[Any]:
-        result = body(*values)
+    def counted_body(*values: Any) -> list[Any]:
+        result = body(*values[:-1])
         if not isinstance(result, (list, tuple)):
             result = [result]
         if len(result) != n_vars:
@@ -467,15 +477,14 @@ def _counted_while_loop(
                 f"loop_vars has, got {len(result)}"
             )
             raise ValueError(msg)
-        return [i + one, *result]
+        return [*result, values[-1] + one]
 
-    invariants = None if shape_invariants is None else [(), *shape_invariants]
     start = constant(0, dtype=bound.dtype)
     out = while_loop(
-        counted_cond, counted_body, [start, *loop_vars], name=name,
+        counted_cond, counted_body, [*loop_vars, start], name=name,
         shape_invariants=invariants,
     )  # fmt: skip
-    return _like(loop_vars, out[1:])
+    return _like(loop_vars, out[:-1])
 
 
 def _iteration_bound(value: Any) -> int:
