@@ -329,15 +329,3 @@ def test_a_loop_variable_changing_shape_is_numbered_as_in_loop_vars() -> None:
                 [0, sf.constant([1.0], name="grow")],
                 maximum_iterations=n,
             )
-
-
-def test_a_bound_of_unknown_rank_must_hold_one_value_when_the_loop_runs() -> None:
-    # TensorFlow accepts a maximum_iterations tensor of unknown rank.
-    g = sf.Graph()
-    with g.as_default():
-        n = sf.placeholder(sf.int64, None)
-        (out,) = sf.while_loop(lambda v: v < 100, lambda v: v + 1, [0], maximum_iterations=n)
-    with sf.Session(g) as session:
-        assert int(session.run(out, {n: 4})) == 4
-        with pytest.raises(InvalidArgumentError):
-            session.run(out, {n: [4, 5]})

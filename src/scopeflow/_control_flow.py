@@ -33,7 +33,6 @@ from ._ops._core import apply, constant, convert_to_tensor, graph_tensor, placeh
 from ._ops._custom_grad import stop_gradient
 from ._ops._math import less, logical_and
 from ._ops._registry import Spec, register_op
-from ._ops._shape import reshape
 from ._tensor import EagerTensor
 
 __all__ = ["cond", "while_loop"]
@@ -444,8 +443,6 @@ def _counted_while_loop(
             f"{bound.name!r} of dtype {bound.dtype.name}"
         )
         raise TypeError(msg)
-    if bound.shape is None:
-        bound = reshape(bound, ())  # unknown rank, as TensorFlow allows: one value at run time
     if bound.shape != ():
         msg = (
             f"while_loop {label!r}: maximum_iterations must be a scalar, got {bound.name!r} "
