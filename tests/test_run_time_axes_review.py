@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -329,3 +330,48 @@ def test_a_loop_variable_changing_shape_is_numbered_as_in_loop_vars() -> None:
                 [0, sf.constant([1.0], name="grow")],
                 maximum_iterations=n,
             )
+
+
+# -- concurrency -------------------------------------------------------------------------
+
+
+def test_threads_run_one_graph_and_one_trace_with_different_axes() -> None:
+    x_value = np.random.default_rng(0).random((3, 4, 5))
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float64, (3, 4, 5))
+        a = sf.placeholder(sf.int32, ())
+        total = sf.reduce_sum(x, a)
+        (dx,) = sf.gradients(sf.reduce_sum(sf.concat([x, x], a) ** 2), [x])
+    session = sf.Session(g)
+
+    @sf.function
+    def biggest(t: Any, axis: Any) -> Any:
+        with sf.GradientTape() as tape:
+            tape.watch(t)
+            y = sf.reduce_max(t * t, axis)
+        return y, tape.gradient(y, t)
+
+    x_eager = sf.constant(x_value)
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(30):
+                axis = (k + i) % 3
+                got, grad = session.run([total, dx], {x: x_value, a: axis})
+                np.testing.assert_allclose(got, x_value.sum(axis))
+                np.testing.assert_allclose(grad, 4.0 * x_value)
+                y, _ = biggest(x_eager, sf.constant(axis))
+                np.testing.assert_allclose(y.numpy(), (x_value * x_value).max(axis))
+        except BaseException as err:  # reported below, with the thread's axis
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    session.close()
+    assert not errors, errors
+    assert biggest.trace_count == 1
