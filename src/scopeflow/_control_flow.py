@@ -32,6 +32,7 @@ from ._nest import fill, flatten
 from ._ops._core import apply, constant, convert_to_tensor, graph_tensor, placeholder
 from ._ops._custom_grad import stop_gradient
 from ._ops._math import less, logical_and
+from ._ops._shape import reshape
 from ._ops._registry import Spec, register_op
 from ._tensor import EagerTensor
 
@@ -443,15 +444,17 @@ def _counted_while_loop(
             f"{bound.name!r} of dtype {bound.dtype.name}"
         )
         raise TypeError(msg)
-    if bound.shape != ():
+    if bound.shape is not None and bound.shape != ():  # unknown rank: checked when run
         msg = (
             f"while_loop {label!r}: maximum_iterations must be a scalar, got {bound.name!r} "
-            f"of shape {bound.shape} (give a placeholder shape=())"
+            f"of shape {bound.shape}"
         )
         raise ValueError(msg)
     if not isinstance(loop_vars, (list, tuple)) or not loop_vars:
         msg = f"while_loop() loop_vars must be a non-empty list or tuple, got {loop_vars!r}"
         raise TypeError(msg)
+    if bound.shape is None:  # a run-time error naming the bound if it is not a scalar
+        bound = reshape(bound, (), name=f"{label}_maximum_iterations")
     n_vars = len(loop_vars)
     invariants = None
     if shape_invariants is not None:
