@@ -324,8 +324,7 @@ def test_x_plus_a_scalar_builds_its_const_inside_the_op_until_read() -> None:
     assert b._l_in2 is x
     assert c._opv is not None  # real ops, one by one
     assert len(g._ops) == 7
-    assert g._ops[1] is g._ops[2] is a
-    assert g._ops[3] is g._ops[4] is b
+    assert g._ops[1:5] == ["Const", a, "Const_1", b]  # a Const stands as its name
     assert [op.name for op in g.get_operations()] == [
         "x", "Const", "Add", "Const_1", "Add_1", "Const_2", "Add_2",
     ]  # fmt: skip

@@ -64,7 +64,9 @@ class OpBuilder:
     _const_memo: NameMemo | None
     _names_high: dict[str, int]
     _names_in_use: dict[str, int]
-    _ops: list[Operation | Tensor]  # a lean op stands here as its tensor (see Tensor)
+    # A lean op stands here as its tensor, and a Const built with it as its name (see
+    # Tensor and _const_op).
+    _ops: list[Operation | Tensor | str]
     building_function: bool
 
     def _check_not_finalized(self, action: str) -> None:
@@ -91,9 +93,10 @@ class OpBuilder:
         """The operation at ``index`` in creation order, made real if it is lean."""
         ops = self._ops
         entry = ops[index]
-        if type(entry) is Tensor:
-            # read again: a Const built with an op stands here as the op's tensor
-            self._materialize(entry)
+        if type(entry) is not Operation:
+            # a Const built with an op stands here as its name, before the op's tensor
+            t = ops[index + 1] if type(entry) is str else entry
+            self._materialize(t)  # type: ignore[arg-type]  # a lean op's tensor
             entry = ops[index]
         return entry  # type: ignore[return-value]  # an Operation now
 
@@ -101,7 +104,7 @@ class OpBuilder:
         """All operations in creation order, lean ones made real."""
         ops = self._ops
         for entry in ops:
-            if type(entry) is Tensor:
+            if type(entry) is Tensor:  # a Const's name before it: made with the op
                 self._materialize(entry)
         return ops  # type: ignore[return-value]  # all Operations now
 
@@ -150,8 +153,8 @@ class OpBuilder:
         c._control_inputs = ()
         c._scopes = t._l_scopes
         c._graph = self  # type: ignore[assignment]  # self is the Graph
-        c._name = t._l_cname
-        c._id = t._l_id - 1
+        c._id = i = t._l_id - 1
+        c._name = self._ops[i]  # type: ignore[assignment]  # a str until replaced below
         out = _new(Tensor)
         out._opv = c
         out._graph = self  # type: ignore[assignment]
@@ -159,7 +162,7 @@ class OpBuilder:
         out._dtype = attrs["dtype"]
         out._shape = ()
         c._outs = out
-        self._ops[c._id] = c
+        self._ops[i] = c
         return out
 
     def _unique_name_locked(self, name: str, mark_as_used: bool) -> str:
@@ -426,9 +429,9 @@ class OpBuilder:
             if memo is not None and memo.prefix is prefix:
                 i = memo.count
                 memo.count = i + 1
-                t._l_cname = f"{memo.full}_{i}"
+                cname = f"{memo.full}_{i}"
             else:
-                t._l_cname = self._auto_name_locked("Const", prefix)
+                cname = self._auto_name_locked("Const", prefix)
             memo = self._last_memo
             if memo is None or memo.op_type is not op_type:
                 memo = self._last_memo = self._name_memo.get(op_type)
@@ -440,8 +443,8 @@ class OpBuilder:
                 t._l_name = self._auto_name_locked(op_type, prefix)
             ops = self._ops
             t._l_id = len(ops) + 1
-            # The tensor stands for both ops in the list, the Const's place first.
-            ops.append(t)
+            # The Const's place holds its name (see Tensor), then the op's tensor.
+            ops.append(cname)
             ops.append(t)
         finally:
             lock.release()
