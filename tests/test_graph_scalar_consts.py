@@ -331,3 +331,29 @@ def test_x_plus_a_scalar_builds_its_const_inside_the_op_until_read() -> None:
     assert not isinstance(a.op._in2, dict)
     assert not isinstance(b.op._ins, dict)
     assert a.op.inputs[1].op.control_inputs == ()
+
+
+def test_op_at_a_const_made_real_by_another_thread_meanwhile() -> None:
+    """_op_at reads a Const's name, then the op's tensor: the op may be made real in
+    between (by another thread; here by the list itself on that first read)."""
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float32, (), name="x")
+        a = x + 1.0
+    fired = []
+
+    class Racing(list):  # type: ignore[type-arg]
+        def __getitem__(self, i: Any) -> Any:
+            item = super().__getitem__(i)
+            if i == 1 and not fired:
+                fired.append(True)
+                a.op  # noqa: B018 - the other thread
+            return item
+
+    g._ops = Racing(g._ops)
+    assert g._ops[1:3] == ["Const", a]
+    const = g._op_at(1)
+    assert fired
+    assert const is a.op.inputs[1].op
+    assert const.name == "Const"
+    assert g.get_operations() == [x.op, const, a.op]

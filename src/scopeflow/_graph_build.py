@@ -94,9 +94,12 @@ class OpBuilder:
         ops = self._ops
         entry = ops[index]
         if type(entry) is not Operation:
-            # a Const built with an op stands here as its name, before the op's tensor
+            # A Const built with an op stands here as its name, before the op's tensor
+            # (an Operation already if another thread made both since: the Const's place
+            # is replaced first).
             t = ops[index + 1] if type(entry) is str else entry
-            self._materialize(t)  # type: ignore[arg-type]  # a lean op's tensor
+            if type(t) is Tensor:
+                self._materialize(t)
             entry = ops[index]
         return entry  # type: ignore[return-value]  # an Operation now
 
