@@ -12,6 +12,7 @@ subclasses and NumPy scalars to the general path.
 
 from __future__ import annotations
 
+import operator
 import threading
 from typing import Any
 
@@ -23,6 +24,7 @@ from scopeflow._ops._core import _apply_graph
 from scopeflow._ops._math import ADD, DIV, MUL, SUB
 
 _OPS = [(sf.add, ADD, "+"), (sf.subtract, SUB, "-"), (sf.multiply, MUL, "*"), (sf.divide, DIV, "/")]
+_PY_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 _DTYPES = [np.float16, np.float32, np.float64, np.int8, np.int32, np.int64, np.uint8,
            np.complex64, np.bool_]  # fmt: skip
 
@@ -357,3 +359,44 @@ def test_op_at_a_const_made_real_by_another_thread_meanwhile() -> None:
     assert const is a.op.inputs[1].op
     assert const.name == "Const"
     assert g.get_operations() == [x.op, const, a.op]
+
+
+def _eager_outcome(fn: Any) -> Any:
+    try:
+        r = fn()
+    except (TypeError, ValueError) as err:
+        return type(err)
+    v = r.numpy()
+    return (v.dtype, v.shape, v.tobytes())
+
+
+@pytest.mark.parametrize("dtype", _DTYPES)
+def test_the_eager_memo_of_the_last_scalar_is_exact(dtype: Any) -> None:
+    """Eager ``a <op> scalar`` and ``scalar <op> a`` over a sequence of scalars that
+    alternate, repeat and compare equal across types, for two dtypes in turn: each
+    result is the general path's, bit for bit."""
+    from scopeflow._ops._core import NO_ATTRS, apply
+
+    a = sf.constant(np.array([1, 2], dtype))
+    b = sf.constant(np.array([3.0, -0.0], np.float64))
+    sequence = [s for s in _SCALARS for _ in range(2)] + _SCALARS[::-1]
+    for fn, opdef, sym in _OPS:
+        py_op = _PY_OPS[sym]
+        for s in sequence:
+            for t in (a, b):
+                want = _eager_outcome(lambda: apply(opdef, (t, s), NO_ATTRS, None))  # noqa: B023
+                assert _eager_outcome(lambda: fn(t, s)) == want, (fn, t.dtype, s)  # noqa: B023
+                assert _eager_outcome(lambda: py_op(t, s)) == want  # noqa: B023
+                want = _eager_outcome(lambda: apply(opdef, (s, t), NO_ATTRS, None))  # noqa: B023
+                assert _eager_outcome(lambda: py_op(s, t)) == want, (fn, t.dtype, s)  # noqa: B023
+
+
+def test_the_eager_memo_under_a_tape() -> None:
+    x = sf.constant(np.array([1.0, 2.0], np.float32))
+    with sf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ys = [x * 3.0, x * 3.0, 3.0 * x, x * -0.0, x + 1.0, 2.0 - x]
+    grads = [tape.gradient(y, x).numpy() for y in ys]
+    assert [g.tolist() for g in grads] == [[3.0] * 2, [3.0] * 2, [3.0] * 2, [-0.0] * 2,
+                                           [1.0] * 2, [-1.0] * 2]  # fmt: skip
+    assert np.signbit(grads[3]).all()
