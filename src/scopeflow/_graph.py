@@ -83,7 +83,7 @@ class Graph(OpBuilder):
             raise TypeError(msg)
         self._name = name if name is not None else f"graph_{next(_graph_ids)}"
         self._lock = threading.Lock()
-        self._ops: list[Operation | Tensor] = []  # see Tensor: lean ops
+        self._ops: list[Operation | Tensor | str] = []  # see Tensor: lean ops
         # The name index is filled lazily (see _index_names): ops[:_indexed] are in it.
         self._by_name: dict[str, Operation] = {}
         self._indexed = 0
