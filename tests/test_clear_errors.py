@@ -185,12 +185,29 @@ def test_while_loop_takes_an_eager_or_constant_iteration_bound() -> None:
     assert sf.Session(g).run(out) == [4]
 
 
-def test_while_loop_refuses_a_graph_tensor_bound_with_advice() -> None:
+def test_while_loop_refuses_a_non_integer_or_non_scalar_graph_tensor_bound() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        before = len(g.get_operations())
+        x = sf.placeholder(sf.float32, shape=(), name="x")
+        with pytest.raises(TypeError, match=r"'w': maximum_iterations must be an integer tensor"):
+            sf.while_loop(lambda i: i < 3, lambda i: i + 1, [0], x, name="w")
+        v = sf.placeholder(sf.int32, shape=(2,), name="v")
+        with pytest.raises(ValueError, match=r"must be a scalar, got 'v:0' of shape \(2,\)"):
+            _loop(v)
+        u = sf.placeholder(sf.int32, shape=None, name="u")
+        with pytest.raises(ValueError, match=r"give a placeholder shape=\(\)"):
+            _loop(u)
+        # nothing built but the placeholders and _loop's initial constants
+        assert {op.type for op in g.get_operations()[before:]} == {"Placeholder", "Const"}
+
+
+def test_while_loop_refuses_a_graph_tensor_bound_in_eager_code() -> None:
     g = sf.Graph()
     with g.as_default():
         n = sf.placeholder(sf.int32, shape=(), name="n")
-        with pytest.raises(TypeError, match=r"the graph tensor 'n:0' is not supported\. Bound"):
-            _loop(n)
+    with pytest.raises(TypeError, match=r"the graph tensor 'n:0' belongs to a graph"):
+        _loop(n)
 
 
 @pytest.mark.parametrize("bad", [2.5, "3", True, [3], sf.constant(2.0)], ids=repr)

@@ -333,3 +333,35 @@ def test_call_with_a_control_capture_of_another_graph_error_describes_the_scopes
     assert re.match(r"^<sf.FuncGraph 'after_c'> must run after 'c' of <sf.Graph 'g'>", text)
     assert text.endswith("\n" + state)
     assert "  name scope: 'elsewhere'" in text.splitlines()
+
+
+def test_describe_scopes_in_init_scope_escaping_to_eager_hides_function_graphs() -> None:
+    # SPEC 12.4: inside an init_scope that escapes to eager, the default graph is never a
+    # function graph; the stack shown agrees with get_default_graph().
+    seen: list[tuple[sf.debug.ScopeDescription, sf.Graph]] = []
+
+    @sf.function
+    def f(x: sf.Tensor) -> sf.Tensor:
+        with sf.init_scope():
+            seen.append((sf.debug.describe_scopes(), sf.get_default_graph()))
+        return x
+
+    f(sf.constant(1.0))
+    ((lifted, default),) = seen
+    assert lifted.executing_eagerly
+    assert default is sf.get_default_graph()  # the global graph
+    assert lifted.default_graphs == ()
+    assert lifted.default_graph == repr(default)
+    assert "  default-graph stack: (none: the global default graph)" in str(lifted).splitlines()
+    assert any("building a function" in s for s in lifted.context_switches)
+
+
+def test_describe_scopes_eager_mode_inside_a_graph_keeps_the_graph() -> None:
+    g = sf.Graph("plain")
+    with g.as_default(), sf.eager_mode():
+        d = sf.debug.describe_scopes()
+        default = sf.get_default_graph()
+    assert d.executing_eagerly
+    assert default is g  # eager mode inside a plain graph keeps it as the default graph
+    assert d.default_graph == repr(g)
+    assert d.default_graphs == ("<sf.Graph 'plain'>",)

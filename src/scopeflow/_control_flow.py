@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, final
+from typing import Any, Final, TypeGuard, final
 
 import numpy as np
 
-from ._backprop import (
-    VariableGrads as _VariableGrads,
-    differentiable as _differentiable,
-    variables_read,
-)
-from ._concrete import REPLAY_RULES, ConcreteFunction, _fill_outputs, _flatten_outputs
+from ._concrete import ConcreteFunction, _fill_outputs, _flatten_outputs
 from ._context import EAGER, _roots, state_get
 from ._func_graph import FuncGraph, add_control_captures
-from ._gradients import run_time_vjp
 from ._graph import Graph, Shape, Tensor, get_default_graph
 from ._loop_shapes import (
     check_body,
@@ -35,11 +29,10 @@ from ._loop_shapes import (
     var_names,
 )
 from ._nest import fill, flatten
-from ._ops._core import apply, convert_to_tensor, graph_tensor, placeholder
+from ._ops._core import apply, constant, convert_to_tensor, graph_tensor, placeholder
 from ._ops._custom_grad import stop_gradient
-from ._ops._grad_util import GradRecord, register_gradient, zeros_like
+from ._ops._math import less, logical_and
 from ._ops._registry import Spec, register_op
-from ._replay_grad import replay_gradients
 from ._tensor import EagerTensor
 
 __all__ = ["cond", "while_loop"]
@@ -267,6 +260,10 @@ def while_loop(
     invariant shapes, and values that break an invariant at run time raise
     :class:`~scopeflow.errors.InvalidArgumentError`.
 
+    ``maximum_iterations`` bounds the number of iterations: a Python int, an eager or
+    constant integer scalar, or (in a graph) an integer scalar tensor known only at run
+    time, for which the loop counts its iterations in an extra loop variable.
+
     TensorFlow's keywords ``parallel_iterations`` and ``swap_memory`` are accepted and
     ignored (iterations run one after another on NumPy); ``back_prop=False`` stops
     gradients at the loop's outputs, as TensorFlow 2 does (prefer ``sf.stop_gradient``).
@@ -308,6 +305,9 @@ def while_loop(
             f"shape_invariants=[...])"
         )
         raise TypeError(msg)
+    if _is_run_time_bound(maximum_iterations):
+        return _counted_while_loop(cond, body, loop_vars, maximum_iterations, name,
+                                   shape_invariants)  # fmt: skip
     if maximum_iterations is not None:
         maximum_iterations = _iteration_bound(maximum_iterations)
         if maximum_iterations < 0:
@@ -405,133 +405,65 @@ def while_loop(
     return type(loop_vars)(unflatten(outputs))
 
 
-# -- gradients -------------------------------------------------------------------------
-
-
-def _local(x: Any) -> Any:
-    """``x`` as a tensor of the graph being built (capturing it), or as it is eagerly."""
-    frame = state_get(_roots[0])
-    if frame[EAGER]:
-        return x
-    return graph_tensor(frame, get_default_graph(), x, None)
-
-
-@register_gradient("If")
-@register_gradient("StatelessIf")
-def _if_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
-    """A cond of the branches' gradients: each branch replays itself on a tape."""
-    pred, *captures = op.inputs
-    then, other = op.attrs["then"], op.attrs["else"]
-    n_then = op.attrs["n_then"]
-    slots = [i for i, x in enumerate(captures) if _differentiable(x)]
-    variables = list({id(v): v for f in (then, other) for v in variables_read(f)}.values())
-    variables = [v for v in variables if v.dtype.kind in "fc"]
-
-    def branch_grads(branch: ConcreteFunction, lo: int, hi: int) -> list[Any]:
-        # In a graph, take the inputs into this branch's graph first, so the tape follows
-        # the tensors the replayed ops really consume.
-        inputs = [_local(x) for x in captures[lo:hi]]
-        g_in, g_vars = replay_gradients(branch._replay, inputs, variables, dys)
-        full: list[Any] = [None] * len(captures)
-        full[lo:hi] = g_in
-        grads = [full[i] if full[i] is not None else zeros_like(captures[i]) for i in slots]
-        grads += [
-            g if g is not None else zeros_like(v.read_value())
-            for v, g in zip(variables, g_vars, strict=True)
-        ]
-        return grads
-
-    n = len(captures)
-    if not slots and not variables:
-        return _VariableGrads([None] * len(op.inputs), [])
-    result = cond(
-        pred,
-        lambda: branch_grads(then, 0, n_then),
-        lambda: branch_grads(other, n_then, n),
-        name="cond_grad",
+def _is_run_time_bound(value: Any) -> TypeGuard[Tensor]:
+    """Whether ``maximum_iterations`` is a graph tensor known only when the loop runs."""
+    return (
+        isinstance(value, Tensor) and value.op.type != "Const" and not state_get(_roots[0])[EAGER]
     )
-    input_grads: list[Any] = [None] * len(op.inputs)
-    for slot, g in zip(slots, result, strict=False):
-        input_grads[slot + 1] = g
-    var_grads = list(zip(variables, result[len(slots) :], strict=True))
-    return _VariableGrads(input_grads, var_grads)
 
 
-def _if_replay(op: Any, args: list[Any]) -> list[Any]:
-    """An ``If`` op replayed for a gradient: a cond of its branches' replays, so the
-    taken branch's writes become reads and its prints are skipped (see
-    ``ConcreteFunction._replay``); running the op again would repeat them."""
-    pred, *captures = args
-    then, other, n = op._attrs["then"], op._attrs["else"], op._attrs["n_then"]
-    result = cond(
-        pred,
-        lambda: then._replay([_local(x) for x in captures[:n]]),
-        lambda: other._replay([_local(x) for x in captures[n:]]),
-        name="cond_replay",
-    )
-    return list(result)
+def _counted_while_loop(
+    cond: Callable[..., Any],
+    body: Callable[..., Any],
+    loop_vars: Sequence[Any],
+    bound: Tensor,
+    name: str | None,
+    shape_invariants: Sequence[Any] | None,
+) -> Any:
+    """``while_loop`` bounded by a graph tensor: as TensorFlow does, a counter loop
+    variable ``i`` is added and the condition becomes ``i < bound and cond(...)`` (the
+    user's condition is still evaluated once more after the last iteration)."""
+    label = name or "while"
+    if bound.dtype.kind not in "iu":
+        msg = (
+            f"while_loop {label!r}: maximum_iterations must be an integer tensor, got "
+            f"{bound.name!r} of dtype {bound.dtype.name}"
+        )
+        raise TypeError(msg)
+    if bound.shape != ():
+        msg = (
+            f"while_loop {label!r}: maximum_iterations must be a scalar, got {bound.name!r} "
+            f"of shape {bound.shape} (give a placeholder shape=())"
+        )
+        raise ValueError(msg)
+    if not isinstance(loop_vars, (list, tuple)) or not loop_vars:
+        msg = f"while_loop() loop_vars must be a non-empty list or tuple, got {loop_vars!r}"
+        raise TypeError(msg)
+    n_vars = len(loop_vars)
+    one = np.ones((), bound.dtype)
 
+    def counted_cond(i: Any, *values: Any) -> Any:
+        return logical_and(less(i, bound), cond(*values))
 
-def _if_functions(op: Any) -> list[Any]:
-    return [op._attrs["then"], op._attrs["else"]]
+    def counted_body(i: Any, *values: Any) -> list[Any]:
+        result = body(*values)
+        if not isinstance(result, (list, tuple)):
+            result = [result]
+        if len(result) != n_vars:
+            msg = (
+                f"while_loop {label!r}: body must return {n_vars} loop variables, as "
+                f"loop_vars has, got {len(result)}"
+            )
+            raise ValueError(msg)
+        return [i + one, *result]
 
-
-REPLAY_RULES["If"] = REPLAY_RULES["StatelessIf"] = (_if_replay, _if_functions)
-
-
-def _while_replay(op: Any, args: list[Any]) -> list[Any]:
-    """A ``While`` op replayed for a gradient: eagerly its loop replayed op by op, in a
-    graph a loop of its condition's and body's replays (writes as reads, prints skipped);
-    running the op again would repeat them."""
-    attrs = op._attrs
-    if state_get(_roots[0])[EAGER]:
-        return _loop_replay(attrs)(args)
-    cond_fn, body_fn = attrs["cond"], attrs["body"]
-    n, n_cond = attrs["n_vars"], attrs["n_cond"]
-    cond_caps, body_caps = args[n:][:n_cond], args[n:][n_cond:]
-    result = while_loop(
-        lambda *a: cond_fn._replay([*a, *[_local(x) for x in cond_caps]])[0],
-        lambda *a: body_fn._replay([*a, *[_local(x) for x in body_caps]])[:n],
-        list(args[:n]),
-        maximum_iterations=attrs["max"],
-        name="while_replay",
-        shape_invariants=list(attrs["invariants"]),
-    )
-    return list(result)
-
-
-def _while_functions(op: Any) -> list[Any]:
-    return [op._attrs["cond"], op._attrs["body"]]
-
-
-REPLAY_RULES["While"] = (_while_replay, _while_functions)
-
-
-def _loop_replay(attrs: dict[str, Any]) -> Callable[[list[Any]], list[Any]]:
-    """The loop of a ``While`` op as an eager function of its inputs, replaying the
-    condition and body graphs op by op (so a tape can follow it)."""
-    cond_fn, body_fn = attrs["cond"], attrs["body"]
-    n, n_cond, limit = attrs["n_vars"], attrs["n_cond"], attrs["max"]
-
-    def run_loop(given: list[Any]) -> list[Any]:
-        values, caps = given[:n], given[n:]
-        cond_caps, body_caps = caps[:n_cond], caps[n_cond:]
-        i = 0
-        while (limit is None or i < limit) and bool(cond_fn._replay(values + cond_caps)[0]):
-            values = body_fn._replay(values + body_caps)[:n]
-            i += 1
-        return values
-
-    return run_loop
-
-
-@register_gradient("While")
-def _while_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
-    """The loop runs again, eagerly on a tape, when the gradient op runs."""
-    variables = list(
-        {id(v): v for f in (op.attrs["cond"], op.attrs["body"]) for v in variables_read(f)}.values()
-    )
-    return run_time_vjp(_loop_replay(op.attrs), list(op.inputs), dys, variables, "while_grad")
+    invariants = None if shape_invariants is None else [(), *shape_invariants]
+    start = constant(0, dtype=bound.dtype)
+    out = while_loop(
+        counted_cond, counted_body, [start, *loop_vars], name=name,
+        shape_invariants=invariants,
+    )  # fmt: skip
+    return type(loop_vars)(out[1:])
 
 
 def _iteration_bound(value: Any) -> int:
@@ -540,9 +472,8 @@ def _iteration_bound(value: Any) -> int:
         value = value.op._attrs["value"]  # a constant bound is known at build time
     if isinstance(value, Tensor):
         msg = (
-            f"while_loop() maximum_iterations must be a Python int or an eager integer "
-            f"scalar; the graph tensor {value.name!r} is not supported. Bound the loop in "
-            f"its condition instead: add a counter loop variable i and test `i < n` there"
+            f"while_loop() maximum_iterations: the graph tensor {value.name!r} belongs to "
+            f"a graph, but the loop runs eagerly; pass a Python int or an eager tensor"
         )
         raise TypeError(msg)
     if isinstance(value, EagerTensor):
@@ -555,3 +486,7 @@ def _iteration_bound(value: Any) -> int:
     except TypeError:
         msg = f"while_loop() maximum_iterations must be an integer, got {value!r}"
         raise TypeError(msg) from None
+
+
+# The gradients and replays of If and While (imported last: that module imports this one).
+from . import _control_flow_grad as _control_flow_grad  # noqa: E402

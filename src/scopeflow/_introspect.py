@@ -131,7 +131,7 @@ def _describe(frame: Frame) -> ScopeDescription:
         f = f[PARENT]
     frames.reverse()  # root first
 
-    graphs: list[str] = []
+    graphs: list[Any] = []
     owners: list[str] = []
     seen_tapes: dict[int, Any] = {}
     for fr in frames:
@@ -141,7 +141,7 @@ def _describe(frame: Frame) -> ScopeDescription:
         g = fr[GRAPH]
         parent = fr[PARENT]
         if not fr[EAGER] and g is not None and (parent is None or parent[GRAPH] is not g):
-            graphs.append(repr(g))
+            graphs.append(g)
         for entry in fr[TAPES]:
             seen_tapes.setdefault(id(entry._tape), entry)
 
@@ -162,6 +162,14 @@ def _describe(frame: Frame) -> ScopeDescription:
         for key, e in seen_tapes.items()
         if key not in active_ids and is_open(e)
     )
+    # Eager mode entered inside a function graph (init_scope escaping to eager) hides the
+    # function graphs: the stack shown ends at the graph the frame still has as default
+    # (none at all when the outside is eager), as get_default_graph() answers (SPEC 12.4).
+    current_graph = frame[GRAPH]
+    if frame[EAGER] and current_graph not in graphs:
+        graphs = []
+    elif frame[EAGER]:
+        del graphs[len(graphs) - graphs[::-1].index(current_graph) :]
     scopes = frame[SCOPES]
     flow = scopes[FLOW]
     graph = frame[GRAPH]
@@ -170,7 +178,7 @@ def _describe(frame: Frame) -> ScopeDescription:
     return ScopeDescription(
         executing_eagerly=bool(frame[EAGER]),
         context_switches=tuple(_switch_label(s) for s in frame[LOG]),
-        default_graphs=tuple(graphs),
+        default_graphs=tuple(repr(g) for g in graphs),
         default_graph=repr(get_default_graph()),
         name_scope=scopes[NAME],
         control_dependencies=_control_names(scopes[CONTROLS]),
