@@ -181,7 +181,7 @@ class OpBuilder:
         A name asked for again and again (a layer built in a loop: ``a``, ``a_1``, ...)
         gets a NameMemo under the key ``SCOPE_MEMO``, as op types get theirs: the next
         name without the table (SPEC section 11, bench_scopes: name_scope('a') in a graph
-        1.42 -> 1.10 us per enter+exit).
+        about 1.45 -> 1.25 us per enter+exit, 5.9 -> 5.1 x F).
         """
         # acquire/release rather than `with`: half the cost on 3.11.
         lock = self._lock
