@@ -215,6 +215,7 @@ _ATTR_KEYS: Final = {
     "VarHandleOp": {"var"},
     "Fill": {"value"},
     "Pad": {"constant_values"},
+    "DynamicPad": {"constant_values"},
     "PrintV2": {"template", "output_stream", "sep", "end", "summarize"},
     "Assert": {"cmp", "what", "summarize", "names", "message"},
     "CheckNumerics": {"message"},

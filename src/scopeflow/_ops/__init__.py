@@ -19,6 +19,7 @@ from . import (
     _array_grad as _array_grad,  # registers the shape/reduce gradients
     _nn as _nn,  # registers the sf.nn ops
     _np_grad as _np_grad,  # registers the array-level gradients of common ops
+    _runtime_axes_grad as _runtime_axes_grad,  # registers the run-time axis ops
     _shape_grad as _shape_grad,  # registers the shape/indexing gradients
 )
 from ._array import (

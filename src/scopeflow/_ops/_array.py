@@ -2,9 +2,9 @@
 
 Rules infer static shapes as far as the input shapes allow: a ``None`` size stays unknown
 unless the op pins it (``reshape`` to a known size), and an unknown rank stays unknown
-unless the attrs fix it (``transpose`` with a ``perm``). Attrs that must be known while a
-graph is built (shapes, axes, permutations, index keys) are Python values, normalized by
-the public functions before the op is created.
+unless the attrs fix it (``transpose`` with a ``perm``). Attrs (shapes, axes,
+permutations, index keys) are Python values, normalized by the public functions; an axis
+or permutation known only at run time builds an op of ``_runtime_axes`` instead.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | Non
 
     Args:
         a: the tensor.
-        perm: a permutation of ``range(rank)``; None reverses the dimensions.
+        perm: a permutation of ``range(rank)``, or a run-time tensor; None reverses.
         conjugate: also conjugate complex values; a no-op for real dtypes. Complex
             conjugation is not implemented and raises ``TypeError``.
         name: the op name in graph mode.
@@ -217,9 +217,16 @@ def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | Non
         >>> sf.transpose(sf.zeros([2, 3, 4]), perm=[2, 0, 1]).shape
         (4, 2, 3)
     """
-    p = None if perm is None else as_int_tuple(perm, "transpose(): perm")
     if conjugate:
         reject_complex_conjugate(a, "transpose(): conjugate=True")
+    try:
+        p = None if perm is None else as_int_tuple(perm, "transpose(): perm")
+    except TypeError as error:  # a graph tensor: folded, or the op reads it at run time
+        from . import _runtime_axes  # imported here: it builds on this module
+
+        p, tensor = _runtime_axes.runtime_axis(perm, error, as_int_tuple, "transpose(): perm")
+        if tensor is not None:
+            return apply(_runtime_axes.DYNAMIC_TRANSPOSE, (a, tensor), NO_ATTRS, name)
     return apply(TRANSPOSE, (a,), {"perm": p}, name)
 
 
@@ -284,7 +291,7 @@ def concat(values: Any, axis: Any, name: str | None = None) -> Any:
     Args:
         values: a list or tuple of tensors; their sizes off ``axis`` must agree. A
             single tensor (or variable) counts as a list of one, as in TensorFlow.
-        axis: the dimension to join along; negative counts from the end.
+        axis: the dimension to join along (negative counts from the end), or a tensor.
         name: the op name in graph mode.
 
     Example:
@@ -293,8 +300,15 @@ def concat(values: Any, axis: Any, name: str | None = None) -> Any:
         array([[1, 2, 3, 4]], dtype=int32)
     """
     xs = _values_list([values] if is_tensor_like(values) else values, "concat")
-    attrs = {"axis": as_int(axis, "concat(): axis"), "N": len(xs)}
-    return apply(CONCAT, xs, attrs, name)
+    try:
+        ax: int | None = as_int(axis, "concat(): axis")
+    except TypeError as error:  # a graph tensor: folded, or the op reads it at run time
+        from . import _runtime_axes  # imported here: it builds on this module
+
+        ax, tensor = _runtime_axes.runtime_axis(axis, error, as_int, "concat(): axis")
+        if tensor is not None:
+            return _runtime_axes.concat(xs, tensor, name)
+    return apply(CONCAT, xs, {"axis": ax, "N": len(xs)}, name)
 
 
 def _stack_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:

@@ -28,7 +28,7 @@ from . import _array
 from ._array import as_int, is_tensor_like, normalize_axis
 from ._core import apply
 from ._registry import Spec, register_op
-from ._static import static_int
+from ._static import is_symbolic, static_int
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -138,7 +138,8 @@ def gather(
         params: the tensor to take slices from.
         indices: an int32 or int64 tensor of positions along ``axis``.
         axis: the dimension of ``params`` to index; None means ``batch_dims``, as in
-            TensorFlow (so 0 without batch dimensions).
+            TensorFlow (so 0 without batch dimensions). In a graph it may be a scalar
+            int tensor known only at run time.
         batch_dims: how many leading dimensions are batch dimensions.
         name: the op name in graph mode.
         validate_indices: accepted for TensorFlow compatibility (TensorFlow deprecated
@@ -175,6 +176,13 @@ def gather(
                 raise ValueError(msg)
             if batch < 0:
                 batch += rank
+    if is_symbolic(axis):
+        from . import _runtime_axes  # imported here: it builds on this module
+
+        _, tensor = _runtime_axes.runtime_axis(axis, None, None, "")
+        if tensor is not None:
+            attrs = {"batch_dims": batch}
+            return apply(_runtime_axes.DYNAMIC_GATHER, (params, indices, tensor), attrs, name)
     ax = batch if axis is None else static_int(axis, "gather(): axis")
     return apply(GATHER, (params, indices), {"axis": ax, "batch_dims": batch}, name)
 

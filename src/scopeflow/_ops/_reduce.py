@@ -5,6 +5,8 @@ the mean of integers is an integer (rounded toward zero); ``reduce_any``/``reduc
 take and give bools. The ``axis`` attr is None (all dimensions) or a tuple of ints that
 may be negative; rules check it against the rank when the rank is known, kernels when it
 is not. ``argmax``/``argmin`` reduce one axis to integer indices, which have no gradient.
+An axis that is a graph tensor known only at run time builds the ``Dynamic*`` op of
+``_runtime_axes`` instead.
 """
 
 from __future__ import annotations
@@ -189,7 +191,14 @@ def _reduce(opdef: OpDef, what: str, x: Any, axis: Any, keepdims: bool, name: st
     if isinstance(axis, (list, tuple)) and any(isinstance(a, (list, tuple)) for a in axis):
         msg = f"{what}(): axis must be an int or a list of ints (at most rank 1), got {axis!r}"
         raise ValueError(msg)
-    axes = None if axis is None else as_int_tuple(axis, f"{what}(): axis")
+    try:
+        axes = None if axis is None else as_int_tuple(axis, f"{what}(): axis")
+    except TypeError as error:  # a graph tensor: folded, or the op reads it at run time
+        from . import _runtime_axes  # imported here: it builds on this module
+
+        axes, tensor = _runtime_axes.runtime_axis(axis, error, as_int_tuple, f"{what}(): axis")
+        if tensor is not None:
+            return _runtime_axes.reduce(opdef, x, tensor, keepdims, name)
     return apply(opdef, (x,), {"axis": axes, "keepdims": bool(keepdims)}, name)
 
 
@@ -200,7 +209,8 @@ def reduce_sum(
 
     Args:
         input_tensor: a numeric tensor; the result has its dtype.
-        axis: the dimensions to reduce; negative ones count from the end.
+        axis: the dimensions to reduce; negative ones count from the end. In a graph it
+            may be an int tensor known only when the graph runs (a scalar or a vector).
         keepdims: keep the reduced dimensions with size 1.
         name: the op name in graph mode.
 
@@ -348,11 +358,18 @@ ARGMIN = register_op("ArgMin", infer=_arg_rule, kernel=_arg_kernel(np.argmin), d
 
 
 def _arg(opdef: OpDef, what: str, x: Any, axis: Any, output_type: Any, name: str | None) -> Any:
-    ax = 0 if axis is None else as_int(axis, f"{what}(): axis")
     out = as_dtype(output_type)
     if out not in _INDEX_TYPES:
         msg = f"{what}(): output_type must be sf.int32 or sf.int64, got {out.name}"
         raise TypeError(msg)
+    try:
+        ax: int | None = 0 if axis is None else as_int(axis, f"{what}(): axis")
+    except TypeError as error:  # a graph tensor: folded, or the op reads it at run time
+        from . import _runtime_axes  # imported here: it builds on this module
+
+        ax, tensor = _runtime_axes.runtime_axis(axis, error, as_int, f"{what}(): axis")
+        if tensor is not None:
+            return _runtime_axes.arg(opdef, x, tensor, out, name)
     return apply(opdef, (x,), {"axis": ax, "output_type": out}, name)
 
 
@@ -370,7 +387,8 @@ def argmax(
     Raises:
         ValueError: ``axis`` is out of range (when the op is built, if the rank is known).
         TypeError: ``output_type`` is not an integer index type.
-        InvalidArgumentError: the dimension ``axis`` is empty (when the op runs).
+        InvalidArgumentError: the dimension ``axis`` is empty, or an ``axis`` known only at
+            run time (a graph tensor) is out of range (when the op runs).
 
     Example:
         >>> import scopeflow as sf

@@ -517,13 +517,20 @@ EXPAND_DIMS = register_op(
 def expand_dims(input: Any, axis: Any, name: str | None = None) -> Any:  # noqa: A002 - TensorFlow's argument name
     """``input`` with a new dimension of size 1 inserted at ``axis``.
 
-    ``axis`` counts from the end when negative: ``-1`` appends a dimension.
+    ``axis`` counts from the end when negative: ``-1`` appends a dimension. In a graph it
+    may be a scalar int tensor known only at run time (the sizes are then unknown).
 
     Example:
         >>> import scopeflow as sf
         >>> sf.expand_dims(sf.zeros([2, 3]), -1).shape
         (2, 3, 1)
     """
+    if is_symbolic(axis):
+        from . import _runtime_axes  # imported here: it builds on this module
+
+        _, tensor = _runtime_axes.runtime_axis(axis, None, None, "")
+        if tensor is not None:
+            return apply(_runtime_axes.DYNAMIC_EXPAND_DIMS, (input, tensor), NO_ATTRS, name)
     return apply(EXPAND_DIMS, (input,), {"axis": static_int(axis, "expand_dims(): axis")}, name)
 
 

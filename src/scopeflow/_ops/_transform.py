@@ -1,9 +1,9 @@
 """Ops that rearrange or widen a tensor: tile, split, pad and one_hot.
 
-Sizes these ops need to know the number of outputs or dimensions (split sizes,
-paddings, one_hot's depth) must be known while the graph is built: Python values, or
-tensors whose value folds (``_static``). ``tile``'s multiples may be a tensor known only
-at run time, like ``reshape``'s shape.
+Sizes these ops need to know the number of outputs (split sizes) must be known while the
+graph is built: Python values, or tensors whose value folds (``_static``). ``tile``'s
+multiples and ``one_hot``'s depth may be tensors known only at run time, like
+``reshape``'s shape, and so may ``pad``'s paddings (``DynamicPad``, in ``_runtime_axes``).
 """
 
 from __future__ import annotations
@@ -257,7 +257,8 @@ def pad(
 
     Args:
         tensor: the tensor.
-        paddings: a ``[rank, 2]`` list of non-negative ints (or a constant tensor).
+        paddings: a ``[rank, 2]`` list of non-negative ints, or an int tensor (in a graph,
+            possibly known only at run time).
         mode: ``"CONSTANT"`` (fill with ``constant_values``), ``"REFLECT"`` (mirror
             without the edge; padding < size) or ``"SYMMETRIC"`` (mirror with the edge;
             padding <= size); case-insensitive.
@@ -273,24 +274,32 @@ def pad(
         msg = f"pad(): mode must be one of {', '.join(_PAD_MODES)}, got {mode!r}"
         raise ValueError(msg)
     mode = mode.upper()
-    rows = np.asarray(_known(paddings, "pad(): paddings"))
-    if rows.dtype.kind not in "iu" or rows.ndim != 2 or rows.shape[1] != 2 or (rows < 0).any():
-        msg = (
-            f"pad(): paddings must be a [rank, 2] list of ints, and they must be "
-            f"non-negative; got {paddings!r}"
-        )
-        raise ValueError(msg)
-    pairs = tuple((int(a), int(b)) for a, b in rows)
-    attrs: dict[str, Any] = {"paddings": pairs, "mode": mode, "constant_values": None}
+    attrs: dict[str, Any] = {"mode": mode, "constant_values": None}
+    # Paddings known only at run time: the op takes them as an input (_runtime_axes).
+    runtime = is_symbolic(paddings) and static_value(paddings) is None
+    if not runtime:
+        rows = np.asarray(_known(paddings, "pad(): paddings"))
+        if rows.dtype.kind not in "iu" or rows.ndim != 2 or rows.shape[1] != 2 or (rows < 0).any():
+            msg = (
+                f"pad(): paddings must be a [rank, 2] list of ints, and they must be "
+                f"non-negative; got {paddings!r}"
+            )
+            raise ValueError(msg)
+        attrs["paddings"] = tuple((int(a), int(b)) for a, b in rows)
+    inputs: tuple[Any, ...] = (tensor,)
     if mode == "CONSTANT" and is_tensor_like(constant_values):
-        return apply(PAD, (tensor, constant_values), attrs, name)
-    if mode == "CONSTANT":
+        inputs = (tensor, constant_values)
+    elif mode == "CONSTANT":
         c = np.asarray(constant_values)
         if c.ndim != 0 or c.dtype.kind not in "biuf":
             msg = f"pad(): constant_values must be a number, got {constant_values!r}"
             raise ValueError(msg)
         attrs["constant_values"] = c
-    return apply(PAD, (tensor,), attrs, name)
+    if runtime:
+        from ._runtime_axes import DYNAMIC_PAD  # imported here: it builds on this module
+
+        return apply(DYNAMIC_PAD, (inputs[0], paddings, *inputs[1:]), attrs, name)
+    return apply(PAD, inputs, attrs, name)
 
 
 # -- one_hot ---------------------------------------------------------------------------------
