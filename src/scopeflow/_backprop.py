@@ -135,11 +135,11 @@ def variables_read(concrete: Any) -> tuple[Variable, ...]:
 
 def attr_variables(attrs: dict[str, Any]) -> list[Variable]:
     """The variables an op of :data:`CALLS` reads through its attrs."""
-    if len(attrs) == 1:
-        # A call's attrs ({"f": function}): its variables, already without repeats.
-        for value in attrs.values():
-            if isinstance(value, ConcreteFunction):
-                return list(variables_read(value))
+    fn = attrs.get("f")
+    if type(fn) is ConcreteFunction:
+        # A call's attrs ({"f": function}, with the logs of an eager call's record): its
+        # variables, already without repeats.
+        return list(variables_read(fn))
     found: dict[int, Variable] = {}
     for key, value in attrs.items():
         if isinstance(value, ConcreteFunction):

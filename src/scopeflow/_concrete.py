@@ -32,6 +32,7 @@ from ._nest import fill, flatten
 from ._ops._core import apply, constant, graph_tensor, record_hook
 from ._ops._registry import REGISTRY, Spec, register_op
 from ._ops._seeds import DRAW_LOG, DrawLog
+from ._read_log import CALL_READS, READ_LOG, ReadLog, recording_kernel
 from ._tensor import EagerTensor, to_array, wrap
 from .errors import GraphMismatchError
 
@@ -68,7 +69,11 @@ def _call_kernel(attrs: dict[str, Any], *arrays: np.ndarray[Any, Any]) -> Any:
 
 
 def _call_bind(attrs: dict[str, Any]) -> Any:
-    return attrs["f"]._kernel
+    fn: ConcreteFunction = attrs["f"]
+    if fn._keeps_reads:
+        # A gradient in a graph replays a call of it when the graph runs, with its reads.
+        return recording_kernel(attrs, fn._kernel)
+    return fn._kernel
 
 
 CALL = register_op(
@@ -109,11 +114,14 @@ class ConcreteFunction:
         "_binder",
         "_capture_arrays",
         "_keep_alive",
+        "_keeps_reads",
         "_lock",
         "_out_slots",
         "_out_template",
         "_plan",
         "_reads",
+        "_replay_fn",
+        "_stores_reads",
         "graph",
     )
 
@@ -129,11 +137,19 @@ class ConcreteFunction:
         self._binder: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None
         self._plan: Any = None
         self._out_slots: tuple[Any, ...] = ()  # the plan's slots of the outputs
+        # Whether a run keeps the reads of calls for gradients in the graph (_read_log).
+        self._stores_reads = False
         self._lock = threading.Lock()
         # The variables the graph reads (through nested calls too), found on first need.
         self._reads: tuple[Any, ...] | None = None
         # The backward function of eager calls, built on the first gradient (_gradients).
         self._backward: Any = None
+        # Set once a gradient in a graph replays a call of it when the graph runs: the
+        # kernels of its call ops compiled from then on keep their reads (_read_log).
+        self._keeps_reads = False
+        # The function replaying this one (_replay_function): None until built, False
+        # where there is none.
+        self._replay_fn: Any = None
         # (number of captures, their arrays) once all captured values were eager tensors
         # (immutable): saves a locked snapshot of the captures per eager call. Captures
         # only ever grow, so an equal count means the same captures.
@@ -223,19 +239,27 @@ class ConcreteFunction:
                 return wrap(self._run(arrays)[template])
             return _fill_outputs(template, [wrap(v) for v in self._run(arrays)])
         # The call is one op on the tape. Its gradient calls the trace's backward
-        # function, or replays the graph with the random values this run draws.
+        # function, or replays the graph with the random values this run draws; either
+        # way with the values its variable reads return now (see _read_log).
         draws = DrawLog()
+        reads = ReadLog(READ_LOG.get())
         token = DRAW_LOG.set(draws)
+        read_token = READ_LOG.set(reads)
         try:
             outputs = [wrap(v) for v in self._run(arrays)]
         finally:
+            READ_LOG.reset(read_token)
             DRAW_LOG.reset(token)
         hook = record_hook[0]
         if hook is not None:
             inputs: list[Any] = [x if type(x) is EagerTensor else wrap(a) for x, a in zip(
                 [*leaves, *graph.captured_inputs], arrays, strict=True)]  # fmt: skip
             opdef = STATEFUL_CALL if graph.control_outputs else CALL
-            attrs = {"f": self, "draws": draws} if draws else {"f": self}
+            attrs: dict[str, Any] = {"f": self}
+            if draws:
+                attrs["draws"] = draws
+            if reads:
+                attrs["reads"] = reads
             hook(frame, opdef, tuple(inputs), tuple(outputs), attrs)
         return _fill_outputs(template, outputs)
 
@@ -265,27 +289,43 @@ class ConcreteFunction:
         effects are not repeated (a gradient must not write or print again): writes to
         variables become reads of the variable, and prints are skipped.
 
-        Calls of functions are replayed the same way, in place of the call op, unless
-        the callee draws random values (those calls stay calls, so the draw log replays
-        their draws in order). Emitted as a call op, a call would run the callee's side
-        effects again and its forward twice (once as the call, once more as the inline
-        replay its own gradient makes).
+        Reads return what they returned in the call when a read log is set (see
+        ``_read_log``; a write's read, the value it wrote).
+
+        Calls of functions are replayed the same way, in place of the call op. Emitted
+        as a call op, a call would run the callee's side effects again and its forward
+        twice (once as the call, once more as the inline replay its own gradient makes).
+        Calls that stay calls: into a graph, those of functions with checks, as calls
+        of their replay (checks kept, writes as reads, see ``_replay_function``); and
+        those of functions that draw random values where no draw log serves the draws.
         """
         values: dict[int, Any] = {
             id(ph): x for ph, x in zip(self.graph.inputs, inputs, strict=True)
         }
+        eager = state_get(_roots[0])[EAGER]
         for op in self.graph.get_operations():
             if op._type in _NOT_REPLAYED:
                 continue
             if op._type in _WRITES:
-                results: Any = apply(REGISTRY["ReadVariableOp"], (), {"var": op._attrs["var"]})
+                # A read under the write's attrs: a read log serves it the value written.
+                results: Any = apply(REGISTRY["ReadVariableOp"], (), op._attrs)
             elif op._type in _SIDE_EFFECTS_ONLY and not op._outputs:
                 continue
-            elif op._type in _CALL_TYPES and _replayable(op._attrs["f"]):
-                outputs = op._attrs["f"]._replay([values[id(t)] for t in op._inputs])
-                for t, r in zip(op._outputs, outputs, strict=True):
-                    values[id(t)] = r
-                continue
+            elif op._type in _CALL_TYPES:
+                callee: ConcreteFunction = op._attrs["f"]
+                args = tuple(values[id(t)] for t in op._inputs)
+                # Eagerly a check replays as it does at the top level (values only).
+                if _replayable(callee, checks=eager):
+                    outputs = callee._replay(list(args))
+                    for t, r in zip(op._outputs, outputs, strict=True):
+                        values[id(t)] = r
+                    continue
+                replayer = _replay_function(callee)
+                if replayer is not None:
+                    opdef = STATEFUL_CALL if replayer.graph.control_outputs else CALL
+                    results = apply(opdef, args, {"f": replayer})
+                else:
+                    results = apply(REGISTRY[op._type], args, op._attrs)
             elif op._type in REPLAY_RULES:
                 # A cond: its taken branch replayed (a kernel run would write again).
                 if not op._outputs:
@@ -324,9 +364,17 @@ class ConcreteFunction:
                     )
                     plan = compile_plan(self.graph, targets, tuple(self.graph.inputs))
                     self._out_slots = plan.fetch_slots[: len(self.graph.outputs)]
+                    self._stores_reads = self.graph._replays_reads
                     self._plan = plan  # published last: a reader of _plan finds _out_slots
                 plan = self._plan
-        values = execute(plan, arrays)
+        if self._stores_reads and CALL_READS.get() is None:
+            token = CALL_READS.set({})
+            try:
+                values = execute(plan, arrays)
+            finally:
+                CALL_READS.reset(token)
+        else:
+            values = execute(plan, arrays)
         return [values[s] for s in self._out_slots]
 
 
@@ -345,25 +393,75 @@ REPLAY_RULES: dict[
     tuple[Callable[[Operation, list[Any]], list[Any]], Callable[[Operation], list[Any]]],
 ] = {}
 _REPLAYED_STATEFUL: Final = frozenset({"ReadVariableOp", *_WRITES, *_SIDE_EFFECTS_ONLY})
+# Checks: a replay runs them again, on the values they checked in the call.
+_CHECKS: Final = frozenset({"Assert", "CheckNumerics"})
 
 
-def _replayable(fn: ConcreteFunction) -> bool:
+def _replayable(fn: ConcreteFunction, checks: bool = False, draws: bool = True) -> bool:
     """Whether a call of ``fn`` may be replayed op by op in place of the call: its stateful
     ops (through nested calls) are reads, writes and prints, which a replay handles (see
-    ``_replay``), and it has no control dependency on an outside op. Random draws are not:
-    the draw log replays them in the order the call drew them."""
+    ``_replay``), and it has no control dependency on an outside op. ``checks``: checks
+    are allowed too. ``draws``: so are random ops while a draw log is set (an eager
+    call's gradient), which serves each replayed random op the values the call drew;
+    without one they would draw anew."""
     if fn.graph._control_captures:
         return False
     for op in fn.graph.control_outputs:
-        if op._type in _REPLAYED_STATEFUL:
+        if op._type in _REPLAYED_STATEFUL or (checks and op._type in _CHECKS):
             continue
-        if op._type in _CALL_TYPES and _replayable(op._attrs["f"]):
+        if draws and "rng" in op._attrs and DRAW_LOG.get() is not None:  # _ops._random
+            continue
+        if op._type in _CALL_TYPES and _replayable(op._attrs["f"], checks, draws):
             continue
         rule = REPLAY_RULES.get(op._type)
-        if rule is not None and all(_replayable(f) for f in rule[1](op)):
+        if rule is not None and all(_replayable(f, checks, draws) for f in rule[1](op)):
             continue
         return False
     return True
+
+
+# Set by ``_gradients`` (which traces functions): the trace of ``fn._replay``, or None.
+TRACE_REPLAY: list[Callable[[ConcreteFunction], ConcreteFunction | None]] = []
+
+
+def _replay_function(fn: ConcreteFunction) -> ConcreteFunction | None:
+    """A function that replays ``fn`` (see ``_replay``), for calls a replay keeps as calls:
+    those of functions with checks, whose checks and reads it runs while their writes
+    become reads. None for functions that draw random values or depend on outside ops
+    (such a call stays a call of ``fn``). Traced once per function."""
+    built = fn._replay_fn
+    if built is None:
+        made: Any = False
+        if _replayable(fn, checks=True, draws=False):
+            made = TRACE_REPLAY[0](fn) or False
+        with fn._lock:
+            if fn._replay_fn is None:
+                fn._replay_fn = made
+            built = fn._replay_fn
+    return built or None
+
+
+def _writes_variables(fn: ConcreteFunction, among: set[int] | None = None) -> bool:
+    """Whether ``fn`` writes variables (through nested calls, conds and loops too); with
+    ``among``, variables of those ids."""
+    return _op_writes(fn.graph.control_outputs, among)
+
+
+def _op_writes(ops: Sequence[Operation], among: set[int] | None) -> bool:
+    """Whether one of ``ops`` writes variables (of ids ``among``, if given)."""
+    for op in ops:
+        kind = op._type
+        if kind in _WRITES:
+            if among is None or id(op._attrs["var"]) in among:
+                return True
+        elif kind in _CALL_TYPES:
+            if _writes_variables(op._attrs["f"], among):
+                return True
+        else:
+            rule = REPLAY_RULES.get(kind)
+            if rule is not None and any(_writes_variables(f, among) for f in rule[1](op)):
+                return True
+    return False
 
 
 def _eager_call_with_control_captures(fn: ConcreteFunction) -> GraphMismatchError:

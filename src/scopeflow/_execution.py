@@ -21,6 +21,7 @@ from ._graph import Graph, Operation, Tensor, get_default_graph
 from ._nest import fill, flatten
 from ._ops._registry import REGISTRY
 from ._quiet import QUIET, quiet_reset, quiet_set
+from ._read_log import CALL_READS
 from ._tensor import EagerTensor, to_array
 from .errors import GraphMismatchError, InvalidArgumentError, OpError
 
@@ -382,9 +383,13 @@ class Session:
             with self._lock:
                 self._plans[key] = plan
         token = _CURRENT_RUN.set(self._run_state)
+        # A graph whose gradients replay calls keeps their reads for the run (_read_log).
+        reads = CALL_READS.set({}) if self.graph._replays_reads else None
         try:
             values = execute(plan, [a for _, a in feeds])
         finally:
+            if reads is not None:
+                CALL_READS.reset(reads)
             _CURRENT_RUN.reset(token)
         results = [None if s is None else _to_user(values[s]) for s in plan.fetch_slots]
         return fill(template, results)

@@ -30,7 +30,15 @@ from ._backprop import (
     record_of,
     variables_read,
 )
-from ._concrete import ConcreteFunction, TensorSpec, _op_name
+from ._concrete import (
+    TRACE_REPLAY,
+    ConcreteFunction,
+    TensorSpec,
+    _op_name,
+    _op_writes,
+    _replayable,
+    _writes_variables,
+)
 from ._context import EAGER, _roots, eager_mode, state_get
 from ._function import function
 from ._grad_structure import _leaves, _leaves_like, unconnected_is_zero
@@ -39,6 +47,7 @@ from ._ops._core import apply
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import REGISTRY, Spec, register_op
 from ._ops._seeds import DRAW_LOG
+from ._read_log import CALL_READS, READ_LOG
 from ._replay_grad import replay_gradients
 from ._tape import no_tapes
 from ._tensor import EagerTensor, wrap
@@ -56,19 +65,71 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
     for calls that drew random values) by replaying its graph."""
     concrete = op.attrs["f"]
     draws = op.attrs.get("draws")
-    if draws is None and state_get(_roots[0])[EAGER]:
-        result = _call_backward(concrete, op.inputs, dys, op.attrs.get("needed"))
-        if result is not None:
-            return result
-    variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
-    # The replay must see the random values the call drew (set by an eager call).
-    token = DRAW_LOG.set(draws.replayer()) if draws is not None else None
+    reads = op.attrs.get("reads")
+    # The backward function or the replay must see the values the call's reads returned
+    # (set by an eager call; else those of the log already set, if any).
+    read_token = READ_LOG.set(reads.replayer()) if reads is not None else None
     try:
-        input_grads, var_grads = replay_gradients(concrete._replay, list(op.inputs), variables, dys)
+        eager = state_get(_roots[0])[EAGER]
+        if draws is None and eager:
+            result = _call_backward(concrete, op.inputs, dys, op.attrs.get("needed"))
+            if result is not None:
+                return result
+        variables = [v for v in variables_read(concrete) if v.dtype.kind in "fc"]
+        if (
+            not eager
+            and reads is None
+            and _replayable(concrete, checks=True, draws=False)
+            and (_writes_variables(concrete) or _written_later(op, concrete))
+        ):
+            return _call_grad_at_run_time(op, concrete, variables, dys)
+        # The replay must see the random values the call drew (set by an eager call).
+        token = DRAW_LOG.set(draws.replayer()) if draws is not None else None
+        try:
+            input_grads, var_grads = replay_gradients(
+                concrete._replay, list(op.inputs), variables, dys
+            )
+        finally:
+            if token is not None:
+                DRAW_LOG.reset(token)
     finally:
-        if token is not None:
-            DRAW_LOG.reset(token)
+        if read_token is not None:
+            READ_LOG.reset(read_token)
     return VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
+
+
+def _written_later(op: GradRecord, concrete: ConcreteFunction) -> bool:
+    """Whether an op made after the call op in its graph writes a variable it reads (its
+    gradient's reads, made later still, would see that write)."""
+    read = {id(v) for v in variables_read(concrete)}
+    if not read or not op.outputs:
+        return False
+    call = op.outputs[0].op
+    return _op_writes(call.graph.get_operations()[call._id + 1 :], read)
+
+
+def _call_grad_at_run_time(
+    op: GradRecord, concrete: ConcreteFunction, variables: list[Variable], dys: Sequence[Any]
+) -> VariableGrads:
+    """The gradient of a call op, built into a graph, of a function that writes variables
+    (or reads variables that later ops of the graph write).
+
+    Replayed into the graph as ops, its reads would run after the call and see what was
+    written. Instead one op replays the call when the graph runs, after the call op, with
+    the values the call's reads returned in that run (the call op's kernel keeps them, see
+    ``_read_log.CALL_READS``, in every run of this graph and of the graphs around it).
+    """
+    concrete._keeps_reads = True
+    graph: Any = get_default_graph()
+    while graph is not None:
+        graph._replays_reads = True
+        graph = getattr(graph, "outer_graph", None) if graph.building_function else None
+    call = op.outputs[0].op if op.outputs else None
+    deps = [call] if call is not None and call.graph is get_default_graph() else []
+    with get_default_graph().control_dependencies(deps):
+        return run_time_vjp(
+            concrete._replay, list(op.inputs), dys, variables, "call_grad", reads_of=op.attrs
+        )
 
 
 # The backward function of a trace: ``(backward ConcreteFunction, indices of the forward
@@ -203,6 +264,25 @@ def _drop_unused_reads(graph: Any) -> None:
     graph.control_outputs = [op for op in reads if id(op) in needed]
 
 
+def _trace_replay(concrete: ConcreteFunction) -> ConcreteFunction | None:
+    """Trace ``concrete._replay`` as a function (see ``_concrete._replay_function``)."""
+    specs = [TensorSpec(ph.shape, ph.dtype) for ph in concrete.graph.inputs]
+
+    def replay(*xs: Any) -> list[Any]:
+        return concrete._replay(list(xs))
+
+    traced = function(replay, name=f"{_op_name(concrete.name)}_replay")
+    try:
+        # Traced on its own, out of sight of the caller's tapes and graph.
+        with no_tapes():
+            fn: ConcreteFunction = traced.get_concrete_function(*specs)
+    except (TypeError, ValueError, LookupError, NotImplementedError):
+        return None
+    return fn
+
+
+TRACE_REPLAY.append(_trace_replay)
+
 for _call_type in ("PartitionedCall", "StatefulPartitionedCall"):
     register_gradient(_call_type)(_call_grad)
 
@@ -232,12 +312,24 @@ def _vjp_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...
 
 def _vjp_kernel(attrs: dict[str, Any], *arrays: Any) -> Any:
     n = attrs["n_inputs"]
-    # The caller's tapes must not see the replay, and a pause of theirs must not stop
-    # the private tapes that differentiate it.
-    with eager_mode(), no_tapes():
-        given = [wrap(np.asarray(a)) for a in arrays]
-        grads = _vjp(attrs["fn"], given[:n], given[n:], attrs["slots"], attrs["variables"])
-        out = [g.numpy() for g in grads]
+    # The gradient of a call replays it with the values its reads returned in this run.
+    token = None
+    reads_of = attrs.get("reads_of")
+    if reads_of is not None:
+        store = CALL_READS.get()
+        entry = None if store is None else store.get(id(reads_of))
+        if entry is not None:
+            token = READ_LOG.set(entry[1].replayer())
+    try:
+        # The caller's tapes must not see the replay, and a pause of theirs must not stop
+        # the private tapes that differentiate it.
+        with eager_mode(), no_tapes():
+            given = [wrap(np.asarray(a)) for a in arrays]
+            grads = _vjp(attrs["fn"], given[:n], given[n:], attrs["slots"], attrs["variables"])
+            out = [g.numpy() for g in grads]
+    finally:
+        if token is not None:
+            READ_LOG.reset(token)
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -250,13 +342,19 @@ STATEFUL_RUN_TIME_VJP = register_op(
 
 
 def run_time_vjp(
-    fn: Replay, inputs: list[Any], dys: Sequence[Any], variables: Sequence[Variable], name: str
+    fn: Replay,
+    inputs: list[Any],
+    dys: Sequence[Any],
+    variables: Sequence[Variable],
+    name: str,
+    reads_of: dict[str, Any] | None = None,
 ) -> VariableGrads:
     """The gradient of ``fn`` (an eager function of tensors, which may read
     ``variables``) at ``inputs``, as one op that computes it when it runs.
 
     Eagerly the op runs at once; in a graph it runs with the graph. Either way it is
-    recorded like any op, so it can be differentiated again.
+    recorded like any op, so it can be differentiated again. ``reads_of``: the attrs of
+    a call op whose reads, kept in the same run, ``fn`` replays (see ``_read_log``).
     """
     slots = [i for i, x in enumerate(inputs) if differentiable(x)]
     float_vars = [v for v in variables if v.dtype.kind in "fc"]
@@ -271,6 +369,8 @@ def run_time_vjp(
         "variables": float_vars,
         "specs": specs,
     }
+    if reads_of is not None:
+        attrs["reads_of"] = reads_of
     opdef = STATEFUL_RUN_TIME_VJP if float_vars else RUN_TIME_VJP
     result = apply(opdef, (*inputs, *dys), attrs, name)
     results = list(result) if isinstance(result, tuple) else [result]
@@ -290,7 +390,9 @@ def _run_time_vjp_grad(op: GradRecord, *ddys: Any) -> VariableGrads:
     def vjp_of_fn(given: list[Any]) -> list[Any]:
         return _vjp(fn, given[:n], given[n:], slots, variables)
 
-    return run_time_vjp(vjp_of_fn, list(op.inputs), ddys, variables, "vjp_grad")
+    return run_time_vjp(
+        vjp_of_fn, list(op.inputs), ddys, variables, "vjp_grad", attrs.get("reads_of")
+    )
 
 
 # -- symbolic gradients for graphs ---------------------------------------------------

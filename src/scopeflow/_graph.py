@@ -73,6 +73,9 @@ class Graph(OpBuilder):
 
     building_function: bool = False
     """True for a :class:`FuncGraph`: a graph a traced function is being built into."""
+    # Set once a gradient in this graph replays a call when the graph runs: its runs
+    # then keep the reads of such calls (see _read_log.CALL_READS).
+    _replays_reads: bool = False
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):

@@ -23,6 +23,7 @@ from ._introspect import with_description
 from ._ops._core import EAGER_READS, apply, convert_to_tensor, group, offer_read
 from ._ops._registry import Spec, register_op
 from ._quiet import QUIET, quiet_reset, quiet_set
+from ._read_log import bind_read, logged_read, logged_write
 from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ._tensor_ops import TensorOperators
 from ._tracing import check_variable_creation
@@ -51,20 +52,18 @@ def _no_outputs(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, .
     return ()
 
 
-def _read(attrs: dict[str, Any]) -> np.ndarray[Any, Any]:
-    return attrs["var"]._load()  # type: ignore[no-any-return]
-
-
+# Reads and writes go through the read log (``_read_log``): a traced call's gradient
+# replays its reads with the values they returned then.
 def _assign(attrs: dict[str, Any], value: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    return attrs["var"]._update(None, value)  # type: ignore[no-any-return]
+    return logged_write(attrs, attrs["var"]._update(None, value))
 
 
 def _assign_add(attrs: dict[str, Any], delta: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    return attrs["var"]._update(np.add, delta)  # type: ignore[no-any-return]
+    return logged_write(attrs, attrs["var"]._update(np.add, delta))
 
 
 def _assign_sub(attrs: dict[str, Any], delta: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    return attrs["var"]._update(np.subtract, delta)  # type: ignore[no-any-return]
+    return logged_write(attrs, attrs["var"]._update(np.subtract, delta))
 
 
 # What each write op's kernel does to the value (see Variable._write).
@@ -78,8 +77,7 @@ VAR_HANDLE = register_op(
     "VarHandleOp", infer=_no_outputs, kernel=lambda attrs: None, differentiable=False
 )
 READ = register_op(
-    "ReadVariableOp", infer=_var_rule, kernel=_read, stateful=True,
-    bind=lambda attrs: attrs["var"]._load,
+    "ReadVariableOp", infer=_var_rule, kernel=logged_read, stateful=True, bind=bind_read,
 )  # fmt: skip
 ASSIGN = register_op(
     "AssignVariableOp",
