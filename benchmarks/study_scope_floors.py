@@ -15,11 +15,15 @@ written two ways (``sf.init_scope()`` and ``init_scope()`` by a plain global nam
 - the real scopes: init_scope (eager), control_dependencies([op]) and name_scope('a/') in a
   graph, name_scope('a') in a fresh graph (a new unique name per entry).
 
+A second table times the mode queries against G (``ContextVar.get()``), each called as
+``sf.executing_eagerly()`` and by a plain global name.
+
 Reading: a frame push alone is about 1.6 x F and the nesting protocol with its ``__init__``
 brings any scope to about 2.1 x F before it does anything of its own, so "init_scope eager
 ≤ 2 x F" is below the floor of this design. ``sf.X`` costs more than a global name on
-CPython 3.11 (the lazy-import ``__getattr__`` of ``scopeflow/__init__.py`` keeps
-``LOAD_ATTR`` on the module from being specialized): compare each real scope's two rows.
+CPython 3.11-3.13: the lazy-import ``__getattr__`` of ``scopeflow/__init__.py`` keeps
+``LOAD_ATTR`` on the module from being specialized (CPython specializes attribute loads
+on a module only if its dict has no ``__getattr__``). Compare each pair of rows.
 
 Run: ``python benchmarks/study_scope_floors.py [--rounds N]``.
 """
@@ -33,7 +37,8 @@ from typing import Any
 
 import scopeflow as sf
 from _common import Case, Floor, Row, print_table, ratio_row, time_cases
-from scopeflow._context import Scope, state_get, state_reset, state_set
+from scopeflow._context import _STATE, Scope, executing_eagerly, state_get, state_reset, state_set
+from scopeflow._graph import get_default_graph
 from scopeflow._init_scope import init_scope
 from scopeflow._scopes import control_dependencies, name_scope
 
@@ -100,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         "control_dependencies": control_dependencies,
         "name_scope": name_scope,
         "op": op,
+        "V": _STATE,
+        "executing_eagerly": executing_eagerly,
+        "get_default_graph": get_default_graph,
     }
 
     def fresh() -> contextlib.AbstractContextManager[Any]:
@@ -120,16 +128,26 @@ def main(argv: list[str] | None = None) -> int:
         ("name_scope('a'), fresh graph", "with name_scope('a'): pass", fresh),
         ("sf.name_scope('a'), fresh graph", "with sf.name_scope('a'): pass", fresh),
     ]
+    queries = [
+        ("G", "V.get()"),
+        ("executing_eagerly()", "executing_eagerly()"),
+        ("sf.executing_eagerly()", "sf.executing_eagerly()"),
+        ("get_default_graph()", "get_default_graph()"),
+        ("sf.get_default_graph()", "sf.get_default_graph()"),
+    ]
     cases = [Case(label, stmt, ns, env=env) for label, stmt, env in rows]
+    cases += [Case(label, stmt, ns) for label, stmt in queries]
     t, overhead = time_cases(cases, rounds=args.rounds)
-    f_ns = t["F"]
+    f_ns, g_ns = t["F"], t["G"]
     table: list[Row] = [ratio_row(label, t[label], "F", f_ns, None) for label, _, _ in rows[1:]]
+    table += [ratio_row(label, t[label], "G", g_ns, None) for label, _ in queries[1:]]
     print_table(
-        "study_scope_floors: what a scope's enter+exit is made of, vs F",
+        "study_scope_floors: what a scope's enter+exit is made of (vs F), mode queries (vs G)",
         table,
         notes=[
-            f"F = {f_ns:.1f} ns; min of {args.rounds} interleaved rounds, net of timeit's "
-            f"empty loop ({overhead:.1f} ns/iteration)"
+            f"F = {f_ns:.1f} ns, G = {g_ns:.1f} ns (scopeflow's own variable); min of "
+            f"{args.rounds} interleaved rounds, net of timeit's empty loop "
+            f"({overhead:.1f} ns/iteration)"
         ],
     )
     return 0
