@@ -95,6 +95,7 @@ class Graph(OpBuilder):
         self._name_memo: dict[str, NameMemo] = {}
         self._last_memo: NameMemo | None = None
         self._const_memo: NameMemo | None = None
+        self._last_scope: str | None = None
         self._collections: dict[str, list[Any]] = {}
         self._finalized = False
         self._switch = ContextSwitch(

@@ -31,6 +31,9 @@ _materialize_lock = threading.Lock()  # see OpBuilder._materialize
 # the frame's tuple is a reference to an object of the task, far from the op in memory,
 # that the collector visits whenever it traces the op (the interleaved bench_tasks row).
 _PLAIN_SCOPES: Final = ("", (), "", None)
+# The key of the name-scope memo in a graph's ``_name_memo`` (see ``_scope_name``): op
+# types are registered identifiers, never "/", so it is no op type's key.
+SCOPE_MEMO: Final = "/"
 
 
 class OpBuilder:
@@ -46,6 +49,7 @@ class OpBuilder:
         "_finalized",
         "_indexed",
         "_last_memo",
+        "_last_scope",
         "_lock",
         "_name_memo",
         "_names_high",
@@ -62,6 +66,8 @@ class OpBuilder:
     # would do, but the dict is one more object, rarely in the cache, per op.
     _last_memo: NameMemo | None
     _const_memo: NameMemo | None
+    # The name scope asked for last (see _scope_name_locked), None before the first.
+    _last_scope: str | None
     _names_high: dict[str, int]
     _names_in_use: dict[str, int]
     # A lean op stands here as its tensor, and a Const built with it as its name (see
@@ -206,7 +212,55 @@ class OpBuilder:
         key = full.lower()
         count = self._names_in_use[key]
         if count > self._names_high.get(key, 0):  # no taken key_N with N >= count
+            scope_memo = memos.get(SCOPE_MEMO)
+            if scope_memo is not None and scope_memo.key == key:
+                # One memo per key: the name scope's (written back and taken back just
+                # now, so the table is true without it) goes.
+                del memos[SCOPE_MEMO]
             memos[op_type] = NameMemo(op_type, prefix, full, key, count)
+        return name
+
+    def _scope_name(self, full: str) -> str:
+        """The name scope ``full`` (absolute, no trailing slash) made unique and taken.
+
+        A name asked for again and again (a layer built in a loop: ``a``, ``a_1``, ...)
+        gets a NameMemo under the key ``SCOPE_MEMO``, as op types get theirs: the next
+        name without the table (SPEC section 11, bench_scopes: name_scope('a') in a graph
+        about 1.45 -> 1.25 us per enter+exit, 5.9 -> 5.1 x F).
+        """
+        # acquire/release rather than `with`: half the cost on 3.11.
+        lock = self._lock
+        lock.acquire()
+        try:
+            memo = self._name_memo.get(SCOPE_MEMO)
+            if memo is not None and memo.full == full:
+                i = memo.count
+                memo.count = i + 1
+                return f"{full}_{i}"
+            return self._scope_name_locked(full)
+        finally:
+            lock.release()
+
+    def _scope_name_locked(self, full: str) -> str:
+        """``_scope_name`` when the memo does not give the name: the table, and a memo for
+        a name asked for twice in a row (one that alternates with others gets none, so
+        that it does not replace the memo on every request)."""
+        memos = self._name_memo
+        counts = self._names_in_use
+        if memos:
+            name = self._unique_name_locked(full, True)
+        else:
+            name = unique(counts, self._names_high, full, True)
+        if self._last_scope != full:
+            self._last_scope = full
+            return name
+        key = full.lower()
+        count = counts[key]
+        if count > self._names_high.get(key, 0):  # no taken key_N with N >= count
+            for op_type, memo in memos.items():
+                if memo.key == key and op_type != SCOPE_MEMO:
+                    return name  # an op type's memo has the key: one memo per key
+            memos[SCOPE_MEMO] = NameMemo(SCOPE_MEMO, "", full, key, count)
         return name
 
     def _create_op(
