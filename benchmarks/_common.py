@@ -96,7 +96,6 @@ class Case:
 # only ``--check`` lets it pass, so that the check guards every other row. Remove an entry
 # when its row is met.
 DOCUMENTED_MISSES: dict[str, str] = {
-    "graph x + 1.0 (scalar operand)": "two ops (Const + Add) against one: a Const is half an Add",
     "10,000 tasks x 100 ops": "collector on an interleaved heap (~50 %) + cold caches: ~4.4 x",
     "10,000 tasks x 100 steps of x = x + 1.0": "two ops per step, same causes: ~7 x",
     "init_scope() enter+exit, eager": "2.1-2.3 x: any scope pushing a frame (F re-sets its value)",
