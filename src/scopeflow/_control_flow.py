@@ -32,8 +32,8 @@ from ._nest import fill, flatten
 from ._ops._core import apply, constant, convert_to_tensor, graph_tensor, placeholder
 from ._ops._custom_grad import stop_gradient
 from ._ops._math import less, logical_and
-from ._ops._shape import reshape
 from ._ops._registry import Spec, register_op
+from ._ops._shape import reshape
 from ._tensor import EagerTensor
 
 __all__ = ["cond", "while_loop"]
