@@ -195,11 +195,19 @@ def test_while_loop_refuses_a_non_integer_or_non_scalar_graph_tensor_bound() -> 
         v = sf.placeholder(sf.int32, shape=(2,), name="v")
         with pytest.raises(ValueError, match=r"must be a scalar, got 'v:0' of shape \(2,\)"):
             _loop(v)
-        u = sf.placeholder(sf.int32, shape=None, name="u")
-        with pytest.raises(ValueError, match=r"give a placeholder shape=\(\)"):
-            _loop(u)
         # nothing built but the placeholders and _loop's initial constants
         assert {op.type for op in g.get_operations()[before:]} == {"Placeholder", "Const"}
+
+
+def test_while_loop_bound_of_unknown_rank_is_checked_when_the_loop_runs() -> None:
+    g = sf.Graph()
+    with g.as_default():
+        u = sf.placeholder(sf.int32, shape=None, name="u")
+        (out,) = sf.while_loop(lambda i: i < 10, lambda i: i + 1, [0], u, name="w")
+    with sf.Session(g) as session:
+        assert int(session.run(out, {u: 4})) == 4
+        with pytest.raises(sf.errors.InvalidArgumentError, match=r"'w_maximum_iterations'"):
+            session.run(out, {u: [4, 5]})
 
 
 def test_while_loop_refuses_a_graph_tensor_bound_in_eager_code() -> None:

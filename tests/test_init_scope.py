@@ -236,6 +236,42 @@ def test_device_entered_after_the_function_on_the_outer_graph_is_seen() -> None:
     assert c.op.device == "/device:GPU:0"
 
 
+def _device_here() -> str:
+    from scopeflow._context import DEVICE, SCOPES, current
+
+    return current()[SCOPES][DEVICE]  # type: ignore[no-any-return]
+
+
+def test_device_with_the_function_graph_entered_several_times() -> None:
+    # The log holds the current graph's entry more than once, and the outer graph's
+    # between them: the walk skips the current graph's entries (its device is known).
+    g0 = sf.Graph()
+    fg = sf.FuncGraph("f", g0)
+    with g0.as_default(), sf.device("/cpu:0"), fg.as_default(), fg.as_default():
+        with sf.init_scope():
+            c = sf.constant(1)
+    assert (c.graph, c.op.device) == (g0, "/device:CPU:0")
+    with g0.as_default(), sf.device("/cpu:0"), fg.as_default(), g0.as_default():
+        with fg.as_default(), sf.init_scope():
+            c = sf.constant(1)
+    assert (c.graph, c.op.device) == (g0, "/device:CPU:0")
+    with g0.as_default(), fg.as_default(), sf.device("/gpu:2"), fg.as_default():
+        with sf.init_scope():
+            c = sf.constant(1)
+    assert (c.graph, c.op.device) == (g0, "/device:GPU:2")
+
+
+def test_device_of_an_eager_entry_between_function_graph_entries() -> None:
+    fg = sf.FuncGraph("f")
+    with fg.as_default(), sf.eager_mode(), sf.device("/gpu:1"), fg.as_default():
+        with sf.init_scope():
+            assert sf.executing_eagerly()
+            assert _device_here() == "/device:GPU:1"
+    with fg.as_default(), sf.eager_mode(), fg.as_default(), sf.device("/cpu:0"):
+        with sf.init_scope():
+            assert _device_here() == "/device:CPU:0"
+
+
 # -- nesting, errors, async ------------------------------------------------------------
 
 

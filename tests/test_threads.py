@@ -327,3 +327,45 @@ async def test_leaving_the_callers_scope_from_a_worker_thread_raises() -> None:
         assert _observe()[:6] == before
         scope.__exit__(None, None, None)
         assert sf.get_name_scope() == ""
+
+
+def test_one_scope_object_entered_by_many_threads_at_once_keeps_every_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The second and later simultaneous entries of one scope object share a dict that the
+    # first of them creates; threads racing to create it must not lose an entry (whose
+    # exit would then raise ScopeNestingError). A slow getattr in _context widens the
+    # window between looking for the dict and creating it, so the race is certain.
+    import time
+
+    from scopeflow import _context
+
+    def slow_getattr(obj: object, name: str, *default: object) -> object:
+        value = getattr(obj, name, *default)
+        if name == "_more":
+            time.sleep(0.005)  # after the look-up, before the caller acts on it
+        return value
+
+    monkeypatch.setattr(_context, "getattr", slow_getattr, raising=False)
+    errors: list[BaseException] = []
+    n_threads = 4
+    for _ in range(5):
+        scope = sf.name_scope("shared")
+        entered = threading.Barrier(n_threads)
+        start = threading.Barrier(n_threads)
+
+        def use(scope: Any = scope, entered: Any = entered, start: Any = start) -> None:
+            try:
+                start.wait()
+                with scope:
+                    entered.wait()  # every thread is inside at once
+                    assert sf.get_name_scope() == "shared"
+            except BaseException as err:
+                errors.append(err)
+
+        threads = [threading.Thread(target=use) for _ in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []

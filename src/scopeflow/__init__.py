@@ -6,8 +6,7 @@ them eagerly or adds them to graphs; ``_execution`` runs graphs; ``_init_scope``
 creation out of function graphs. Everything public is re-exported here.
 """
 
-import importlib as _importlib
-from typing import TYPE_CHECKING as _TYPE_CHECKING, Any as _Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 import numpy as _np
 
@@ -18,6 +17,12 @@ from . import (
     nn as nn,
     optimizers as optimizers,
     random as random,
+)
+from ._carry import (
+    ScopedExecutor as ScopedExecutor,
+    ScopesSnapshot as ScopesSnapshot,
+    copy_scopes as copy_scopes,
+    run_in_scopes as run_in_scopes,
 )
 from ._concrete import ConcreteFunction as ConcreteFunction, TensorSpec as TensorSpec
 from ._context import (
@@ -49,6 +54,7 @@ from ._init_scope import (
     init_scope as init_scope,
     inside_function as inside_function,
 )
+from ._lazy_module import LazySubmodule as _LazySubmodule
 from ._module import Module as Module
 from ._ops import (
     abs as abs,
@@ -154,44 +160,13 @@ from .errors import (
 
 if _TYPE_CHECKING:
     from . import saved_model as saved_model, train as train
-    from ._carry import (
-        ScopedExecutor as ScopedExecutor,
-        ScopesSnapshot as ScopesSnapshot,
-        copy_scopes as copy_scopes,
-        run_in_scopes as run_in_scopes,
+else:
+    # Imported on first use (see _lazy_module): model state needs json, hashlib, tempfile
+    # and safetensors, which ``import scopeflow`` and eager code do not.
+    saved_model = _LazySubmodule(
+        f"{__name__}.saved_model", "Exported models (loaded on first use)."
     )
-
-# Loaded on first use (PEP 562): model state and the executor helpers pull in json,
-# hashlib, tempfile and concurrent.futures, which ``import scopeflow`` and eager code do
-# not need (about 15 ms of import time, bench_import). Name -> module that defines it.
-_LAZY: dict[str, str] = {
-    "saved_model": ".saved_model",
-    "train": ".train",
-    "ScopedExecutor": "._carry",
-    "ScopesSnapshot": "._carry",
-    "copy_scopes": "._carry",
-    "run_in_scopes": "._carry",
-}
-
-
-def __getattr__(name: str) -> _Any:
-    source = _LAZY.get(name)
-    if source is None:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    module = _importlib.import_module(source, __name__)  # the import lock serialises this
-    # Every public class of the module, not just the one asked for: ``sf.copy_scopes()``
-    # returns a ScopesSnapshot before anyone looked up ``sf.ScopesSnapshot``.
-    for other, origin in _LAZY.items():
-        if origin == source and isinstance(cls := getattr(module, other, None), type):
-            cls.__module__ = "scopeflow"
-    value = module if source == f".{name}" else getattr(module, name)
-    globals()[name] = value  # the same value from every thread: later lookups skip this
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    train = _LazySubmodule(f"{__name__}.train", "Checkpoints (loaded on first use).")
 
 
 __version__ = "0.1.0"
@@ -364,8 +339,6 @@ __all__ = [
 ]
 
 for _name in __all__:
-    if _name in _LAZY:
-        continue  # set by __getattr__
     _obj = globals()[_name]
     if isinstance(_obj, type) and _obj.__module__.startswith("scopeflow."):
         _obj.__module__ = "scopeflow"

@@ -233,6 +233,10 @@ def _nesting_error(msg: str) -> ScopeNestingError:
     return ScopeNestingError(with_description(msg))
 
 
+# Guards the dict of a scope object's further simultaneous entries (Scope._push_more).
+_MORE_LOCK: Final = threading.Lock()
+
+
 class Scope:
     """Base of every scopeflow scope: usable with ``with`` and ``async with``.
 
@@ -268,10 +272,14 @@ class Scope:
 
     def _push_more(self, frame: Frame, token: contextvars.Token[Frame]) -> None:
         """Record a second simultaneous entry (re-entry, or another task)."""
-        more = getattr(self, "_more", None)
-        if more is None:
-            more = self._more = {}
-        more[id(frame)] = (frame, token)
+        # getattr is a call, where another thread may run: without the lock, two threads
+        # making the second and third entries of one scope object could each create the
+        # dict, and one entry would be lost (its exit then raised a nesting error).
+        with _MORE_LOCK:
+            more = getattr(self, "_more", None)
+            if more is None:
+                more = self._more = {}
+            more[id(frame)] = (frame, token)
 
     def __enter__(self) -> Any:
         """Push this scope's frame; return what ``with ... as x`` binds."""

@@ -34,6 +34,7 @@ from ._ops._core import apply, constant, convert_to_tensor, graph_tensor, placeh
 from ._ops._custom_grad import stop_gradient
 from ._ops._math import less, logical_and
 from ._ops._registry import Spec, register_op
+from ._ops._shape import reshape
 from ._read_log import recording_kernel
 from ._tensor import EagerTensor
 
@@ -289,7 +290,9 @@ def while_loop(
 
     ``maximum_iterations`` bounds the number of iterations: a Python int, an eager or
     constant integer scalar, or (in a graph) an integer scalar tensor known only at run
-    time, for which the loop counts its iterations in an extra loop variable.
+    time, for which the loop counts its iterations in an extra loop variable; a variable
+    is read when the loop starts. ``loop_vars`` may be a list, a tuple or a namedtuple,
+    and the result is of the same kind.
 
     TensorFlow's keywords ``parallel_iterations`` and ``swap_memory`` are accepted and
     ignored (iterations run one after another on NumPy); ``back_prop=False`` stops
@@ -332,6 +335,10 @@ def while_loop(
             f"shape_invariants=[...])"
         )
         raise TypeError(msg)
+    read = getattr(maximum_iterations, "__sf_tensor__", None)
+    if read is not None and not isinstance(maximum_iterations, (Tensor, EagerTensor)):
+        # A variable: its value when the loop runs (in a graph), as in TensorFlow.
+        maximum_iterations = read()
     if _is_run_time_bound(maximum_iterations):
         return _counted_while_loop(cond, body, loop_vars, maximum_iterations, name,
                                    shape_invariants)  # fmt: skip
@@ -381,7 +388,7 @@ def while_loop(
             check_body(values, new, invariants, names, where, relaxed)
             values = new
             i += 1
-        return type(loop_vars)(unflatten(values))
+        return _like(loop_vars, unflatten(values))
     outer = get_default_graph()
     specs = [(t.dtype, inv) for t, inv in zip(tensors, invariants, strict=True)]
     cond_fn, _, _ = _build(
@@ -429,7 +436,13 @@ def while_loop(
     result = apply(WHILE, inputs, attrs, label)
     outputs = list(result) if isinstance(result, tuple) else [result]
     add_control_captures(outputs[0]._op, (cond_fn.graph, body_fn.graph))
-    return type(loop_vars)(unflatten(outputs))
+    return _like(loop_vars, unflatten(outputs))
+
+
+def _like(loop_vars: Sequence[Any], values: list[Any]) -> Any:
+    """``values`` in the container of ``loop_vars``: a list, a tuple or a namedtuple."""
+    kind = type(loop_vars)
+    return kind(*values) if hasattr(kind, "_fields") else kind(values)  # type: ignore[call-arg]
 
 
 def _is_run_time_bound(value: Any) -> TypeGuard[Tensor]:
@@ -449,7 +462,8 @@ def _counted_while_loop(
 ) -> Any:
     """``while_loop`` bounded by a graph tensor: as TensorFlow does, a counter loop
     variable ``i`` is added and the condition becomes ``i < bound and cond(...)`` (the
-    user's condition is still evaluated once more after the last iteration)."""
+    user's condition is still evaluated once more after the last iteration). The counter
+    comes last, so messages number the user's loop variables as ``loop_vars`` does."""
     label = name or "while"
     if bound.dtype.kind not in "iu":
         msg = (
@@ -457,23 +471,31 @@ def _counted_while_loop(
             f"{bound.name!r} of dtype {bound.dtype.name}"
         )
         raise TypeError(msg)
-    if bound.shape != ():
+    if bound.shape is not None and bound.shape != ():  # unknown rank: checked when run
         msg = (
             f"while_loop {label!r}: maximum_iterations must be a scalar, got {bound.name!r} "
-            f"of shape {bound.shape} (give a placeholder shape=())"
+            f"of shape {bound.shape}"
         )
         raise ValueError(msg)
     if not isinstance(loop_vars, (list, tuple)) or not loop_vars:
         msg = f"while_loop() loop_vars must be a non-empty list or tuple, got {loop_vars!r}"
         raise TypeError(msg)
+    if bound.shape is None:  # a run-time error naming the bound if it is not a scalar
+        bound = reshape(bound, (), name=f"{label}_maximum_iterations")
     n_vars = len(loop_vars)
+    invariants = None
+    if shape_invariants is not None:
+        # Checked against the caller's loop_vars before the counter joins them.
+        leaves, template = _leaf_list(loop_vars)
+        flat_invariants(template, shape_invariants, var_names(leaves), label)
+        invariants = [*shape_invariants, ()]
     one = np.ones((), bound.dtype)
 
-    def counted_cond(i: Any, *values: Any) -> Any:
-        return logical_and(less(i, bound), cond(*values))
+    def counted_cond(*values: Any) -> Any:
+        return logical_and(less(values[-1], bound), cond(*values[:-1]))
 
-    def counted_body(i: Any, *values: Any) -> list[Any]:
-        result = body(*values)
+    def counted_body(*values: Any) -> list[Any]:
+        result = body(*values[:-1])
         if not isinstance(result, (list, tuple)):
             result = [result]
         if len(result) != n_vars:
@@ -482,15 +504,14 @@ def _counted_while_loop(
                 f"loop_vars has, got {len(result)}"
             )
             raise ValueError(msg)
-        return [i + one, *result]
+        return [*result, values[-1] + one]
 
-    invariants = None if shape_invariants is None else [(), *shape_invariants]
     start = constant(0, dtype=bound.dtype)
     out = while_loop(
-        counted_cond, counted_body, [start, *loop_vars], name=name,
+        counted_cond, counted_body, [*loop_vars, start], name=name,
         shape_invariants=invariants,
     )  # fmt: skip
-    return type(loop_vars)(out[1:])
+    return _like(loop_vars, out[:-1])
 
 
 def _iteration_bound(value: Any) -> int:

@@ -83,7 +83,7 @@ class Graph(OpBuilder):
             raise TypeError(msg)
         self._name = name if name is not None else f"graph_{next(_graph_ids)}"
         self._lock = threading.Lock()
-        self._ops: list[Operation | Tensor] = []  # see Tensor: lean ops
+        self._ops: list[Operation | Tensor | str] = []  # see Tensor: lean ops
         # The name index is filled lazily (see _index_names): ops[:_indexed] are in it.
         self._by_name: dict[str, Operation] = {}
         self._indexed = 0
@@ -95,6 +95,7 @@ class Graph(OpBuilder):
         self._name_memo: dict[str, NameMemo] = {}
         self._last_memo: NameMemo | None = None
         self._const_memo: NameMemo | None = None
+        self._last_scope: str | None = None
         self._collections: dict[str, list[Any]] = {}
         self._finalized = False
         self._switch = ContextSwitch(

@@ -40,13 +40,16 @@ def _outer_context(cur: Frame) -> tuple[bool, Graph | None, ContextSwitch, str]:
     ``cur`` must be in graph mode.
     """
     device: str = cur[SCOPES][DEVICE]
-    if cur[GRAPH] is None:
+    current = cur[GRAPH]
+    if current is None:
         # Graph mode, but this context never entered a graph: the global graph is both
         # the default graph and the way out.
         target = global_default_graph()
     else:
         for switch in reversed(cur[LOG]):
-            if not device:
+            # The current graph's device is the one read above: no walk for its entries
+            # (saves a scopes_of call per entry in a graph or while tracing, bench_scopes).
+            if not device and (switch._graph is not current or switch._is_eager):
                 device = _context.scopes_of(cur, switch._graph, switch._is_eager)[DEVICE]
             if not switch.is_building_function:
                 return switch._is_eager, switch._graph, switch, device

@@ -417,5 +417,4 @@ def _fn_names(attrs: dict[str, Any]) -> list[str]:
 
 def _op_at(graph: Any, index: int) -> Any:
     """Operation ``index`` of ``graph`` (a lean op stands in the list as its tensor)."""
-    entry = graph._ops[index]
-    return entry.op if isinstance(entry, Tensor) else entry
+    return graph._op_at(index)

@@ -222,6 +222,49 @@ _ATTR_KEYS: Final = {
 }
 
 
+# Reductions with their axes as an attribute, and with the axes as an input (no "axis").
+_REDUCTIONS: Final = frozenset({"Sum", "Mean", "Max", "Min", "Prod", "Any", "All"})
+_AXIS_OPS: Final = _REDUCTIONS | {f"Dynamic{t}" for t in _REDUCTIONS} | {
+    "Concat", "ArgMax", "ArgMin", "Pad", "DynamicPad",
+}  # fmt: skip
+# NumPy arrays have at most 64 dimensions: no axis beyond them can ever be valid.
+_MAX_RANK: Final = 64
+
+
+def _check_axis_attrs(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) -> None:
+    """What the rules check only when the input's rank is known (a loaded graph's inputs
+    may have none): the axis and keepdims of reductions, the axis of concat and
+    argmax/argmin, and a pad's fill value."""
+    if op_type in ("Pad", "DynamicPad"):
+        fill = attrs.get("constant_values")
+        if fill is not None and not (
+            isinstance(fill, np.ndarray) and fill.ndim == 0 and fill.dtype.kind in "biuf"
+        ):
+            msg = (
+                f"attribute 'constant_values' must be null or a numeric scalar array, got "
+                f"{fill!r:.60}"
+            )
+            raise ValueError(msg)
+        return
+    if op_type in ("Concat", "ArgMax", "ArgMin"):
+        _int_attr(attrs, "axis", -_MAX_RANK, _MAX_RANK - 1)
+        return
+    if type(attrs.get("keepdims")) is not bool:
+        msg = f"attribute 'keepdims' must be a bool, got {attrs.get('keepdims')!r:.40}"
+        raise TypeError(msg)
+    if op_type in _REDUCTIONS:
+        axis = attrs.get("axis")
+        if axis is not None and not (
+            isinstance(axis, tuple)
+            and all(type(a) is int and -_MAX_RANK <= a < _MAX_RANK for a in axis)
+        ):
+            msg = (
+                f"attribute 'axis' must be null or a tuple of integers in "
+                f"[{-_MAX_RANK}, {_MAX_RANK - 1}], got {axis!r:.60}"
+            )
+            raise ValueError(msg)
+
+
 def check_op(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) -> None:
     """What the kernels of the ops that hold arrays, variables and functions rely on, and
     their shape rules do not check."""
@@ -242,9 +285,12 @@ def check_op(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) ->
     elif op_type == "CheckNumerics" and not isinstance(attrs["message"], str):
         msg = "attribute 'message' must be a string"
         raise TypeError(msg)
-    elif op_type == "Gather":
+    elif op_type in ("Gather", "GatherGrad"):
         # sf.gather() normalises a negative batch_dims before the rule sees it.
         _int_attr(attrs, "batch_dims", 0, 2**31)
+        _int_attr(attrs, "axis", -_MAX_RANK, _MAX_RANK - 1)
+    elif op_type in _AXIS_OPS:
+        _check_axis_attrs(op_type, attrs, inputs)
     if op_type == "Const":
         value = attrs.get("value")
         if not isinstance(value, np.ndarray) or (value.dtype, value.shape) != (

@@ -40,6 +40,7 @@ from ._graph import (
     Tensor,
     global_default_graph,
 )
+from ._graph_build import SCOPE_MEMO
 from ._introspect import with_description
 from ._names import _valid_nested, _valid_root, check_name as _check_name
 from .errors import GraphMismatchError
@@ -193,7 +194,20 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
             except KeyError:
                 record, ret = _at_root(name, cur[2])
             if record is None:  # a new name in the graph: made unique there
-                new = (cur[3] or global_default_graph())._unique_name(name)
+                # Graph._scope_name, inlined: a call less (~70 ns, bench_scopes).
+                graph = cur[3] or global_default_graph()
+                lock = graph._lock
+                lock.acquire()
+                try:
+                    memo = graph._name_memo.get(SCOPE_MEMO)
+                    if memo is not None and memo.full == name:
+                        i = memo.count
+                        memo.count = i + 1
+                        new = f"{name}_{i}"
+                    else:
+                        new = graph._scope_name_locked(name)
+                finally:
+                    lock.release()
                 record = (new, (), "", None)
                 ret = new + "/"
         else:
@@ -215,7 +229,7 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
                     ret = new + "/" if new else ""
                 else:
                     graph = cur[3] or global_default_graph()
-                    new = graph._unique_name(f"{old}/{name}" if old else name)
+                    new = graph._scope_name(f"{old}/{name}" if old else name)
                     ret = new + "/"
             record = (new, scopes[1], scopes[2], scopes[3])
         frame = (cur, self, cur[2], cur[3], record, cur[5], cur[6], cur[7], None)
@@ -240,7 +254,7 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
             if name[-1] == "/":
                 new = name[:-1]
             else:
-                new = graph._unique_name(f"{old}/{name}" if old else name)
+                new = graph._scope_name(f"{old}/{name}" if old else name)
         _push_scopes(self, cur, aux, (new, scopes[CONTROLS], scopes[DEVICE], scopes[FLOW]))
         return f"{new}/" if new else ""
 

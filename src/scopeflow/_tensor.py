@@ -363,6 +363,9 @@ def shared_scalar(value: Any, dtype: np.dtype[Any]) -> np.ndarray[Any, Any] | No
     if arr is None:
         return None
     arr.flags.writeable = False
+    # A view of the read-only array: its flag cannot be set back (the owner's could), so
+    # no holder of a shared array (a Const's value attr) can write it for all the others.
+    arr = arr.view()
     if value:
         if len(_SCALAR_CACHE) >= _SCALAR_CACHE_SIZE:
             _SCALAR_CACHE.clear()

@@ -198,7 +198,10 @@ def arg(static: OpDef, x: Any, axis: Any, output_type: Any, name: str | None) ->
 
 def _concat_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     *values, axis = specs
-    if attrs["N"] != len(values):
+    if not values:
+        msg = "the op concatenates no inputs"
+        raise ValueError(msg)
+    if type(attrs["N"]) is not int or attrs["N"] != len(values):
         msg = f"attribute N is {attrs['N']!r:.20} but the op concatenates {len(values)} inputs"
         raise ValueError(msg)
     dtype = _same_dtype(tuple(values))
@@ -374,6 +377,9 @@ DYNAMIC_GATHER: Final = register_op(
 
 def _pad_dyn_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     (dtype, shape), (pdt, pshape), *c = specs
+    if len(c) > 1:
+        msg = f"the op takes at most one fill value input, got {len(c)}"
+        raise ValueError(msg)
     if attrs["mode"] not in _PAD_MODES:
         msg = f"mode must be one of {', '.join(_PAD_MODES)}, got {attrs['mode']!r:.20}"
         raise ValueError(msg)

@@ -34,6 +34,7 @@ from ._runtime_axes import (
     DYNAMIC_TRANSPOSE,
     INVERT_PERMUTATION,
     _axis_count,
+    _gather_dyn_rule,
     _pad_dyn_rule,
     concat_axis,
     gather_axis,
@@ -104,9 +105,15 @@ def _extreme_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
     return multiply(divide(hits, ties), _kept(op, dy)), None
 
 
-def _prod_others_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
-    _axis_count(specs[-1], "axis", scalar=False)
-    return (specs[0],)
+def _prod_others_rule(n_inputs: int) -> Any:
+    def rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
+        if len(specs) != n_inputs:
+            msg = f"the op takes {n_inputs} inputs, got {len(specs)}"
+            raise ValueError(msg)
+        _axis_count(specs[-1], "axis", scalar=False)
+        return (specs[0],)
+
+    return rule
 
 
 def _prod_others_run(attrs: dict[str, Any], x: NDArray[Any], axes: NDArray[Any]) -> Any:
@@ -121,10 +128,10 @@ def _prod_others_grad_run(
 
 # "ProdOthers" and "ProdOthersGrad" with the axes as an input (see ``_array_grad``).
 DYNAMIC_PROD_OTHERS: Final = register_op(
-    "DynamicProdOthers", infer=_prod_others_rule, kernel=_prod_others_run, same_dtype=False
+    "DynamicProdOthers", infer=_prod_others_rule(2), kernel=_prod_others_run, same_dtype=False
 )
 DYNAMIC_PROD_OTHERS_GRAD: Final = register_op(
-    "DynamicProdOthersGrad", infer=_prod_others_rule, kernel=_prod_others_grad_run,
+    "DynamicProdOthersGrad", infer=_prod_others_rule(3), kernel=_prod_others_grad_run,
     same_dtype=False,
 )  # fmt: skip
 
@@ -207,8 +214,9 @@ def _transpose_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
 
 
 def _gather_grad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
-    _axis_count(specs[3], "axis", scalar=True)
-    return ((specs[0][0], specs[1][1]),)
+    g, params, indices, axis = specs
+    _gather_dyn_rule((params, indices, axis), attrs)  # the forward op's checks
+    return ((g[0], params[1]),)
 
 
 def _gather_grad_run(

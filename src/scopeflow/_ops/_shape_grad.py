@@ -83,7 +83,8 @@ def _mirror_pad_grad_kernel(attrs: dict[str, Any], g: NDArray[Any]) -> Any:
         if b:
             folded[n - edge - b : n - edge] += moved[a + n :][::-1]
         out = np.moveaxis(folded, 0, axis)
-    return np.ascontiguousarray(out)
+    # Not np.ascontiguousarray: it turns the gradient of a scalar into a 1-d array.
+    return np.asarray(out, order="C")
 
 
 MIRROR_PAD_GRAD = register_op(

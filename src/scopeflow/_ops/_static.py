@@ -186,9 +186,17 @@ def pack_shape(value: Any) -> Any:
         if dtype.kind not in "iu":
             msg = f"shape entries must be ints, got a {dtype.name} tensor in {value!r}"
             raise TypeError(msg)
-        return stack([v if is_tensor_like(v) else np.asarray(as_int(v, "a size"), dtype)
-                      for v in value])  # fmt: skip
+        return stack([v if is_tensor_like(v) else _entry(v, dtype, value) for v in value])
     return value
+
+
+def _entry(v: Any, dtype: np.dtype[Any], value: Any) -> np.ndarray[Any, Any]:
+    """A Python int of a packed list as a scalar of the list's tensors' dtype."""
+    n = as_int(v, "a size")
+    if not np.iinfo(dtype).min <= n <= np.iinfo(dtype).max:
+        msg = f"{n} does not fit the {dtype.name} of the tensors in {value!r:.80}"
+        raise ValueError(msg)
+    return np.asarray(n, dtype)
 
 
 def merge_partial(partial: PartialShape | None, length: int | None) -> Shape | None:

@@ -208,6 +208,9 @@ _PAD_MODES: Final = ("CONSTANT", "REFLECT", "SYMMETRIC")
 
 def _pad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
     dtype, shape = specs[0]
+    if len(specs) > 2:
+        msg = f"the op takes at most one fill value input, got {len(specs) - 1}"
+        raise ValueError(msg)
     if len(specs) == 2 and specs[1][0] != dtype:
         msg = f"constant_values has dtype {specs[1][0].name}, the input {dtype.name}"
         raise TypeError(msg)
@@ -234,6 +237,9 @@ def _pad_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...
 def _pad_kernel(attrs: dict[str, Any], x: NDArray[Any], *c: NDArray[Any]) -> Any:
     mode: str = attrs["mode"]
     pads = attrs["paddings"]
+    if c and c[0].ndim:  # NumPy would read a pair as (before, after) values
+        msg = f"constant_values must be a scalar, got shape {c[0].shape}"
+        raise ValueError(msg)
     if not pads:  # a scalar: nothing to pad (NumPy rejects an empty pad_width)
         return x
     if mode == "CONSTANT":
@@ -244,6 +250,13 @@ def _pad_kernel(attrs: dict[str, Any], x: NDArray[Any], *c: NDArray[Any]) -> Any
 
 
 PAD = register_op("Pad", infer=_pad_rule, kernel=_pad_kernel, same_dtype=False)
+
+
+def _lists_symbolic(value: Any) -> bool:
+    """Whether a (nested) list or tuple holds a graph tensor."""
+    if isinstance(value, (list, tuple)):
+        return any(_lists_symbolic(v) for v in value)
+    return is_symbolic(value)
 
 
 def pad(
@@ -275,6 +288,10 @@ def pad(
         raise ValueError(msg)
     mode = mode.upper()
     attrs: dict[str, Any] = {"mode": mode, "constant_values": None}
+    if not is_symbolic(paddings) and _lists_symbolic(paddings):
+        from ._core import convert_to_tensor  # imported here: rarely needed
+
+        paddings = convert_to_tensor(paddings)  # [[0, 0], [n, 1]] packed, as in TensorFlow
     # Paddings known only at run time: the op takes them as an input (_runtime_axes).
     runtime = is_symbolic(paddings) and static_value(paddings) is None
     if not runtime:
