@@ -361,3 +361,22 @@ def test_a_write_added_after_a_first_gradient_is_seen_by_the_next() -> None:
         sess.run(init)
         assert _floats(*sess.run([y, dx_before, dx_after], {xp: 3.0})) == [6.0, 2.0, 2.0]
         assert _floats(sess.run(w)) == [10.0]
+
+
+def test_a_tape_in_a_loop_body_over_a_cond_that_writes() -> None:
+    # Each iteration's gradient uses the w its own cond read: 2x * (2 + 3 + 4).
+    w = sf.Variable(2.0)
+    f = _read_then_add(w)
+
+    @sf.function
+    def g(x: Any) -> Any:
+        def body(i: Any, acc: Any) -> Any:
+            xx = sf.identity(x)
+            with sf.GradientTape() as tape:
+                tape.watch(xx)
+                y = sf.cond(xx > 0, lambda: f(xx) * xx, lambda: xx)
+            return i + 1, acc + tape.gradient(y, xx)
+
+        return sf.while_loop(lambda i, a: i < 3, body, [0, sf.constant(0.0)])[1]
+
+    assert _floats(g(sf.constant(3.0)), w.numpy()) == [54.0, 5.0]
