@@ -101,6 +101,29 @@ def test_a_nested_call_made_twice_of_a_function_whose_gradient_replays(inside: s
         assert float(a.numpy()) == 4.0
 
 
+def test_a_nested_cond_made_twice_without_writes_keeps_its_backward_function() -> None:
+    # Without writes every run reads the same values: the compiled backward function
+    # serves (the eager replay is only needed where the runs' reads differ).
+    a = sf.Variable(2.0)
+
+    @sf.function
+    def inner(x: Any) -> Any:
+        return sf.cond(x > 0, lambda: x * a, lambda: x)
+
+    @sf.function
+    def outer(x: Any) -> Any:
+        return inner(inner(x))
+
+    x = sf.constant(3.0)
+    with sf.GradientTape() as tape:
+        tape.watch(x)
+        y = outer(x)
+    assert _floats(y, *tape.gradient(y, [x, a])) == [12.0, 4.0, 12.0]
+    backward = outer.get_concrete_function(x)._backward
+    assert backward
+    assert all(not isinstance(b, str) for b in backward.values())
+
+
 # -- graphs: conds and loops whose gradient runs after the op wrote ------------------------
 
 

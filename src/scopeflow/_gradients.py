@@ -40,6 +40,7 @@ from ._concrete import (
     _replayable,
     _writes_variables,
     _written_after,
+    _written_ids,
 )
 from ._context import EAGER, _roots, eager_mode, state_get
 from ._function import function
@@ -245,7 +246,7 @@ def _build_backward(
         # Something the symbolic gradient cannot express; the eager replay raises the
         # same error if (and only when) the path is really differentiated.
         return _UNSUPPORTED
-    _drop_unused_reads(fn.graph)
+    _drop_unused_reads(fn.graph, keep_repeated=bool(_written_ids(concrete)))
     return fn, kept, variables
 
 
@@ -258,8 +259,12 @@ def _repeated_replay(concrete: ConcreteFunction) -> bool:
     In the backward function such an op's gradient replays it once more after the forward
     replay, the last run first, and a read log serves each read op's values in the order
     the forward read them: the gradient of the last run would see the first run's values.
-    The eager replay, which differentiates every run in order, is used instead.
+    The eager replay, which differentiates every run in order, is used instead. Only
+    where those reads may differ between runs: the call writes a variable they read.
     """
+    written = _written_ids(concrete)
+    if not written:
+        return False
     counts: dict[int, int] = {}
 
     def walk(fn: ConcreteFunction) -> bool:
@@ -273,7 +278,7 @@ def _repeated_replay(concrete: ConcreteFunction) -> bool:
                 if rule is None:
                     continue
                 functions = inner = rule[1](op)
-            if any(variables_read(f) for f in functions):
+            if any(id(v) in written for f in functions for v in variables_read(f)):
                 # By function: two calls of one function run the same read ops.
                 key = id(functions[0])
                 seen = counts[key] = counts.get(key, 0) + 1
@@ -286,7 +291,7 @@ def _repeated_replay(concrete: ConcreteFunction) -> bool:
     return walk(concrete)
 
 
-def _drop_unused_reads(graph: Any) -> None:
+def _drop_unused_reads(graph: Any, keep_repeated: bool) -> None:
     """Let the plan of a backward graph skip the variable reads nothing uses.
 
     Stateful ops run on every call, so a read the replay made for a forward value the
@@ -295,13 +300,14 @@ def _drop_unused_reads(graph: Any) -> None:
     ops means nothing (no write comes between them): the chain's control edges between
     reads are dropped, and so are the unused reads from the ops run on every call. A
     graph with any other stateful op is left as it is, and so is one where an op of the
-    forward read more than once (a nested function called twice): a read log serves that
-    op's values in the order the call read them, to every one of its reads (_read_log).
+    forward read more than once (a nested function called twice) if the forward writes
+    (``keep_repeated``): a read log serves that op's values in the order the call read
+    them, to every one of its reads (_read_log); without writes they are all equal.
     """
     reads = graph.control_outputs
     if not reads or any(op._type != READ for op in reads):
         return
-    if len({id(op._attrs) for op in reads}) != len(reads):
+    if keep_repeated and len({id(op._attrs) for op in reads}) != len(reads):
         return
     for op in reads:
         if op._control_inputs:
