@@ -403,3 +403,35 @@ def test_a_tape_in_a_loop_body_over_a_cond_that_writes() -> None:
         return sf.while_loop(lambda i, a: i < 3, body, [0, sf.constant(0.0)])[1]
 
     assert _floats(g(sf.constant(3.0)), w.numpy()) == [54.0, 5.0]
+
+
+@pytest.mark.anyio
+async def test_a_call_cancelled_while_tracing_under_a_tape_leaves_no_log() -> None:
+    v = sf.Variable(2.0)
+
+    @sf.function
+    async def f(x: Any) -> Any:
+        await anyio.sleep(0.05)  # the trace awaits: the first call is cancelled here
+        y = x * v
+        v.assign_add(1.0)
+        return y
+
+    x = sf.constant(3.0)
+    with anyio.move_on_after(0.01), sf.GradientTape() as tape:
+        tape.watch(x)
+        await f(x)
+    assert READ_LOG.get() is None
+    assert float(v.numpy()) == 2.0
+
+    async def one() -> None:
+        with sf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y = await f(x)
+        read = float(y.numpy()) / 3.0
+        results.append((read, *_floats(tape.gradient(y, x), tape.gradient(y, v))))
+
+    results: list[tuple[float | None, ...]] = []
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(one)
+    assert sorted(results) == [(2.0, 2.0, 3.0), (3.0, 3.0, 3.0), (4.0, 4.0, 3.0)]
