@@ -98,6 +98,7 @@ def _eager(seed: int) -> list[float]:
     with sf.GradientTape() as tape:
         tape.watch(x)
         y = f(x)
+        v["a"].assign_add(0.375)  # a write after the program, before the gradient
     grads = tape.gradient(y, [x, v["a"], v["b"]], unconnected_gradients="zero")
     return _values([y, *grads], v)
 
@@ -110,7 +111,10 @@ def _traced(seed: int, mode: str) -> list[float]:
             f = sf.function(_build(seed, v, sf.function))
             xp = sf.placeholder(sf.float64, ())
             y = f(xp)
-            grads = sf.gradients(y, [xp, v["a"], v["b"]], unconnected_gradients="zero")
+            with sf.control_dependencies([y]):
+                write = v["a"].assign_add(0.375)
+            with sf.control_dependencies([write]):
+                grads = sf.gradients(y, [xp, v["a"], v["b"]], unconnected_gradients="zero")
             init = sf.global_variables_initializer()
         with sf.Session(g) as sess:
             sess.run(init)
@@ -123,6 +127,7 @@ def _traced(seed: int, mode: str) -> list[float]:
         with sf.GradientTape() as tape:
             tape.watch(x)
             y = f(x)
+            v["a"].assign_add(0.375)
         grads = tape.gradient(y, [x, v["a"], v["b"]], unconnected_gradients="zero")
         return _values([y, *grads], v)
     body = _build(seed, v, sf.function)  # its conds and loops straight on the tape
@@ -132,6 +137,7 @@ def _traced(seed: int, mode: str) -> list[float]:
         with sf.GradientTape() as tape:
             tape.watch(x)
             y = body(x)
+            v["a"].assign_add(0.375)
         return [y, *tape.gradient(y, [x, v["a"], v["b"]], unconnected_gradients="zero")]
 
     return _values(with_tape(x), v)
