@@ -40,6 +40,7 @@ from ._saved_model_format import (
     RANDOM_OPS,
     RANDOM_RUNTIME_ATTRS,
     RESERVED_ATTRIBUTES,
+    VARIABLE_NAME,
     VARIABLES_FILE,
     VARIABLES_FORMAT,
     VERSION,
@@ -425,6 +426,13 @@ def save(obj: Any, path: str | os.PathLike[str], signatures: Any = None) -> None
         _check_dispatch(name, traces)
         if traces:
             methods[name] = [_entry(enc, cf) for cf in traces]
+    for key, v in variables:
+        if not VARIABLE_NAME.fullmatch(v._name):
+            msg = (
+                f"Cannot save variable {v._name!r} (at {key!r}): a saved variable's name uses "
+                f"letters, digits and . _ - / > only; create it with such a name"
+            )
+            raise ValueError(msg)
     var_arrays = {key: to_storage(_value_of(v, key)) for key, v in variables}
     const_arrays = {key: to_storage(arr) for key, arr in enc.arrays.items()}
     var_bytes = _encode_arrays(var_arrays, VARIABLES_FORMAT, target)
