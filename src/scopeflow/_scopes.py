@@ -217,7 +217,7 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
             elif cur[2]:  # eager name scopes just concatenate
                 if name[-1] == "/":
                     new = name[:-1]
-                    ret = new + "/" if new else ""
+                    ret = name  # as in TensorFlow: "/" yields "/" (and the root scope)
                 else:
                     new = f"{old}/{name}" if old else name
                     ret = new + "/"
@@ -226,7 +226,7 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
                     _check_name(name, bool(old))
                 if name[-1] == "/":
                     new = name[:-1]
-                    ret = new + "/" if new else ""
+                    ret = name  # as in TensorFlow: "/" yields "/" (and the root scope)
                 else:
                     graph = cur[3] or global_default_graph()
                     new = graph._scope_name(f"{old}/{name}" if old else name)
@@ -256,6 +256,8 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
             else:
                 new = graph._scope_name(f"{old}/{name}" if old else name)
         _push_scopes(self, cur, aux, (new, scopes[CONTROLS], scopes[DEVICE], scopes[FLOW]))
+        if name and name[-1] == "/":
+            return name  # as in TensorFlow: "/" yields "/" (and the root scope)
         return f"{new}/" if new else ""
 
     def __repr__(self) -> str:
@@ -327,7 +329,7 @@ def _at_root(name: str, eager: bool) -> tuple[Scopes | None, str]:
             _check_name(name, False)  # raises for an invalid name, never memoized
         if name[-1] == "/":  # re-entry: exactly that scope
             new = name[:-1]
-            entry = ((new, (), "", None), name if new else "")
+            entry = ((new, (), "", None), name)  # "/" yields "/", as in TensorFlow
         elif eager:  # eager name scopes just concatenate
             entry = ((name, (), "", None), name + "/")
         else:
