@@ -217,7 +217,7 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
             elif cur[2]:  # eager name scopes just concatenate
                 if name[-1] == "/":
                     new = name[:-1]
-                    ret = name  # as in TensorFlow: "/" yields "/" (and the root scope)
+                    ret = new + "/"  # "/" yields "/" (the root scope), as in TensorFlow
                 else:
                     new = f"{old}/{name}" if old else name
                     ret = new + "/"
@@ -226,7 +226,7 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
                     _check_name(name, bool(old))
                 if name[-1] == "/":
                     new = name[:-1]
-                    ret = name  # as in TensorFlow: "/" yields "/" (and the root scope)
+                    ret = new + "/"  # "/" yields "/" (the root scope), as in TensorFlow
                 else:
                     graph = cur[3] or global_default_graph()
                     new = graph._scope_name(f"{old}/{name}" if old else name)
@@ -256,9 +256,7 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
             else:
                 new = graph._scope_name(f"{old}/{name}" if old else name)
         _push_scopes(self, cur, aux, (new, scopes[CONTROLS], scopes[DEVICE], scopes[FLOW]))
-        if name and name[-1] == "/":
-            return name  # as in TensorFlow: "/" yields "/" (and the root scope)
-        return f"{new}/" if new else ""
+        return f"{new}/" if new or name == "/" else ""  # "/" yields "/", as in TensorFlow
 
     def __repr__(self) -> str:
         return f"name_scope({self._name!r})"
@@ -329,7 +327,7 @@ def _at_root(name: str, eager: bool) -> tuple[Scopes | None, str]:
             _check_name(name, False)  # raises for an invalid name, never memoized
         if name[-1] == "/":  # re-entry: exactly that scope
             new = name[:-1]
-            entry = ((new, (), "", None), name)  # "/" yields "/", as in TensorFlow
+            entry = ((new, (), "", None), new + "/")  # "/" yields "/", as in TensorFlow
         elif eager:  # eager name scopes just concatenate
             entry = ((name, (), "", None), name + "/")
         else:
