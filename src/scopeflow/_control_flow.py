@@ -10,17 +10,19 @@ leave it, so what they create runs once, unconditionally, in the enclosing graph
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeGuard, final
 
 import numpy as np
 
 from ._concrete import ConcreteFunction, _fill_outputs, _flatten_outputs
-from ._context import EAGER, _roots, state_get
+from ._context import DEVICE, EAGER, SCOPES, _roots, state_get
 from ._func_graph import FuncGraph, add_control_captures
 from ._graph import Graph, Shape, Tensor, get_default_graph
+from ._init_scope import executing_eagerly_outside_functions
 from ._loop_shapes import (
     check_body,
     check_entry,
@@ -36,6 +38,7 @@ from ._ops._math import less, logical_and
 from ._ops._registry import Spec, register_op
 from ._ops._shape import reshape
 from ._read_log import recording_kernel
+from ._scopes import name_scope
 from ._tensor import EagerTensor
 
 __all__ = ["cond", "while_loop"]
@@ -59,15 +62,23 @@ class ControlFlowGraph(FuncGraph):
 
 
 def _build(
-    outer: Graph, fn: Callable[..., Any], name: str, label: str, specs: Sequence[Spec] = ()
+    outer: Graph,
+    fn: Callable[..., Any],
+    name: str,
+    label: str,
+    specs: Sequence[Spec] = (),
+    scope: str = "",
 ) -> tuple[ConcreteFunction, Any, list[Tensor]]:
-    """Build ``fn(*placeholders)`` into a control-flow graph.
+    """Build ``fn(*placeholders)`` into a control-flow graph, under name scope ``scope``.
 
     Returns:
         (the graph as a concrete function, the output template, the placeholders).
     """
     graph = ControlFlowGraph(name, outer, label)
-    with graph.as_default():
+    # The device scope open where the cond or loop is built applies inside it, as in
+    # TensorFlow (its control-flow graphs copy the outer device stack).
+    device = state_get(_roots[0])[SCOPES][DEVICE]
+    with graph.as_default(), graph.device(device or None), graph.name_scope(scope or None):
         args = [placeholder(dtype, shape, name=f"{name}_var") for dtype, shape in specs]
         graph.inputs.extend(args)
         result = fn(*args)
@@ -146,8 +157,31 @@ def _check_pred(pred: Any, what: str) -> None:
         raise ValueError(msg)
 
 
+def _squeezed(pred: Any) -> Any:
+    """A predicate of one element (shape ``(1, 1)``, ...) as a scalar, as TensorFlow's
+    cond_v2 and while_v2 squeeze it; other values are returned as they are."""
+    shape = getattr(pred, "shape", None)
+    if isinstance(pred, (Tensor, EagerTensor)) and shape and all(d == 1 for d in shape):
+        return reshape(pred, ())
+    return pred
+
+
+@contextlib.contextmanager
+def _op_scope(label: str) -> Iterator[str]:
+    """The name scope a cond or loop is built under, as TensorFlow's cond_v2 and while_v2
+    open it: where ``executing_eagerly_outside_functions()`` (eager code and functions
+    traced from it), ``name_scope(label)``, whose full name (``"outer/cond/"``) becomes
+    the op's name and its branches' or body's name scope. In plain graphs ``""`` (the op
+    is named ``label`` made unique, and the branches build at their root)."""
+    if not executing_eagerly_outside_functions():
+        yield ""
+        return
+    with name_scope(label) as scope:
+        yield scope
+
+
 def _eager_bool(value: Any, what: str) -> bool:
-    t = value if isinstance(value, EagerTensor) else convert_to_tensor(value)
+    t = _squeezed(value if isinstance(value, EagerTensor) else convert_to_tensor(value))
     _check_pred(t, what)
     return bool(t)
 
@@ -176,12 +210,15 @@ def cond(
         return true_fn() if _eager_bool(pred, "cond() pred") else false_fn()
     label = name or "cond"
     outer = get_default_graph()
-    pred_t = convert_to_tensor(pred)
+    pred_t = _squeezed(convert_to_tensor(pred))
     _check_pred(pred_t, "cond() pred")
-    then, then_template, _ = _build(outer, true_fn, f"{label}_true", f"cond true branch {label!r}")
-    other, other_template, _ = _build(
-        outer, false_fn, f"{label}_false", f"cond false branch {label!r}"
-    )
+    with _op_scope(label) as scope:
+        then, then_template, _ = _build(
+            outer, true_fn, f"{label}_true", f"cond true branch {label!r}", (), scope
+        )
+        other, other_template, _ = _build(
+            outer, false_fn, f"{label}_false", f"cond false branch {label!r}", (), scope
+        )
     if _structure(then_template) != _structure(other_template):
         msg = (
             f"cond {label!r}: true_fn and false_fn must return the same structure; got "
@@ -198,7 +235,7 @@ def cond(
     captures = [*then.captured_inputs, *other.captured_inputs]
     stateful = then.graph.control_outputs or other.graph.control_outputs
     attrs = {"then": then, "else": other, "n_then": len(then.captured_inputs)}
-    result = apply(IF if stateful else STATELESS_IF, (pred_t, *captures), attrs, label)
+    result = apply(IF if stateful else STATELESS_IF, (pred_t, *captures), attrs, scope or label)
     if isinstance(result, tuple):
         outputs = list(result)
     else:
@@ -389,14 +426,36 @@ def while_loop(
             values = new
             i += 1
         return _like(loop_vars, unflatten(values))
+    with _op_scope(label) as scope:
+        return _graph_while(cond, body, loop_vars, maximum_iterations, label, scope, tensors,
+                            invariants, names, where, relaxed, unflatten, flatten_body)  # fmt: skip
+
+
+def _graph_while(
+    cond: Callable[..., Any],
+    body: Callable[..., Any],
+    loop_vars: Any,
+    maximum_iterations: int | None,
+    label: str,
+    scope: str,
+    tensors: list[Tensor],
+    invariants: list[Any],
+    names: Sequence[str],
+    where: str,
+    relaxed: bool,
+    unflatten: Callable[[Sequence[Any]], list[Any]],
+    flatten_body: Callable[[Any], list[Any]],
+) -> Any:
+    """``while_loop`` in a graph: its condition and body built under ``scope``."""
     outer = get_default_graph()
     specs = [(t.dtype, inv) for t, inv in zip(tensors, invariants, strict=True)]
     cond_fn, _, _ = _build(
         outer,
-        lambda *a: cond(*unflatten(a)),
+        lambda *a: _squeezed(cond(*unflatten(a))),
         f"{label}_cond",
         f"while_loop condition {label!r}",
         specs,
+        scope,
     )
     (pred,) = cond_fn.graph.outputs if len(cond_fn.graph.outputs) == 1 else (None,)
     if pred is None:
@@ -409,6 +468,7 @@ def while_loop(
         f"{label}_body",
         f"while_loop body {label!r}",
         specs,
+        scope,
     )
     check_body(tensors, body_fn.graph.outputs, invariants, names, where, relaxed)
     # Run-time checks only where a value could break its invariant: an initial value
@@ -433,7 +493,7 @@ def while_loop(
         "names": tuple(names),
     }
     inputs = (*tensors, *cond_fn.captured_inputs, *body_fn.captured_inputs)
-    result = apply(WHILE, inputs, attrs, label)
+    result = apply(WHILE, inputs, attrs, scope or label)
     outputs = list(result) if isinstance(result, tuple) else [result]
     add_control_captures(outputs[0]._op, (cond_fn.graph, body_fn.graph))
     return _like(loop_vars, unflatten(outputs))
