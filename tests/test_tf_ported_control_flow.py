@@ -295,7 +295,9 @@ def test_cond_func_cond_func() -> None:
 
     @sf.function
     def fn_with_cond() -> Any:
-        sf.cond(sf.constant(True), lambda: sf.constant(1.0), lambda: sf.constant(2.0), name="cond_1")
+        sf.cond(
+            sf.constant(True), lambda: sf.constant(1.0), lambda: sf.constant(2.0), name="cond_1"
+        )
         true_branch = sf.function(lambda: sf.constant(3.0))
         return sf.cond(sf.constant(True), true_branch, lambda: sf.constant(4.0), name="cond_2")
 
@@ -308,7 +310,12 @@ def test_cond_func_cond_func() -> None:
 
 
 def test_cond_func_cond_with_variable() -> None:
-    """testFuncCondWithVariable: conds touching variables are 'If' and run in order."""
+    """testFuncCondWithVariable: conds touching variables are 'If' and run in order.
+
+    Scopeflow difference: a function's stateful ops form one chain in program order
+    (TensorFlow orders them per variable), so cond_3 (on v2) also runs after cond_2 (on
+    v1). The stateless cond stays unordered, as in TensorFlow.
+    """
     v1 = sf.Variable(2.0)
     v2 = sf.Variable(4.0)
 
@@ -341,7 +348,7 @@ def test_cond_func_cond_with_variable() -> None:
     assert op("stateless_cond").type == "StatelessIf"
     assert list(cond_1.control_inputs) == []
     assert list(cond_2.control_inputs) == [cond_1]
-    assert list(cond_3.control_inputs) == []
+    assert list(cond_3.control_inputs) == [cond_2]  # TensorFlow: []
     assert list(cond_4.control_inputs) == [cond_3]
     assert list(op("stateless_cond").control_inputs) == []
     assert [float(t) for t in concrete()] == [2.0, 4.0, 6.0]
@@ -483,7 +490,9 @@ def test_while_iterated_gradients() -> None:
     for _ in range(3):
         numeric = _numeric(sf.function(f), 1.0)
         g = _tape_grad(f)
-        np.testing.assert_allclose(float(sf.function(g)(sf.constant(1.0, sf.float64))), numeric, rtol=1e-3)
+        np.testing.assert_allclose(
+            float(sf.function(g)(sf.constant(1.0, sf.float64))), numeric, rtol=1e-3
+        )
         f = g
 
 
@@ -611,7 +620,12 @@ def test_while_multiple_while_loops_second_order() -> None:
 
 
 def test_while_multiple_while_loops_with_func() -> None:
-    """testMultipleWhileLoopsWithFunc: stateless loops have no control inputs."""
+    """testMultipleWhileLoopsWithFunc: stateless loops have no control inputs.
+
+    Scopeflow difference: there is one loop op type, ``While`` (TensorFlow: StatelessWhile
+    for a loop touching no state; tests/test_control_flow.py pins ``While``), and it is
+    ordered with the function's other stateful ops, so while_2 runs after while_1.
+    """
     x = sf.constant(2.0)
 
     @sf.function
@@ -623,13 +637,17 @@ def test_while_multiple_while_loops_with_func() -> None:
     concrete = fn.get_concrete_function()
     while_1 = concrete.graph.get_operation_by_name("while_1")
     while_2 = concrete.graph.get_operation_by_name("while_2")
-    assert while_1.type == while_2.type == "StatelessWhile"
+    assert while_1.type == while_2.type == "While"  # TensorFlow: StatelessWhile
     assert list(while_1.control_inputs) == []
-    assert list(while_2.control_inputs) == []
+    assert list(while_2.control_inputs) == [while_1]  # TensorFlow: []
 
 
 def test_while_multiple_while_loops_with_deps() -> None:
-    """testMultipleWhileLoopsWithDeps / WithVarsDeps: loops writing a variable run in order."""
+    """testMultipleWhileLoopsWithDeps / WithVarsDeps: loops writing a variable run in order.
+
+    Scopeflow difference (see the test above): every loop is a ``While`` in one chain of
+    stateful ops; TensorFlow orders per variable and leaves the stateless loop alone.
+    """
     x1 = sf.Variable(2.0)
     x2 = sf.Variable(3.0)
     c = sf.constant(2.0)
@@ -660,12 +678,12 @@ def test_while_multiple_while_loops_with_deps() -> None:
     w1, w2, w3, w4, ws = (
         op(n) for n in ("while_1", "while_2", "while_3", "while_4", "while_stateless")
     )
-    assert [w.type for w in (w1, w2, w3, w4, ws)] == ["While"] * 4 + ["StatelessWhile"]
+    assert [w.type for w in (w1, w2, w3, w4, ws)] == ["While"] * 5  # TF: ws StatelessWhile
     assert list(w1.control_inputs) == []
     assert list(w2.control_inputs) == [w1]
-    assert list(w3.control_inputs) == []
+    assert list(w3.control_inputs) == [w2]  # TensorFlow: []
     assert list(w4.control_inputs) == [w3]
-    assert list(ws.control_inputs) == []
+    assert list(ws.control_inputs) == [w4]  # TensorFlow: []
     assert [float(t) for t in concrete()] == [4.0, 32.0, 6.0, 18.0, 16.0]
 
 
@@ -755,3 +773,99 @@ def test_while_shape_invariants() -> None:
         )
         assert ret[1].shape == (None,)
         assert _run(ret[1]).shape == (8,)
+
+
+# -- the code paths the fixes above added -------------------------------------------------------
+
+
+def test_one_element_predicates_are_squeezed_in_every_mode() -> None:
+    """A (1, 1) predicate acts as its one element (eager, graph, traced); (2,) is refused."""
+    t, f = np.array([[True]]), np.array([[False]])
+    assert float(sf.cond(sf.constant(t), lambda: 1.0, lambda: 2.0)) == 1.0
+    assert float(sf.cond(f, lambda: 1.0, lambda: 2.0)) == 2.0
+    (n,) = sf.while_loop(lambda i: sf.reshape(i < 3, (1, 1)), lambda i: i + 1, [0])
+    assert int(n) == 3
+    traced = sf.function(lambda p: sf.cond(p, lambda: 1.0, lambda: 2.0))
+    assert float(traced(sf.constant(f))) == 2.0
+    with sf.Graph().as_default():
+        p = sf.placeholder(sf.bool, shape=(1, 1))
+        out = sf.cond(p, lambda: sf.constant(1.0), lambda: sf.constant(2.0))
+        assert out.op.inputs[0].shape == ()
+        assert _run(out, {p: f}) == 2.0
+        with pytest.raises(ValueError, match=r"pred must be a scalar, got shape \(2,\)"):
+            sf.cond(sf.constant([True, False]), lambda: 1.0, lambda: 2.0)
+
+
+def test_branches_inherit_the_device_scope() -> None:
+    """cond branches and loop bodies see the device open where they are built."""
+    devices = []
+
+    def branch() -> Any:
+        c = sf.constant(1.0)
+        devices.append(c.op.device)
+        return c
+
+    with sf.Graph().as_default(), sf.device("CPU:3"):
+        sf.cond(sf.constant(True), branch, branch)
+        sf.while_loop(lambda v: v < 2.0, lambda v: v + branch(), [0.0])
+    assert devices == ["/device:CPU:3"] * 3
+
+
+def test_branch_name_scopes_in_functions_and_plain_graphs() -> None:
+    """Traced from eager code, branch and body ops are named under the op's scope; in a
+    plain graph (TensorFlow 1 style) they start at the branch graph's root. The op names
+    themselves are made unique as before."""
+    names: list[str] = []
+
+    def branch() -> Any:
+        c = sf.constant(1.0, name="c")
+        names.append(c.op.name)
+        return c
+
+    def run() -> Any:
+        with sf.name_scope("outer"):
+            a = sf.cond(sf.constant(True), branch, branch)
+            b = sf.cond(sf.constant(True), branch, branch, name="pick")
+            (w,) = sf.while_loop(lambda v: v < 2.0, lambda v: v + branch(), [0.0])
+        return a, b, w
+
+    concrete = sf.function(run).get_concrete_function()
+    want = ["outer/cond/c", "outer/cond/c", "outer/pick/c", "outer/pick/c", "outer/while/c"]
+    assert names == want
+    graph_ops = [op.name for op in concrete.graph.get_operations() if op.type != "Const"]
+    assert {"outer/cond", "outer/pick", "outer/while"} <= set(graph_ops)
+    names.clear()
+    with sf.Graph().as_default() as g:
+        run()
+        run()
+        assert names == ["c"] * 10
+        assert {"outer/cond", "outer/pick", "outer_1/cond", "outer/while"} <= {
+            op.name for op in g.get_operations()
+        }
+
+
+def test_gradients_of_enclosing_graph_targets_and_sources() -> None:
+    """sf.gradients in a function: targets of an enclosing graph, sources captured (through
+    nested functions) or not used at all (None); a target of an unrelated graph is refused."""
+    with sf.Graph().as_default():
+        x = sf.constant(3.0)
+        y = x * x
+        unused = sf.constant(1.0)
+
+        @sf.function
+        def inner() -> Any:
+            return sf.gradients(y, [x, unused])
+
+        @sf.function
+        def outer() -> Any:
+            return sf.function(lambda: sf.gradients(x * y, [x]))()
+
+        gx, gu = inner()
+        assert gu is None
+        assert _run(gx) == 6.0
+        assert _run(outer()) == [9.0]  # y is captured: a leaf in the function, as in TF
+        other = sf.Graph()
+        with other.as_default():
+            z = sf.constant(1.0)
+        with pytest.raises(ValueError, match="is not a tensor of the default graph"):
+            sf.function(lambda: sf.gradients(z, [x]))()

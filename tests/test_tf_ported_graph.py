@@ -406,7 +406,7 @@ def test_init_scope_stays_in_eager_when_only_eager_context_active() -> None:
 
 
 def test_init_scope_escapes_function_when_in_eager_mode() -> None:
-    """testEscapesDefunWhenInEagerMode: a variable made in init_scope makes the function stateful."""
+    """testEscapesDefunWhenInEagerMode: a variable made in init_scope makes f stateful."""
     holder: dict[str, Any] = {}
 
     def function_with_variables() -> Any:

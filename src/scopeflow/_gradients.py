@@ -43,9 +43,10 @@ from ._concrete import (
     _written_ids,
 )
 from ._context import EAGER, _roots, eager_mode, state_get
+from ._func_graph import FuncGraph
 from ._function import function
 from ._grad_structure import _leaves, _leaves_like, unconnected_is_zero
-from ._graph import Operation, Tensor, get_default_graph
+from ._graph import Graph, Operation, Tensor, get_default_graph, global_default_graph
 from ._ops._core import apply
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
 from ._ops._registry import REGISTRY, Spec, register_op
@@ -523,16 +524,46 @@ def gradients(
         msg = f"grad_ys has {len(seeds)} tensors but ys has {len(y_list)}"
         raise ValueError(msg)
     graph = get_default_graph()
+    # As in TensorFlow, the targets may belong to a graph enclosing the function being
+    # built (the gradient ops are built here and capture what they use), and sources of
+    # an enclosing graph stand for the placeholders that capture them.
+    y_graph = y_list[0].graph if y_list and isinstance(y_list[0], Tensor) else graph
     for t in y_list:
-        if not isinstance(t, Tensor) or t.graph is not graph:
+        if not isinstance(t, Tensor) or t.graph is not y_graph or not _encloses(y_graph, graph):
             msg = f"sf.gradients(): {t!r} is not a tensor of the default graph {graph!r}"
             raise ValueError(msg)
-    records = _graph_records(y_list, x_list)
+    sources = [x if isinstance(x, Variable) else _seen_in(x, y_graph) for x in x_list]
+    records = _graph_records(y_list, [s for s in sources if s is not None])
     grads, var_grads = backprop(records, y_list, seeds)
-    out = [var_grads.get(id(x)) if isinstance(x, Variable) else grads.get(id(x)) for x in x_list]
+    out = [var_grads.get(id(s)) if isinstance(s, Variable) else grads.get(id(s)) for s in sources]
     if zero:
         out = [zeros_like(x) if g is None else g for x, g in zip(x_list, out, strict=True)]
     return out
+
+
+def _encloses(outer: Graph, graph: Graph | None) -> bool:
+    """Whether ``outer`` is ``graph`` or a graph that ``graph``'s functions nest in."""
+    while graph is not None:
+        if graph is outer:
+            return True
+        graph = graph.outer_graph if isinstance(graph, FuncGraph) else None
+    return False
+
+
+def _seen_in(x: Tensor, graph: Graph) -> Tensor | None:
+    """``x`` as ``graph`` sees it: itself, or the placeholder capturing it (through
+    nested function graphs); None if ``graph`` never used it."""
+    if x.graph is graph:
+        return x
+    if not isinstance(graph, FuncGraph):
+        return None
+    outer = _seen_in(x, graph.outer_graph or global_default_graph())
+    if outer is None:
+        return None
+    for value, ph in graph.captures:
+        if value is outer:
+            return ph
+    return None
 
 
 def _graph_records(ys: list[Tensor], xs: list[Any]) -> list[Record]:
