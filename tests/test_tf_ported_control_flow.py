@@ -372,6 +372,96 @@ def test_cond_external_control_dependencies() -> None:
             assert sess.run(v) == 2.0  # TF: the control input runs with the cond op
 
 
+def test_cond_gradient_tape_of_cond_with_resource_variable_in_function() -> None:
+    """testGradientTapeOfCondWithResourceVariableInFunction."""
+    v = sf.Variable(2.0)
+
+    @sf.function
+    def fn_with_cond() -> Any:
+        with sf.GradientTape() as tape:
+            pred = sf.constant(True, dtype=sf.bool)
+            cond = sf.cond(pred, lambda: sf.pow(v, 3), lambda: v, name="cond")
+        return tape.gradient(cond, v)
+
+    assert float(fn_with_cond()) == 12.0
+
+
+def test_cond_iterated_gradients() -> None:
+    """testIteratedGradientsCond: cos, -sin, -cos, sin, cos through nested tapes."""
+
+    def func(x: Any) -> Any:
+        return sf.cond(
+            sf.constant(True), lambda: sf.cos(sf.identity(x)), lambda: sf.sin(sf.identity(x))
+        )
+
+    f = func
+    one = sf.constant(1.0)
+    for expected in (np.cos, lambda x: -np.sin(x), lambda x: -np.cos(x), np.sin, np.cos):
+        np.testing.assert_allclose(float(sf.function(f)(one)), expected(1.0), rtol=1e-5)
+        f = _tape_grad(f)
+
+
+def test_cond_structured_outputs() -> None:
+    """testStructuredOutputs: nested tuples come back nested."""
+    x, y = sf.constant(1.0, name="x"), sf.constant(3.0, name="y")
+    cond = sf.function(
+        lambda: sf.cond(sf.constant(False), lambda: ((x * y,), y), lambda: ((x,), y * 3.0))
+    )
+    out = cond()
+    assert float(out[0][0]) == 1.0
+    assert float(out[1]) == 9.0
+
+
+def test_cond_raises_output_structures_mismatch() -> None:
+    """testRaisesOutputStructuresMismatch: TensorFlow raises TypeError.
+
+    Scopeflow's error is both a ``TypeError`` and a ``ValueError`` (its documented type).
+    """
+
+    @sf.function
+    def f() -> Any:
+        x, y = sf.constant(1.0), sf.constant(3.0)
+        return sf.cond(sf.constant(False), lambda: (x * y, y), lambda: ((x,), y * 3.0))
+
+    with pytest.raises(TypeError, match="must return the same structure"):
+        f()
+
+
+def test_cond_collections_in_branches() -> None:
+    """CondV2CollectionTest: branches read and write the enclosing graph's collections."""
+    with sf.Graph().as_default() as g:
+        g.add_to_collection("x", 2)
+        g.add_to_collection("y", 5)
+        xt, yt = sf.constant(2), sf.constant(5)
+        g.add_to_collection("xt", xt)
+        g.add_to_collection("yt", yt)
+
+        def read_ints() -> Any:
+            graph = sf.get_default_graph()
+            return sf.add(
+                sf.constant(graph.get_collection("x")[0]),
+                sf.constant(graph.get_collection("y")[0]),
+            )
+
+        def read_tensors() -> Any:
+            graph = sf.get_default_graph()
+            return sf.add(graph.get_collection("xt")[0], graph.get_collection("yt")[0])
+
+        def true_fn() -> Any:
+            z = sf.add(xt, yt)
+            sf.get_default_graph().add_to_collection("z", 7)
+            return sf.multiply(xt, z)
+
+        def false_fn() -> Any:
+            return sf.multiply(xt, sf.add(xt, yt))
+
+        a = sf.cond(sf.constant(True), read_ints, read_ints)
+        b = sf.cond(sf.less(xt, yt), read_tensors, read_tensors)
+        c = sf.cond(sf.constant(True), true_fn, false_fn)
+        assert _run([a, b, c]) == [7, 7, 14]
+        assert g.get_collection("z") == [7]
+
+
 # -- while_v2_test.py ---------------------------------------------------------------------------
 
 
