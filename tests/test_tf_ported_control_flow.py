@@ -959,3 +959,108 @@ def test_gradients_of_enclosing_graph_targets_and_sources() -> None:
             z = sf.constant(1.0)
         with pytest.raises(ValueError, match="is not a tensor of the default graph"):
             sf.function(lambda: sf.gradients(z, [x]))()
+
+
+# -- more of while_v2_test.py -------------------------------------------------------------------
+
+
+def test_while_default_name() -> None:
+    """testDefaultName: 'while', then 'foo/while' and 'foo/while_1' in a name scope."""
+
+    def create() -> Any:
+        (out,) = sf.while_loop(lambda i: i < 3, lambda i: i + 1, [sf.constant(0)])
+        return out.op
+
+    with sf.Graph().as_default():
+        assert create().name == "while"
+    with sf.Graph().as_default(), sf.name_scope("foo"):
+        assert create().name == "foo/while"
+        assert create().name == "foo/while_1"
+
+
+def test_while_inherit_parent_name_scope() -> None:
+    """testInheritParentNameScope: condition and body build under 'foo/while'."""
+    seen = []
+
+    def cond(i: Any) -> Any:
+        with sf.name_scope("cond"):
+            seen.append(sf.get_name_scope())
+        return i < 3
+
+    def body(i: Any) -> Any:
+        with sf.name_scope("body"):
+            seen.append(sf.get_name_scope())
+        return i + 1
+
+    @sf.function
+    def f() -> Any:
+        with sf.name_scope("foo"):
+            return sf.while_loop(cond, body, [0])
+
+    f()
+    assert seen == ["foo/while/cond", "foo/while/body"]
+
+
+def test_while_nested_while() -> None:
+    """testNestedWhile: sum of n**k for k = 0..5 by nested loops, and its gradient."""
+    with sf.Graph().as_default():
+        n, m = sf.constant(3.0), sf.constant(5.0)
+
+        def body(i: Any, previous_sum: Any) -> Any:
+            prod = sf.constant(1.0)
+            inner = sf.while_loop(lambda c, _: c > 0, lambda c, v: (c - 1.0, v * n), [i, prod])
+            return i - 1.0, previous_sum + inner[1]
+
+        result = sf.while_loop(lambda i, _: i >= 0, body, [m, sf.constant(0.0)])[1]
+        grad = sf.gradients(result, [n])
+        assert _run(result) == 364.0
+        assert _run(grad) == [547.0]
+
+
+def test_while_identity_node_in_body() -> None:
+    """testIdentityNodeInBody."""
+    with sf.Graph().as_default():
+        x = sf.constant(2.0)
+        (ret,) = sf.while_loop(lambda v: v < 8.0, lambda v: sf.identity(sf.identity(v)) ** 2, [x])
+        assert _run(ret) == 16.0
+        assert _run(sf.gradients(ret, [x])) == [32.0]
+
+
+def test_while_reshape_and_fill_shapes() -> None:
+    """testReshapeShape / testFillOpsShape: shapes computed from constants stay static."""
+    shapes = []
+    with sf.Graph().as_default():
+        shape = sf.constant([3, 4])
+
+        def body(i: Any, u: Any) -> Any:
+            extended = sf.concat([[5], shape], axis=0)
+            flat = sf.reshape(u, [-1])
+            shapes.append(flat.shape)
+            u = sf.reshape(flat, extended)
+            shapes.append(u.shape)
+            for fill in (sf.zeros, sf.ones, lambda s: sf.fill(s, 1.0)):
+                shapes.append(fill(extended).shape)
+            return i + 1, u
+
+        sf.while_loop(lambda i, _: i < 3, body, [0, sf.zeros([5, 3, 4])])
+    assert shapes == [(60,)] + [(5, 3, 4)] * 4
+
+
+def test_captured_constants_fold_into_static_shapes() -> None:
+    """A captured outer constant (through nested graphs) folds into static shapes; a
+    captured placeholder or an argument stays unknown."""
+    with sf.Graph().as_default():
+        const = sf.constant([2, 3])
+        fed = sf.placeholder(sf.int32, shape=(2,))
+        seen = []
+
+        @sf.function
+        def f(arg: Any) -> Any:
+            def branch() -> Any:
+                seen.extend(sf.zeros(s).shape for s in (const, fed, arg))
+                return sf.constant(0.0)
+
+            return sf.cond(sf.constant(True), branch, branch)
+
+        f(sf.constant([1, 1]))
+        assert seen[:3] == [(2, 3), (None, None), (None, None)]

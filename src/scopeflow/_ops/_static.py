@@ -55,6 +55,8 @@ def _op_value(t: Tensor, depth: int) -> np.ndarray[Any, Any] | None:
         return op._attrs["value"]  # type: ignore[no-any-return]
     if depth <= 0:
         return None
+    if kind == "Placeholder":
+        return _captured_value(op, depth)
     if kind in ("Shape", "Size", "Rank"):
         shape = op._inputs[0]._shape
         if kind == "Rank":
@@ -77,6 +79,21 @@ def _op_value(t: Tensor, depth: int) -> np.ndarray[Any, Any] | None:
         if kind == "Stack":
             return np.stack(values, axis=op._attrs["axis"])  # type: ignore[arg-type]
         return np.concatenate(values, axis=op._attrs["axis"])  # type: ignore[arg-type]
+    return None
+
+
+def _captured_value(op: Any, depth: int) -> np.ndarray[Any, Any] | None:
+    """The known value of the outer graph tensor a function graph's placeholder captures
+    (a constant, or folded from one), as TensorFlow knows it inside a loop body: a
+    capture is bound to that same tensor on every call."""
+    captures = getattr(op._graph, "_captures", None)
+    if not captures:
+        return None
+    with op._graph._capture_lock:
+        entries = tuple(captures.values())
+    for _, outer, ph in entries:
+        if ph._op is op:
+            return _op_value(outer, depth - 1) if type(outer) is Tensor else None
     return None
 
 
