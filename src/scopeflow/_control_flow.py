@@ -10,6 +10,7 @@ leave it, so what they create runs once, unconditionally, in the enclosing graph
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeGuard, final
@@ -34,6 +35,7 @@ from ._ops._custom_grad import stop_gradient
 from ._ops._math import less, logical_and
 from ._ops._registry import Spec, register_op
 from ._ops._shape import reshape
+from ._read_log import recording_kernel
 from ._tensor import EagerTensor
 
 __all__ = ["cond", "while_loop"]
@@ -118,8 +120,20 @@ def _if_kernel(attrs: dict[str, Any], pred: np.ndarray[Any, Any], *captures: Any
     return tuple(outputs) if outputs else None
 
 
-IF = register_op("If", infer=_if_rule, kernel=_if_kernel, same_dtype=False, stateful=True)
-STATELESS_IF = register_op("StatelessIf", infer=_if_rule, kernel=_if_kernel, same_dtype=False)
+def _if_bind(attrs: dict[str, Any]) -> Callable[..., Any]:
+    kernel = functools.partial(_if_kernel, attrs)
+    if attrs["then"]._keeps_reads or attrs["else"]._keeps_reads:
+        # A gradient in a graph replays this cond when the graph runs, with its reads.
+        return recording_kernel(attrs, kernel)
+    return kernel
+
+
+IF = register_op(
+    "If", infer=_if_rule, kernel=_if_kernel, same_dtype=False, stateful=True, bind=_if_bind
+)
+STATELESS_IF = register_op(
+    "StatelessIf", infer=_if_rule, kernel=_if_kernel, same_dtype=False, bind=_if_bind
+)
 
 
 def _check_pred(pred: Any, what: str) -> None:
@@ -227,8 +241,21 @@ def _while_kernel(attrs: dict[str, Any], *arrays: Any) -> Any:
     return values[0] if n == 1 else tuple(values)
 
 
+def _while_bind(attrs: dict[str, Any]) -> Callable[..., Any]:
+    kernel = functools.partial(_while_kernel, attrs)
+    if attrs["body"]._keeps_reads or attrs["cond"]._keeps_reads:
+        # A gradient in a graph replays this loop when the graph runs, with its reads.
+        return recording_kernel(attrs, kernel)
+    return kernel
+
+
 WHILE = register_op(
-    "While", infer=_while_rule, kernel=_while_kernel, same_dtype=False, stateful=True
+    "While",
+    infer=_while_rule,
+    kernel=_while_kernel,
+    same_dtype=False,
+    stateful=True,
+    bind=_while_bind,
 )
 
 

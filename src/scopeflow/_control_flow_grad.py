@@ -17,10 +17,10 @@ from ._backprop import (
     differentiable as _differentiable,
     variables_read,
 )
-from ._concrete import REPLAY_RULES, ConcreteFunction
+from ._concrete import REPLAY_RULES, ConcreteFunction, _replayable
 from ._context import EAGER, _roots, state_get
 from ._control_flow import cond, while_loop
-from ._gradients import run_time_vjp
+from ._gradients import grad_at_run_time, needs_its_reads, run_time_vjp
 from ._graph import get_default_graph
 from ._ops._core import graph_tensor
 from ._ops._grad_util import GradRecord, register_gradient, zeros_like
@@ -65,6 +65,22 @@ def _if_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
     n = len(captures)
     if not slots and not variables:
         return _VariableGrads([None] * len(op.inputs), [])
+    if (
+        not state_get(_roots[0])[EAGER]
+        and all(_replayable(f, checks=True, draws=False) for f in (then, other))
+        and needs_its_reads(op, [then, other])
+    ):
+        # Replayed into the graph, the branch's reads would see what it wrote. (Branches
+        # that draw are replayed into the graph, which refuses them when it is built.)
+        attrs = op.attrs
+        return grad_at_run_time(
+            op,
+            [then, other],
+            lambda given: _if_replay_attrs(attrs, given),
+            variables,
+            dys,
+            "cond_grad",
+        )
     result = cond(
         pred,
         lambda: branch_grads(then, 0, n_then),
@@ -82,8 +98,13 @@ def _if_replay(op: Any, args: list[Any]) -> list[Any]:
     """An ``If`` op replayed for a gradient: a cond of its branches' replays, so the
     taken branch's writes become reads and its prints are skipped (see
     ``ConcreteFunction._replay``); running the op again would repeat them."""
+    return _if_replay_attrs(op._attrs, args)
+
+
+def _if_replay_attrs(attrs: dict[str, Any], args: list[Any]) -> list[Any]:
+    """``_if_replay`` of an op with attributes ``attrs``."""
     pred, *captures = args
-    then, other, n = op._attrs["then"], op._attrs["else"], op._attrs["n_then"]
+    then, other, n = attrs["then"], attrs["else"], attrs["n_then"]
     result = cond(
         pred,
         lambda: then._replay([_local(x) for x in captures[:n]]),
@@ -149,7 +170,9 @@ def _loop_replay(attrs: dict[str, Any]) -> Callable[[list[Any]], list[Any]]:
 @register_gradient("While")
 def _while_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
     """The loop runs again, eagerly on a tape, when the gradient op runs."""
-    variables = list(
-        {id(v): v for f in (op.attrs["cond"], op.attrs["body"]) for v in variables_read(f)}.values()
-    )
+    functions = [op.attrs["cond"], op.attrs["body"]]
+    variables = list({id(v): v for f in functions for v in variables_read(f)}.values())
+    if needs_its_reads(op, functions):
+        # With the values the loop's reads returned when it ran (it wrote since).
+        return grad_at_run_time(op, functions, _loop_replay(op.attrs), variables, dys, "while_grad")
     return run_time_vjp(_loop_replay(op.attrs), list(op.inputs), dys, variables, "while_grad")

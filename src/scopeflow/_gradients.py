@@ -31,13 +31,16 @@ from ._backprop import (
     variables_read,
 )
 from ._concrete import (
+    _CALL_TYPES,
+    REPLAY_RULES,
     TRACE_REPLAY,
     ConcreteFunction,
     TensorSpec,
     _op_name,
-    _op_writes,
     _replayable,
     _writes_variables,
+    _written_after,
+    _written_ids,
 )
 from ._context import EAGER, _roots, eager_mode, state_get
 from ._function import function
@@ -54,7 +57,7 @@ from ._tensor import EagerTensor, wrap
 from ._variables import Variable
 from .errors import InvalidArgumentError
 
-__all__ = ["gradients", "run_time_vjp"]
+__all__ = ["grad_at_run_time", "gradients", "needs_its_reads", "run_time_vjp"]
 
 
 # -- function calls ------------------------------------------------------------------
@@ -80,9 +83,9 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
             not eager
             and reads is None
             and _replayable(concrete, checks=True, draws=False)
-            and (_writes_variables(concrete) or _written_later(op, concrete))
+            and needs_its_reads(op, [concrete])
         ):
-            return _call_grad_at_run_time(op, concrete, variables, dys)
+            return grad_at_run_time(op, [concrete], concrete._replay, variables, dys, "call_grad")
         # The replay must see the random values the call drew (set by an eager call).
         token = DRAW_LOG.set(draws.replayer()) if draws is not None else None
         try:
@@ -98,38 +101,47 @@ def _call_grad(op: GradRecord, *dys: Any) -> VariableGrads:
     return VariableGrads(input_grads, list(zip(variables, var_grads, strict=True)))
 
 
-def _written_later(op: GradRecord, concrete: ConcreteFunction) -> bool:
-    """Whether an op made after the call op in its graph writes a variable it reads (its
-    gradient's reads, made later still, would see that write)."""
-    read = {id(v) for v in variables_read(concrete)}
+def needs_its_reads(op: GradRecord, functions: Sequence[ConcreteFunction]) -> bool:
+    """Whether a gradient built into a graph must replay ``op`` (a call, cond or loop
+    running ``functions``) with the values its reads returned: it writes variables, or an
+    op made after it in its graph writes a variable it reads (its gradient's reads, made
+    later still, would see those writes)."""
+    if any(_writes_variables(f) for f in functions):
+        return True
+    read = {id(v) for f in functions for v in variables_read(f)}
     if not read or not op.outputs:
         return False
-    call = op.outputs[0].op
-    return _op_writes(call.graph.get_operations()[call._id + 1 :], read)
+    made = op.outputs[0].op
+    return _written_after(made, read)
 
 
-def _call_grad_at_run_time(
-    op: GradRecord, concrete: ConcreteFunction, variables: list[Variable], dys: Sequence[Any]
+def grad_at_run_time(
+    op: GradRecord,
+    functions: Sequence[ConcreteFunction],
+    replay: Replay,
+    variables: list[Variable],
+    dys: Sequence[Any],
+    name: str,
 ) -> VariableGrads:
-    """The gradient of a call op, built into a graph, of a function that writes variables
-    (or reads variables that later ops of the graph write).
+    """The gradient, built into a graph, of ``op`` (a call, cond or loop running
+    ``functions``) whose reads ``needs_its_reads``.
 
-    Replayed into the graph as ops, its reads would run after the call and see what was
-    written. Instead one op replays the call when the graph runs, after the call op, with
-    the values the call's reads returned in that run (the call op's kernel keeps them, see
+    Replayed into the graph as ops, its reads would run after the op and see what was
+    written. Instead one op replays ``op`` (``replay``, eagerly) when the graph runs, after
+    ``op``, with the values its reads returned in that run (its kernel keeps them, see
     ``_read_log.CALL_READS``, in every run of this graph and of the graphs around it).
     """
-    concrete._keeps_reads = True
+    for f in functions:
+        # Kernels of the ops running ``f`` compiled from now on keep their reads.
+        f._keeps_reads = True
     graph: Any = get_default_graph()
     while graph is not None:
         graph._replays_reads = True
         graph = getattr(graph, "outer_graph", None) if graph.building_function else None
-    call = op.outputs[0].op if op.outputs else None
-    deps = [call] if call is not None and call.graph is get_default_graph() else []
+    made = op.outputs[0].op if op.outputs else None
+    deps = [made] if made is not None and made.graph is get_default_graph() else []
     with get_default_graph().control_dependencies(deps):
-        return run_time_vjp(
-            concrete._replay, list(op.inputs), dys, variables, "call_grad", reads_of=op.attrs
-        )
+        return run_time_vjp(replay, list(op.inputs), dys, variables, name, reads_of=op.attrs)
 
 
 # The backward function of a trace: ``(backward ConcreteFunction, indices of the forward
@@ -200,6 +212,8 @@ def _build_backward(
     """Trace the backward function of ``concrete``: forward ops and their gradient ops,
     built symbolically (as ``sf.gradients`` does) into one function graph."""
     fg = concrete.graph
+    if _repeated_replay(concrete):
+        return _UNSUPPORTED
     kept = [i for i, t in enumerate(fg.outputs) if t.dtype.kind in "fc"]
     read = variables_read(concrete)
     variables = [
@@ -232,11 +246,52 @@ def _build_backward(
         # Something the symbolic gradient cannot express; the eager replay raises the
         # same error if (and only when) the path is really differentiated.
         return _UNSUPPORTED
-    _drop_unused_reads(fn.graph)
+    _drop_unused_reads(fn.graph, keep_repeated=bool(_written_ids(concrete)))
     return fn, kept, variables
 
 
-def _drop_unused_reads(graph: Any) -> None:
+def _repeated_replay(concrete: ConcreteFunction) -> bool:
+    """Whether ``concrete`` runs one op whose gradient replays it again (a cond, a loop, or
+    a call of a function with checks, which stays a call in a replay built into a graph)
+    and whose functions read variables, more than once (a nested function with one, called
+    twice).
+
+    In the backward function such an op's gradient replays it once more after the forward
+    replay, the last run first, and a read log serves each read op's values in the order
+    the forward read them: the gradient of the last run would see the first run's values.
+    The eager replay, which differentiates every run in order, is used instead. Only
+    where those reads may differ between runs: the call writes a variable they read.
+    """
+    written = _written_ids(concrete)
+    if not written:
+        return False
+    counts: dict[int, int] = {}
+
+    def walk(fn: ConcreteFunction) -> bool:
+        for op in fn.graph.get_operations():
+            if op._type in _CALL_TYPES:
+                callee: ConcreteFunction = op._attrs["f"]
+                functions = [] if _replayable(callee, draws=False) else [callee]
+                inner = [callee]
+            else:
+                rule = REPLAY_RULES.get(op._type)
+                if rule is None:
+                    continue
+                functions = inner = rule[1](op)
+            if any(id(v) in written for f in functions for v in variables_read(f)):
+                # By function: two calls of one function run the same read ops.
+                key = id(functions[0])
+                seen = counts[key] = counts.get(key, 0) + 1
+                if seen > 1:
+                    return True
+            if any(walk(f) for f in inner):
+                return True
+        return False
+
+    return walk(concrete)
+
+
+def _drop_unused_reads(graph: Any, keep_repeated: bool) -> None:
     """Let the plan of a backward graph skip the variable reads nothing uses.
 
     Stateful ops run on every call, so a read the replay made for a forward value the
@@ -244,10 +299,15 @@ def _drop_unused_reads(graph: Any) -> None:
     Where reads are the graph's only stateful ops, their order in the chain of stateful
     ops means nothing (no write comes between them): the chain's control edges between
     reads are dropped, and so are the unused reads from the ops run on every call. A
-    graph with any other stateful op is left as it is.
+    graph with any other stateful op is left as it is, and so is one where an op of the
+    forward read more than once (a nested function called twice) if the forward writes
+    (``keep_repeated``): a read log serves that op's values in the order the call read
+    them, to every one of its reads (_read_log); without writes they are all equal.
     """
     reads = graph.control_outputs
     if not reads or any(op._type != READ for op in reads):
+        return
+    if keep_repeated and len({id(op._attrs) for op in reads}) != len(reads):
         return
     for op in reads:
         if op._control_inputs:

@@ -77,6 +77,9 @@ _COMPLEX_PARTS: Final[dict[str, np.dtype[Any]]] = {
     "complex128": np.dtype("float64"),
 }
 OP_NAME: Final = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")
+# A variable's name may also start with "_": an eager variable made in the name scope of a
+# module whose class is private (``_Block`` -> ``_block/w``); graph op names may not.
+VARIABLE_NAME: Final = re.compile(r"[A-Za-z0-9._][A-Za-z0-9_.\\/>-]*")
 RESERVED_ATTRIBUTES: Final = frozenset({"signatures", "variables", "trainable_variables"})
 # Tags only some attributes may use: where a tensor getitem key reads an input, and the
 # markers of a print template. Anywhere else they are unknown tags.

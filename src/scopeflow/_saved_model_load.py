@@ -39,6 +39,7 @@ from ._saved_model_format import (
     DOCUMENT,
     MAX_DOCUMENT_BYTES,
     OLD_PREFIX,
+    OP_NAME,
     VARIABLES_FILE,
     VARIABLES_FORMAT,
     ArrayRef,
@@ -261,7 +262,9 @@ def _create_variables(
     with init_scope(), name_scope(None):
         eager = state_get(_roots[0])[EAGER]
         for v in document.variables:
-            var = Variable(values[v.path], name=v.name, trainable=v.trainable, dtype=v.dtype)
+            # A graph refuses a leading "_" at its root (see VARIABLE_NAME): drop it there.
+            name = v.name if eager or OP_NAME.fullmatch(v.name) else v.name.lstrip("_")
+            var = Variable(values[v.path], name=name, trainable=v.trainable, dtype=v.dtype)
             if eager:
                 var._name = v.name  # exactly the saved name
             out[v.path] = var

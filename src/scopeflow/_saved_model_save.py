@@ -19,7 +19,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from ._saved_model_format import (
     RANDOM_OPS,
     RANDOM_RUNTIME_ATTRS,
     RESERVED_ATTRIBUTES,
+    VARIABLE_NAME,
     VARIABLES_FILE,
     VARIABLES_FORMAT,
     VERSION,
@@ -218,6 +219,14 @@ class _Encoder:
                     f"{c.name!r} from another graph"
                 )
                 raise ValueError(msg)
+        if op.type in _RUN_TIME_GRADIENTS:
+            msg = (
+                f"Cannot save op {op.name!r} ({op.type}) of function {graph.name!r}: it "
+                f"computes a gradient when the function runs, by replaying Python code (the "
+                f"gradient of a while_loop, or of a call or cond that writes variables), and "
+                f"a saved model holds no code; take the gradient outside the saved function"
+            )
+            raise ValueError(msg)
         attrs = {}
         for key, value in op._attrs.items():
             if op.type in RANDOM_OPS and key in RANDOM_RUNTIME_ATTRS:
@@ -247,6 +256,10 @@ class _Encoder:
                 [t._dtype.name, None if t._shape is None else list(t._shape)] for t in op._outputs
             ],
         }
+
+
+# Gradient ops whose kernel replays Python code when they run (_gradients.run_time_vjp).
+_RUN_TIME_GRADIENTS: Final = frozenset({"RunTimeVJP", "StatefulRunTimeVJP"})
 
 
 def _structure(template: Any, fname: str) -> Any:
@@ -413,6 +426,13 @@ def save(obj: Any, path: str | os.PathLike[str], signatures: Any = None) -> None
         _check_dispatch(name, traces)
         if traces:
             methods[name] = [_entry(enc, cf) for cf in traces]
+    for key, v in variables:
+        if not VARIABLE_NAME.fullmatch(v._name):
+            msg = (
+                f"Cannot save variable {v._name!r} (at {key!r}): a saved variable's name uses "
+                f"letters, digits and . _ - / > only; create it with such a name"
+            )
+            raise ValueError(msg)
     var_arrays = {key: to_storage(_value_of(v, key)) for key, v in variables}
     const_arrays = {key: to_storage(arr) for key, arr in enc.arrays.items()}
     var_bytes = _encode_arrays(var_arrays, VARIABLES_FORMAT, target)

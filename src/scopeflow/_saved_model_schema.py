@@ -28,6 +28,7 @@ from ._saved_model_format import (
     OP_NAME,
     OP_TAGS,
     RESERVED_ATTRIBUTES,
+    VARIABLE_NAME,
     VARIABLES_FILE,
     VERSION,
     ArrayRef,
@@ -163,7 +164,7 @@ def check_document(
         if not isinstance(e["trainable"], bool):
             c.fail(f"trainable must be true or false, got {e['trainable']!r}")
         _check_entry(c, variable_specs, path, dtype, shape, VARIABLES_FILE)
-        name = c.string(e["name"], "name", _OP_NAME)
+        name = c.string(e["name"], "name", VARIABLE_NAME)
         variables.append(Variable(path, name, dtype, shape, e["trainable"]))
     c.where = "variables"
     extra = sorted(variable_specs.keys() - seen_paths)
