@@ -226,6 +226,39 @@ def test_shared_values_are_read_only_for_good() -> None:
         assert s.run(a, {x: 1.0}) == 8.0
 
 
+def test_no_array_behind_a_shared_value_can_be_made_writeable() -> None:
+    """Not even the array a shared value is a view of (``.base``): writing that would
+    change every ``x + 7.0`` after it, in every graph and eagerly."""
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float32, (), name="x")
+        a = x + 7.0
+    v = a.op.inputs[1].op.get_attr("value")
+    from scopeflow._tensor import shared_scalar
+
+    for dtype in (np.float16, np.float32, np.float64, np.int8, np.uint8, np.int64):
+        w = shared_scalar(-3 if dtype != np.uint8 else 3, np.dtype(dtype))
+        assert w is not None
+        assert (w.dtype, w.shape, abs(w)) == (dtype, (), 3)
+        assert (w.flags.aligned, w.flags.c_contiguous) == (True, True)
+        chain = [w]
+        while isinstance(chain[-1].base, np.ndarray):
+            chain.append(chain[-1].base)
+        for arr in chain:
+            with pytest.raises(ValueError, match="WRITEABLE"):
+                arr.flags.writeable = True
+    chain = [v]
+    while isinstance(chain[-1].base, np.ndarray):
+        chain.append(chain[-1].base)
+    for arr in chain:
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            arr.flags.writeable = True
+    assert v == 7.0
+    assert (sf.constant(1.0) + 7.0).numpy() == 8.0
+    with sf.Session(g) as s:
+        assert s.run(a, {x: 1.0}) == 8.0
+
+
 def test_a_scalar_of_a_subclass_never_takes_the_place_of_the_memo() -> None:
     g = sf.Graph()
     with g.as_default():
