@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from ._context import EMPTY_SCOPES
+from ._context import EMPTY_SCOPES, GRAPH, PAUSED, TAPES, state_get
 from ._graph import Graph, Operation, Tensor, escaped_from
 from ._introspect import with_description
 from .errors import GraphMismatchError, TracingError
@@ -123,13 +123,33 @@ class FuncGraph(Graph):
     def _foreign_input(self, t: Tensor) -> Tensor:
         """Capture ``t``, a tensor of an enclosing graph (through every graph between)."""
         hit = self._captures.get(id(t))
-        if hit is not None:
-            return hit[2]
-        with self._capture_lock:
-            hit = self._captures.get(id(t))
-            if hit is not None:
-                return hit[2]
-            return self._capture_tensor(t)
+        if hit is None:
+            with self._capture_lock:
+                hit = self._captures.get(id(t))
+                ph = hit[2] if hit is not None else self._capture_tensor(t)
+        else:
+            ph = hit[2]
+        self._offer_capture(t, ph)
+        return ph
+
+    def _offer_capture(self, outer: Any, ph: Tensor) -> None:
+        """Show tapes recording in this graph the capture as an identity from ``outer`` to
+        its placeholder, as TensorFlow does on every capture: a tape that watches an outside
+        tensor (``tape.watch(x)`` of an eager tensor inside the function) then follows what
+        the function computes from it. Tapes entered outside this graph record the call as
+        one op instead, and must not see the graph's tensors."""
+        frame = state_get()
+        if not frame[TAPES] or frame[PAUSED]:
+            return
+        from ._ops._core import IDENTITY  # the op layer imports this module
+
+        for entry in frame[TAPES]:
+            tape = entry._tape
+            home = getattr(tape, "_frame", None) if tape is not None else None
+            # Once per placeholder (TensorFlow's tape keeps the last record of a tensor):
+            # a second record would count the gradient through the capture twice.
+            if home is not None and home[GRAPH] is self and id(ph) not in tape._tracked:
+                entry._offer(IDENTITY, (outer,), (ph,), {})
 
     def _capture_tensor(self, t: Tensor) -> Tensor:
         source = t._graph
@@ -147,16 +167,22 @@ class FuncGraph(Graph):
         """Capture an eager tensor: it is bound to a placeholder at call time."""
         hit = self._captures.get(id(value))
         if hit is not None:
-            return hit[2]
-        with self._capture_lock:
-            hit = self._captures.get(id(value))
-            if hit is not None:
-                return hit[2]
-            outer = self.outer_graph
-            # Inside another function, every enclosing function captures it too, so each
-            # call can pass it on. Lock order is always inner graph, then outer graph.
-            outer_value = outer._eager_input(value) if isinstance(outer, FuncGraph) else value
-            return self._new_capture(value, outer_value, value.dtype, value.shape)
+            ph = hit[2]
+        else:
+            with self._capture_lock:
+                hit = self._captures.get(id(value))
+                if hit is not None:
+                    ph = hit[2]
+                else:
+                    outer = self.outer_graph
+                    # Inside another function, every enclosing function captures it too, so
+                    # each call can pass it on. Lock order: inner graph, then outer graph.
+                    outer_value = (
+                        outer._eager_input(value) if isinstance(outer, FuncGraph) else value
+                    )
+                    ph = self._new_capture(value, outer_value, value.dtype, value.shape)
+        self._offer_capture(value, ph)
+        return ph
 
     def _capture_control(self, op: Operation) -> None:
         """Make every call of this graph run after ``op``, an op of an enclosing graph.
