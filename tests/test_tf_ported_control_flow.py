@@ -1064,3 +1064,12 @@ def test_captured_constants_fold_into_static_shapes() -> None:
 
         f(sf.constant([1, 1]))
         assert seen[:3] == [(2, 3), (None, None), (None, None)]
+
+
+def test_while_run_basic_on_cpu() -> None:
+    """testRunKernelsInline / testSingleThreadedExecution: 1000 iterations under a device."""
+    with sf.Graph().as_default():
+        with sf.device("/cpu:0"):
+            (ret,) = sf.while_loop(lambda x: x < 1000, lambda x: x + 1, [sf.constant(0)])
+        assert ret.op.device == "/device:CPU:0"
+        assert _run(ret) == 1000
