@@ -710,12 +710,7 @@ def test_while_multiple_while_loops_second_order() -> None:
 
 
 def test_while_multiple_while_loops_with_func() -> None:
-    """testMultipleWhileLoopsWithFunc: stateless loops have no control inputs.
-
-    Scopeflow difference: there is one loop op type, ``While`` (TensorFlow: StatelessWhile
-    for a loop touching no state; tests/test_control_flow.py pins ``While``), and it is
-    ordered with the function's other stateful ops, so while_2 runs after while_1.
-    """
+    """testMultipleWhileLoopsWithFunc: stateless loops have no control inputs."""
     x = sf.constant(2.0)
 
     @sf.function
@@ -727,16 +722,18 @@ def test_while_multiple_while_loops_with_func() -> None:
     concrete = fn.get_concrete_function()
     while_1 = concrete.graph.get_operation_by_name("while_1")
     while_2 = concrete.graph.get_operation_by_name("while_2")
-    assert while_1.type == while_2.type == "While"  # TensorFlow: StatelessWhile
+    assert while_1.type == while_2.type == "StatelessWhile"
     assert list(while_1.control_inputs) == []
-    assert list(while_2.control_inputs) == [while_1]  # TensorFlow: []
+    assert list(while_2.control_inputs) == []
+    assert [float(t) for t in concrete()] == [4.0, 16.0]
 
 
 def test_while_multiple_while_loops_with_deps() -> None:
     """testMultipleWhileLoopsWithDeps / WithVarsDeps: loops writing a variable run in order.
 
-    Scopeflow difference (see the test above): every loop is a ``While`` in one chain of
-    stateful ops; TensorFlow orders per variable and leaves the stateless loop alone.
+    Scopeflow difference: the stateful loops form one chain of stateful ops; TensorFlow
+    orders them per variable (while_3 would not wait for while_2). The stateless loop is a
+    ``StatelessWhile`` outside the chain, as in TensorFlow.
     """
     x1 = sf.Variable(2.0)
     x2 = sf.Variable(3.0)
@@ -768,12 +765,12 @@ def test_while_multiple_while_loops_with_deps() -> None:
     w1, w2, w3, w4, ws = (
         op(n) for n in ("while_1", "while_2", "while_3", "while_4", "while_stateless")
     )
-    assert [w.type for w in (w1, w2, w3, w4, ws)] == ["While"] * 5  # TF: ws StatelessWhile
+    assert [w.type for w in (w1, w2, w3, w4, ws)] == ["While"] * 4 + ["StatelessWhile"]
     assert list(w1.control_inputs) == []
     assert list(w2.control_inputs) == [w1]
     assert list(w3.control_inputs) == [w2]  # TensorFlow: []
     assert list(w4.control_inputs) == [w3]
-    assert list(ws.control_inputs) == [w4]  # TensorFlow: []
+    assert list(ws.control_inputs) == []
     assert [float(t) for t in concrete()] == [4.0, 32.0, 6.0, 18.0, 16.0]
 
 

@@ -62,6 +62,7 @@ CALLS: Final = frozenset(
         "If",
         "StatelessIf",
         "While",
+        "StatelessWhile",
         "RunTimeVJP",
         "StatefulRunTimeVJP",
     }

@@ -206,6 +206,11 @@ WHILE = register_op(
     stateful=True,
     bind=_while_bind,
 )
+# A loop whose condition and body run no stateful op, as in TensorFlow: like
+# StatelessIf, it is not ordered with the function's stateful ops, and runs only if used.
+STATELESS_WHILE = register_op(
+    "StatelessWhile", infer=_while_rule, kernel=_while_kernel, same_dtype=False, bind=_while_bind
+)
 
 
 def _leaf_list(loop_vars: Any) -> tuple[list[Any], Any]:
@@ -405,7 +410,8 @@ def _graph_while(
         "names": tuple(names),
     }
     inputs = (*tensors, *cond_fn.captured_inputs, *body_fn.captured_inputs)
-    result = apply(WHILE, inputs, attrs, scope or label)
+    stateful = cond_fn.graph.control_outputs or body_fn.graph.control_outputs
+    result = apply(WHILE if stateful else STATELESS_WHILE, inputs, attrs, scope or label)
     outputs = list(result) if isinstance(result, tuple) else [result]
     add_control_captures(outputs[0]._op, (cond_fn.graph, body_fn.graph))
     return _like(loop_vars, unflatten(outputs))

@@ -146,7 +146,7 @@ def _while_functions(op: Any) -> list[Any]:
     return [op._attrs["cond"], op._attrs["body"]]
 
 
-REPLAY_RULES["While"] = (_while_replay, _while_functions)
+REPLAY_RULES["While"] = REPLAY_RULES["StatelessWhile"] = (_while_replay, _while_functions)
 
 
 def _loop_replay(attrs: dict[str, Any]) -> Callable[[list[Any]], list[Any]]:
@@ -168,6 +168,7 @@ def _loop_replay(attrs: dict[str, Any]) -> Callable[[list[Any]], list[Any]]:
 
 
 @register_gradient("While")
+@register_gradient("StatelessWhile")
 def _while_grad(op: GradRecord, *dys: Any) -> _VariableGrads:
     """The loop runs again, eagerly on a tape, when the gradient op runs."""
     functions = [op.attrs["cond"], op.attrs["body"]]

@@ -208,6 +208,7 @@ _ATTR_KEYS: Final = {
     "If": {"then", "else", "n_then"},
     "StatelessIf": {"then", "else", "n_then"},
     "While": {"cond", "body", "n_vars", "n_cond", "max"},
+    "StatelessWhile": {"cond", "body", "n_vars", "n_cond", "max"},
     "ReadVariableOp": {"var"},
     "AssignVariableOp": {"var"},
     "AssignAddVariableOp": {"var"},
@@ -321,9 +322,9 @@ def check_op(op_type: str, attrs: dict[str, Any], inputs: tuple[Tensor, ...]) ->
         if len(then.graph.outputs) != len(other.graph.outputs):
             msg = "the branches of an If return different numbers of outputs"
             raise ValueError(msg)
-    elif op_type in ("While", "WhileGrad"):
+    elif op_type in ("While", "StatelessWhile", "WhileGrad"):
         cond, body = _function_attr(attrs, "cond"), _function_attr(attrs, "body")
-        n = len(inputs) if op_type == "While" else _int_attr(attrs, "n_inputs", 1, len(inputs))
+        n = len(inputs) if op_type != "WhileGrad" else _int_attr(attrs, "n_inputs", 1, len(inputs))
         n_vars = _int_attr(attrs, "n_vars", 1, n)
         n_cond = _int_attr(attrs, "n_cond", 0, n - n_vars)
         if attrs.get("max") is not None:
