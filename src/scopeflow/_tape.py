@@ -119,6 +119,11 @@ def _open_entry(tapes: tuple[Any, ...], tape: GradientTape) -> Any:
     "Open a new sf.GradientTape(persistent=True) to compute several gradients.",
 )
 @final
+class _WatchError(TypeError, ValueError):
+    """What ``watch()`` raises for a value that is not a tensor: a ``TypeError`` (as for
+    every bad type here) that ``except ValueError`` also catches, as in TensorFlow."""
+
+
 class GradientTape(Scope):
     """Record operations to differentiate them.
 
@@ -249,7 +254,8 @@ class GradientTape(Scope):
         """Follow ``tensor`` (or variables, or nested lists/tuples/dicts of them).
 
         Raises:
-            TypeError: something that is neither a tensor nor a variable was given.
+            TypeError: something that is neither a tensor nor a variable was given (also a
+                ``ValueError``, which TensorFlow raises there).
         """
         if type(tensor) is EagerTensor:
             self._tracked[id(tensor)] = tensor  # the common case; a dict store is atomic
@@ -257,8 +263,11 @@ class GradientTape(Scope):
         leaves = _leaves(tensor)
         for leaf in leaves:
             if not isinstance(leaf, (Variable, EagerTensor, Tensor)):
-                msg = f"GradientTape.watch() takes tensors or variables, got {leaf!r}"
-                raise TypeError(msg)
+                msg = (
+                    f"GradientTape.watch() takes tensors or variables, got "
+                    f"{type(leaf).__module__}.{type(leaf).__qualname__} {leaf!r}"
+                )
+                raise _WatchError(msg)
         with self._lock:
             for leaf in leaves:
                 if isinstance(leaf, Variable):
@@ -395,8 +404,9 @@ class GradientTape(Scope):
         with self._lock:
             if self._used and not persistent:
                 msg = (
-                    "A non-persistent GradientTape can only compute gradients once; create "
-                    "it with GradientTape(persistent=True) to call gradient() several times"
+                    "GradientTape.gradient can only be called once on non-persistent tapes; "
+                    "create it with GradientTape(persistent=True) to call gradient() several "
+                    "times"
                 )
                 raise RuntimeError(msg)
             # Claimed before the work so that two threads cannot both use a
