@@ -404,9 +404,10 @@ class GradientTape(Scope):
         with self._lock:
             if self._used and not persistent:
                 msg = (
-                    "GradientTape.gradient can only be called once on non-persistent tapes; "
-                    "create it with GradientTape(persistent=True) to call gradient() several "
-                    "times"
+                    "A non-persistent GradientTape can only compute gradients once "
+                    "(GradientTape.gradient can only be called once on non-persistent tapes, "
+                    "in TensorFlow's words); create it with GradientTape(persistent=True) to "
+                    "call gradient() several times"
                 )
                 raise RuntimeError(msg)
             # Claimed before the work so that two threads cannot both use a
