@@ -184,10 +184,14 @@ class ConcreteFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         binder = self._binder
+        bound, bound_kw = args, kwargs
         if binder is not None:
             try:
-                flat, args, kwargs = binder(args, kwargs)
+                flat, bound, bound_kw = binder(args, kwargs)
             except TypeError as err:
+                flat = self._flat_arguments(args, kwargs)
+                if flat is not None:
+                    return self._call_flat(flat)
                 msg = (
                     f"ConcreteFunction {self.name!r} was traced for arguments structured as "
                     f"{_describe_key(self._arg_key)}; {err}"
@@ -196,8 +200,11 @@ class ConcreteFunction:
             if flat is not None:  # an input_signature function: checked against its specs
                 return self._call_flat(flat)
         leaves: list[Any] = []
-        key = _arg_structure(args, kwargs, leaves)
+        key = _arg_structure(bound, bound_kw, leaves)
         if _shape_free(key) != _shape_free(self._arg_key):
+            flat = self._flat_arguments(args, kwargs)
+            if flat is not None:
+                return self._call_flat(flat)
             msg = (
                 f"ConcreteFunction {self.name!r} was traced for arguments structured as "
                 f"{_describe_key(self._arg_key)}, got {_describe_key(key)}"
@@ -213,6 +220,35 @@ class ConcreteFunction:
                 )
                 raise ValueError(msg)
         return self._call_flat(leaves)
+
+    def _flat_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any] | None:
+        """The call's tensors in input order if it is a flat call, else None.
+
+        As in TensorFlow, a concrete function also takes its tensor inputs flat: by
+        position, then by keyword named after the input (a TensorSpec's name, or the
+        argument's name with the leaf's index, as ``mats_0``). Tried only when the call
+        does not bind as the traced function's arguments. Every value must fit its input.
+        """
+        from ._variables import Variable  # here: only this rare path needs it
+
+        graph = self.graph
+        captured = {id(ph) for _, ph in graph.captures}  # a snapshot, taken under its lock
+        inputs = [ph for ph in list(graph.inputs) if id(ph) not in captured]
+        if len(args) + len(kwargs) != len(inputs) or len(args) > len(inputs):
+            return None
+        values = list(args)
+        for ph in inputs[len(args) :]:
+            name = ph.op.name
+            if name not in kwargs:
+                return None
+            values.append(kwargs[name])
+        for value, ph in zip(values, inputs, strict=True):
+            if not isinstance(value, (EagerTensor, Tensor, Variable, np.ndarray, np.generic)):
+                return None
+            dtype, shape = _leaf_spec(value)
+            if not TensorSpec(ph.shape, ph.dtype).is_compatible_with(dtype, shape):
+                return None
+        return values
 
     def _call_flat(self, leaves: Sequence[Any]) -> Any:
         frame = state_get(_roots[0])

@@ -80,7 +80,10 @@ class Function:
         name: str | None = None,
     ) -> None:
         if not callable(python_function):
-            msg = f"sf.function() needs a callable, got {python_function!r}"
+            msg = (
+                f"sf.function() needs a callable, got {python_function!r}, which is not a "
+                f"callable object"
+            )
             raise TypeError(msg)
         if input_signature is not None:
             input_signature = tuple(input_signature)

@@ -1,0 +1,1123 @@
+"""Scenarios from TensorFlow's tf.function tests, re-run on ``sf.function``.
+
+From ``tensorflow/python/eager/def_function_test.py`` and
+``tensorflow/python/eager/polymorphic_function/polymorphic_function_test.py``. Each test
+names the TensorFlow test it follows; the scenarios and expected values are TensorFlow's,
+the code is written for pytest and scopeflow.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+
+import scopeflow as sf
+
+
+def _v(t: Any) -> Any:
+    return np.asarray(t)
+
+
+# -- def_function_test.py -------------------------------------------------------------------
+
+
+def test_no_variables() -> None:
+    """testNoVariables"""
+
+    @sf.function
+    def fn(x: Any) -> Any:
+        return 2 * x
+
+    assert _v(fn(sf.constant(4.0))) == 8.0
+
+
+def test_fail_if_variables_are_created_more_than_once() -> None:
+    """testFailIfVariablesAreCreatedMoreThanOnce
+
+    Documented difference (SPEC "Functions", docs/getting-started.md): TensorFlow traces a
+    function that creates variables twice on its first call and raises there; scopeflow
+    traces once, lifts the variables of the first trace, and raises on the next trace.
+    """
+
+    @sf.function
+    def fn(x: Any) -> Any:
+        return sf.Variable(1.0) + x
+
+    assert _v(fn(1.0)) == 2.0
+    with pytest.raises(ValueError):
+        fn(2.0)
+
+
+def test_fail_if_variables_are_created_more_than_once_no_weak_ref() -> None:
+    """testFailIfVariablesAreCreatedMoreThanOnceNoWeakRef (raises on the second trace, as
+    in the test above)."""
+    state: list[Any] = []
+
+    @sf.function
+    def fn(x: Any) -> Any:
+        state.append(sf.Variable(1.0))
+        return state[-1] + x
+
+    fn(1.0)
+    with pytest.raises(ValueError):
+        fn(2.0)
+
+
+def test_range() -> None:
+    """testRange: a range argument is a Python value."""
+
+    @sf.function
+    def f(unused_x: Any) -> Any:
+        return 1.0
+
+    assert _v(f(range(5))) == 1.0
+
+
+def test_correct_variable_creation() -> None:
+    """testCorrectVariableCreation"""
+    state: list[Any] = []
+
+    @sf.function
+    def fn(x: Any) -> Any:
+        if not state:
+            state.append(sf.Variable(2.0))
+        return state[0] * x
+
+    assert _v(fn(sf.constant(1.0))) == 2.0
+    assert _v(fn(sf.constant(3.0))) == 6.0
+
+
+def test_function_initializer() -> None:
+    """testFunctionInitializer: a callable initial value."""
+    state: list[Any] = []
+
+    @sf.function
+    def fn(x: Any) -> Any:
+        if not state:
+            state.append(sf.Variable(lambda: 2.0))
+        return state[0] * x
+
+    assert _v(fn(sf.constant(1.0))) == 2.0
+
+
+def test_variable_initializer_not_constant() -> None:
+    """testVariableInitializerNotConstant: the initial value depends on the argument.
+
+    Documented difference (SPEC "Functions"): an initial value computed inside the function
+    raises ValueError (TensorFlow lifts it with a conditional initializer); computed under
+    init_scope, or given as a callable, it works.
+    """
+    state: list[Any] = []
+
+    @sf.function
+    def fn(x: Any) -> Any:
+        if not state:
+            state.append(sf.Variable(2.0 * x))
+        return state[0] * x
+
+    with pytest.raises(ValueError, match="init_scope"):
+        fn(sf.constant(1.0))
+    state.clear()
+
+    @sf.function
+    def fn2(x: Any) -> Any:
+        if not state:
+            state.append(sf.Variable(lambda: 2.0 * sf.constant(1.0)))
+        return state[0] * x
+
+    assert _v(fn2(sf.constant(1.0))) == 2.0
+    assert _v(fn2(sf.constant(3.0))) == 6.0
+
+
+def test_legacy_graph_mode_variables() -> None:
+    """testLegacyGraphModeVariables"""
+    with sf.Graph().as_default(), sf.Session() as sess:
+        state: list[Any] = []
+
+        @sf.function
+        def fn(x: Any) -> Any:
+            if not state:
+                state.append(sf.Variable(2.0))
+            return state[0] * x
+
+        result = fn(3.0)
+        sess.run(sf.global_variables_initializer())
+        assert sess.run(state[0]) == 2.0
+        assert sess.run(result) == 6.0
+
+
+def test_legacy_graph_mode_variables_non_trivial_initializer() -> None:
+    """testLegacyGraphModeVariablesNonTrivialInitializer
+
+    Documented difference (SPEC "Functions"): TensorFlow lifts an initializer that depends
+    only on constants out of the function; scopeflow raises ValueError unless it is
+    computed under init_scope (done here) or given as a callable.
+    """
+    with sf.Graph().as_default(), sf.Session() as sess:
+        state: list[Any] = []
+
+        @sf.function
+        def bad(x: Any) -> Any:
+            return sf.Variable(sf.sqrt(sf.constant(4.0))) * x
+
+        with pytest.raises(ValueError, match="init_scope"):
+            bad(3.0)
+
+        @sf.function
+        def fn(x: Any) -> Any:
+            if not state:
+                with sf.init_scope():
+                    two = sf.constant(2.0)
+                    four = two * two
+                    two_again = sf.sqrt(four)
+                    state.append(sf.Variable(two_again + four))
+            return state[0] * x
+
+        result = fn(3.0)
+        sess.run(sf.global_variables_initializer())
+        assert sess.run(state[0]) == 6.0
+        assert sess.run(result) == 18.0
+
+
+def test_method() -> None:
+    """testMethod: each instance gets its own variables."""
+
+    class MyModel:
+        def __init__(self) -> None:
+            self.var: Any = None
+
+        @sf.function
+        def apply(self, x: Any) -> Any:
+            if self.var is None:
+                self.var = sf.Variable(2.0)
+            return self.var * x
+
+    m0 = MyModel()
+    assert _v(m0.apply(3.0)) == 6.0
+    m0.var.assign(3.0)
+    assert _v(m0.apply(3.0)) == 9.0
+    m1 = MyModel()
+    assert _v(m1.apply(3.0)) == 6.0
+
+
+def test_functools_partial() -> None:
+    """test_functools_partial"""
+    f = sf.function(functools.partial(lambda x, y: x + y, 1.0))
+    np.testing.assert_allclose(f(sf.constant(2.0)), 3.0)
+
+
+def test_functools_partial_new_default() -> None:
+    """test_functools_partial_new_default"""
+
+    def f(x: Any = 3, y: Any = 7) -> Any:
+        return x + y
+
+    func = sf.function(functools.partial(f, y=6))
+    assert func().numpy() == 9
+    assert func(y=8).numpy() == 11
+
+
+def test_functools_partial_keywords() -> None:
+    """test_functools_partial_keywords"""
+
+    def f(x: Any, y: Any) -> Any:
+        return x + y
+
+    func = sf.function(functools.partial(f, x=sf.zeros([1]), y=sf.zeros([1])))
+    np.testing.assert_array_equal(func(), [0.0])
+
+
+def test_functools_partial_single_positional() -> None:
+    """test_functools_partial_single_positional"""
+
+    def f(x: Any, y: Any) -> Any:
+        return x + y
+
+    func = sf.function(functools.partial(f, sf.constant(1)))
+    assert _v(func(5)) == 6
+
+
+def test_unspecified_default_argument() -> None:
+    """test_unspecified_default_argument: a default outside the input signature."""
+    wrapped = sf.function(lambda x, y=2: x + y, input_signature=[sf.TensorSpec((), sf.int32)])
+    assert wrapped(sf.constant(1)).numpy() == 3
+
+
+def test_optimizer() -> None:
+    """test_optimizer: a method with an input signature trains a model on its first call."""
+
+    class Model(sf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w: Any = None
+            self.b: Any = None
+            self.optimizer = sf.optimizers.Adam(0.01)
+
+        @sf.function(
+            input_signature=(
+                sf.TensorSpec([None, 2], sf.float32),
+                sf.TensorSpec([None], sf.float32),
+            )
+        )
+        def call(self, x: Any, y: Any) -> Any:
+            if self.w is None:  # callables: see test_variable_initializer_not_constant
+                self.w = sf.Variable(lambda: sf.ones([2, 1]))
+                self.b = sf.Variable(lambda: sf.zeros([1]))
+            with sf.GradientTape() as tape:
+                loss = sf.reduce_mean((sf.matmul(x, self.w) + self.b - y) ** 2.0)
+            variables = [self.w, self.b]
+            gradients = tape.gradient(loss, variables)
+            self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            return {"loss": loss}
+
+    model = Model()
+    out = model.call(sf.constant([[3.0, 4.0]]), sf.constant([2.0]))
+    assert _v(out["loss"]) == 25.0
+    assert _v(model.b)[0] != 0.0
+
+
+def test_concrete_function_from_signature() -> None:
+    """test_concrete_function_from_signature"""
+
+    @sf.function(input_signature=[sf.TensorSpec(None, sf.float32)])
+    def compute(x: Any) -> Any:
+        return 2.0 * x
+
+    concrete = compute.get_concrete_function()
+    np.testing.assert_allclose(concrete(sf.constant(0.5)), 1.0)
+    concrete = compute.get_concrete_function(sf.TensorSpec(None, sf.float32))
+    np.testing.assert_allclose(concrete(sf.constant(2.0)), 4.0)
+
+
+def test_variable_naming() -> None:
+    """test_variable_naming: variables created in a traced method keep their names."""
+
+    class HasVars(sf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.x: Any = None
+            self.y: Any = None
+            self.z: Any = None
+
+        @sf.function
+        def make_x(self) -> None:
+            if self.x is None:
+                self.x = sf.Variable(1.0, name="v")
+
+        def make_y(self) -> None:
+            if self.y is None:
+                self.y = sf.Variable(1.0, name="v")
+
+        def make_z(self) -> None:
+            if self.z is None:
+                with sf.name_scope("z_scope"):
+                    self.z = sf.Variable(1.0, name="z")
+
+    root = HasVars()
+    root.make_x()
+    root.make_y()
+    root.make_z()
+    assert root.x.name == "v:0"
+    assert root.z.name == "z_scope/z:0"
+
+
+def test_concrete_function_keyword_arguments() -> None:
+    """test_concrete_function_keyword_arguments: a TensorSpec's name is the keyword.
+
+    Not ported: ``structured_input_signature`` and the error for partly named specs.
+    """
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return x
+
+    conc = f.get_concrete_function(sf.TensorSpec(None, sf.float32, "y"))
+    assert _v(conc(y=sf.constant(3.0))) == 3.0
+    assert _v(conc(x=sf.constant(3.0))) == 3.0
+
+    @sf.function
+    def g(x: Any) -> Any:
+        return x[0]
+
+    conc = g.get_concrete_function([sf.TensorSpec(None, sf.float32, "z"), 2])
+    assert _v(conc(z=sf.constant(3.0))) == 3.0
+
+
+def test_runtime_error_not_sticky() -> None:
+    """testRuntimeErrorNotSticky: a failed assertion does not break later calls."""
+
+    @sf.function
+    def fail(i: Any) -> Any:
+        return sf.debugging.assert_equal(i, 0, message="ick")
+
+    fail(sf.constant(0))
+    with pytest.raises(sf.errors.InvalidArgumentError):
+        fail(sf.constant(1))
+    fail(sf.constant(0))
+
+
+def test_underscore_name() -> None:
+    """testUnderscoreName"""
+
+    @sf.function
+    def f(_: Any) -> Any:
+        return _ + _
+
+    assert _v(f(sf.constant(1.0))) == 2.0
+
+
+def test_function_reference_cycles() -> None:
+    """testFunctionReferenceCycles: a traced function is freed by reference counting."""
+    fn = sf.function(lambda x: 2.0 * x)
+    fn(sf.constant(4.0))
+    weak_fn = weakref.ref(fn)
+    del fn
+    assert weak_fn() is None
+
+
+def test_method_reference_cycles() -> None:
+    """testMethodReferenceCycles"""
+
+    class HasDecoratedMethod:
+        @sf.function
+        def f(self, x: Any) -> Any:
+            return x * 3.0
+
+    obj = HasDecoratedMethod()
+    obj.f(sf.constant(5.0))
+    weak_fn = weakref.ref(obj.f)
+    del obj
+    assert weak_fn() is None
+
+
+def test_error_message_when_graph_tensor_is_passed_to_eager() -> None:
+    """testErrorMessageWhenGraphTensorIsPassedToEager: a function tensor under init_scope."""
+
+    @sf.function
+    def failing_function() -> None:
+        a = sf.constant(1.0)
+        with sf.init_scope():
+            _ = a + a
+
+    with pytest.raises((TypeError, ValueError)):
+        failing_function()
+
+
+def test_var_already_initialized_no_clobbering() -> None:
+    """testVarAlreadyInitializedNoClobbering: an init_scope assign on the first trace."""
+    v_holder: list[Any] = []
+
+    @sf.function
+    def add_var(x: Any) -> Any:
+        if not v_holder:
+            v_holder.append(sf.Variable([1.0, 2.0]))
+            already_initialized = sf.Variable(3.0)
+            with sf.init_scope():
+                already_initialized.assign(10.0)
+            v_holder.append(already_initialized)
+        return v_holder[0] + v_holder[1] + x
+
+    add_var.get_concrete_function(sf.constant(2.0))
+    np.testing.assert_allclose(add_var(sf.constant(2.0)), [13.0, 14.0])
+
+
+def test_same_variable_twice() -> None:
+    """testSameVariableTwice"""
+    v = sf.Variable(1.0)
+
+    @sf.function
+    def add(a: Any, b: Any) -> Any:
+        return a + b
+
+    assert _v(add(v, v)) == 2.0
+
+
+def test_shape_cache() -> None:
+    """testShapeCache: equal specs give the same concrete function."""
+
+    @sf.function
+    def func(x: Any) -> Any:
+        return 2 * x
+
+    func_a = func.get_concrete_function(sf.TensorSpec([None], sf.int32))
+    func_b = func.get_concrete_function(sf.TensorSpec([None], sf.int32))
+    assert func_a is func_b
+
+
+def test_initialization_in_nested_call() -> None:
+    """testInitializationInNestedCall"""
+    v_holder: list[Any] = []
+
+    @sf.function
+    def add_var(x: Any) -> Any:
+        if not v_holder:
+            v_holder.append(sf.Variable([1.0, 2.0]))
+            already_initialized = sf.Variable(3.0)
+            with sf.init_scope():
+                already_initialized.assign(10.0)
+            v_holder.append(already_initialized)
+        return v_holder[0] + v_holder[1] + x
+
+    @sf.function
+    def wrapper(x: Any) -> Any:
+        return add_var(x)
+
+    np.testing.assert_allclose(wrapper(sf.constant(2.0)), [13.0, 14.0])
+    v_holder[1].assign(11.0)
+    np.testing.assert_allclose(wrapper(sf.constant(2.0)), [14.0, 15.0])
+
+
+# -- polymorphic_function_test.py -----------------------------------------------------------
+
+
+def test_basic() -> None:
+    """testBasic: sf.function over a library op with keyword arguments."""
+    matmul = sf.function(sf.matmul)
+    t = sf.constant([[1.0, 2.0], [3.0, 4.0]])
+    sq = matmul(t, t, transpose_a=True)
+    sq2 = matmul(sq, t, transpose_a=True)
+    np.testing.assert_array_equal(sq.numpy().reshape(-1), [10, 14, 14, 20])
+    np.testing.assert_array_equal(sq2.numpy().reshape(-1), [52, 76, 74, 108])
+
+
+def test_python_function_not_callable() -> None:
+    """testPythonFunctionNotCallable"""
+    with pytest.raises(TypeError, match="is not a callable object"):
+        sf.function(1)  # type: ignore[arg-type]
+
+
+def test_variable() -> None:
+    """testVariable: a captured variable and a variable argument."""
+    v1 = sf.Variable(1.0)
+    add = sf.function(lambda x, v: x + v1 + v)
+    v2 = sf.Variable(1.0)
+    assert _v(add(sf.constant(1.0), v2)) == 3.0
+
+
+def test_variable_only() -> None:
+    """testVariableOnly: a variable argument can be assigned; a tensor has no assign_add."""
+    v = sf.Variable(1.0)
+    add = sf.function(lambda x: x.assign_add(1.0))
+    assert _v(add(v)) == 2.0
+    with pytest.raises(AttributeError, match="no attribute"):
+        add(sf.constant(1.0))
+
+
+def test_variable_multi_function() -> None:
+    """testVariableMultiFunction: one variable passed twice, through a nested function."""
+
+    @sf.function
+    def second(dup_var: Any, dup_var_2: Any, some_const: Any) -> Any:
+        return dup_var + dup_var_2 + some_const
+
+    @sf.function
+    def first(dup_var: Any, some_const: Any) -> Any:
+        return second(dup_var, dup_var, some_const)
+
+    my_const = sf.constant(1)
+    my_var = sf.Variable(2, dtype=sf.int32)
+    assert second(my_var, my_var, my_const).numpy() == 5
+    assert first(my_var, my_const).numpy() == 5
+
+
+def test_captures_variables() -> None:
+    """testCapturesVariables (through captured_inputs: no ``cf.variables`` here)."""
+    a = sf.Variable(1.0, trainable=False)
+    b = sf.Variable(1.0)
+    cc: list[Any] = [None]
+
+    @sf.function
+    def f() -> Any:
+        c = cc[0]
+        if c is None:
+            c = cc[0] = sf.Variable(1.0)
+        return a + b + c + 1
+
+    cf = f.get_concrete_function()
+    assert _v(cf()) == 4.0
+    assert _v(f()) == 4.0
+
+
+def test_no_hash() -> None:
+    """testNoHash: an unhashable Python argument.
+
+    Difference: TensorFlow raises TypeError (no TraceType for a set); scopeflow keys an
+    unhashable, weak-referenceable argument by identity (docs/getting-started.md).
+    """
+
+    @sf.function
+    def f(_: Any) -> Any:
+        return 1.0
+
+    assert _v(f(set())) == 1.0
+
+
+def test_basic_graph_mode() -> None:
+    """testBasicGraphMode: a traced function calls another one."""
+    matmul = sf.function(sf.matmul)
+
+    @sf.function
+    def sq(a: Any) -> Any:
+        return matmul(a, a)
+
+    t = sf.constant([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(sq(t), sf.matmul(t, t).numpy())
+
+
+def test_nested_inputs_graph_mode() -> None:
+    """testNestedInputsGraphMode: a namedtuple of dicts as the argument."""
+    matmul = sf.function(sf.matmul)
+    pair = collections.namedtuple("pair", ["a", "b"])
+
+    @sf.function
+    def a_times_b(inputs: Any) -> Any:
+        return matmul(inputs.a["a"], inputs.b["b"])
+
+    t = sf.constant([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(a_times_b(pair({"a": t}, {"b": t})), sf.matmul(t, t).numpy())
+
+
+def test_nested_outputs_graph_mode() -> None:
+    """testNestedOutputsGraphMode: a namedtuple result keeps its type."""
+    matmul = sf.function(sf.matmul)
+    pair = collections.namedtuple("pair", ["a", "b"])
+
+    @sf.function
+    def pairs_mul(pair_a: Any, pair_b: Any) -> Any:
+        return pair(matmul(pair_a.a, pair_b.a), matmul(pair_a.b, pair_b.b))
+
+    a = sf.constant([[1.0, 2.0], [1.0, 2.0]])
+    b = sf.constant([[3.0, 4.0], [3.0, 4.0]])
+    out = pairs_mul(pair(a, b), pair(b, a))
+    assert isinstance(out, pair)
+    np.testing.assert_allclose(out.a, sf.matmul(a, b).numpy())
+    np.testing.assert_allclose(out.b, sf.matmul(b, a).numpy())
+
+
+def test_nested_function_graph_not_out_of_date() -> None:
+    """testNestedFunctionGraphNotOutOfDate: a concrete function got inside a trace."""
+
+    @sf.function
+    def f() -> Any:
+        return sf.constant(1.0)
+
+    class Model:
+        @sf.function
+        def g(self) -> None:
+            self.f = f.get_concrete_function()
+
+    model = Model()
+    model.g()
+    concrete = model.f
+    assert _v(concrete()) == 1.0
+
+
+def test_basic_graph_function() -> None:
+    """testBasicGraphFunction: a concrete function's output shape."""
+    matmul = sf.function(sf.matmul)
+
+    @sf.function
+    def sq(a: Any) -> Any:
+        return matmul(a, a)
+
+    t = sf.constant([[1.0, 2.0], [3.0, 4.0]])
+    sq_op = sq.get_concrete_function(t)
+    assert sq_op.outputs[0].shape == (2, 2)
+    np.testing.assert_array_equal(sq_op(t), sf.matmul(t, t).numpy())
+
+
+def test_get_concrete_function_thread_safety() -> None:
+    """testGetConcreteFunctionThreadSafety: concurrent first calls trace once."""
+
+    @sf.function
+    def sq() -> Any:
+        t = sf.constant([[1.0, 2.0], [3.0, 4.0]])
+        return sf.matmul(t, t)
+
+    with ThreadPoolExecutor(8) as pool:
+        cfs = list(pool.map(lambda _: sq.get_concrete_function(), range(50)))
+    assert len({id(cf) for cf in cfs}) == 1
+
+
+def test_input_spec_graph_function() -> None:
+    """testInputSpecGraphFunction"""
+    matmul = sf.function(sf.matmul)
+
+    @sf.function
+    def sq(a: Any) -> Any:
+        return matmul(a, a)
+
+    sq_op = sq.get_concrete_function(sf.TensorSpec((None, None), sf.float32))
+    assert sq_op.outputs[0].shape == (None, None)
+    t1 = sf.constant([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(sq_op(t1), sf.matmul(t1, t1).numpy())
+
+
+def test_nested_input_spec_graph_function() -> None:
+    """testNestedInputSpecGraphFunction: specs named 'first_mat'/'second_mat' are keywords."""
+    matmul = sf.function(sf.matmul)
+
+    @sf.function
+    def sq(mats: Any) -> Any:
+        ((a, b),) = mats
+        return matmul(a, b)
+
+    # Difference: TensorSpec names do not key traces, so named specs asked for after
+    # unnamed ones of the same shapes get the first trace (inputs mats_0, mats_1); here
+    # the named trace is made first, in a function of its own.
+    spec = sf.TensorSpec((None, None), sf.float32)
+    sq_op_autonamed = sq.get_concrete_function([(spec, spec)])
+    assert _v(sq_op_autonamed(mats_0=sf.ones([1, 1]), mats_1=sf.ones([1, 1]))) == 1.0
+    sq_op = sf.function(sq.python_function).get_concrete_function(
+        [
+            (
+                sf.TensorSpec((None, None), sf.float32, name="first_mat"),
+                sf.TensorSpec((None, None), sf.float32, name="second_mat"),
+            )
+        ]
+    )
+    t1 = sf.constant([[1.0, 2.0], [3.0, 4.0]])
+    t2 = sf.constant([[1.4, 2.4], [3.4, 4.4]])
+    want = sf.matmul(t1, t2).numpy()
+    np.testing.assert_array_equal(sq_op(first_mat=t1, second_mat=t2), want)
+    np.testing.assert_array_equal(sq_op_autonamed(t1, t2), want)
+
+
+def test_executing_stateless_defun_concurrently() -> None:
+    """testExecutingStatelessDefunConcurrently"""
+
+    @sf.function
+    def stateless(x: Any) -> Any:
+        return sf.multiply(2.0, x)
+
+    inputs = [sf.constant(1.0 * x) for x in range(100)]
+    with ThreadPoolExecutor(8) as pool:
+        outputs = [float(out) for out in pool.map(stateless, inputs)]
+    assert outputs == [2.0 * x for x in range(100)]
+
+
+def test_executing_many_stateless_defuns_concurrently() -> None:
+    """testExecutingManyStatelessDefunsConcurrently: 100 Python-object arguments."""
+
+    @sf.function
+    def stateless(x: Any) -> Any:
+        del x
+        return sf.multiply(2.0, 2.0)
+
+    objects = [object() for _ in range(100)]
+    # Documented difference: scopeflow warns (sf.RetracingWarning) where TF logs.
+    with pytest.warns(sf.RetracingWarning), ThreadPoolExecutor(8) as pool:
+        outputs = [float(out) for out in pool.map(stateless, objects)]
+    assert outputs == [4.0] * 100
+
+
+def test_executing_stateful_defun_concurrently() -> None:
+    """testExecutingStatefulDefunConcurrently"""
+    v = sf.Variable(1.0)
+
+    @sf.function
+    def stateful(x: Any) -> None:
+        v.assign(x)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(stateful, [sf.constant(0.0)] * 100))
+    assert float(v.read_value()) == 0.0
+
+
+def test_executing_many_stateful_defuns_concurrently() -> None:
+    """testExecutingManyStatefulDefunsConcurrently"""
+    v = sf.Variable(1.0)
+
+    @sf.function
+    def stateful(x: Any) -> Any:
+        del x
+        return v.assign(0.0)
+
+    with pytest.warns(sf.RetracingWarning), ThreadPoolExecutor(8) as pool:
+        list(pool.map(stateful, [object() for _ in range(100)]))
+    assert float(v.read_value()) == 0.0
+
+
+def test_nested_inputs_graph_function() -> None:
+    """testNestedInputsGraphFunction: named specs in a namedtuple of dicts."""
+    matmul = sf.function(sf.matmul)
+    pair = collections.namedtuple("pair", ["a", "b"])
+
+    @sf.function
+    def a_times_b(inputs: Any) -> Any:
+        return matmul(inputs.a["a"], inputs.b["b"])
+
+    t = sf.constant([[1.0, 2.0], [3.0, 4.0]])
+    sq_op = a_times_b.get_concrete_function(
+        pair(
+            {"a": sf.TensorSpec([2, 2], sf.float32, "a")},
+            {"b": sf.TensorSpec([2, 2], sf.float32, "b")},
+        )
+    )
+    assert sq_op.outputs[0].shape == (2, 2)
+    np.testing.assert_array_equal(sq_op(a=t, b=t), sf.matmul(t, t).numpy())
+
+
+def test_nested_output_graph_function() -> None:
+    """testNestedOutputGraphFunction"""
+    matmul = sf.function(sf.matmul)
+
+    @sf.function
+    def sq(a: Any) -> Any:
+        return (matmul(a, a), {"b": sf.constant(1.0)})
+
+    t = sf.constant([[1.0, 2.0], [3.0, 4.0]])
+    sq_op = sq.get_concrete_function(t)
+    a, b = sq_op(t)
+    np.testing.assert_array_equal(a, sf.matmul(t, t).numpy())
+    assert b["b"].numpy() == 1.0
+
+
+def test_graph_function_none_output() -> None:
+    """testGraphFunctionNoneOutput"""
+
+    @sf.function
+    def fn(unused_a: Any, unused_b: Any) -> None:
+        return None
+
+    x = sf.constant(1)
+    fn_op = fn.get_concrete_function(x, x)
+    assert fn_op(x, x) is None
+
+
+def test_defun_captured_int32() -> None:
+    """testDefunCapturedInt32"""
+    x = sf.constant(1, dtype=sf.int32)
+
+    @sf.function
+    def add_int32s() -> Any:
+        return x + x
+
+    assert int(add_int32s()) == 2
+
+
+def test_defun_read_variable() -> None:
+    """testDefunReadVariable"""
+    v = sf.Variable(1.0)
+
+    @sf.function
+    def f() -> Any:
+        return v.read_value()
+
+    assert float(f()) == 1.0
+
+
+def test_defun_assign_add_variable() -> None:
+    """testDefunAssignAddVariable"""
+    v = sf.Variable(1.0)
+    x = sf.constant(2.0)
+
+    @sf.function
+    def test_assign_add() -> Any:
+        v.assign_add(x)
+        return v.read_value()
+
+    assert float(test_assign_add()) == 3.0
+
+
+def test_callable_tensor_initialization_in_function() -> None:
+    """testCallableTensorInitializationInFunction"""
+    holder: list[Any] = []
+
+    @sf.function
+    def tensor_init() -> Any:
+        if not holder:
+            holder.append(sf.Variable(lambda: sf.constant(2.0)))
+        return holder[0].read_value()
+
+    assert _v(tensor_init()) == 2.0
+
+
+def test_init_scope_tensor_initialization_in_function() -> None:
+    """testInitScopeTensorInitializationInFunction"""
+    holder: list[Any] = []
+
+    @sf.function
+    def tensor_init() -> Any:
+        if not holder:
+            with sf.init_scope():
+                const = sf.constant(2.0)
+            holder.append(sf.Variable(const))
+        return holder[0].read_value()
+
+    assert _v(tensor_init()) == 2.0
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+def test_get_concrete_function_creates_variables(graph: bool) -> None:
+    """testGetConcreteFunctionCreatesVariables"""
+
+    def run() -> None:
+        v_holder: list[Any] = []
+
+        @sf.function
+        def tensor_init() -> Any:
+            if not v_holder:
+                v_holder.append(sf.Variable(5.0))
+            return v_holder[0].read_value()
+
+        concrete = tensor_init.get_concrete_function()
+        if graph:
+            with sf.Session() as sess:
+                sess.run(sf.global_variables_initializer())
+                assert sess.run(concrete()) == 5.0
+                assert sess.run(tensor_init()) == 5.0
+        else:
+            assert _v(concrete()) == 5.0
+            assert _v(tensor_init()) == 5.0
+
+    if graph:
+        with sf.Graph().as_default():
+            run()
+    else:
+        run()
+
+
+def test_shape_inference_for_more_specific_input() -> None:
+    """testShapeInferenceForMoreSpecificInput: a signature of unknown shape, inlined call."""
+
+    def f(a: Any) -> Any:
+        return sf.reshape(a, [-1, 3])
+
+    compiled = sf.function(f, input_signature=[sf.TensorSpec(None, sf.float32)])
+    shapes = []
+
+    @sf.function
+    def use_f() -> None:
+        inputs = sf.zeros([10, 10, 3])
+        shapes.append((f(inputs).shape, compiled(inputs).shape))
+
+    use_f()
+    assert shapes[0][0] == (100, 3)
+    assert shapes[0][1] in ((100, 3), (None, 3))
+
+
+def test_defun_shape_inference_with_captured_variable_in_graph_mode() -> None:
+    """testDefunShapeInferenceWithCapturedVariableInGraphMode"""
+    with sf.Graph().as_default():
+        v = sf.Variable([[1, 2], [3, 4]])
+        shapes = []
+
+        def f() -> None:
+            x = sf.constant([[1, 2], [3, 4]])
+            shapes.append(sf.matmul(v, x).shape)
+
+        sf.function(f)()
+        assert shapes == [(2, 2)]
+
+
+def test_graph_mode_capture_variable() -> None:
+    """testGraphModeCaptureVariable"""
+    with sf.Graph().as_default(), sf.Session() as sess:
+
+        class HasAVar:
+            def __init__(self) -> None:
+                self.v = sf.Variable(1.0)
+
+            def call(self) -> Any:
+                return self.v * 2
+
+        o = HasAVar()
+        sess.run(sf.global_variables_initializer())
+        op = sf.function(o.call)()
+        assert sess.run(op) == 2.0
+
+
+def test_graph_mode_many_functions() -> None:
+    """testGraphModeManyFunctions"""
+    with sf.Graph().as_default(), sf.Session() as sess:
+
+        @sf.function
+        def f(x: Any) -> Any:
+            return x * x
+
+        @sf.function
+        def g(x: Any) -> Any:
+            return f(x) + 1
+
+        assert sess.run(g(sf.constant(2.0))) == 5.0
+
+
+def test_dict() -> None:
+    """testDict"""
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return {"name": x + 1}
+
+    assert _v(f(sf.constant(1.0))["name"]) == 2.0
+
+
+def test_weakref_inputs_rejected() -> None:
+    """testWeakrefInputsRejected"""
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return x
+
+    class Dummy:
+        pass
+
+    o = Dummy()
+    with pytest.raises(TypeError, match="weakref"):
+        f(weakref.ref(o))
+
+
+def test_tensor_conversion_with_defun() -> None:
+    """testTensorConversionWithDefun"""
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return sf.add(x, sf.constant(3))
+
+    assert _v(f(sf.constant(2))) == 5
+
+
+def test_tensor_conversion_call() -> None:
+    """testTensorConversionCall"""
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return sf.add(x, sf.constant(3))
+
+    @sf.function
+    def g(x: Any) -> Any:
+        return f(f(x))
+
+    assert _v(g(sf.constant(2))) == 8
+
+
+def test_call_shape() -> None:
+    """testCallShape: a nested call's result has a known scalar shape."""
+    shapes = []
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return x + 1
+
+    @sf.function
+    def g(x: Any) -> None:
+        shapes.append(f(x).shape)
+
+    g(sf.constant(1.0))
+    assert shapes == [()]
+
+
+def test_nested_defun_with_no_output_and_taped_input() -> None:
+    """testNestedDefunWithNoOutputAndTapedInput"""
+    three = sf.Variable(3.0, name="v")
+
+    @sf.function
+    def f(x: Any) -> None:
+        sf.add(x, three)
+
+    @sf.function
+    def g(x: Any) -> None:
+        y = sf.add(x, three)
+        f(y)
+
+    g(three)
+
+
+def test_gather_resource_with_defun() -> None:
+    """testGatherResourceWithDefun"""
+    v = sf.Variable([0.0, 1.0, 2.0])
+
+    def sum_gather() -> Any:
+        return sf.reduce_sum(sf.gather(v, [1, 2]))
+
+    assert _v(sum_gather()) == _v(sf.function(sum_gather)())
+
+
+def test_reduce_tracing_with_nested_tf_function() -> None:
+    """testReduceTracingWithNestedTFFunction (without reduce_retracing, which is absent)."""
+    v = sf.Variable([1.0, 2.0])
+
+    @sf.function
+    def inner_test_fn(x: Any) -> Any:
+        x.assign_add([2.0, 2.0])
+        return x
+
+    @sf.function
+    def test_fn(x: Any) -> Any:
+        x.assign_add([1.0, 1.0])
+        return inner_test_fn(x)
+
+    for want in ([4.0, 5.0], [7.0, 8.0]):
+        with sf.GradientTape() as tape:
+            y = test_fn(v)
+        grad = tape.gradient(y, v)
+        np.testing.assert_array_equal(y, want)
+        np.testing.assert_array_equal(grad, [1.0, 1.0])
+
+
+def test_implements_attribute_works_with_gradient_tape() -> None:
+    """testImplementsAttributeWorksWithGradientTape (without experimental_implements)."""
+    add = sf.function(lambda x, y: x + y**2)
+    x = sf.Variable(3.0)
+    y = sf.Variable(2.0)
+    with sf.GradientTape() as tape:
+        g = add(x, y)
+    dg_dy, dg_dx = tape.gradient(g, [y, x])
+    assert dg_dy.numpy() == 4.0
+    assert dg_dx.numpy() == 1.0
+
+
+def test_trace_count_threads() -> None:
+    """testGetConcreteFunctionThreadSafetyWithArgs: 100 arguments, two threads."""
+
+    @sf.function
+    def add_100(*args: Any) -> Any:
+        total = args[0]
+        for a in args[1:]:
+            total = total + a
+        return total
+
+    args = (sf.constant(1.0),) * 100
+    barrier = threading.Barrier(2)
+
+    def get(_: Any) -> Any:
+        barrier.wait()
+        return add_100.get_concrete_function(*args)
+
+    with ThreadPoolExecutor(2) as pool:
+        f1, _ = list(pool.map(get, range(2)))
+    assert _v(f1(*args)) == 100.0
+
+
+def test_concrete_function_flat_call_edges() -> None:
+    """The flat call (positional, then by input name) is tried only when the structured
+    call does not bind, and every value must fit its input; otherwise the structured
+    error is raised."""
+
+    @sf.function
+    def f(pair: Any, scale: float = 2.0) -> Any:
+        return (pair[0] + pair[1]) * scale
+
+    spec = sf.TensorSpec((None,), sf.float32)
+    cf = f.get_concrete_function((spec, spec))
+    one = sf.constant([1.0])
+    assert _v(cf((one, one))).tolist() == [4.0]  # structured
+    assert _v(cf(one, one)).tolist() == [4.0]  # flat, by position
+    assert _v(cf(pair_0=one, pair_1=one)).tolist() == [4.0]  # flat, by input name
+    assert _v(cf(np.ones(1, np.float32), pair_1=sf.Variable([1.0]))).tolist() == [4.0]
+    with pytest.raises(TypeError, match="traced for arguments structured as"):
+        cf(one, sf.constant([1]))  # int32 does not fit a float32 input
+    with pytest.raises(TypeError, match="traced for arguments structured as"):
+        cf(pair_0=one, bogus=one)
+    with pytest.raises(TypeError, match="traced for arguments structured as"):
+        cf(one, 1.0)  # a Python value is never a flat input
+    with pytest.raises(TypeError, match="traced for arguments structured as"):
+        cf(one, one, one)
