@@ -23,6 +23,8 @@ from ._call_keys import (
     _describe_key,
     _leaf_spec,
     _shape_free,
+    cast_call,
+    flat_call_arguments,
 )
 from ._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from ._copying import refuse_copying
@@ -189,7 +191,7 @@ class ConcreteFunction:
             try:
                 flat, bound, bound_kw = binder(args, kwargs)
             except TypeError as err:
-                flat = self._flat_arguments(args, kwargs)
+                flat = flat_call_arguments(self.graph, args, kwargs)
                 if flat is not None:
                     return self._call_flat(flat)
                 msg = (
@@ -202,7 +204,11 @@ class ConcreteFunction:
         leaves: list[Any] = []
         key = _arg_structure(bound, bound_kw, leaves)
         if _shape_free(key) != _shape_free(self._arg_key):
-            flat = self._flat_arguments(args, kwargs)
+            cast = cast_call(self._binder, self._arg_key, args, kwargs)
+            if cast is not None:
+                key, leaves = cast
+        if _shape_free(key) != _shape_free(self._arg_key):
+            flat = flat_call_arguments(self.graph, args, kwargs)
             if flat is not None:
                 return self._call_flat(flat)
             msg = (
@@ -220,35 +226,6 @@ class ConcreteFunction:
                 )
                 raise ValueError(msg)
         return self._call_flat(leaves)
-
-    def _flat_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any] | None:
-        """The call's tensors in input order if it is a flat call, else None.
-
-        As in TensorFlow, a concrete function also takes its tensor inputs flat: by
-        position, then by keyword named after the input (a TensorSpec's name, or the
-        argument's name with the leaf's index, as ``mats_0``). Tried only when the call
-        does not bind as the traced function's arguments. Every value must fit its input.
-        """
-        from ._variables import Variable  # here: only this rare path needs it
-
-        graph = self.graph
-        captured = {id(ph) for _, ph in graph.captures}  # a snapshot, taken under its lock
-        inputs = [ph for ph in list(graph.inputs) if id(ph) not in captured]
-        if len(args) + len(kwargs) != len(inputs) or len(args) > len(inputs):
-            return None
-        values = list(args)
-        for ph in inputs[len(args) :]:
-            name = ph.op.name
-            if name not in kwargs:
-                return None
-            values.append(kwargs[name])
-        for value, ph in zip(values, inputs, strict=True):
-            if not isinstance(value, (EagerTensor, Tensor, Variable, np.ndarray, np.generic)):
-                return None
-            dtype, shape = _leaf_spec(value)
-            if not TensorSpec(ph.shape, ph.dtype).is_compatible_with(dtype, shape):
-                return None
-        return values
 
     def _call_flat(self, leaves: Sequence[Any]) -> Any:
         frame = state_get(_roots[0])
