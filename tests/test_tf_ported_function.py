@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import functools
 import threading
+import warnings
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -1956,3 +1957,484 @@ def test_read_in_func_write_outside() -> None:
             return v_plus_one
 
         assert _v(get_v_plus_one()) == 2.0
+
+
+def test_function_multiple_variable_initializer() -> None:
+    """testFunctionMultipleVariableInitializer"""
+    state: list[Any] = []
+
+    @sf.function
+    def fn(x: Any) -> Any:
+        if not state:
+            state.append(sf.Variable(lambda: 2.0))
+            state.append(sf.Variable(lambda: 5.0))
+        return state[0] * x, state[1] * x
+
+    assert [float(_v(t)) for t in fn(sf.constant(1.0))] == [2.0, 5.0]
+
+
+def test_method_not_allow_dynamic_variable() -> None:
+    """testMethodNotAllowDynamicVariable: a later trace that creates a variable raises.
+
+    TensorFlow traces twice on the first call (trace_count 2, then 3); scopeflow once.
+    """
+
+    class Foo:
+        def __init__(self) -> None:
+            self._flag_keyed_vars: dict[bool, Any] = {}
+            self.trace_count = 0
+
+        def __call__(self, var_creation_flag: bool) -> Any:
+            self.compute(var_creation_flag)
+            return self._flag_keyed_vars[var_creation_flag]
+
+        @sf.function
+        def compute(self, var_creation_flag: bool) -> None:
+            self.trace_count += 1
+            if var_creation_flag not in self._flag_keyed_vars:
+                value = 1.0 if var_creation_flag else 2.0
+                self._flag_keyed_vars[var_creation_flag] = sf.Variable(value)
+
+    foo = Foo()
+    assert _v(foo(True)) == 1.0
+    assert foo.trace_count == 1
+    assert _v(foo(True)) == 1.0
+    assert foo.trace_count == 1
+    with pytest.raises(ValueError, match="first"):
+        foo(False)
+    assert foo.trace_count == 2
+
+
+def test_complicated_partial_with_defaults() -> None:
+    """test_complicated_partial_with_defaults"""
+    seen = []
+
+    def identity(*args: Any) -> Any:
+        return args
+
+    def dynamic_unroll(
+        core_fn: Any,
+        input_sequence: Any,
+        initial_state: Any,
+        sequence_length: Any = None,
+        parallel_iterations: Any = 1,
+        swap_memory: Any = False,
+    ) -> Any:
+        del core_fn
+        seen.append((sequence_length, parallel_iterations, swap_memory))
+        return input_sequence, initial_state
+
+    func = sf.function(functools.partial(dynamic_unroll, identity, swap_memory=True))
+    func(sf.random.uniform([1, 1, 1]), sf.random.uniform([1, 1]))
+    assert seen == [(None, 1, True)]
+
+
+def test_input_signature_missing_tensor_specs_function() -> None:
+    """testInputSignatureMissingTensorSpecsFunction (and ...Lambda, ...Method): a required
+    parameter the input_signature does not cover is an error; a defaulted one is not."""
+    dec = sf.function(input_signature=(sf.TensorSpec([], sf.int32),))
+
+    def f1(arg1: Any, arg2: Any, arg3: Any) -> None:
+        pass
+
+    def f5(arg1: Any, arg2: Any, arg3: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def f6(arg1: Any, arg4: Any = 4, **kwargs: Any) -> Any:
+        return arg1 + arg4
+
+    for f in (f1, f5, lambda ar1, arg2, arg3: None):
+        with pytest.raises(TypeError):
+            dec(f)(1, 2, 3)
+    assert dec(f6)(1).numpy() == 5
+    assert dec(lambda arg1, arg4=4, **kwargs: arg1 + arg4)(1).numpy() == 5
+
+
+def test_input_signature_partial_func_missing_tensor_specs() -> None:
+    """testInputSignaturePartialFuncMissingTensorSpecs (function case)"""
+
+    def f(arg1: Any, arg2: Any, arg3: Any, arg4: Any = 4) -> Any:
+        return arg1 + arg2 + arg3 + arg4
+
+    dec = sf.function(input_signature=(sf.TensorSpec([], sf.int32),))
+    with pytest.raises(TypeError):
+        dec(functools.partial(f, 1))(2, 3)
+    with pytest.raises(TypeError):
+        dec(functools.partial(f, arg4=5))(1, 2, 3)
+    assert _v(dec(functools.partial(f, 1, 2, arg4=5))(3)) == 11
+
+
+def test_error_message_when_graph_tensor_is_passed_to_eager_out_of_scope() -> None:
+    """testSymbolicTensorIllegalCaptureCallTimeError: a tensor leaked from one trace and
+    used in another is out of scope."""
+    leaked: list[Any] = []
+
+    @sf.function
+    def f1(a: Any) -> Any:
+        leaked.append(a)
+        return a
+
+    @sf.function
+    def f2(b: Any) -> Any:
+        return b + leaked[0]
+
+    f1(sf.constant(1))
+    # Difference: TensorFlow raises TypeError ("out of scope"); scopeflow raises
+    # sf.errors.TracingError (a RuntimeError) saying the tensor escaped f1's trace.
+    with pytest.raises(sf.errors.TracingError, match="escaped"):
+        f2(sf.constant(2))
+
+
+def test_non_unique_names_get_concrete_function() -> None:
+    """testNonUniqueNamesGetConcreteFunction: flat inputs named x, x_1, x_2 in TF.
+
+    Difference: scopeflow names a nested argument's placeholders after the argument and
+    the leaf's index (x_0, x_1, x_2), so the flat keywords differ; the flat positional
+    call is the same.
+    """
+
+    @sf.function
+    def non_unique_arg_names(x: Any, **kwargs: Any) -> Any:
+        a, b, c = x
+        return a + b + c + kwargs["d"]
+
+    spec = sf.TensorSpec(None, sf.float32)
+    concrete = non_unique_arg_names.get_concrete_function((spec, spec, spec), d=spec)
+    one, two, three, four = (sf.constant(v) for v in (1.0, 2.0, 3.0, 4.0))
+    np.testing.assert_allclose(concrete(x_0=one, x_1=two, x_2=three, d=four), 10.0)
+    np.testing.assert_allclose(concrete(one, two, three, four), 10.0)
+
+
+def test_variable_update() -> None:
+    """testVariableUpdate
+
+    Difference (not fixed): TensorFlow keys a variable argument by dtype and shape, so v2
+    reuses v1's trace; scopeflow keys a variable argument by identity (the trace captures
+    that variable), so every new variable traces again.
+    """
+    v1 = sf.Variable(1.0)
+    v2 = sf.Variable(2.0)
+    v3 = sf.Variable(4, dtype=sf.int32)
+    trace_count = [0]
+
+    @sf.function
+    def double_variable(x: Any) -> None:
+        trace_count[0] += 1
+        x.assign_add(x.read_value())
+
+    assert trace_count[0] == 0
+    double_variable(v1)
+    assert trace_count[0] == 1
+    assert _v(v1) == 2.0
+    double_variable(v2)
+    assert trace_count[0] == 2  # TensorFlow: 1
+    assert _v(v2) == 4.0
+    double_variable(v3)
+    assert trace_count[0] == 3  # TensorFlow: 2
+    assert _v(v3) == 8
+
+
+def test_cache_within_save_context() -> None:
+    """testCacheWithinSaveContext (first part: equal arguments reuse the trace)."""
+
+    @sf.function
+    def func(x: Any) -> Any:
+        return 2 * x
+
+    assert func.get_concrete_function(sf.constant(2.0)) is func.get_concrete_function(
+        sf.constant(2.0)
+    )
+
+
+def test_lift_placeholder_initialized_variable() -> None:
+    """testLiftPlaceholderInitializedVariable (not ported: a placeholder initial value is
+    refused inside a function; see test_variable_initializer_not_constant)."""
+    with sf.Graph().as_default():
+        var_list: list[Any] = []
+
+        @sf.function
+        def use_variable() -> Any:
+            if not var_list:
+                var_list.append(sf.Variable(sf.placeholder(shape=[], dtype=sf.float32)))
+            return var_list[0] + 1.0
+
+        with pytest.raises(ValueError):
+            use_variable()
+
+
+def test_get_concrete_function_graph_lifetime() -> None:
+    """testGetConcreteFunctionGraphLifetime"""
+
+    @sf.function
+    def func() -> None:
+        pass
+
+    graph = func.get_concrete_function().graph
+    del func
+    assert graph.captures == []
+
+
+def test_frequent_retracing_warning() -> None:
+    """test_frequent_retracing_warning: the fifth trace of a function warns once.
+
+    Documented difference: a Python warning (sf.RetracingWarning) instead of a log.
+    """
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return x
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(1, 5):
+            f(i)
+        assert caught == []
+        f(5)
+    assert [w.category for w in caught] == [sf.RetracingWarning]
+
+
+def test_frequent_retracing_warning_method() -> None:
+    """test_frequent_retracing_warning_method"""
+
+    class Foo:
+        @sf.function
+        def f(self, x: Any) -> Any:
+            return x
+
+    foo = Foo()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(1, 6):
+            foo.f(i)
+    assert [w.category for w in caught] == [sf.RetracingWarning]
+
+
+def test_frequent_retracing_warning_two_independent_functions() -> None:
+    """test_frequent_retracing_warning_two_independent_tf_functions"""
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return x
+
+    @sf.function
+    def g(x: Any) -> Any:
+        return x
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(1, 5):
+            f(i)
+        for i in range(1, 6):
+            g(i)
+    assert [w.category for w in caught] == [sf.RetracingWarning]
+
+
+def test_frequent_retracing_warning_nested() -> None:
+    """test_frequent_retracing_warning_nested"""
+
+    @sf.function
+    def inner(x: Any) -> Any:
+        return x + 1
+
+    @sf.function
+    def outer1(x: Any) -> Any:
+        return inner(x) * 2
+
+    @sf.function
+    def outer2(x: Any) -> Any:
+        return inner(x) * 3
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(1, 5):
+            inner(i)
+        for i in range(5, 9):
+            outer1(i)
+        for i in range(9, 13):
+            outer2(i)
+        assert caught == []
+        outer2(13)
+    assert [w.category for w in caught] == [sf.RetracingWarning]
+
+
+def test_experimental_get_tracing_count_function() -> None:
+    """test_experimental_get_tracing_count_function (``trace_count`` here)."""
+
+    @sf.function
+    def double(a: Any) -> Any:
+        return a + a
+
+    double(sf.constant(1))
+    double(sf.constant(2))
+    assert double.trace_count == 1
+    double(sf.constant(1.5))
+    assert double.trace_count == 2
+
+
+def test_experimental_get_tracing_count_method() -> None:
+    """test_experimental_get_tracing_count_method: counted per instance."""
+
+    class TestClass:
+        @sf.function
+        def test_double(self, a: Any) -> Any:
+            return a + a
+
+    obj1 = TestClass()
+    obj1.test_double(sf.constant(1))
+    obj1.test_double(sf.constant(2))
+    obj1.test_double(sf.constant(1.1))
+    assert obj1.test_double.trace_count == 2
+    obj2 = TestClass()
+    obj2.test_double(sf.constant(1))
+    obj2.test_double(sf.constant(1.1))
+    obj2.test_double(sf.constant(1, sf.int64))
+    assert obj2.test_double.trace_count == 3
+    assert obj1.test_double.trace_count == 2
+
+
+def test_tensor_shape_casted_to_specific() -> None:
+    """test_tensor_shape_casted_to_specific: an unknown shape passed to a specific spec."""
+    shapes = []
+
+    @sf.function(input_signature=[sf.TensorSpec([1])])
+    def specific(x: Any) -> Any:
+        shapes.append(x.shape)
+        return x
+
+    @sf.function(input_signature=[sf.TensorSpec(None)])
+    def general(x: Any) -> Any:
+        return specific(x)
+
+    assert general(sf.constant([1.0])).numpy() == 1.0
+    assert shapes == [(1,)]
+
+
+def test_recursive_tf_function() -> None:
+    """test_recursive_tf_function: recursion on Python values.
+
+    Deliberate difference (tests/test_function.py): TensorFlow traces each depth as a new
+    trace; scopeflow refuses a function that calls itself while being traced (a new trace
+    of a function whose trace is unfinished could wait on it for variables). Recursion
+    through plain Python functions inside one trace works (the tests below).
+    """
+
+    @sf.function
+    def recursive_fn(n: int) -> Any:
+        if n > 0:
+            return recursive_fn(n - 1)
+        return 1
+
+    with pytest.raises(RuntimeError, match="called itself while being traced"):
+        recursive_fn(5)
+
+
+def test_recursive_tf_function_with_gradients() -> None:
+    """test_recursive_tf_function_with_gradients (refused: see the test above)"""
+
+    @sf.function
+    def recursive_fn(n: int, x: Any) -> Any:
+        if n > 0:
+            return n * recursive_fn(n - 1, x)
+        return x
+
+    x = sf.Variable(1.0)
+    with sf.GradientTape(), pytest.raises(RuntimeError, match="called itself"):
+        recursive_fn(5, x)
+
+
+def test_recursive_python_function_with_gradients() -> None:
+    """test_recursive_python_function_with_gradients"""
+
+    def recursive_py_fn(n: int, x: Any) -> Any:
+        if n > 0:
+            return n * recursive_py_fn(n - 1, x)
+        return x
+
+    @sf.function
+    def recursive_fn(n: int, x: Any) -> Any:
+        return recursive_py_fn(n, x)
+
+    x = sf.Variable(1.0)
+    with sf.GradientTape() as tape:
+        g = recursive_fn(5, x)
+    assert tape.gradient(g, x).numpy() == 120
+
+
+def test_recursive_tf_function_call_each_other_with_gradients() -> None:
+    """test_recursive_tf_function_call_each_other (and ..._with_gradients): refused as
+    recursion (see test_recursive_tf_function)."""
+
+    @sf.function
+    def recursive_fn1(n: int, x: Any) -> Any:
+        if n <= 1:
+            return x
+        return n * recursive_fn2(n - 1, x)
+
+    @sf.function
+    def recursive_fn2(n: int, x: Any) -> Any:
+        if n <= 1:
+            return 2 * x
+        return n * recursive_fn1(n - 1, x)
+
+    x = sf.Variable(1.0)
+    with pytest.raises(RuntimeError, match="called itself"):
+        recursive_fn1(5, x)
+    with pytest.raises(RuntimeError, match="called itself"):
+        recursive_fn2(5, x)
+
+
+def test_recursive_tf_function_with_cond() -> None:
+    """test_recursive_tf_function_with_cond: unbounded recursion on a tensor fails.
+
+    TensorFlow raises RecursionError; scopeflow detects the function tracing itself.
+    """
+
+    @sf.function
+    def recursive_fn(n: Any) -> Any:
+        return sf.cond(n > 0, lambda: recursive_fn(n - 1), lambda: sf.constant(1))
+
+    with pytest.raises((RecursionError, RuntimeError)):
+        recursive_fn(sf.constant(5))
+
+
+def test_nested_call_watched_variables() -> None:
+    """testNestedCallWatchedVariables: variables read in nested calls are watched."""
+    v = sf.Variable(4.0)
+
+    @sf.function
+    def f() -> Any:
+        return v**2.0
+
+    @sf.function
+    def g() -> Any:
+        return f()
+
+    @sf.function
+    def h() -> Any:
+        return g()
+
+    for fn in (f, g, h):
+        with sf.GradientTape() as tape:
+            fn()
+        watched = tape.watched_variables()
+        assert len(watched) == 1
+        assert watched[0] is v
+
+
+def test_retracing_warning_counts_eager_calls_only() -> None:
+    """Calls made while building a graph (a plain graph here) do not count towards the
+    retracing warning; eager calls still do."""
+
+    @sf.function
+    def f(x: Any) -> Any:
+        return x
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with sf.Graph().as_default():
+            for i in range(8):
+                f(i)
+        assert caught == []
+        for i in range(5):
+            f(i)
+    assert [w.category for w in caught] == [sf.RetracingWarning]

@@ -343,7 +343,10 @@ class Function:
             # Remember where traces keyed on these objects go, to evict them when one dies.
             graph = None if frame[EAGER] else frame[GRAPH] or get_default_graph()
             self._keys.note(key[3], graph)
-        if not for_concrete:
+        if not for_concrete and frame[EAGER]:
+            # As in TensorFlow, only eager calls count towards the retracing warning: a
+            # call while building a graph (another function's trace) traces as often as
+            # that graph is built, which the caller's own count already covers.
             number = next(self._retraces.calls)
             if hit is None:
                 self._retrace_check(number, cache, key)
