@@ -226,6 +226,39 @@ def test_shared_values_are_read_only_for_good() -> None:
         assert s.run(a, {x: 1.0}) == 8.0
 
 
+def test_no_array_behind_a_shared_value_can_be_made_writeable() -> None:
+    """Not even the array a shared value is a view of (``.base``): writing that would
+    change every ``x + 7.0`` after it, in every graph and eagerly."""
+    g = sf.Graph()
+    with g.as_default():
+        x = sf.placeholder(sf.float32, (), name="x")
+        a = x + 7.0
+    v = a.op.inputs[1].op.get_attr("value")
+    from scopeflow._tensor import shared_scalar
+
+    for dtype in (np.float16, np.float32, np.float64, np.int8, np.uint8, np.int64):
+        w = shared_scalar(-3 if dtype != np.uint8 else 3, np.dtype(dtype))
+        assert w is not None
+        assert (w.dtype, w.shape, abs(w)) == (dtype, (), 3)
+        assert (w.flags.aligned, w.flags.c_contiguous) == (True, True)
+        chain = [w]
+        while isinstance(chain[-1].base, np.ndarray):
+            chain.append(chain[-1].base)
+        for arr in chain:
+            with pytest.raises(ValueError, match="WRITEABLE"):
+                arr.flags.writeable = True
+    chain = [v]
+    while isinstance(chain[-1].base, np.ndarray):
+        chain.append(chain[-1].base)
+    for arr in chain:
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            arr.flags.writeable = True
+    assert v == 7.0
+    assert (sf.constant(1.0) + 7.0).numpy() == 8.0
+    with sf.Session(g) as s:
+        assert s.run(a, {x: 1.0}) == 8.0
+
+
 def test_a_scalar_of_a_subclass_never_takes_the_place_of_the_memo() -> None:
     g = sf.Graph()
     with g.as_default():
@@ -400,3 +433,67 @@ def test_the_eager_memo_under_a_tape() -> None:
     assert [g.tolist() for g in grads] == [[3.0] * 2, [3.0] * 2, [3.0] * 2, [-0.0] * 2,
                                            [1.0] * 2, [-1.0] * 2]  # fmt: skip
     assert np.signbit(grads[3]).all()
+
+
+_REENTRANT = """
+import gc, sys, scopeflow as sf
+g = sf.Graph()
+with g.as_default():
+    x = sf.placeholder(sf.float32, (), name="x")
+    outs = [x + float(i) if i % 2 else sf.add(x, x) for i in range(1, 60)]
+mode = sys.argv[1]
+pending = list(outs)
+def being_made() -> object:
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_code.co_name == "_materialize_locked":
+            return f.f_locals["t"]
+        f = f.f_back
+    return None
+def callback(phase, info):
+    # Code run by a collection (a gc callback here; a finalizer alike) while an op is
+    # being made real asks for ops: others, or the very one.
+    if phase == "start" and pending:
+        t = being_made()
+        if t is not None:
+            if mode == "other":
+                t = pending.pop()
+            else:
+                pending.pop()
+            t.op.inputs
+gc.callbacks.append(callback)
+gc.set_threshold(1)
+try:
+    for t in outs[:30]:
+        t.op.inputs
+    assert len(pending) < 50, "no collection while an op was made real"
+finally:
+    gc.callbacks.remove(callback)
+    gc.set_threshold(700)
+ops = g.get_operations()
+ok = all(g._op_at(i) is op and g.get_operation_by_name(op.name) is op for i, op in enumerate(ops))
+ok = ok and all(t.op in ops and all(i.op in ops for i in t.op.inputs) for t in outs)
+ok = ok and all(op.outputs[0].op is op for op in ops)
+print(ok, len(ops), len({op.name for op in ops}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["other", "same"])
+def test_code_run_by_a_collection_during_materialisation_may_ask_for_ops(mode: str) -> None:
+    """A collection triggered while an op is made real runs gc callbacks and finalizers;
+    if they ask for an op (another one, or the very one being made), that neither hangs
+    on the materialisation lock nor makes a second Operation for one op."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    out = subprocess.run(
+        [sys.executable, "-c", _REENTRANT, mode],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PYTHONPATH": src, "PATH": ""},
+        check=True,
+    )
+    assert out.stdout.split() == ["True", "90", "90"]

@@ -100,3 +100,53 @@ def test_lazy_submodules_load_once_from_many_threads() -> None:
         "'save' in dir(stand_in), stand_in.__all__ == real.__all__)\n"
     )
     assert _run(code).splitlines() == ["8 1 True True", "True True True"]
+
+
+def test_a_patch_through_the_stand_in_reaches_the_real_module() -> None:
+    """``mock.patch.object(sf.saved_model, "load")`` before the first use: the patch is
+    what every caller sees (the first attribute read imports the real module, which then
+    takes the stand-in's place on the package), and the exit restores the function."""
+    code = (
+        "from unittest import mock\n"
+        "import scopeflow as sf\n"
+        "stand_in = sf.saved_model\n"
+        "with mock.patch.object(sf.saved_model, 'load', return_value=42) as m:\n"
+        "    print(sf.saved_model.load('x'), stand_in.load('y'), m.call_count)\n"
+        "import scopeflow.saved_model as real\n"
+        "print(real.load.__name__, stand_in.load is real.load, sf.saved_model is real)\n"
+    )
+    assert _run(code).splitlines() == ["42 42 2", "load True True"]
+
+
+def test_writes_through_a_held_stand_in_reach_the_real_module() -> None:
+    code = (
+        "import scopeflow as sf\n"
+        "from scopeflow import train\n"  # the stand-in, held before the first use
+        "train.MARK = 1\n"
+        "import scopeflow.train as real\n"
+        "print(real.MARK, sf.train.MARK, train.MARK)\n"
+        "del train.MARK\n"
+        "print(hasattr(real, 'MARK'), hasattr(train, 'MARK'))\n"
+    )
+    assert _run(code).splitlines() == ["1 1 1", "False False"]
+
+
+def test_the_stand_in_has_the_real_docstring_and_spec() -> None:
+    code = (
+        "import scopeflow as sf\n"
+        "doc, spec, name = sf.train.__doc__, sf.train.__spec__, sf.train.__name__\n"
+        "import scopeflow.train as real\n"
+        "print(doc == real.__doc__, spec is real.__spec__, name == real.__name__)\n"
+        "print(sf.saved_model.__loader__ is not None, sf.saved_model.__package__)\n"
+    )
+    assert _run(code).splitlines() == ["True True True", "True scopeflow"]
+
+
+def test_reloading_the_package_keeps_imported_submodules() -> None:
+    code = (
+        "import importlib, sys, scopeflow as sf\n"
+        "sf.train.Checkpoint\n"
+        "importlib.reload(sf)\n"
+        "print(sf.train is sys.modules['scopeflow.train'], type(sf.saved_model).__name__)\n"
+    )
+    assert _run(code).splitlines() == ["True LazySubmodule"]

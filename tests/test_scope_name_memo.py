@@ -184,3 +184,56 @@ def test_threads_asking_for_one_name_get_unique_names() -> None:
         t.join()
     assert errors == []
     assert sorted(names) == sorted(["layer/"] + [f"layer_{i}/" for i in range(1, 1200)])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_const_names_built_with_their_op_follow_the_rule_too(seed: int) -> None:
+    """``x + 1.0`` names its Const and its op under one hold of the lock (the Const memo,
+    _const_op): with name scopes called 'Const' or 'Add' (the scope memo may hold such a
+    key), explicit and verbatim 'Const_N' names and peeks in between, every name is the
+    rule's."""
+    rng = random.Random(seed)
+    ref = Reference()
+    g = sf.Graph()
+    with g.as_default():
+        c = sf.placeholder(np.float32, (), name="c")
+    ref.unique("c")
+    for _ in range(300):
+        outer = rng.choice(["", "", "a/", "Const/", "a/Const/"])
+        with g.as_default(), sf.name_scope(outer or None):
+            roll = rng.random()
+            if roll < 0.3:
+                name = rng.choice(["a", "Const", "const", "Const", "Add", "Const_2", "Mul"])
+                with sf.name_scope(name) as scope:
+                    assert scope == ref.unique(outer + name) + "/", seed
+                    if rng.random() < 0.5:
+                        t = c + 1.0
+                        want = (ref.unique(scope + "Const"), ref.unique(scope + "Add"))
+                        assert (t.op.inputs[1].op.name, t.op.name) == want, seed
+            elif roll < 0.55:
+                if rng.random() < 0.6:
+                    t = 3.0 * c
+                    want = (ref.unique(outer + "Const"), ref.unique(outer + "Mul"))
+                    assert (t.op.inputs[0].op.name, t.op.name) == want, seed
+                else:
+                    got = sf.constant(1.0).op.name
+                    assert got == ref.unique(outer + "Const"), seed
+            elif roll < 0.7:
+                name = rng.choice(["Const_3", "const_5", "Add_1", "Const", "a_3"])
+                got = sf.identity(c, name=name).op.name
+                assert got == ref.unique(outer + name), seed
+            elif roll < 0.85:
+                name = outer + rng.choice(["Const_7", "const_9", "Add_4", "Const_1_1"])
+                taken = {op.name for op in g.get_operations()}
+                if name in taken:
+                    with pytest.raises(ValueError, match="already exists"):
+                        sf.identity(c, name=f"{name}/")
+                else:
+                    assert sf.identity(c, name=f"{name}/").op.name == name
+                    ref.verbatim(name.lower())
+            else:
+                name = rng.choice(["a", "Const", "Add"])
+                peek = g.unique_name(name, mark_as_used=False)
+                assert peek == ref.unique(outer + name, False), seed
+    names = [op.name for op in g.get_operations()]  # a verbatim name may differ in case only
+    assert len(set(names)) == len(names)

@@ -369,3 +369,50 @@ def test_one_scope_object_entered_by_many_threads_at_once_keeps_every_entry(
         for t in threads:
             t.join()
     assert errors == []
+
+
+_COLLECTION_ENTERS = """
+import gc, sys, scopeflow as sf
+from scopeflow._context import _MORE_LOCK as lock
+scope = sf.name_scope("s")  # one object, entered three times at once (_push_more)
+others = [sf.name_scope("o"), sf.device("/cpu:0")]
+def held():
+    owned = getattr(lock, "_is_owned", None)  # an RLock's; a Lock has locked()
+    return owned() if owned is not None else lock.locked()
+def callback(phase, info):
+    # Code run by a collection (a gc callback here; a finalizer alike) that enters scope
+    # objects twice at once, while a second entry of another object is being recorded.
+    if phase == "start" and held():
+        for other in others:
+            with other, other:
+                pass
+gc.callbacks.append(callback)
+gc.set_threshold(1)
+try:
+    for _ in range(200):
+        with scope, scope, scope:
+            pass
+finally:
+    gc.callbacks.remove(callback)
+    gc.set_threshold(700)
+print(sf.get_name_scope() == "", getattr(scope, "_more", {}) == {})
+"""
+
+
+def test_code_run_by_a_collection_may_enter_scopes_while_an_entry_is_recorded() -> None:
+    """Recording a second simultaneous entry holds a process-wide lock: a collection
+    that runs code entering some scope object twice must not hang on it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    out = subprocess.run(
+        [sys.executable, "-c", _COLLECTION_ENTERS],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PYTHONPATH": src, "PATH": ""},
+        check=True,
+    )
+    assert out.stdout.split() == ["True", "True"]

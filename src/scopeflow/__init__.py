@@ -54,7 +54,7 @@ from ._init_scope import (
     init_scope as init_scope,
     inside_function as inside_function,
 )
-from ._lazy_module import LazySubmodule as _LazySubmodule
+from ._lazy_module import lazy_submodule as _lazy_submodule
 from ._module import Module as Module
 from ._ops import (
     abs as abs,
@@ -163,10 +163,8 @@ if _TYPE_CHECKING:
 else:
     # Imported on first use (see _lazy_module): model state needs json, hashlib, tempfile
     # and safetensors, which ``import scopeflow`` and eager code do not.
-    saved_model = _LazySubmodule(
-        f"{__name__}.saved_model", "Exported models (loaded on first use)."
-    )
-    train = _LazySubmodule(f"{__name__}.train", "Checkpoints (loaded on first use).")
+    saved_model = _lazy_submodule(f"{__name__}.saved_model")
+    train = _lazy_submodule(f"{__name__}.train")
 
 
 __version__ = "0.1.0"

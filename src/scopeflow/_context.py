@@ -233,8 +233,9 @@ def _nesting_error(msg: str) -> ScopeNestingError:
     return ScopeNestingError(with_description(msg))
 
 
-# Guards the dict of a scope object's further simultaneous entries (Scope._push_more).
-_MORE_LOCK: Final = threading.Lock()
+# Guards the making of a scope object's dict of further simultaneous entries
+# (Scope._push_more).
+_MORE_LOCK: Final = threading.RLock()
 
 
 class Scope:
@@ -272,14 +273,22 @@ class Scope:
 
     def _push_more(self, frame: Frame, token: contextvars.Token[Frame]) -> None:
         """Record a second simultaneous entry (re-entry, or another task)."""
-        # getattr is a call, where another thread may run: without the lock, two threads
-        # making the second and third entries of one scope object could each create the
-        # dict, and one entry would be lost (its exit then raised a nesting error).
-        with _MORE_LOCK:
-            more = getattr(self, "_more", None)
-            if more is None:
-                more = self._more = {}
-            more[id(frame)] = (frame, token)
+        entry = (frame, token)
+        more = getattr(self, "_more", None)
+        if more is None:
+            # getattr is a call, where another thread may run: without the lock, two
+            # threads making the second and third entries of one scope object could each
+            # create the dict, and one entry would be lost (its exit then raised a
+            # nesting error). The dict is made before the lock, and the lock is
+            # reentrant: a collection during getattr may run code (a gc callback, a
+            # finalizer) that enters some scope object twice, in this thread.
+            fresh = {id(frame): entry}
+            with _MORE_LOCK:
+                more = getattr(self, "_more", None)
+                if more is None:
+                    self._more = fresh
+                    return
+        more[id(frame)] = entry  # the dict, once made, stays
 
     def __enter__(self) -> Any:
         """Push this scope's frame; return what ``with ... as x`` binds."""

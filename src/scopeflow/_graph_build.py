@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["OpBuilder"]
 
 _new = object.__new__
-_materialize_lock = threading.Lock()  # see OpBuilder._materialize
+# See OpBuilder._materialize; reentrant for code that a collection runs meanwhile.
+_materialize_lock = threading.RLock()
 # What an op keeps of the scopes it was created in when there was no control dependency,
 # device or control-flow scope (the name scope is in its name): one shared tuple, where
 # the frame's tuple is a reference to an object of the task, far from the op in memory,
@@ -125,35 +126,51 @@ class OpBuilder:
         list keeps the list's length and order, which is all the graph's lock guards.
         """
         with _materialize_lock:
-            return self._materialize_locked(t)
+            op = t._opv
+            if op is None:  # checked again under the lock: one Operation per op, ever
+                op = self._materialize_locked(t)
+            return op
 
     def _materialize_locked(self, t: Tensor) -> Operation:
-        op = t._opv
-        if op is None:  # checked again under the lock: one Operation per op, ever
-            op = _new(Operation)
-            op._type = t._l_type
-            a = t._l_ins
-            if isinstance(a, dict):  # a Const built with the op (see _const_op)
-                a = self._materialize_const(t, a)
-            b = t._l_in2
-            if isinstance(b, dict):  # the same, as the second input
-                b = self._materialize_const(t, b)
-            op._ins = a
-            op._in2 = b
-            op._attrs = t._l_attrs
-            op._control_inputs = ()
-            op._scopes = t._l_scopes
-            op._graph = self  # type: ignore[assignment]  # self is the Graph
-            op._name = t._l_name
-            op._id = t._l_id
-            op._outs = t
-            t._opv = op
-            self._ops[op._id] = op
+        # Everything is built first and made visible at the end, after one more check:
+        # a collection during the allocations may run code (a gc callback, a finalizer)
+        # that asks for this very op, in this thread (the lock is reentrant for that).
+        op = _new(Operation)
+        op._type = t._l_type
+        a = t._l_ins
+        const = None
+        if isinstance(a, dict):  # a Const built with the op (see _const_op)
+            a = const = self._materialize_const(t, a)
+        b = t._l_in2
+        if isinstance(b, dict):  # the same, as the second input
+            b = const = self._materialize_const(t, b)
+        op._ins = a
+        op._in2 = b
+        op._attrs = t._l_attrs
+        op._control_inputs = ()
+        op._scopes = t._l_scopes
+        op._graph = self  # type: ignore[assignment]  # self is the Graph
+        op._name = t._l_name
+        op._id = t._l_id
+        op._outs = t
+        done = t._opv
+        if done is not None:  # made by code that ran meanwhile (see above): it stands
+            return done
+        # No allocation from here on, so no other code runs in this thread. The Const's
+        # place first (see _op_at), then the op's.
+        if const is not None:
+            c: Operation = const._opv  # type: ignore[assignment]  # set by _materialize_const
+            ops = self._ops
+            c._name = ops[c._id]  # type: ignore[assignment]  # its name, a str still
+            ops[c._id] = c
+        t._opv = op
+        self._ops[op._id] = op
         return op
 
     def _materialize_const(self, t: Tensor, attrs: dict[str, Any]) -> Tensor:
         """The output of the ``Const`` op that :meth:`_const_op` built with the op of
-        ``t`` (under the materialize lock): a real Operation, in its place in the list."""
+        ``t`` (under the materialize lock), a real Operation that
+        :meth:`_materialize_locked` names and puts in its place in the list."""
         c = _new(Operation)
         c._type = "Const"
         c._ins = ()
@@ -162,8 +179,7 @@ class OpBuilder:
         c._control_inputs = ()
         c._scopes = t._l_scopes
         c._graph = self  # type: ignore[assignment]  # self is the Graph
-        c._id = i = t._l_id - 1
-        c._name = self._ops[i]  # type: ignore[assignment]  # a str until replaced below
+        c._id = t._l_id - 1
         out = _new(Tensor)
         out._opv = c
         out._graph = self  # type: ignore[assignment]
@@ -171,7 +187,6 @@ class OpBuilder:
         out._dtype = attrs["dtype"]
         out._shape = ()
         c._outs = out
-        self._ops[i] = c
         return out
 
     def _unique_name_locked(self, name: str, mark_as_used: bool) -> str:
