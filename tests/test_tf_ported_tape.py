@@ -1068,3 +1068,68 @@ def test_name_scope() -> None:
     ops = grad_fn.get_concrete_function(sf.constant(1.0)).graph.get_operations()
     sins = [op for op in ops if op.type == "Sin"]
     assert len(sins) == 2
+
+
+def test_tape_reset() -> None:
+    """testTapeReset: records before reset() are forgotten."""
+    with sf.GradientTape() as t:
+        v = sf.Variable(1.0)
+        loss = v * v
+        t.reset()
+        loss += v * v
+    assert _value(t.gradient(loss, v)) == 2.0
+
+
+def test_automatic_watched_variables_with_reset() -> None:
+    """testAutomaticWatchedVariables"""
+    with sf.GradientTape() as t:
+        assert len(t.watched_variables()) == 0
+        v = sf.Variable(1.0)
+        loss = v * v
+        assert t.watched_variables()[0] is v
+        t.reset()
+        assert len(t.watched_variables()) == 0
+        loss += v * v
+        assert len(t.watched_variables()) == 1
+        assert t.watched_variables()[0] is v
+
+
+def test_explicit_watched_variables_with_reset() -> None:
+    """testExplicitWatchedVariables"""
+    with sf.GradientTape() as t:
+        v = sf.Variable(1.0)
+        t.watch(v)
+        assert t.watched_variables()[0] is v
+        t.reset()
+        assert len(t.watched_variables()) == 0
+        t.watch(v)
+        assert t.watched_variables()[0] is v
+
+
+def test_watched_variables_respect_reset() -> None:
+    """testWatchedVariablesRespectReset"""
+    with sf.GradientTape(persistent=False) as tape:
+        x = sf.Variable(1.0)
+        tape.watch(x)
+        assert tape.watched_variables()[0] is x
+        tape.reset()
+        z = sf.Variable(2.0)
+        tape.watch(z)
+        assert len(tape.watched_variables()) == 1
+        assert tape.watched_variables()[0] is z
+    tape.gradient(z, z)
+    assert len(tape.watched_variables()) == 1
+    assert tape.watched_variables()[0] is z
+
+
+def test_reset_lets_a_used_non_persistent_tape_compute_again() -> None:
+    """reset() after gradient(): the tape is as new (records again in its open block)."""
+    x = sf.constant(3.0)
+    with sf.GradientTape() as t:
+        t.watch(x)
+        y = x * x
+        assert _value(t.gradient(y, x)) == 6.0
+        t.reset()
+        t.watch(x)
+        z = x * x * x
+    assert _value(t.gradient(z, x)) == 27.0

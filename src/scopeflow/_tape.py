@@ -114,16 +114,16 @@ def _open_entry(tapes: tuple[Any, ...], tape: GradientTape) -> Any:
     return None
 
 
-@refuse_copying(
-    "a tape holds the operations recorded in its block, and a lock",
-    "Open a new sf.GradientTape(persistent=True) to compute several gradients.",
-)
-@final
 class _WatchError(TypeError, ValueError):
     """What ``watch()`` raises for a value that is not a tensor: a ``TypeError`` (as for
     every bad type here) that ``except ValueError`` also catches, as in TensorFlow."""
 
 
+@refuse_copying(
+    "a tape holds the operations recorded in its block, and a lock",
+    "Open a new sf.GradientTape(persistent=True) to compute several gradients.",
+)
+@final
 class GradientTape(Scope):
     """Record operations to differentiate them.
 
@@ -279,6 +279,20 @@ class GradientTape(Scope):
         """The variables watched so far (explicitly, or read while recording)."""
         with self._lock:
             return tuple(self._watched_vars.values())
+
+    def reset(self) -> None:
+        """Forget everything recorded and watched so far, as a new tape would.
+
+        As TensorFlow's ``GradientTape.reset``: a tape whose block is open keeps recording
+        from here, and a non-persistent tape may compute a gradient again.
+        """
+        with self._lock:
+            self._records = []
+            self._tracked = {}
+            self._watched_vars = {}
+            self._masked = None
+            self._calls = False
+            self._used = False
 
     def stop_recording(self) -> Scope:
         """A scope in which this tape (only) does not record.
