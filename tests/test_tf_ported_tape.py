@@ -1133,3 +1133,174 @@ def test_reset_lets_a_used_non_persistent_tape_compute_again() -> None:
         t.watch(x)
         z = x * x * x
     assert _value(t.gradient(z, x)) == 27.0
+
+
+# -- JacobianTest and BatchJacobianTest ------------------------------------------------------
+
+
+def _jacobian(use_pfor: bool) -> tuple[list[Any], list[Any]]:
+    with sf.GradientTape(persistent=not use_pfor) as g:
+        x = sf.constant([1.0, 2.0])
+        y = sf.constant([3.0, 4.0])
+        g.watch(x)
+        g.watch(y)
+        z = x * x * y
+    jac = g.jacobian(z, [x, y], experimental_use_pfor=use_pfor)
+    xv, yv = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    return jac, [np.diag(2 * xv * yv), np.diag(xv * xv)]
+
+
+@pytest.mark.parametrize("use_pfor", [True, False], ids=["pfor", "while_loop"])
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "defun"])
+def test_jacobian(use_pfor: bool, traced: bool) -> None:
+    """JacobianTest.testPfor, testWhileLoop, testPforDefun, testWhileLoopDefun"""
+    fn = sf.function(lambda: _jacobian(use_pfor)) if traced else (lambda: _jacobian(use_pfor))
+    jac, answer = fn()
+    for j, a in zip(jac, answer, strict=True):
+        np.testing.assert_array_equal(j, a)
+
+
+def test_jacobian_persistent_tape() -> None:
+    """JacobianTest.testPersistentTape"""
+    with sf.GradientTape() as g:
+        x = sf.constant([1.0, 2.0])
+        g.watch(x)
+        y = x * x
+    with pytest.raises(RuntimeError, match="persistent"):
+        g.jacobian(y, x, experimental_use_pfor=False)
+
+
+def test_jacobian_parallel_iterations() -> None:
+    """JacobianTest.test_parallel_iterations"""
+    with sf.GradientTape(persistent=True) as g:
+        x = sf.constant([[1.0, 2], [3, 4]])
+        g.watch(x)
+        y = sf.matmul(x, x)
+    np.testing.assert_allclose(
+        g.jacobian(y, x, parallel_iterations=2), g.jacobian(y, x, parallel_iterations=3)
+    )
+    assert g.jacobian(y, x).shape == (2, 2, 2, 2)
+
+
+def test_nested_jacobian() -> None:
+    """JacobianTest.test_nested_jacobian (graph mode)"""
+    with sf.Graph().as_default(), sf.Session() as sess:
+        x = sf.ones((10, 2))
+        with sf.GradientTape(persistent=False) as g:
+            g.watch(x)
+            with sf.GradientTape(persistent=False) as gg:
+                gg.watch(x)
+                y = sf.reduce_sum(sf.square(x))
+            dy_x = gg.jacobian(y, x)
+        dy_xx = g.batch_jacobian(dy_x, x)
+        np.testing.assert_allclose(sess.run(dy_xx), [[[2.0, 0], [0, 2.0]]] * 10)
+
+
+def test_jacobian_non_persistent_tape_is_used_up() -> None:
+    """A non-persistent tape's jacobian (TF's pfor path) uses the tape up like gradient()."""
+    with sf.GradientTape() as g:
+        x = sf.constant([1.0, 2.0])
+        g.watch(x)
+        y = x * x
+    np.testing.assert_array_equal(g.jacobian(y, x), np.diag([2.0, 4.0]))
+    with pytest.raises(RuntimeError, match="only compute gradients once"):
+        g.gradient(y, x)
+
+
+def test_jacobian_unconnected() -> None:
+    """A source the target does not depend on: None, or zeros with 'zero'."""
+    with sf.GradientTape(persistent=True) as g:
+        x = sf.constant([1.0, 2.0])
+        w = sf.constant([5.0, 6.0, 7.0])
+        g.watch([x, w])
+        y = x * 3.0
+    jx, jw = g.jacobian(y, [x, w])
+    np.testing.assert_array_equal(jx, np.diag([3.0, 3.0]))
+    assert jw is None
+    np.testing.assert_array_equal(g.jacobian(y, w, unconnected_gradients="zero"), np.zeros((2, 3)))
+
+
+def _batch_jacobian(use_pfor: bool) -> tuple[Any, Any]:
+    with sf.GradientTape(persistent=not use_pfor) as g:
+        x = sf.constant([[1.0, 2.0], [3.0, 4.0]])
+        y = sf.constant([[3.0, 4.0], [5.0, 6.0]])
+        g.watch(x)
+        z = x * x * y
+    bj = g.batch_jacobian(z, x, experimental_use_pfor=use_pfor)
+    xv, yv = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[3.0, 4.0], [5.0, 6.0]])
+    return bj, np.stack([np.diag(2 * xv[0] * yv[0]), np.diag(2 * xv[1] * yv[1])])
+
+
+@pytest.mark.parametrize("use_pfor", [True, False], ids=["pfor", "while_loop"])
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "defun"])
+def test_batch_jacobian(use_pfor: bool, traced: bool) -> None:
+    """BatchJacobianTest.testPfor, testWhileLoop, testPforDefun, testWhileLoopDefun"""
+    run = lambda: _batch_jacobian(use_pfor)  # noqa: E731
+    bj, answer = (sf.function(run) if traced else run)()
+    np.testing.assert_array_equal(bj, answer)
+
+
+def test_batch_jacobian_persistent_tape() -> None:
+    """BatchJacobianTest.testPersistentTape"""
+    with sf.GradientTape() as g:
+        x = sf.constant([[1.0, 2.0]])
+        g.watch(x)
+        y = x * x
+    with pytest.raises(RuntimeError, match="persistent"):
+        g.batch_jacobian(y, x, experimental_use_pfor=False)
+
+
+def test_batch_jacobian_bad_shape() -> None:
+    """BatchJacobianTest.testBadShape"""
+    x = sf.random.uniform([2, 3])
+    with sf.GradientTape() as g:
+        y = sf.concat([x, x], axis=0)
+    with pytest.raises(ValueError, match="Need first dimension"):
+        g.batch_jacobian(y, x)
+
+
+def test_batch_jacobian_bad_input_rank() -> None:
+    """BatchJacobianTest.testBadInputRank"""
+    x = sf.random.uniform([2])
+    with sf.GradientTape() as g:
+        y = sf.random.uniform([2, 2])
+    with pytest.raises(ValueError, match="must have rank at least 2"):
+        g.batch_jacobian(y, x)
+
+
+def test_batch_jacobian_bad_output_rank() -> None:
+    """BatchJacobianTest.testBadOutputRank"""
+    x = sf.random.uniform([2, 2])
+    with sf.GradientTape() as g:
+        y = sf.random.uniform([2])
+    with pytest.raises(ValueError, match="must have rank at least 2"):
+        g.batch_jacobian(y, x)
+
+
+def test_batch_jacobian_parallel_iterations() -> None:
+    """BatchJacobianTest.test_parallel_iterations"""
+    with sf.GradientTape(persistent=True) as g:
+        x = sf.constant([[1.0, 2], [3, 4]])
+        g.watch(x)
+        w = sf.constant([[1.0, 2, 3, 4], [5, 6, 7, 8]])
+        y = sf.matmul(x, w)
+    np.testing.assert_allclose(
+        g.batch_jacobian(y, x, parallel_iterations=2),
+        g.batch_jacobian(y, x, parallel_iterations=3),
+    )
+    np.testing.assert_allclose(g.batch_jacobian(y, x)[0], _value(w).T)
+
+
+@pytest.mark.parametrize("use_pfor", [True, False])
+@pytest.mark.parametrize("use_function", [True, False])
+def test_batch_jacobian_degenerate_shape(use_function: bool, use_pfor: bool) -> None:
+    """BatchJacobianTest.test_degenerate_shape"""
+
+    def f(x: Any) -> Any:
+        with sf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y = x**2
+        return tape.batch_jacobian(y, x, experimental_use_pfor=use_pfor)
+
+    fn = sf.function(f) if use_function else f
+    assert _value(sf.shape(fn(sf.zeros([1, 0])))).tolist() == [1, 0, 0]

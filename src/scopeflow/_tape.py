@@ -19,6 +19,7 @@ from typing import Any, Final, final
 
 import numpy as np
 
+from . import _jacobian
 from ._backprop import (
     CALLS,
     READ,
@@ -293,6 +294,10 @@ class GradientTape(Scope):
             self._masked = None
             self._calls = False
             self._used = False
+
+    # TensorFlow's signatures; the loops live in _jacobian (module size).
+    jacobian = _jacobian.jacobian
+    batch_jacobian = _jacobian.batch_jacobian
 
     def stop_recording(self) -> Scope:
         """A scope in which this tape (only) does not record.
