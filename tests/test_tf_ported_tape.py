@@ -8,6 +8,7 @@ not public API; their scenarios are written here with an explicit ``sf.GradientT
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -1304,3 +1305,133 @@ def test_batch_jacobian_degenerate_shape(use_function: bool, use_pfor: bool) -> 
 
     fn = sf.function(f) if use_function else f
     assert _value(sf.shape(fn(sf.zeros([1, 0])))).tolist() == [1, 0, 0]
+
+
+# -- embedding lookups (sf.gather stands for embedding_ops.embedding_lookup) ------------------
+
+
+def test_aggregate_gradients() -> None:
+    """testAggregateGradients: gradients of three gathers (one row twice) are summed."""
+    var_np = np.random.default_rng(0).random((4, 2)).astype(np.float32)
+    var = sf.constant(var_np)
+
+    def fn(x: Any) -> Any:
+        g1 = sf.gather(x, sf.constant(np.array([0, 1])))
+        g2 = sf.gather(x, sf.constant(np.array([2, 3])))
+        g3 = sf.gather(x, sf.constant(np.array([1, 3])))
+        return g1 * g2 * g3
+
+    grad = _grad(fn, var)[0]
+    want = np.zeros((4, 2), np.float32)
+    v = var_np
+    want[[0, 1]] += v[[2, 3]] * v[[1, 3]]
+    want[[2, 3]] += v[[0, 1]] * v[[1, 3]]
+    np.add.at(want, [1, 3], v[[0, 1]] * v[[2, 3]])
+    np.testing.assert_allclose(grad, want, rtol=1e-6)
+
+
+def test_aggregate_gradients_with_tensor() -> None:
+    """testAggregateGradientsWithTensor: a gather's gradient plus a dense one."""
+    var_np = np.random.default_rng(1).random((4, 2)).astype(np.float32)
+    var = sf.constant(var_np)
+
+    def fn(x: Any) -> Any:
+        g1 = sf.gather(x, sf.constant(np.array([0, 1])))
+        g2 = sf.reduce_sum(x * sf.constant(2.0))
+        return g1 * g2
+
+    grad = _grad(fn, var)[0]
+    want = np.zeros((4, 2), np.float32)
+    want[[0, 1]] += var_np.sum() * 2.0
+    want += 2.0 * var_np[[0, 1]].sum()
+    np.testing.assert_allclose(grad, want, rtol=1e-5)
+
+
+def test_implicit_grad_with_resource_variable() -> None:
+    """testImplicitGradWithResourceVariable"""
+    x = sf.Variable(sf.constant(1.0), name="x")
+    with sf.GradientTape() as t:
+        c = sf.add(x.read_value(), sf.constant(2.0))
+        y = sf.add(c, sf.constant(3.0))
+    (var,) = t.watched_variables()
+    assert var is x
+    assert _value(t.gradient(y, var)) == 1.0
+
+
+def test_implicit_grad_over_embedding_lookup() -> None:
+    """testImplicitGradOverEmbeddingLookup: a gathered variable trained by SGD."""
+    batch_size, embedding_size, vocab_size, lrn_rate = 8, 16, 50, 0.1
+    init = np.random.default_rng(2).random((vocab_size, embedding_size)).astype(np.float32)
+    x = sf.ones((batch_size,), sf.int64)
+    embedding = sf.Variable(init, name="embedding")
+    with sf.GradientTape() as t:
+        y = sf.constant(1.0) - sf.gather(embedding, x)
+    grad = t.gradient(y, embedding)
+    want = np.zeros_like(init)
+    want[1] = -batch_size
+    np.testing.assert_allclose(grad, want)
+    sf.optimizers.SGD(lrn_rate).apply_gradients([(grad, embedding)])
+    np.testing.assert_allclose(embedding.read_value(), init - lrn_rate * want, rtol=1e-6)
+
+
+def test_partial() -> None:
+    """testPartial"""
+    part = functools.partial(lambda x, y: x * y, sf.constant(2.0))
+    assert _value(_grad(part, sf.constant(1.0))[0]) == 2.0
+
+
+def test_jacobian_custom_gradient() -> None:
+    """testJacobianCustomGradient: a custom gradient named ``_call`` inside a function,
+    whose grad_fn takes jacobians w.r.t. the variables it reads."""
+
+    class MyCallable:
+        def __init__(self) -> None:
+            self.a = sf.Variable(1.0)
+            self.b = sf.Variable(2.0)
+            self.c = sf.Variable(3.0)
+
+        def __call__(self, x: Any) -> Any:
+            return self.a * x * x + self.b * x + self.c
+
+    @sf.function
+    def call(c: Any, x: Any) -> Any:
+        @sf.custom_gradient
+        def _call() -> Any:
+            y = c(x)
+
+            def grad(dy: Any, variables: Any = None) -> Any:
+                with sf.GradientTape(persistent=True) as g:
+                    g.watch(variables)
+                    y = c(x)
+                grad_vars = [2 * sf.reduce_sum(dy * g.jacobian(y, v)) for v in variables]
+                return (), grad_vars
+
+            return y, grad
+
+        return _call()
+
+    c = MyCallable()
+    x = sf.constant([1.0, 2.0, 3.0])
+    with sf.GradientTape(persistent=True) as g:
+        g.watch([c.a, c.b, c.c])
+        y = call(c, x)
+    assert g.gradient(y, x) is None
+    np.testing.assert_allclose([_value(v) for v in g.gradient(y, [c.a, c.b, c.c])], [28, 12, 6])
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "function"])
+def test_custom_gradient_of_a_lambda_or_private_name(graph: bool) -> None:
+    """Op names come from the function's name: ``<lambda>`` and ``_f`` are cleaned up."""
+
+    def _f(x: Any) -> Any:
+        return x * 2.0, lambda dy: dy * 5.0
+
+    for fn in (sf.custom_gradient(_f), sf.custom_gradient(lambda x: (x * 2.0, lambda dy: dy))):
+
+        def run(x: Any, fn: Any = fn) -> Any:
+            with sf.GradientTape() as t:
+                t.watch(x)
+                y = fn(x)
+            return t.gradient(y, x)
+
+        assert _value((sf.function(run) if graph else run)(sf.constant(1.0))) in (1.0, 5.0)
