@@ -17,7 +17,7 @@ import numpy as np
 
 from ._graph import Shape, Tensor
 from ._shapes import as_static_shape
-from ._tensor import EagerTensor, as_dtype
+from ._tensor import EagerTensor, as_dtype, to_array, wrap
 
 __all__ = ["TensorSpec", "UnkeyableArgumentError"]
 
@@ -137,6 +137,62 @@ def _flatten(
         except TypeError:
             pass  # not weak-referenceable (a bare object()): keyed, and kept, by value
     return ("py", kind, value)
+
+
+def cast_call_to_key(
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    key: Any,
+    given: Callable[[Any], bool],
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A bound call with Python numbers (and lists of them) made tensors where ``key``, a
+    trace's argument structure, has a tensor, as TensorFlow converts them when a concrete
+    function is called; everything else is left as it is.
+
+    Only values the caller passed are converted (``given(position or keyword)``): a
+    default is not, as a tensor parameter of a concrete function must be passed.
+    """
+    arg_keys, kw_keys = key
+    if len(args) != len(arg_keys):
+        return args, kwargs
+    kw_lookup = dict(kw_keys)
+    new_args = tuple(
+        [
+            _cast_to_key(a, k) if given(i) else a
+            for i, (a, k) in enumerate(zip(args, arg_keys, strict=True))
+        ]
+    )
+    new_kwargs = {
+        name: _cast_to_key(v, kw_lookup[name]) if name in kw_lookup and given(name) else v
+        for name, v in kwargs.items()
+    }
+    return new_args, new_kwargs
+
+
+def _cast_to_key(value: Any, key: Any) -> Any:
+    tag = key[0] if isinstance(key, tuple) and key else None
+    if tag == _LEAF:
+        if _is_tensor_leaf(value) or not isinstance(
+            value, (bool, int, float, complex, np.generic, list, tuple)
+        ):
+            return value
+        try:
+            return wrap(to_array(value, key[1]))
+        except (TypeError, ValueError, OverflowError):
+            return value  # the structure check reports it
+    if isinstance(tag, type) and issubclass(tag, (list, tuple)) and type(value) is tag:
+        children = key[1]
+        if len(value) != len(children):
+            return value
+        items = [_cast_to_key(v, k) for v, k in zip(value, children, strict=True)]
+        return tag(*items) if hasattr(value, "_fields") else tag(items)
+    if tag is dict and type(value) is dict:
+        lookup = dict(key[1])
+        return {
+            k: _cast_to_key(v, lookup[hk]) if (hk := _hashable_key(k)) in lookup else v
+            for k, v in value.items()
+        }
+    return value
 
 
 def _arg_structure(
@@ -304,3 +360,76 @@ def _describe_part(k: Any) -> str:
         return f"{tag.__name__}({{{body}}})"
     body = ", ".join(_describe_part(v) for v in k[1])
     return f"{tag.__name__}([{body}])"
+
+
+# -- calls of concrete functions that do not bind as traced --------------------------------
+
+
+def cast_call(
+    binder: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None,
+    arg_key: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[Any, list[Any]] | None:
+    """(key, tensor leaves) of a concrete function's call with the Python numbers it passes
+    converted where the trace (``arg_key``) has tensors, if that makes it match; else None.
+
+    ``binder`` is the concrete function's (see ``CallKeys.concrete_binder``).
+    """
+    bound, bound_kw = args, kwargs
+    marks_args, marks_kw = args, kwargs
+    ids: set[int] | None = None
+    if binder is not None:
+        # Bound twice, the second time with markers in place of the values: a bound
+        # place holding a marker was passed by the caller, any other is a default.
+        markers = [object() for _ in range(len(args) + len(kwargs))]
+        try:
+            _, bound, bound_kw = binder(args, kwargs)
+            _, marks_args, marks_kw = binder(
+                tuple(markers[: len(args)]),
+                dict(zip(kwargs, markers[len(args) :], strict=True)),
+            )
+        except TypeError:
+            return None
+        ids = {id(m) for m in markers}
+
+    def given(place: int | str) -> bool:
+        if ids is None:
+            return True
+        mark = marks_args[place] if isinstance(place, int) else marks_kw[place]
+        return id(mark) in ids
+
+    cast_args, cast_kw = cast_call_to_key(bound, bound_kw, arg_key, given)
+    leaves: list[Any] = []
+    key = _arg_structure(cast_args, cast_kw, leaves)
+    return (key, leaves) if _shape_free(key) == _shape_free(arg_key) else None
+
+
+def flat_call_arguments(graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The call's tensors in input order if it is a flat call of ``graph``'s trace, else None.
+
+    As in TensorFlow, a concrete function also takes its tensor inputs flat: by position,
+    then by keyword named after the input (a TensorSpec's name, or the argument's name
+    with the leaf's index, as ``mats_0``). Tried only when the call does not bind as the
+    traced function's arguments. Every value must be a tensor (or array, or variable)
+    that fits its input.
+    """
+    from ._variables import Variable  # here: only this rare path needs it
+
+    captured = {id(ph) for _, ph in graph.captures}  # a snapshot, taken under its lock
+    inputs = [ph for ph in list(graph.inputs) if id(ph) not in captured]
+    if len(args) + len(kwargs) != len(inputs):
+        return None
+    values = list(args)
+    for ph in inputs[len(args) :]:
+        name = ph.op.name
+        if name not in kwargs:
+            return None
+        values.append(kwargs[name])
+    for value, ph in zip(values, inputs, strict=True):
+        if not isinstance(value, (EagerTensor, Tensor, Variable, np.ndarray, np.generic)):
+            return None
+        dtype, shape = _leaf_spec(value)
+        if not TensorSpec(ph.shape, ph.dtype).is_compatible_with(dtype, shape):
+            return None
+    return values

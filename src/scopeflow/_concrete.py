@@ -23,6 +23,8 @@ from ._call_keys import (
     _describe_key,
     _leaf_spec,
     _shape_free,
+    cast_call,
+    flat_call_arguments,
 )
 from ._context import EAGER, GRAPH, PAUSED, TAPES, Frame, _roots, state_get
 from ._copying import refuse_copying
@@ -184,10 +186,14 @@ class ConcreteFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         binder = self._binder
+        bound, bound_kw = args, kwargs
         if binder is not None:
             try:
-                flat, args, kwargs = binder(args, kwargs)
+                flat, bound, bound_kw = binder(args, kwargs)
             except TypeError as err:
+                flat = flat_call_arguments(self.graph, args, kwargs)
+                if flat is not None:
+                    return self._call_flat(flat)
                 msg = (
                     f"ConcreteFunction {self.name!r} was traced for arguments structured as "
                     f"{_describe_key(self._arg_key)}; {err}"
@@ -196,8 +202,15 @@ class ConcreteFunction:
             if flat is not None:  # an input_signature function: checked against its specs
                 return self._call_flat(flat)
         leaves: list[Any] = []
-        key = _arg_structure(args, kwargs, leaves)
+        key = _arg_structure(bound, bound_kw, leaves)
         if _shape_free(key) != _shape_free(self._arg_key):
+            cast = cast_call(self._binder, self._arg_key, args, kwargs)
+            if cast is not None:
+                key, leaves = cast
+        if _shape_free(key) != _shape_free(self._arg_key):
+            flat = flat_call_arguments(self.graph, args, kwargs)
+            if flat is not None:
+                return self._call_flat(flat)
             msg = (
                 f"ConcreteFunction {self.name!r} was traced for arguments structured as "
                 f"{_describe_key(self._arg_key)}, got {_describe_key(key)}"

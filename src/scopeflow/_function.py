@@ -80,7 +80,10 @@ class Function:
         name: str | None = None,
     ) -> None:
         if not callable(python_function):
-            msg = f"sf.function() needs a callable, got {python_function!r}"
+            msg = (
+                f"sf.function() needs a callable, got {python_function!r}, which is not a "
+                f"callable object"
+            )
             raise TypeError(msg)
         if input_signature is not None:
             input_signature = tuple(input_signature)
@@ -340,7 +343,10 @@ class Function:
             # Remember where traces keyed on these objects go, to evict them when one dies.
             graph = None if frame[EAGER] else frame[GRAPH] or get_default_graph()
             self._keys.note(key[3], graph)
-        if not for_concrete:
+        if not for_concrete and frame[EAGER]:
+            # As in TensorFlow, only eager calls count towards the retracing warning: a
+            # call while building a graph (another function's trace) traces as often as
+            # that graph is built, which the caller's own count already covers.
             number = next(self._retraces.calls)
             if hit is None:
                 self._retrace_check(number, cache, key)
@@ -492,18 +498,35 @@ def _method(fn: Callable[..., Any], ref: weakref.ref[Any], is_async: bool) -> Ca
 
         @functools.wraps(fn)
         async def amethod(*args: Any, **kwargs: Any) -> Any:
-            return await fn(ref(), *args, **kwargs)
+            return await fn(_instance(ref, fn), *args, **kwargs)
 
         amethod.__signature__ = bound_method_signature(fn)  # type: ignore[attr-defined]
         return amethod
 
     @functools.wraps(fn)
     def method(*args: Any, **kwargs: Any) -> Any:
-        return fn(ref(), *args, **kwargs)
+        return fn(_instance(ref, fn), *args, **kwargs)
 
     # Calls bind to the method's parameters after ``self`` (see _signature).
     method.__signature__ = bound_method_signature(fn)  # type: ignore[attr-defined]
     return method
+
+
+def _instance(ref: weakref.ref[Any], fn: Callable[..., Any]) -> Any:
+    """The instance behind ``ref``; an error, never ``None``, once it has been freed.
+
+    A method looked up on a temporary (``Model().f(x)``) is bound weakly, and the
+    temporary dies before the call runs.
+    """
+    instance = ref()
+    if instance is None:
+        msg = (
+            f"the instance of sf.function method {getattr(fn, '__qualname__', fn)!r} was "
+            f"freed before the method ran (it is bound weakly): keep a reference to the "
+            f"instance while calling it (m = Model(); m.f(x), not Model().f(x))"
+        )
+        raise ReferenceError(msg)
+    return instance
 
 
 def _named_leaves(fn: Callable[..., Any], call: tuple[Any, Any]) -> list[tuple[str, Any]]:

@@ -119,5 +119,8 @@ def unconnected_is_zero(unconnected_gradients: Any, what: str) -> bool:
     value = getattr(unconnected_gradients, "value", unconnected_gradients)
     if isinstance(value, str) and value.lower() in ("none", "zero"):
         return value.lower() == "zero"
-    msg = f"{what}: unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}"
+    msg = (
+        f"{what}: unconnected_gradients must be 'none' or 'zero'. Unknown value for "
+        f"unconnected_gradients: {unconnected_gradients!r}"
+    )
     raise ValueError(msg)

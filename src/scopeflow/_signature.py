@@ -378,10 +378,15 @@ class CallKeys:
         values = list(args)
         for i in range(len(args), n):
             param = binder.arg_name(i)
-            if param not in kwargs:
+            if param in kwargs:
+                values.append(kwargs[param])
+            elif i < binder._n_pos and binder._defaults[i] is not _EMPTY:
+                # As in TensorFlow, a covered parameter left out takes its default,
+                # converted to its spec below.
+                values.append(binder._defaults[i])
+            else:
                 msg = f"{name}() missing the tensor argument {param!r} of its input_signature"
                 raise TypeError(msg)
-            values.append(kwargs[param])
         return tuple(values)
 
     def concrete_binder(

@@ -19,6 +19,7 @@ from typing import Any, Final, final
 
 import numpy as np
 
+from . import _jacobian
 from ._backprop import (
     CALLS,
     READ,
@@ -112,6 +113,11 @@ def _open_entry(tapes: tuple[Any, ...], tape: GradientTape) -> Any:
         if entry._tape is tape and entry._offer is not _closed:
             return entry
     return None
+
+
+class _WatchError(TypeError, ValueError):
+    """What ``watch()`` raises for a value that is not a tensor: a ``TypeError`` (as for
+    every bad type here) that ``except ValueError`` also catches, as in TensorFlow."""
 
 
 @refuse_copying(
@@ -249,7 +255,8 @@ class GradientTape(Scope):
         """Follow ``tensor`` (or variables, or nested lists/tuples/dicts of them).
 
         Raises:
-            TypeError: something that is neither a tensor nor a variable was given.
+            TypeError: something that is neither a tensor nor a variable was given (also a
+                ``ValueError``, which TensorFlow raises there).
         """
         if type(tensor) is EagerTensor:
             self._tracked[id(tensor)] = tensor  # the common case; a dict store is atomic
@@ -257,8 +264,11 @@ class GradientTape(Scope):
         leaves = _leaves(tensor)
         for leaf in leaves:
             if not isinstance(leaf, (Variable, EagerTensor, Tensor)):
-                msg = f"GradientTape.watch() takes tensors or variables, got {leaf!r}"
-                raise TypeError(msg)
+                msg = (
+                    f"GradientTape.watch() takes tensors or variables, got "
+                    f"{type(leaf).__module__}.{type(leaf).__qualname__} {leaf!r}"
+                )
+                raise _WatchError(msg)
         with self._lock:
             for leaf in leaves:
                 if isinstance(leaf, Variable):
@@ -270,6 +280,24 @@ class GradientTape(Scope):
         """The variables watched so far (explicitly, or read while recording)."""
         with self._lock:
             return tuple(self._watched_vars.values())
+
+    def reset(self) -> None:
+        """Forget everything recorded and watched so far, as a new tape would.
+
+        As TensorFlow's ``GradientTape.reset``: a tape whose block is open keeps recording
+        from here, and a non-persistent tape may compute a gradient again.
+        """
+        with self._lock:
+            self._records = []
+            self._tracked = {}
+            self._watched_vars = {}
+            self._masked = None
+            self._calls = False
+            self._used = False
+
+    # TensorFlow's signatures; the loops live in _jacobian (module size).
+    jacobian = _jacobian.jacobian
+    batch_jacobian = _jacobian.batch_jacobian
 
     def stop_recording(self) -> Scope:
         """A scope in which this tape (only) does not record.
@@ -395,8 +423,10 @@ class GradientTape(Scope):
         with self._lock:
             if self._used and not persistent:
                 msg = (
-                    "A non-persistent GradientTape can only compute gradients once; create "
-                    "it with GradientTape(persistent=True) to call gradient() several times"
+                    "A non-persistent GradientTape can only compute gradients once "
+                    "(GradientTape.gradient can only be called once on non-persistent tapes, "
+                    "in TensorFlow's words); create it with GradientTape(persistent=True) to "
+                    "call gradient() several times"
                 )
                 raise RuntimeError(msg)
             # Claimed before the work so that two threads cannot both use a

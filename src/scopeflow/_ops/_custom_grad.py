@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final, final
 
@@ -34,7 +35,6 @@ from .._context import (
     Scope,
     _roots,
     state_get,
-    stop_recording,
 )
 from .._func_graph import FuncGraph
 from .._graph import get_default_graph
@@ -77,17 +77,19 @@ def stop_gradient(input: Any, name: str | None = None) -> Any:  # noqa: A002 (TF
 
 @final
 class _WatchVariables(Scope):
-    """Run a body with only ``tape`` recording (outer tapes paused, the tape not)."""
+    """Run a body with only ``tape`` recording (outer tapes hidden, the tape not), or,
+    with None, with no tape recording but those the body opens itself."""
 
     __slots__ = ("_tape",)
 
-    def __init__(self, tape: GradientTape) -> None:
+    def __init__(self, tape: GradientTape | None) -> None:
         super().__init__()
         self._tape = tape
 
     def __enter__(self) -> None:
         cur = state_get(_roots[0])
-        self._push((cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], (self._tape,),
+        tapes = () if self._tape is None else (self._tape,)
+        self._push((cur, self, cur[EAGER], cur[GRAPH], cur[SCOPES], cur[LOG], tapes,
                     False, None))  # fmt: skip
 
     def __repr__(self) -> str:
@@ -212,9 +214,16 @@ def _call(f: Callable[..., Any], fname: str, args: tuple[Any, ...], kwargs: dict
             except Exception as err:  # raised again when the gradient is asked for
                 # Like an eager grad_fn, a broken one only fails code that differentiates.
                 attrs["grad_error"] = err
-    outputs = apply(CUSTOM_GRADIENT, (*xs, *reads, *ys, *captures), attrs, fname)
+    outputs = apply(CUSTOM_GRADIENT, (*xs, *reads, *ys, *captures), attrs, _op_name(fname))
     outs = list(outputs) if isinstance(outputs, tuple) else [outputs]
     return fill(template, outs)
+
+
+def _op_name(fname: str) -> str:
+    """The op name for a function named ``fname``: ``_call`` or ``<lambda>`` are not valid
+    op names (a name at the root may not start with ``_``), so they are cleaned up."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", fname).lstrip("_-.")
+    return cleaned or "CustomGradient"
 
 
 def _checked(result: Any, fname: str) -> tuple[Any, Callable[..., Any]]:
@@ -286,7 +295,9 @@ def _trace_grad(
         ((the traced gradient, which gradients are not None), the values it captures).
     """
     gg = FuncGraph(f"{attrs['fname']}_grad", outer_graph=graph)
-    with gg.as_default(), stop_recording():
+    # Outer tapes are hidden, not paused: a tape grad_fn opens itself records (TensorFlow
+    # runs grad_fn while differentiating, where new tapes record).
+    with gg.as_default(), _WatchVariables(None):
         dys = [placeholder(y.dtype, y.shape, name="upstream") for y in ys]
         gg.inputs.extend(dys)
         grads = _user_grads(attrs, dys)
