@@ -8,10 +8,12 @@ results have TensorFlow's shapes: ``target.shape + source.shape`` for ``jacobian
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._grad_structure import _check_leaves
 from ._nest import fill, flatten
 from ._ops._grad_util import zeros_like
 
@@ -29,43 +31,65 @@ def _static_shape(t: Any, what: str) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def _check_target(target: Any, what: str) -> None:
+    from ._graph import Tensor
+    from ._tensor import EagerTensor
+    from ._variables import Variable
+
+    if not isinstance(target, (EagerTensor, Tensor, Variable)):
+        msg = f"{what}: the target must be one tensor or variable, got {target!r}"
+        raise TypeError(msg)
+
+
 def _seeded_gradients(
-    tape: GradientTape, target: Any, sources: list[Any], unconnected: Any
+    tape: GradientTape, target: Any, sources: list[Any], unconnected: Any, seeds: Any
 ) -> list[list[Any]]:
-    """For each element of ``target`` (row-major), the gradients of that element."""
+    """The gradients of ``target`` seeded with each array of ``seeds`` in turn."""
     import scopeflow as sf  # the public ops; imported here to keep module loading light
 
-    shape = _static_shape(target, "jacobian()")
+    return [
+        list(
+            tape.gradient(
+                target,
+                sources,
+                output_gradients=sf.constant(seed),
+                unconnected_gradients=unconnected,
+            )
+        )
+        for seed in seeds
+    ]
+
+
+def _one_hot_seeds(shape: tuple[int, ...], dtype: Any) -> Any:
+    """One seed per element of a target of ``shape`` (row-major), made one at a time."""
     n = int(np.prod(shape, dtype=np.int64))
-    dtype = np.dtype(target.dtype)
-    rows = []
     for i in range(n):
         seed = np.zeros(n, dtype)
         seed[i] = 1
-        rows.append(
-            list(
-                tape.gradient(
-                    target,
-                    sources,
-                    output_gradients=sf.constant(seed.reshape(shape)),
-                    unconnected_gradients=unconnected,
-                )
-            )
-        )
-    return rows
+        yield seed.reshape(shape)
 
 
-def _run_persistent(tape: GradientTape, use_pfor: bool, fn: Any) -> Any:
-    """Run ``fn`` with ``tape`` allowed several gradients, then use a non-persistent tape
-    up as one gradient would (TensorFlow's pfor computes them in one pass)."""
+def _run_persistent(tape: GradientTape, use_pfor: bool, fn: Callable[[Any], Any]) -> Any:
+    """Run ``fn(t)`` with a tape ``t`` allowing several gradients, then use a
+    non-persistent tape up as one gradient would (TensorFlow's pfor computes them in one
+    pass).
+
+    A non-persistent tape is not made persistent for the while (other threads would see
+    it persistent, and in its block it would record each seeded gradient, making the next
+    one walk them all): ``fn`` gets a private persistent copy of its records, which no
+    block has open (outer tapes record the computation, as for gradient()).
+    """
     if tape._persistent:
-        return fn()
+        return fn(tape)
     if not use_pfor:
         msg = (
             "GradientTape.jacobian with experimental_use_pfor=False needs a persistent "
             "tape: create it with GradientTape(persistent=True)"
         )
         raise RuntimeError(msg)
+    from ._tape import GradientTape
+
+    copy = GradientTape(persistent=True, watch_accessed_variables=tape._watch_accessed)
     with tape._lock:
         if tape._used:
             msg = (
@@ -75,15 +99,23 @@ def _run_persistent(tape: GradientTape, use_pfor: bool, fn: Any) -> Any:
                 "call gradient() several times"
             )
             raise RuntimeError(msg)
-        tape._persistent = True
+        tape._used = True  # claimed, as gradient() does; given back if the work fails
+        records, tracked = tape._records, tape._tracked
+        copy._records = list(records)
+        copy._tracked = dict(tracked)
+        copy._watched_vars = dict(tape._watched_vars)
+        copy._masked = None if tape._masked is None else list(tape._masked)
+        copy._calls = tape._calls
+        # Used up from here: following nothing, the tape records nothing more (in its
+        # block, the seeded gradients would be recorded by it).
+        tape._records = []
+        tape._tracked = {}
     try:
-        return fn()
-    finally:
+        return fn(copy)
+    except BaseException:
         with tape._lock:
-            tape._persistent = False
-            tape._used = True
-            tape._records = []
-            tape._tracked = {}
+            tape._records, tape._tracked, tape._used = records, tracked, False
+        raise
 
 
 def jacobian(
@@ -108,14 +140,18 @@ def jacobian(
     import scopeflow as sf
 
     del parallel_iterations
-    use_pfor = experimental_use_pfor
-
+    # Checked before the tape is used: a bad call leaves it usable (as gradient()).
+    _check_target(target, "jacobian()")
+    shape = _static_shape(target, "jacobian()")
     source_leaves: list[Any] = []
     template = flatten(sources, source_leaves)
+    _check_leaves(source_leaves, "sources", allow_none=False)
+    dtype = np.dtype(target.dtype)
 
-    def compute() -> Any:
-        rows = _seeded_gradients(tape, target, source_leaves, unconnected_gradients)
-        shape = _static_shape(target, "jacobian()")
+    def compute(t: GradientTape) -> Any:
+        rows = _seeded_gradients(
+            t, target, source_leaves, unconnected_gradients, _one_hot_seeds(shape, dtype)
+        )
         out = []
         for j, source in enumerate(source_leaves):
             if not rows:  # an empty target: an empty Jacobian
@@ -129,7 +165,7 @@ def jacobian(
             out.append(sf.reshape(sf.stack(column), shape + tuple(source.shape)))
         return fill(template, out)
 
-    return _run_persistent(tape, use_pfor, compute)
+    return _run_persistent(tape, experimental_use_pfor, compute)
 
 
 def batch_jacobian(
@@ -148,6 +184,10 @@ def batch_jacobian(
     """
     import scopeflow as sf
 
+    del parallel_iterations
+    # Checked before the tape is used: a bad call leaves it usable (as gradient()).
+    _check_target(target, "batch_jacobian()")
+    _check_target(source, "batch_jacobian()")
     t_shape, s_shape = target.shape, source.shape
     if t_shape is None or len(t_shape) < 2:
         msg = f"batch_jacobian(): the target must have rank at least 2, got shape {t_shape}"
@@ -161,16 +201,33 @@ def batch_jacobian(
             f"shape {s_shape} to match"
         )
         raise ValueError(msg)
-    full = jacobian(
-        tape, target, source, unconnected_gradients, parallel_iterations, experimental_use_pfor
-    )
-    if full is None:
-        return None
+    t_shape = _static_shape(target, "batch_jacobian()")
+    s_shape = _static_shape(source, "batch_jacobian() (source)")
     batch = t_shape[0]
     rest_t = int(np.prod(t_shape[1:], dtype=np.int64))
-    rest_s = int(np.prod(s_shape[1:], dtype=np.int64))
-    # (b, T, b, S): keep the blocks where both batch indices agree.
-    blocks = sf.reshape(full, (batch, rest_t, batch, rest_s))
-    picked = [blocks[i, :, i, :] for i in range(batch)]
-    stacked = sf.stack(picked) if picked else sf.zeros((0, rest_t, rest_s), full.dtype)
-    return sf.reshape(stacked, (batch, *t_shape[1:], *s_shape[1:]))
+    dtype = np.dtype(target.dtype)
+    result_shape = (batch, *t_shape[1:], *s_shape[1:])
+
+    def seeds() -> Any:
+        # As TensorFlow (which assumes the examples independent): one gradient per
+        # target column, seeded over the whole batch; picking the diagonal blocks of the
+        # full Jacobian took batch times the gradients and batch times the memory.
+        for j in range(rest_t):
+            seed = np.zeros((batch, rest_t), dtype)
+            seed[:, j] = 1
+            yield seed.reshape(t_shape)
+
+    def compute(t: GradientTape) -> Any:
+        column = [
+            row[0] for row in _seeded_gradients(t, target, [source], unconnected_gradients, seeds())
+        ]
+        if not column or batch == 0:
+            return sf.zeros(result_shape, source.dtype)
+        if all(g is None for g in column):
+            return None
+        column = [zeros_like(source) if g is None else g for g in column]
+        # (rest_t, batch, *S) -> (batch, rest_t, *S) -> the result's shape.
+        stacked = sf.transpose(sf.stack(column), (1, 0, *range(2, len(s_shape) + 1)))
+        return sf.reshape(stacked, result_shape)
+
+    return _run_persistent(tape, experimental_use_pfor, compute)
