@@ -221,3 +221,45 @@ def test_batch_jacobian_unconnected_and_integer() -> None:
         gi.watch(xi)
         yi = xi * xi
     assert gi.batch_jacobian(yi, xi) is None
+
+
+def test_persistent_jacobian_in_its_block_walks_a_fixed_record_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In the block of a persistent tape, the seeded gradients are recorded (for higher
+    orders) but each walks only what was recorded before jacobian() (each walked all the
+    earlier gradients too: quadratic in the target's size)."""
+    from scopeflow import _tape
+
+    walked: list[int] = []
+    real = _tape.backprop
+
+    def spy(records: Any, *args: Any, **kwargs: Any) -> Any:
+        walked.append(len(records))
+        return real(records, *args, **kwargs)
+
+    monkeypatch.setattr(_tape, "backprop", spy)
+    x = sf.constant([1.0, 2.0, 3.0])
+    with sf.GradientTape(persistent=True) as g:
+        g.watch(x)
+        y = x * x * x
+        j = g.jacobian(y, x)  # diag(3 x^2), recorded by g
+    assert len(walked) == 3
+    assert len(set(walked)) == 1, walked
+    np.testing.assert_allclose(j, np.diag([3.0, 12.0, 27.0]))
+    hessian = np.zeros((3, 3, 3))
+    for i in range(3):
+        hessian[i, i, i] = 6.0 * (i + 1)
+    np.testing.assert_allclose(g.jacobian(j, x), hessian)
+
+
+def test_persistent_jacobian_leaves_the_tape_usable() -> None:
+    x = sf.constant([1.0, 2.0])
+    with sf.GradientTape(persistent=True) as g:
+        g.watch(x)
+        y = x * x
+    np.testing.assert_array_equal(g.jacobian(y, x), np.diag([2.0, 4.0]))
+    np.testing.assert_array_equal(g.gradient(y, x), [2.0, 4.0])
+    np.testing.assert_array_equal(
+        g.jacobian(y, x, experimental_use_pfor=False), np.diag([2.0, 4.0])
+    )
