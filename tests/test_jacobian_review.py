@@ -263,3 +263,61 @@ def test_persistent_jacobian_leaves_the_tape_usable() -> None:
     np.testing.assert_array_equal(
         g.jacobian(y, x, experimental_use_pfor=False), np.diag([2.0, 4.0])
     )
+
+
+def test_reset_outside_the_block_is_a_value_error() -> None:
+    """As TensorFlow (``_pop_tape``: "Tape is not recording."): reset() of a tape that is
+    not recording (block left, never entered, or under its stop_recording()) raises; it
+    silently emptied the tape."""
+    x = sf.constant(3.0)
+    with pytest.raises(ValueError, match="not recording"):
+        sf.GradientTape().reset()
+    with sf.GradientTape(persistent=True) as t:
+        t.watch(x)
+        y = x * x
+        with t.stop_recording():
+            with pytest.raises(ValueError, match="not recording"):
+                t.reset()
+    with pytest.raises(ValueError, match="not recording"):
+        t.reset()
+    assert float(t.gradient(y, x)) == 6.0  # nothing was forgotten
+
+
+def test_reset_inside_the_block_under_global_stop_recording_and_in_a_thread() -> None:
+    x = sf.constant(3.0)
+    with sf.GradientTape() as t:
+        t.watch(x)
+        y = x * x
+        with sf.stop_recording():
+            t.reset()  # the tape still records in this block (as TF's _recording)
+        t.watch(x)
+        z = x * 5.0
+        errors: list[BaseException] = []
+
+        def other() -> None:
+            try:
+                t.reset()  # a plain thread: the tape records in the caller's context only
+            except ValueError as e:
+                errors.append(e)
+
+        th = threading.Thread(target=other)
+        th.start()
+        th.join()
+        assert len(errors) == 1
+    assert y is not None
+    assert float(t.gradient(z, x)) == 5.0
+
+
+def test_reset_inside_a_function_traced_in_the_block() -> None:
+    x = sf.constant(2.0)
+    with sf.GradientTape() as t:
+        t.watch(x)
+
+        @sf.function
+        def f(a: Any) -> Any:
+            b = a * a
+            t.reset()
+            return b * 3.0
+
+        y = f(x)
+    assert y is not None

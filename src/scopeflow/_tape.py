@@ -286,7 +286,18 @@ class GradientTape(Scope):
 
         As TensorFlow's ``GradientTape.reset``: a tape whose block is open keeps recording
         from here, and a non-persistent tape may compute a gradient again.
+
+        Raises:
+            ValueError: the tape is not recording here (outside its block, or under its
+                ``stop_recording()``), as in TensorFlow.
         """
+        if _open_entry(state_get()[TAPES], self) is None:
+            msg = (
+                "GradientTape.reset() was called while the tape is not recording here "
+                "(Tape is not recording, in TensorFlow's words): call it inside the tape's "
+                "`with` block, outside its stop_recording()"
+            )
+            raise ValueError(msg)
         with self._lock:
             self._records = []
             self._tracked = {}
