@@ -288,15 +288,10 @@ class GradientTape(Scope):
         from here, and a non-persistent tape may compute a gradient again.
 
         Raises:
-            ValueError: the tape is not recording here (outside its block, or under its
-                ``stop_recording()``), as in TensorFlow.
+            ValueError: the tape is not recording here (as in TensorFlow).
         """
         if _open_entry(state_get()[TAPES], self) is None:
-            msg = (
-                "GradientTape.reset() was called while the tape is not recording here "
-                "(Tape is not recording, in TensorFlow's words): call it inside the tape's "
-                "`with` block, outside its stop_recording()"
-            )
+            msg = "GradientTape.reset(): the tape is not recording here (use it in its block)"
             raise ValueError(msg)
         with self._lock:
             self._records = []
