@@ -591,18 +591,3 @@ def _record(frame: Frame, opdef: OpDef, inputs: tuple[Any, ...], outputs: tuple[
 
 
 _core.record_hook[0] = _record
-
-
-def __getattr__(name: str) -> Any:
-    # ``sf.gradients`` lived here before it moved to ``_gradients``; keep the old import
-    # path working (imported lazily: ``_gradients`` imports this module).
-    if name == "gradients":
-        from ._gradients import gradients
-
-        return gradients
-    if name == "replay_gradients":  # moved to ``_replay_grad`` (module size)
-        from ._replay_grad import replay_gradients
-
-        return replay_gradients
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)
