@@ -1148,3 +1148,46 @@ def test_checkpoint_list_and_dict_dependencies(tmp_path: Path) -> None:
     ckpt.restore(path).assert_consumed()
     assert float(vs[0].numpy()) == 1.0
     np.testing.assert_array_equal(d["x"].numpy(), [3.0])
+
+
+def test_checkpoint_attributes_are_tracked(tmp_path: Path) -> None:
+    """checkpoint_test.testAddVariable / util_test.testAttributeAccess.
+
+    The objects given to ``Checkpoint`` are its attributes, and a public attribute set
+    later is tracked and saved like one given to the constructor.
+    """
+    model = _Model()
+    ckpt = sf.train.Checkpoint(model=model)
+    assert ckpt.model is model
+    ckpt.step = sf.Variable(np.int64(3), trainable=False)
+    ckpt.extras = [sf.Variable(1.0)]
+    path = ckpt.save(os.fspath(tmp_path / "c"))
+    ckpt.step.assign(10)
+    ckpt.extras[0].assign(5.0)
+    model.dense_b.assign([0.0, 0.0])
+    ckpt.restore(path).assert_consumed()
+    assert int(ckpt.step.numpy()) == 3
+    assert float(ckpt.extras[0].numpy()) == 1.0
+    np.testing.assert_array_equal(model.dense_b.numpy(), [0.5, -0.5])
+    # A checkpoint without the new attribute cannot restore this file unnoticed.
+    with pytest.raises(ValueError, match="matches no tracked object"):
+        sf.train.Checkpoint(model=_Model()).restore(path)
+    with pytest.raises(AttributeError):
+        _ = ckpt.missing
+    with pytest.raises(TypeError):
+        ckpt.bad = 3
+    with pytest.raises(ValueError):
+        ckpt.save_counter = sf.Variable(np.int64(0))
+    with pytest.raises(ValueError):
+        ckpt.restore = sf.Variable(1.0)
+
+
+def test_checkpoint_attribute_copies_keep_tracking() -> None:
+    """Copies of a checkpoint keep the objects set as attributes."""
+    ckpt = sf.train.Checkpoint()
+    ckpt.v = sf.Variable(2.0)
+    clone = copy.copy(ckpt)
+    assert clone.v is ckpt.v
+    ckpt.w = sf.Variable(3.0)
+    with pytest.raises(AttributeError):
+        _ = clone.w  # set on the original after the copy
