@@ -169,6 +169,22 @@ def test_operator_overloads() -> None:
     np.testing.assert_array_equal(np.asarray(v == sf.constant([1.0, 0.0])), [True, False])
 
 
+def test_abs_operator() -> None:
+    """testOperatorOverload (``__abs__``): ``abs()`` of a variable or tensor is ``sf.abs``."""
+    np.testing.assert_array_equal(np.asarray(abs(sf.Variable([-1.0, 2.0]))), [1.0, 2.0])
+    assert int(abs(sf.Variable(-3))) == 3
+    assert float(abs(sf.constant(-2.5))) == 2.5
+    with sf.Graph().as_default():
+        t = abs(sf.constant([-2.0]))
+        assert t.op.type == "Abs"
+        with sf.Session() as sess:
+            np.testing.assert_array_equal(sess.run(t), [2.0])
+    x = sf.Variable([-3.0, 4.0])
+    with sf.GradientTape() as tape:
+        y = sf.reduce_sum(abs(x))
+    np.testing.assert_array_equal(np.asarray(tape.gradient(y, x)), [-1.0, 1.0])
+
+
 def test_variable_is_unhashable_use_ref() -> None:
     """testHashable (TF 2): ``==`` is element-wise, so hashing raises; ``ref()`` is the key."""
     v = sf.Variable(1.0)
