@@ -387,8 +387,9 @@ class Variable(ValueConversions, TensorOperators):
         when executing eagerly). Writes are always atomic; ``use_locking`` is accepted and
         ignored.
         """
-        out = self._write(ASSIGN, value, name)
-        return out if read_value else _no_read(out)
+        if read_value:  # the common case first: one test, no temporary
+            return self._write(ASSIGN, value, name)
+        return _no_read(self._write(ASSIGN, value, name))
 
     def assign_add(
         self,
@@ -399,8 +400,9 @@ class Variable(ValueConversions, TensorOperators):
         read_value: bool = True,
     ) -> Any:
         """Add ``delta`` atomically; returns the new value (see :meth:`assign`)."""
-        out = self._write(ASSIGN_ADD, delta, name)
-        return out if read_value else _no_read(out)
+        if read_value:  # the common case first: one test, no temporary
+            return self._write(ASSIGN_ADD, delta, name)
+        return _no_read(self._write(ASSIGN_ADD, delta, name))
 
     def assign_sub(
         self,
@@ -411,8 +413,9 @@ class Variable(ValueConversions, TensorOperators):
         read_value: bool = True,
     ) -> Any:
         """Subtract ``delta`` atomically; returns the new value (see :meth:`assign`)."""
-        out = self._write(ASSIGN_SUB, delta, name)
-        return out if read_value else _no_read(out)
+        if read_value:  # the common case first: one test, no temporary
+            return self._write(ASSIGN_SUB, delta, name)
+        return _no_read(self._write(ASSIGN_SUB, delta, name))
 
     def _write(self, opdef: Any, value: Any, name: str | None) -> Any:
         frame = state_get()
