@@ -127,21 +127,35 @@ class Checkpoint:
 
     def __init__(self, **objects: Any) -> None:
         for name, obj in objects.items():
-            if name == "save_counter":
-                msg = "Checkpoint(save_counter=...) is reserved for the checkpoint's own counter"
-                raise ValueError(msg)
-            if not _trackable(obj):
-                msg = (
-                    f"Checkpoint({name}=...) takes modules, optimizers, variables or "
-                    f"lists/dicts of them, got {obj!r}"
-                )
-                raise TypeError(msg)
+            _check_object(name, obj)
         self._objects = dict(objects)
         self._lock = threading.Lock()
         # Held for a whole save (counter step, write, undo on failure), so two threads
         # saving at once get distinct numbers and a failed save undoes only its own step.
         self._save_lock = threading.Lock()
         self._save_counter: Variable | None = None
+
+    # As in TensorFlow, tracked objects are attributes (``ckpt.model``), and setting a
+    # public attribute tracks the object (``ckpt.step = sf.Variable(0)``) instead of
+    # leaving it out of every save silently.
+    def __getattr__(self, name: str) -> Any:
+        objects = self.__dict__.get("_objects")
+        if objects is not None and name in objects:
+            return objects[name]
+        msg = f"'Checkpoint' object has no attribute {name!r}"
+        raise AttributeError(msg)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        if hasattr(type(self), name):
+            msg = f"Checkpoint.{name} is a method or property; track the object under another name"
+            raise ValueError(msg)
+        _check_object(name, value)
+        with self._lock:
+            # Copy on write: a save walking the old dict meanwhile is not disturbed.
+            self._objects = {**self._objects, name: value}
 
     # Copied and pickled with what it tracks; the locks are made anew.
     def __getstate__(self) -> dict[str, Any]:
@@ -392,6 +406,18 @@ def _refuse_while_tracing(method: str) -> None:
             f"once, at trace time, not on every call. Call it outside the traced function"
         )
         raise RuntimeError(msg)
+
+
+def _check_object(name: str, obj: Any) -> None:
+    if name == "save_counter":
+        msg = "Checkpoint(save_counter=...) is reserved for the checkpoint's own counter"
+        raise ValueError(msg)
+    if not _trackable(obj):
+        msg = (
+            f"Checkpoint({name}=...) takes modules, optimizers, variables or "
+            f"lists/dicts of them, got {obj!r}"
+        )
+        raise TypeError(msg)
 
 
 def _trackable(obj: Any) -> bool:

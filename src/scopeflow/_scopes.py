@@ -168,6 +168,15 @@ class name_scope(Scope):  # a class used like a function, as in TensorFlow
         self._graph: Graph | None = None  # None: the calling task's current context
         self._frame = None
 
+    @property
+    def name(self) -> str | None:
+        """The name this scope was made with (as in TensorFlow's ``name_scope.name``).
+
+        A module's scope is made with its full scope name, so
+        ``sf.Module(name="simple").name_scope.name`` is ``"simple/"``.
+        """
+        return self._name
+
     @classmethod
     def _on(cls, graph: Graph, name: str | None) -> name_scope:
         """The scope ``graph.name_scope(name)``: on that graph even if not the default."""

@@ -207,6 +207,9 @@ class TensorOperators:
     def __pos__(self) -> Any:
         return self
 
+    def __abs__(self) -> Any:
+        return _ops.abs(self)
+
     def __lt__(self, other: Any) -> Any:
         return _ops.less(self, other)
 

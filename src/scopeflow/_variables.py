@@ -27,6 +27,7 @@ from ._read_log import bind_read, logged_read, logged_write
 from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ._tensor_ops import TensorOperators
 from ._tracing import check_variable_creation
+from ._variable_conversions import ValueConversions
 from .errors import FailedPreconditionError, GraphMismatchError, InvalidArgumentError
 
 __all__ = ["Variable", "global_variables_initializer"]
@@ -104,7 +105,7 @@ ASSIGN_SUB = register_op(
 
 
 @final
-class Variable(TensorOperators):
+class Variable(ValueConversions, TensorOperators):
     """A mutable tensor-like value.
 
     Eager variables hold their value; graph variables get theirs in a session when their
@@ -372,17 +373,49 @@ class Variable(TensorOperators):
             raise GraphMismatchError(msg)
         return self._snapshot
 
-    def assign(self, value: Any, name: str | None = None) -> Any:
-        """Set the value; returns the new value as a tensor of the calling context."""
-        return self._write(ASSIGN, value, name)
+    def assign(
+        self,
+        value: Any,
+        name: str | None = None,
+        *,
+        use_locking: Any = None,
+        read_value: bool = True,
+    ) -> Any:
+        """Set the value; returns the new value as a tensor of the calling context.
 
-    def assign_add(self, delta: Any, name: str | None = None) -> Any:
-        """Add ``delta`` atomically; returns the new value."""
-        return self._write(ASSIGN_ADD, delta, name)
+        As in TensorFlow, ``read_value=False`` returns the write's operation instead (None
+        when executing eagerly). Writes are always atomic; ``use_locking`` is accepted and
+        ignored.
+        """
+        if read_value:  # the common case first: one test, no temporary
+            return self._write(ASSIGN, value, name)
+        return _no_read(self._write(ASSIGN, value, name))
 
-    def assign_sub(self, delta: Any, name: str | None = None) -> Any:
-        """Subtract ``delta`` atomically; returns the new value."""
-        return self._write(ASSIGN_SUB, delta, name)
+    def assign_add(
+        self,
+        delta: Any,
+        name: str | None = None,
+        *,
+        use_locking: Any = None,
+        read_value: bool = True,
+    ) -> Any:
+        """Add ``delta`` atomically; returns the new value (see :meth:`assign`)."""
+        if read_value:  # the common case first: one test, no temporary
+            return self._write(ASSIGN_ADD, delta, name)
+        return _no_read(self._write(ASSIGN_ADD, delta, name))
+
+    def assign_sub(
+        self,
+        delta: Any,
+        name: str | None = None,
+        *,
+        use_locking: Any = None,
+        read_value: bool = True,
+    ) -> Any:
+        """Subtract ``delta`` atomically; returns the new value (see :meth:`assign`)."""
+        if read_value:  # the common case first: one test, no temporary
+            return self._write(ASSIGN_SUB, delta, name)
+        return _no_read(self._write(ASSIGN_SUB, delta, name))
 
     def _write(self, opdef: Any, value: Any, name: str | None) -> Any:
         frame = state_get()
@@ -516,6 +549,11 @@ class Variable(TensorOperators):
             new.flags.writeable = False
             run.resources[self] = new
         return new
+
+
+def _no_read(written: Any) -> Operation | None:
+    """What a write with ``read_value=False`` returns: its op in a graph, else None."""
+    return written.op if isinstance(written, Tensor) else None
 
 
 def _new_eager(value: np.ndarray[Any, Any], name: str, trainable: bool) -> Variable:
