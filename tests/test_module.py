@@ -53,13 +53,14 @@ def test_variables_made_in_init_carry_the_module_scope() -> None:
 
 def test_tracking_order_is_deterministic_and_filters_trainable() -> None:
     model = MLP()
-    # Attributes in sorted order: head, hidden, steps; each module's b before w.
+    # As tf.Module: the module's own variables first (attributes sorted: head, hidden,
+    # steps), then each submodule's in that order; each module's b before w.
     assert [v.name for v in model.variables] == [
+        "mlp/steps:0",
         "mlp/head/b:0",
         "mlp/head/w:0",
         "mlp/dense/b:0",
         "mlp/dense/w:0",
-        "mlp/steps:0",
     ]
     assert [v.name for v in model.trainable_variables] == [
         "mlp/head/b:0",
@@ -80,7 +81,8 @@ def test_containers_shared_objects_and_cycles_are_walked_once() -> None:
     root.me = root
     layer.parent = root  # a cycle through a submodule
     assert root.submodules == (layer,)
-    assert [v.name for v in root.variables] == ["layer/b:0", "layer/w:0", "shared:0"]
+    # root's own leaves first (by_name: a -> layer, b -> shared), then layer's
+    assert [v.name for v in root.variables] == ["shared:0", "layer/b:0", "layer/w:0"]
 
 
 def test_methods_reenter_the_scope_exactly_in_graph_mode() -> None:
@@ -89,7 +91,7 @@ def test_methods_reenter_the_scope_exactly_in_graph_mode() -> None:
         first, second = MLP(), MLP()
         y = second(sf.ones((1, 2)))
     assert second.name == "mlp"
-    assert second.variables[0].name == "mlp_1/head/b:0"
+    assert second.variables[1].name == "mlp_1/head/b:0"  # after the module's own steps
     assert y.op.name == "mlp_1/head/out"
     assert first.name_scope is first.name_scope
 
@@ -287,3 +289,25 @@ def test_diamond_inheritance_keeps_one_scope() -> None:
     assert [v.name for v in Both().variables] == ["both/a:0", "both/b:0", "both/c:0"]
     assert [v.name for v in Inherited(name="inh").variables] == ["inh/a:0", "inh/b:0"]
     assert sf.get_name_scope() == ""
+
+
+def test_variables_and_submodules_in_tensorflow_order() -> None:
+    # tf.Module._flatten: a module's own leaves, then each submodule walked the same way
+    # (depth first over modules); an optimizer held as an attribute is not walked into.
+    root = sf.Module(name="root")
+    root.a = sf.Module(name="a")
+    root.a.c = sf.Module(name="c")
+    root.a.c.w = sf.Variable(1.0, name="cw")
+    root.a.w = sf.Variable(1.0, name="aw")
+    root.b = sf.Module(name="b")
+    root.b.w = sf.Variable(1.0, name="bw")
+    root.z = sf.Variable(1.0, name="rz")
+    root.opt = sf.optimizers.SGD(0.1)
+    root.opt.apply_gradients([(sf.constant(1.0), root.z)])
+    assert [v.name for v in root.variables] == ["rz:0", "aw:0", "cw:0", "bw:0"]
+    assert [m.name for m in root.submodules] == ["a", "b", "c"]  # root's own, then a's
+    # checkpoints still save the optimizer's state (paths walk every tracked object)
+    from scopeflow._module import walk_attributes
+
+    paths = ["/".join(path) for path, _ in walk_attributes(root)]
+    assert "opt/iterations" in paths

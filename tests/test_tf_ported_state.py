@@ -660,14 +660,6 @@ def _ids(xs: Any) -> list[int]:
     return [id(x) for x in xs]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "scopeflow walks depth first (a submodule's variables before the next attribute); "
-        "TensorFlow yields a module's own leaves, then each submodule's. Same set of "
-        "variables, other order; tests/test_module.py fixes the depth-first order."
-    ),
-)
 def test_variables_order() -> None:
     """VariableTrackingTest.test_variables: exact order (m.w, m.child.w, ...)."""
     m = _Recursive(3)
@@ -677,7 +669,7 @@ def test_variables_order() -> None:
 
 
 def test_variables() -> None:
-    """VariableTrackingTest.test_variables (as sets; the order differs, see above)."""
+    """VariableTrackingTest.test_variables, per module."""
     m = _Recursive(3)
     assert m.child is not None
     assert m.child.child is not None

@@ -24,6 +24,7 @@ __all__ = ["Module", "walk_attributes"]
 _M = TypeVar("_M", bound="Module")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_T = TypeVar("_T")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Attributes the module machinery itself keeps; never part of the walked structure.
 _OWN = frozenset(
@@ -117,8 +118,9 @@ class Module:
 
     @property
     def variables(self) -> tuple[Variable, ...]:
-        """Every variable of this module and its submodules, each once."""
-        return tuple(v for _, v in walk_attributes(self) if isinstance(v, Variable))
+        """Every variable of this module and its submodules, each once, in TensorFlow's
+        order: the module's own (attributes sorted by name), then each submodule's."""
+        return tuple(flatten_module(self, Variable))
 
     @property
     def trainable_variables(self) -> tuple[Variable, ...]:
@@ -132,8 +134,9 @@ class Module:
 
     @property
     def submodules(self) -> tuple[Module, ...]:
-        """Every module reachable from this one (not itself), each once."""
-        return tuple(m for _, m in walk_attributes(self) if isinstance(m, Module))
+        """Every module reachable from this one (not itself), each once, in the order of
+        :attr:`variables`."""
+        return tuple(flatten_module(self, Module))
 
     @staticmethod
     def with_name_scope(
@@ -243,6 +246,54 @@ def walk_attributes(root: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
         for name, child in reversed(children):
             if id(child) not in seen and _may_hold_state(child):
                 stack.append(((*path, name), child))
+
+
+def flatten_module(root: Module, kind: type[_T]) -> list[_T]:
+    """The objects of ``kind`` reachable from ``root``, as ``tf.Module`` lists them.
+
+    A module's own attributes come first, sorted by name, with lists, tuples and dicts
+    expanded (dict keys sorted); then each submodule found among them, in that order, is
+    walked the same way. Only modules are walked into: an optimizer or a checkpoint held as
+    an attribute is not a module, so its variables are not the module's. Each object is
+    listed once; cycles are cut. (Checkpoint paths use :func:`walk_attributes` instead.)
+    """
+    seen: set[int] = {id(root)}
+    found: list[_T] = []
+    pending: list[Iterator[Module]] = [iter((root,))]
+    while pending:
+        module = next(pending[-1], None)
+        if module is None:
+            pending.pop()
+            continue
+        submodules: list[Module] = []
+        items = [(k, v) for k, v in list(vars(module).items()) if k not in _OWN]
+        for _, value in sorted(items, key=lambda kv: kv[0]):
+            for leaf in _leaves(value, seen):
+                if isinstance(leaf, kind):
+                    found.append(leaf)
+                if isinstance(leaf, Module):
+                    submodules.append(leaf)
+        pending.append(iter(submodules))
+    return found
+
+
+def _leaves(value: Any, seen: set[int]) -> Iterator[Any]:
+    """Variables and modules in ``value`` (lists, tuples and dicts expanded), not seen yet."""
+    stack = [value]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, (Variable, Module)):
+            yield obj
+        elif isinstance(obj, Mapping):
+            pairs = list(obj.items())
+            with contextlib.suppress(TypeError):  # keys that don't sort keep their order
+                pairs = sorted(pairs, key=lambda kv: kv[0])
+            stack.extend(v for _, v in reversed(pairs))
+        elif isinstance(obj, (list, tuple)):
+            stack.extend(reversed(list(obj)))
 
 
 def _has_children(obj: Any) -> bool:
