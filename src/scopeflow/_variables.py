@@ -21,13 +21,12 @@ from ._graph import Graph, Operation, Shape, Tensor, get_default_graph
 from ._init_scope import init_scope
 from ._introspect import with_description
 from ._ops._core import EAGER_READS, apply, convert_to_tensor, group, offer_read
-from ._ops._registry import Spec, register_op
 from ._quiet import QUIET, quiet_reset, quiet_set
-from ._read_log import bind_read, logged_read, logged_write
 from ._tensor import EagerTensor, as_dtype, check_tensor_dtype, to_array, wrap
 from ._tensor_ops import TensorOperators
 from ._tracing import check_variable_creation
 from ._variable_conversions import ValueConversions
+from ._variable_ops import ASSIGN, ASSIGN_ADD, ASSIGN_SUB, READ, UPDATES, VAR_HANDLE
 from .errors import FailedPreconditionError, GraphMismatchError, InvalidArgumentError
 
 __all__ = ["Variable", "global_variables_initializer"]
@@ -35,73 +34,6 @@ __all__ = ["Variable", "global_variables_initializer"]
 VARIABLES: Final = "variables"
 _new: Final = object.__new__
 TRAINABLE_VARIABLES: Final = "trainable_variables"
-
-
-def _var_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
-    var: Variable = attrs["var"]
-    return ((var._dtype, var._shape),)
-
-
-def _assign_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
-    var: Variable = attrs["var"]
-    ((dtype, shape),) = specs
-    var._check_value(dtype, shape)
-    return ((var._dtype, var._shape),)
-
-
-def _no_outputs(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ...]:
-    return ()
-
-
-# Reads and writes go through the read log (``_read_log``): a traced call's gradient
-# replays its reads with the values they returned then.
-def _assign(attrs: dict[str, Any], value: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    return logged_write(attrs, attrs["var"]._update(None, value))
-
-
-def _assign_add(attrs: dict[str, Any], delta: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    return logged_write(attrs, attrs["var"]._update(np.add, delta))
-
-
-def _assign_sub(attrs: dict[str, Any], delta: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    return logged_write(attrs, attrs["var"]._update(np.subtract, delta))
-
-
-# What each write op's kernel does to the value (see Variable._write).
-_UPDATES: Final = {
-    "AssignVariableOp": None,
-    "AssignAddVariableOp": np.add,
-    "AssignSubVariableOp": np.subtract,
-}
-
-VAR_HANDLE = register_op(
-    "VarHandleOp", infer=_no_outputs, kernel=lambda attrs: None, differentiable=False
-)
-READ = register_op(
-    "ReadVariableOp", infer=_var_rule, kernel=logged_read, stateful=True, bind=bind_read,
-)  # fmt: skip
-ASSIGN = register_op(
-    "AssignVariableOp",
-    infer=_assign_rule,
-    kernel=_assign,
-    stateful=True,
-    same_dtype=False,
-    differentiable=False,
-)
-ASSIGN_ADD = register_op(
-    "AssignAddVariableOp",
-    infer=_assign_rule,
-    kernel=_assign_add,
-    stateful=True,
-    differentiable=False,
-)
-ASSIGN_SUB = register_op(
-    "AssignSubVariableOp",
-    infer=_assign_rule,
-    kernel=_assign_sub,
-    stateful=True,
-    differentiable=False,
-)
 
 
 @final
@@ -431,7 +363,7 @@ class Variable(ValueConversions, TensorOperators):
             # machinery (an SGD update: ~8 µs -> ~3 µs per variable, bench_functions).
             # Writes are not differentiable: tapes ignore them, so none is offered it.
             # _update's eager branch, inlined (its checks hold here): two calls less.
-            fn = _UPDATES[opdef.type]
+            fn = UPDATES[opdef.type]
             operand = value._value
             token = quiet_set(QUIET)
             try:
