@@ -157,6 +157,20 @@ class Checkpoint:
             # Copy on write: a save walking the old dict meanwhile is not disturbed.
             self._objects = {**self._objects, name: value}
 
+    def __delattr__(self, name: str) -> None:
+        # ``del ckpt.step`` stops tracking the object, as TensorFlow's.
+        if name.startswith("_") or hasattr(type(self), name):
+            object.__delattr__(self, name)
+            return
+        with self._lock:
+            if name not in self._objects:
+                msg = f"'Checkpoint' object has no attribute {name!r}"
+                raise AttributeError(msg)
+            self._objects = {k: v for k, v in self._objects.items() if k != name}
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *self._objects})
+
     # Copied and pickled with what it tracks; the locks are made anew.
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

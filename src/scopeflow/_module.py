@@ -254,7 +254,8 @@ def flatten_module(root: Module, kind: type[_T]) -> list[_T]:
     A module's own attributes come first, sorted by name, with lists, tuples and dicts
     expanded (dict keys sorted); then each submodule found among them, in that order, is
     walked the same way. Only modules are walked into: an optimizer or a checkpoint held as
-    an attribute is not a module, so its variables are not the module's. Each object is
+    an attribute is not a module, so its variables are not the module's; a loaded saved
+    model's variables are (in their saved order, where the model is held). Each object is
     listed once; cycles are cut. (Checkpoint paths use :func:`walk_attributes` instead.)
     """
     seen: set[int] = {id(root)}
@@ -294,6 +295,9 @@ def _leaves(value: Any, seen: set[int]) -> Iterator[Any]:
             stack.extend(v for _, v in reversed(pairs))
         elif isinstance(obj, (list, tuple)):
             stack.extend(reversed(list(obj)))
+        elif callable(getattr(type(obj), "_sf_module_variables", None)):
+            # A loaded saved model: its variables are the holding module's.
+            stack.extend(reversed(obj._sf_module_variables()))
 
 
 def _has_children(obj: Any) -> bool:

@@ -275,6 +275,11 @@ class LoadedModel:
             raise TypeError(msg)
         return self._call(*args, **kwargs)
 
+    def _sf_module_variables(self) -> tuple[Variable, ...]:
+        # A module holding a loaded model (a backbone to fine-tune) lists these among its
+        # variables and trainable_variables (see flatten_module).
+        return self.variables
+
     def _sf_children(self) -> dict[str, Any]:
         # Checkpoints of a loaded model use the saved object paths.
         return dict(self._variables)
