@@ -215,3 +215,22 @@ def test_read_value_false_in_function_and_graph() -> None:
         gv = sf.Variable(1.0)
         op = gv.assign_sub(1.0, read_value=False, use_locking="yes")
         assert isinstance(op, sf.Operation)
+
+
+def test_control_dependencies_of_a_bare_variable_says_wrap_it() -> None:
+    # Variables became iterable (iter() reads the value): a bare variable passed to
+    # control_dependencies was iterated (eagerly accepted silently, traced: "cannot be
+    # iterated") instead of the usual "wrap a single one in a list".
+    v = sf.Variable([1.0, 2.0])
+    with pytest.raises(TypeError, match="Wrap a single one in a list"):
+        sf.control_dependencies(v)
+
+    @sf.function
+    def f() -> sf.Tensor:
+        with sf.control_dependencies(v):
+            return sf.constant(1.0)
+
+    with pytest.raises(TypeError, match="Wrap a single one in a list"):
+        f()
+    with sf.control_dependencies([v]):
+        pass

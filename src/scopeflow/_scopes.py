@@ -352,7 +352,12 @@ def _checked_inputs(control_inputs: Iterable[Any] | None) -> tuple[Any, ...] | N
     """``control_dependencies``' argument other than a list, as a tuple (or None)."""
     if control_inputs is None:
         return None
-    if isinstance(control_inputs, (Tensor, Operation)) or not isinstance(control_inputs, Iterable):
+    # A variable is iterable (iter() reads its value) but is one control input, not a list.
+    if (
+        isinstance(control_inputs, (Tensor, Operation))
+        or _is_variable(control_inputs)
+        or not isinstance(control_inputs, Iterable)
+    ):
         msg = (
             f"control_dependencies() takes a list of operations or tensors, or "
             f"None; got {control_inputs!r}. Wrap a single one in a list"
