@@ -234,3 +234,18 @@ def test_control_dependencies_of_a_bare_variable_says_wrap_it() -> None:
         f()
     with sf.control_dependencies([v]):
         pass
+
+
+def test_checkpoint_of_module_still_saves_held_optimizer_slots(tmp_path: Path) -> None:
+    # Module.variables no longer walks into an optimizer; checkpoints still do.
+    m = sf.Module(name="m")
+    m.w = sf.Variable([1.0], name="w")
+    m.opt = sf.optimizers.Adam(0.1)
+    with sf.GradientTape() as tape:
+        loss = sf.reduce_sum(m.w * m.w)
+    m.opt.apply_gradients(zip(tape.gradient(loss, [m.w]), [m.w], strict=True))
+    path = sf.train.Checkpoint(model=m).write(str(tmp_path / "c.safetensors"))
+    keys = _keys(path)
+    assert "model/w" in keys
+    assert "model/opt/iterations" in keys
+    assert any(k.startswith("model/opt/slots/") for k in keys)
