@@ -249,3 +249,22 @@ def test_checkpoint_of_module_still_saves_held_optimizer_slots(tmp_path: Path) -
     assert "model/w" in keys
     assert "model/opt/iterations" in keys
     assert any(k.startswith("model/opt/slots/") for k in keys)
+
+
+def test_private_name_given_to_constructor_stays_tracked_when_set(tmp_path: Path) -> None:
+    # Checkpoint(_x=v) tracks v as "_x" and ckpt._x reads it; setting ckpt._x = w made a
+    # plain attribute, so ckpt._x was w while saves kept writing v.
+    v, w = sf.Variable(1.0), sf.Variable(9.0)
+    ckpt = sf.train.Checkpoint(_x=v)
+    assert ckpt._x is v
+    ckpt._x = w
+    assert ckpt._x is w
+    path = ckpt.write(str(tmp_path / "c.safetensors"))
+    got = sf.Variable(0.0)
+    sf.train.Checkpoint(_x=got).restore(path).assert_consumed()
+    assert got.numpy() == 9.0
+    del ckpt._x
+    assert not hasattr(ckpt, "_x")
+    ckpt._y = 3  # an untracked private name stays a plain attribute
+    assert ckpt._y == 3
+    assert _keys(ckpt.write(str(tmp_path / "d.safetensors"))) == []

@@ -53,6 +53,8 @@ __all__ = [
 FORMAT: Final = "scopeflow.checkpoint"
 FORMAT_VERSION: Final = "1"
 _SLOTS: Final = "slots"
+# Checkpoint's own instance attributes: never tracked objects, whatever the constructor got.
+_INTERNAL: Final = frozenset({"_objects", "_lock", "_save_lock", "_save_counter"})
 
 
 @final
@@ -135,9 +137,8 @@ class Checkpoint:
         self._save_lock = threading.Lock()
         self._save_counter: Variable | None = None
 
-    # As in TensorFlow, tracked objects are attributes (``ckpt.model``), and setting a
-    # public attribute tracks the object (``ckpt.step = sf.Variable(0)``) instead of
-    # leaving it out of every save silently.
+    # As in TensorFlow, tracked objects are attributes (``ckpt.model``); setting a public
+    # one tracks the object (``ckpt.step = sf.Variable(0)``), ``del`` untracks it.
     def __getattr__(self, name: str) -> Any:
         objects = self.__dict__.get("_objects")
         if objects is not None and name in objects:
@@ -146,7 +147,7 @@ class Checkpoint:
         raise AttributeError(msg)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_"):
+        if name.startswith("_") and not self._tracks_private(name):
             object.__setattr__(self, name, value)
             return
         if hasattr(type(self), name):
@@ -158,8 +159,7 @@ class Checkpoint:
             self._objects = {**self._objects, name: value}
 
     def __delattr__(self, name: str) -> None:
-        # ``del ckpt.step`` stops tracking the object, as TensorFlow's.
-        if name.startswith("_") or hasattr(type(self), name):
+        if (name.startswith("_") and not self._tracks_private(name)) or hasattr(type(self), name):
             object.__delattr__(self, name)
             return
         with self._lock:
@@ -167,6 +167,10 @@ class Checkpoint:
                 msg = f"'Checkpoint' object has no attribute {name!r}"
                 raise AttributeError(msg)
             self._objects = {k: v for k, v in self._objects.items() if k != name}
+
+    def _tracks_private(self, name: str) -> bool:
+        # Checkpoint(_x=v) tracks "_x": setting or deleting ckpt._x updates the tracking.
+        return name not in _INTERNAL and name in self.__dict__.get("_objects", ())
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *self._objects})
