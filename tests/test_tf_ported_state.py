@@ -1199,3 +1199,18 @@ def test_checkpoint_attribute_copies_keep_tracking() -> None:
     ckpt.w = sf.Variable(3.0)
     with pytest.raises(AttributeError):
         _ = clone.w  # set on the original after the copy
+
+
+def test_complex_of_tensors_and_variables() -> None:
+    """complex() of an eager tensor or variable is its value (TensorFlow: (1+2j)); of a
+    symbolic one a TypeError that says why."""
+    assert complex(sf.constant(1 + 2j)) == 1 + 2j
+    assert complex(sf.constant(2.0)) == 2 + 0j
+    assert complex(sf.Variable(1 + 1j)) == 1 + 1j
+    g = sf.Graph()
+    with g.as_default():
+        t = sf.placeholder(sf.complex64, ())
+        v = sf.Variable(1.0)
+        for x in (t, v):
+            with pytest.raises(TypeError, match=r"^complex\(\) is not available: "):
+                complex(x)

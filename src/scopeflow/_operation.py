@@ -209,6 +209,10 @@ class Tensor(TensorOperators):
         what = "int()"
         raise self._no_value(what)
 
+    def __complex__(self) -> NoReturn:
+        what = "complex()"
+        raise self._no_value(what)
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> NoReturn:
         what = "Conversion to a NumPy array"
         raise self._no_value(what)

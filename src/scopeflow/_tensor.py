@@ -112,6 +112,9 @@ class EagerTensor(TensorOperators):
     def __int__(self) -> int:
         return int(self._value)
 
+    def __complex__(self) -> complex:
+        return complex(self._value)
+
     def __index__(self) -> int:
         if self._value.dtype.kind not in "iu":
             msg = f"Only integer tensors can be used as an index, not {self._value.dtype}"

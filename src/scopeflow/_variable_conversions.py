@@ -33,7 +33,7 @@ class ValueConversions:
         return int(self.read_value())
 
     def __complex__(self) -> complex:
-        return complex(self.numpy())
+        return complex(self.read_value())
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.read_value())
