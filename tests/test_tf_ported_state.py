@@ -1214,3 +1214,17 @@ def test_complex_of_tensors_and_variables() -> None:
         for x in (t, v):
             with pytest.raises(TypeError, match=r"^complex\(\) is not available: "):
                 complex(x)
+
+
+def test_assign_takes_tensorflows_positional_order() -> None:
+    """ResourceVariable.assign(value, use_locking=None, name=None, read_value=True)."""
+    v = sf.Variable(1.0)
+    assert float(v.assign(2.0, True)) == 2.0  # use_locking, accepted and ignored
+    assert float(v.assign_add(1.0, False, "add")) == 3.0
+    assert v.assign_sub(1.0, None, None, False) is None  # read_value=False, eagerly
+    assert float(v.read_value()) == 2.0
+    g = sf.Graph()
+    with g.as_default():
+        w = sf.Variable(1.0)
+        out = w.assign(5.0, True, "set_w")
+        assert out.op.name == "set_w"

@@ -308,9 +308,8 @@ class Variable(ValueConversions, TensorOperators):
     def assign(
         self,
         value: Any,
-        name: str | None = None,
-        *,
         use_locking: Any = None,
+        name: str | None = None,
         read_value: bool = True,
     ) -> Any:
         """Set the value; returns the new value as a tensor of the calling context.
@@ -326,9 +325,8 @@ class Variable(ValueConversions, TensorOperators):
     def assign_add(
         self,
         delta: Any,
-        name: str | None = None,
-        *,
         use_locking: Any = None,
+        name: str | None = None,
         read_value: bool = True,
     ) -> Any:
         """Add ``delta`` atomically; returns the new value (see :meth:`assign`)."""
@@ -339,9 +337,8 @@ class Variable(ValueConversions, TensorOperators):
     def assign_sub(
         self,
         delta: Any,
-        name: str | None = None,
-        *,
         use_locking: Any = None,
+        name: str | None = None,
         read_value: bool = True,
     ) -> Any:
         """Subtract ``delta`` atomically; returns the new value (see :meth:`assign`)."""
