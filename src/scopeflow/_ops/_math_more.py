@@ -149,7 +149,9 @@ def _clip_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ..
 
 
 def _clip_kernel(attrs: dict[str, Any], t: Any, lo: Any, hi: Any) -> Any:
-    out = np.minimum(np.maximum(t, lo), hi)
+    # TensorFlow's order: min with the upper bound first, then max with the lower one, so a
+    # lower bound above the upper one wins (np.clip would give the upper bound).
+    out = np.maximum(np.minimum(t, hi), lo)
     if out.shape != t.shape:
         msg = (
             f"clip values of shapes {lo.shape} and {hi.shape} would broadcast t of shape "
