@@ -1079,3 +1079,70 @@ def test_gradient_checker(f: Any, x: np.ndarray[Any, Any]) -> None:
         y = f(t)
     g = tape.gradient(y, t)
     np.testing.assert_allclose(g.numpy(), _numeric_grad(f, x), rtol=1e-5, atol=1e-6)
+
+
+def test_piecewise_constant_and_index_ops_have_no_gradient() -> None:
+    """math_grad.py: Floor, Round, FloorDiv, ArgMax, Equal and a float->int Cast give None."""
+    x = sf.constant([0.5, -1.5, 2.0])
+    with sf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        outs = [sf.floor(x), sf.round(x), sf.floordiv(x, sf.constant(0.3)), sf.argmax(x),
+                sf.equal(x, x), sf.cast(x, sf.int32)]  # fmt: skip
+    for y in outs:
+        assert tape.gradient(y, x) is None
+
+
+def test_sign_gradient() -> None:
+    """math_grad._SignGrad returns zeros_like(x), so TF's tape.gradient(sign(x), x) is zeros.
+    scopeflow registers Sign as not differentiable and returns None (pinned by
+    test_gradients_more.py::test_non_differentiable_ops_give_none); inside a larger
+    expression both give the same gradient."""
+    x = sf.constant([0.0, -1.0, 2.0])
+    with sf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        alone = sf.sign(x)
+        mixed = sf.sign(x) * x
+    assert tape.gradient(alone, x) is None
+    _same(tape.gradient(mixed, x).numpy(), np.array([0.0, -1.0, 1.0], F32))
+
+
+def test_shape_inference_with_unknown_dimensions() -> None:
+    """testShapeInference / testUnknownShape cases of the array and matmul tests: static
+    shapes keep what is known, and a known mismatch fails when the graph is built."""
+    with sf.Graph().as_default():
+        p = sf.placeholder(sf.float32, (None, 3))
+        r = sf.placeholder(sf.float32, (2, None))
+        assert (p + r).shape == (2, 3)
+        assert sf.concat([p, r], 1).shape == (2, None)
+        assert sf.stack([p, p], 1).shape == (None, 2, 3)
+        assert sf.tile(p, [2, 2]).shape == (None, 6)
+        assert sf.reshape(p, [-1, 6]).shape == (None, 6)
+        assert sf.matmul(p, sf.placeholder(sf.float32, (3, 5))).shape == (None, 5)
+        assert sf.expand_dims(p, -1).shape == (None, 3, 1)
+        assert sf.pad(p, [[1, 1], [0, 2]]).shape == (None, 5)
+        assert sf.one_hot(sf.placeholder(sf.int32, (None,)), 4).shape == (None, 4)
+        assert [s.shape for s in sf.split(p, 3, axis=1)] == [(None, 1)] * 3
+        with pytest.raises(ValueError):
+            sf.split(p, 2, axis=1)
+        with pytest.raises(ValueError):
+            sf.reduce_sum(p, 2)
+        with pytest.raises(ValueError):
+            sf.nn.softmax_cross_entropy_with_logits(
+                labels=sf.placeholder(sf.float32, (2, 4)), logits=p
+            )
+
+
+def test_run_time_shape_errors_in_a_graph() -> None:
+    """Shapes known only when the graph runs: a bad reshape, matmul or broadcast fails
+    with InvalidArgumentError from Session.run, as in TF."""
+    g = sf.Graph()
+    with g.as_default():
+        p = sf.placeholder(sf.float32, (None, 3))
+        q = sf.placeholder(sf.float32, (None, None))
+        outs = [sf.reshape(p, [4, -1]), sf.matmul(p, q), p + sf.placeholder(sf.float32, None)]
+    feeds = [{p: np.zeros((2, 3), F32)},
+             {p: np.zeros((2, 3), F32), q: np.zeros((2, 2), F32)},
+             {p: np.zeros((2, 3), F32), outs[2].op.inputs[1]: np.zeros((3, 3), F32)}]  # fmt: skip
+    for out, feed in zip(outs, feeds, strict=True):
+        with pytest.raises(sf.InvalidArgumentError):
+            sf.Session(g).run(out, feed_dict=feed)
