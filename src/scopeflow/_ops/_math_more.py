@@ -294,7 +294,9 @@ def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any, name: str | 
 
     The bounds broadcast to ``t``'s shape (scalars, or shapes ``t`` already has) and must
     not enlarge it. Gradients flow to ``t`` where it lies within the bounds and to the
-    bound it was clipped to elsewhere.
+    bound it was clipped to elsewhere. As in TensorFlow, the result is
+    ``maximum(minimum(t, clip_value_max), clip_value_min)``: where the lower bound lies above
+    the upper one, the lower bound wins.
 
     Raises:
         ValueError: a bound's shape would broadcast ``t`` to a larger shape.
