@@ -515,3 +515,634 @@ def test_one_hot_depth_known_only_at_run_time() -> None:
         return sf.one_hot(sf.argmax(z, axis=1), sf.shape(z)[1])
 
     _same(traced(sf.constant([[0.0, 5.0, 1.0]])).numpy(), np.array([[0, 1, 0]], F32))
+
+
+# -- math_ops/math_ops_test.py, cwise_ops_binary_test.py: dtypes, division, NaN ---------------
+
+
+def test_error_received_if_dtype_mismatch_from_op() -> None:
+    """BinaryOpsTest.testErrorReceivedIfDtypeMismatchFromOp: TF never promotes int32 + float32.
+
+    TF raises InvalidArgumentError eagerly and TypeError in a graph; scopeflow raises
+    TypeError in every mode (documented: "bad types TypeError", coming-from-tensorflow.md).
+    """
+    for build in (lambda: sf.constant(1) + sf.constant(1.0), lambda: sf.matmul([[1]], [[1.0]])):
+        with pytest.raises(TypeError, match="same dtype"):
+            build()
+    with sf.Graph().as_default(), pytest.raises(TypeError, match="same dtype"):
+        sf.add(sf.placeholder(sf.int32, ()), sf.placeholder(sf.float32, ()))
+
+
+def test_floor_div_and_mod_int(run: Runner) -> None:
+    """DivAndModTest.testFloorModInt, testFloorDivideInt and testConsistent: Python's floor
+    semantics for every sign combination, and x == y * (x // y) + x % y."""
+    x = np.array([-7, 7, -7, 7, 0, -1], I32)
+    y = np.array([2, -2, -2, 2, 3, 5], I32)
+    _same(run(sf.floordiv, x, y), x // y)
+    _same(run(sf.mod, x, y), x % y)
+    _same(run(lambda a, b: a // b, x, y), x // y)
+    _same(run(lambda a, b: a % b, x, y), x % y)
+    q, r = run(sf.floordiv, x, y), run(sf.mod, x, y)
+    _same(y * q + r, x)
+
+
+def test_floor_mod_and_div_float(run: Runner) -> None:
+    """DivAndModTest.testFloorModFloat and testFloorDivideFloat: the result takes the
+    divisor's sign; division by zero gives inf or nan, not an error."""
+    x = np.array([-7.5, 7.5, -7.5, 7.5], F32)
+    y = np.array([2.0, -2.0, -2.0, 2.0], F32)
+    _same(run(sf.mod, x, y), np.mod(x, y))
+    _same(run(sf.floordiv, x, y), np.floor_divide(x, y))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.array([1.0, -1.0, 0.0], F32)
+        _same(run(sf.floordiv, z, np.zeros(3, F32)), np.array([np.inf, -np.inf, np.nan], F32))
+        assert np.isnan(run(sf.mod, z, np.zeros(3, F32))).all()
+
+
+def test_integer_division_by_zero_is_invalid_argument() -> None:
+    """DivAndModTest (integer divide-by-zero): TF's CPU kernels fail with
+    InvalidArgumentError ("Integer division by zero") for FloorDiv and FloorMod."""
+    for fn in (sf.floordiv, sf.mod):
+        with pytest.raises(sf.InvalidArgumentError, match="by zero"):
+            fn(sf.constant([1, 2]), sf.constant([1, 0]))
+
+
+def test_divide_int(run: Runner) -> None:
+    """DivAndModTest.testDivideInt and testRealDiv: true division of int32 gives float64
+    (inf/nan at zero, no error); floats keep their dtype."""
+    x = np.array([7, -7, 1, 0], I32)
+    y = np.array([2, 2, 0, 0], I32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _same(run(sf.divide, x, y), np.array([3.5, -3.5, np.inf, np.nan]))
+    _same(run(lambda a, b: a / b, x[:2], y[:2]), np.array([3.5, -3.5]))
+    _same(run(sf.divide, x.astype(F16), np.full(4, 2, F16)), (x / 2).astype(F16))
+
+
+def test_divide_small_int_dtype_is_float64() -> None:
+    """_TRUEDIV_TABLE: TF divides int8/int16/uint8/uint16 to float32. scopeflow divides every
+    integer dtype to float64 (its documented rule, "integer inputs give float64", pinned by
+    test_ops_math.py's oracle); the values agree, only the dtype differs."""
+    out = sf.divide(sf.constant(np.array([7], np.int8)), sf.constant(np.array([2], np.int8)))
+    assert out.dtype == F64
+    np.testing.assert_array_equal(out.numpy(), [3.5])
+
+
+def test_integer_ops_wrap_around(run: Runner) -> None:
+    """cwise_ops_binary_test testInt*: integer arithmetic keeps the dtype and wraps."""
+    big = np.array([2**31 - 1], I32)
+    _same(run(lambda a: a + 1, big), np.array([-(2**31)], I32))
+    u = np.array([0], np.uint8)
+    _same(run(lambda a: sf.subtract(a, sf.constant(np.array([1], np.uint8))), u), [np.uint8(255)])
+    _same(run(sf.abs, np.array([-128], np.int8)), np.array([-128], np.int8))
+    _same(run(sf.reduce_sum, np.array([100, 100], np.int8)), np.int8(-56))
+
+
+def test_min_max_nan_propagation(run: Runner) -> None:
+    """MinMaxOpTest / testNaNPropagation: maximum and minimum return NaN if either is NaN,
+    and so do reduce_max/reduce_min."""
+    a = np.array([np.nan, 1.0, 2.0], F32)
+    b = np.array([1.0, np.nan, 1.0], F32)
+    assert np.isnan(run(sf.maximum, a, b)[:2]).all()
+    assert np.isnan(run(sf.minimum, a, b)[:2]).all()
+    assert run(sf.maximum, a, b)[2] == 2.0
+    assert np.isnan(run(sf.reduce_max, a))
+    assert np.isnan(run(sf.reduce_min, a))
+
+
+def test_bcast_mismatched_shapes() -> None:
+    """BinaryOpTest.testMismatchedDimensions: incompatible shapes fail (TF: ValueError at
+    build time, InvalidArgumentError eagerly; both are ValueErrors in scopeflow)."""
+    with pytest.raises(ValueError, match="broadcast"):
+        sf.constant([1, 2, 3]) + sf.constant([1, 2])
+    with sf.Graph().as_default(), pytest.raises(ValueError, match="broadcast"):
+        sf.placeholder(sf.float32, (3,)) * sf.placeholder(sf.float32, (2,))
+
+
+def test_pow_integer_negative_exponent() -> None:
+    """math_ops_test PowTest / cwise_ops_binary_test testPowNegativeExponent: integers to
+    negative integer powers are an InvalidArgumentError; non-negative ones stay integers."""
+    with pytest.raises(sf.InvalidArgumentError, match="negative integer powers"):
+        sf.pow(sf.constant([2]), sf.constant([-1]))
+    _same(
+        sf.pow(sf.constant([2, -2, 0]), sf.constant([3, 3, 0])).numpy(), np.array([8, -8, 1], I32)
+    )
+
+
+def test_unary_edges(run: Runner) -> None:
+    """cwise_ops_unary_test (testFloatBasic, RoundingTest, testSign): NaN and inf propagate;
+    round is half-to-even; sign(0) is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.array([-np.inf, -1.0, -0.0, 0.0, 1.0, np.inf, np.nan], F32)
+        for fn, ref in ((sf.exp, np.exp), (sf.tanh, np.tanh), (sf.sqrt, np.sqrt),
+                        (sf.log, np.log), (sf.log1p, np.log1p), (sf.abs, np.abs),
+                        (sf.negative, np.negative), (sf.reciprocal, np.reciprocal),
+                        (sf.floor, np.floor)):  # fmt: skip
+            _same(run(fn, x), ref(x))
+    _same(
+        run(sf.round, np.array([0.5, 1.5, 2.5, -0.5, -1.5], F32)), np.array([0, 2, 2, -0, -2], F32)
+    )
+    _same(run(sf.sign, np.array([-3, 0, 4], I32)), np.array([-1, 0, 1], I32))
+    _same(run(sf.sigmoid, np.array([-1000.0, 0.0, 1000.0], F32)), np.array([0, 0.5, 1], F32))
+    _same(run(sf.nn.relu, np.array([np.nan, -1.0, 2.0], F32)), np.array([np.nan, 0.0, 2.0], F32))
+    _same(run(sf.nn.relu, np.array([-3, 4], I32)), np.array([0, 4], I32))
+
+
+def test_float_only_ops_refuse_integers() -> None:
+    """cwise_ops_unary_test: exp/sqrt/sigmoid/floor/softmax are registered for floats only, so
+    an int32 input is a TypeError, as in TF (round and abs accept integers)."""
+    for fn in (sf.exp, sf.sqrt, sf.sigmoid, sf.floor, sf.rsqrt, sf.nn.softmax):
+        with pytest.raises(TypeError):
+            fn(sf.constant([1]))
+    with pytest.raises(TypeError):
+        sf.add(sf.constant([True]), sf.constant([False]))
+
+
+# -- math_ops/matmul_op_test.py, batch_matmul_op_test.py -----------------------------------------
+
+
+def test_matmul_transposes_and_dtypes(run: Runner) -> None:
+    """MatMulTest (testSimple, transpose_a/transpose_b, int32 and float16)."""
+    a = np.arange(6, dtype=F32).reshape(2, 3)
+    b = np.arange(12, dtype=F32).reshape(3, 4)
+    _same(run(sf.matmul, a, b), a @ b)
+    _same(run(lambda x, y: sf.matmul(x, y, transpose_a=True), a.T.copy(), b), a @ b)
+    _same(run(lambda x, y: sf.matmul(x, y, transpose_b=True), a, b.T.copy()), a @ b)
+    _same(run(lambda x, y: x @ y, a.astype(I32), b.astype(I32)), (a @ b).astype(I32))
+    _same(run(sf.matmul, a.astype(F16), b.astype(F16)), (a @ b).astype(F16))
+
+
+def test_matmul_empty(run: Runner) -> None:
+    """MatMulTest.testEmpty (zero inner dimension gives zeros) and zero-size outer ones."""
+    _same(run(sf.matmul, np.ones((2, 0), F32), np.ones((0, 3), F32)), np.zeros((2, 3), F32))
+    _same(run(sf.matmul, np.ones((0, 2), F32), np.ones((2, 3), F32)), np.zeros((0, 3), F32))
+
+
+def test_batch_matmul_broadcast(run: Runner) -> None:
+    """BatchMatmulOpTest (testBroadcasting): batch dimensions broadcast."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((2, 1, 2, 3)).astype(F32)
+    b = rng.standard_normal((3, 3, 4)).astype(F32)
+    out = run(sf.matmul, a, b)
+    assert out.shape == (2, 3, 2, 4)
+    np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-5, atol=1e-6)
+
+
+def test_matmul_shape_errors() -> None:
+    """MatMulTest shape checks: rank < 2 and mismatched inner dimensions fail when built."""
+    with pytest.raises(ValueError, match="rank"):
+        sf.matmul(sf.constant([1.0, 2.0]), sf.constant([[1.0], [2.0]]))
+    with pytest.raises(ValueError, match="inner dimensions"):
+        sf.matmul(sf.ones([2, 3]), sf.ones([2, 3]))
+    with sf.Graph().as_default(), pytest.raises(ValueError, match="inner dimensions"):
+        sf.matmul(sf.placeholder(sf.float32, (None, 3)), sf.placeholder(sf.float32, (2, None)))
+
+
+# -- math_ops/reduction_ops_test.py --------------------------------------------------------------
+
+
+def test_reduce_duplicate_axes_are_invalid() -> None:
+    """ReductionHelper: "Axes contains duplicate dimension" (also after normalising -1)."""
+    x = sf.constant([[1, 2], [3, 4]])
+    for axis in ([0, 0], [1, -1]):
+        with pytest.raises(sf.InvalidArgumentError, match="duplicate dimension"):
+            sf.reduce_sum(x, axis)
+
+
+def test_reduce_mean_of_integers_truncates(run: Runner) -> None:
+    """MeanReductionTest (testInt32): an integer mean stays an integer (truncated)."""
+    _same(run(sf.reduce_mean, np.array([1, 2], I32)), I32.type(1))
+    _same(
+        run(lambda t: sf.reduce_mean(t, -1, keepdims=True), np.array([[-1, -2]], I32)),
+        np.array([[-1]], I32),
+    )
+
+
+def test_reduce_all_any_empty_and_negative_axis(run: Runner) -> None:
+    """AllReductionTest / AnyReductionTest (testEmpty, testAxesType)."""
+    b = np.array([[True, False], [True, True]])
+    _same(run(lambda t: sf.reduce_all(t, -1), b), np.array([False, True]))
+    _same(run(lambda t: sf.reduce_any(t, -2), b), np.array([True, True]))
+    _same(run(sf.reduce_any, np.zeros((0,), bool)), np.bool_(False))
+    _same(run(sf.reduce_all, np.zeros((0,), bool)), np.bool_(True))
+
+
+def test_reduce_max_of_nothing() -> None:
+    """MaxReductionTest/MinReductionTest over no elements: TF returns the identity (-inf /
+    +inf, or the dtype's lowest/highest integer). scopeflow deliberately raises
+    InvalidArgumentError instead (pinned by test_ops_reduce_more.py)."""
+    for fn in (sf.reduce_max, sf.reduce_min):
+        with pytest.raises(sf.InvalidArgumentError, match="over no elements"):
+            fn(sf.zeros([0]))
+
+
+# -- nn_ops/softmax_op_test.py, xent_op_test.py, sparse_xent_op_test.py, nn_xent_test.py --------
+
+
+def _np_softmax(x: np.ndarray[Any, Any], axis: int = -1) -> np.ndarray[Any, Any]:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    out: np.ndarray[Any, Any] = e / e.sum(axis=axis, keepdims=True)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [F16, F32, F64], ids=str)
+def test_softmax_and_log_softmax_along_each_axis(run: Runner, dtype: np.dtype[Any]) -> None:
+    """SoftmaxTest.testFloat/testDouble/testHalf, testAlongFirstDimension, testSoftmaxAxes."""
+    x = np.array([[1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0]], dtype)
+    tol = 1e-3 if dtype == F16 else 1e-6
+    for axis in (-1, 0, 1):
+        want = _np_softmax(x.astype(F64), axis)
+        got = run(lambda t, a=axis: sf.nn.softmax(t, axis=a), x)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+        got = run(lambda t, a=axis: sf.nn.log_softmax(t, axis=a), x)
+        np.testing.assert_allclose(got, np.log(want), rtol=tol, atol=tol)
+
+
+def test_softmax_large_and_empty_and_bad_axis(run: Runner) -> None:
+    """SoftmaxTest.testLargeDims-style stability, testEmptyInput and testDimTooLarge."""
+    big = np.array([[1000.0, 0.0]], F32)
+    _same(run(sf.nn.log_softmax, big), np.array([[0.0, -1000.0]], F32))
+    _same(run(sf.nn.softmax, big), np.array([[1.0, 0.0]], F32))
+    _same(run(sf.nn.softmax, np.zeros((0, 3), F32)), np.zeros((0, 3), F32))
+    with pytest.raises(ValueError):
+        sf.nn.softmax(sf.constant([[1.0, 2.0]]), axis=2)
+
+
+def test_sparse_xent_vector_high_dim_and_invalid_label() -> None:
+    """SparseXentTest.testVector, testHighDim, testInvalidLabel, testShapeMismatch."""
+    logits = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], F32)
+    want = -np.log(_np_softmax(logits.astype(F64)))[[0, 1], [2, 0]]
+    for dt in (I32, I64):
+        got = sf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=sf.constant(np.array([2, 0], dt)), logits=sf.constant(logits)
+        )
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    high = sf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=sf.constant([[2, 0]]), logits=sf.constant(logits[None])
+    )
+    np.testing.assert_allclose(high.numpy(), want[None], rtol=1e-6)
+    for bad in ([0, 3], [-1, 0]):
+        with pytest.raises(sf.InvalidArgumentError, match="outside the valid range"):
+            sf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=sf.constant(bad), logits=sf.constant(logits)
+            )
+    with pytest.raises(ValueError):
+        sf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=sf.constant([[0, 1]]), logits=sf.constant(logits)
+        )
+
+
+def test_sigmoid_xent_logistic_output_and_shape_error(run: Runner) -> None:
+    """SigmoidCrossEntropyWithLogitsTest.testLogisticOutput(MultiDim), testShapeError: the
+    stable formula max(x, 0) - x * z + log(1 + exp(-|x|))."""
+    x = np.array([[-100.0, -2.0, 0.0, 2.0, 100.0]], F32)
+    z = np.array([[0.0, 0.0, 0.5, 1.0, 1.0]], F32)
+    want = (np.maximum(x, 0) - x * z + np.log1p(np.exp(-np.abs(x.astype(F64))))).astype(F32)
+    got = run(lambda a, b: sf.nn.sigmoid_cross_entropy_with_logits(labels=a, logits=b), z, x)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    with pytest.raises(ValueError, match="same shape"):
+        sf.nn.sigmoid_cross_entropy_with_logits(
+            labels=sf.constant([0.0, 1.0, 1.0]), logits=sf.constant([1.0, 2.0])
+        )
+
+
+# -- array_ops: reshape, concat, stack, tile, squeeze/expand_dims, transpose, fill, range ---------
+
+
+def test_reshape_infers_and_refuses(run: Runner) -> None:
+    """ReshapeTest (testFloatBasic, testZeroDim with -1, testErrors)."""
+    x = np.arange(6, dtype=F32)
+    _same(run(lambda t: sf.reshape(t, [-1, 2]), x), x.reshape(3, 2))
+    _same(run(lambda t: sf.reshape(t, [-1, 3]), np.zeros((0, 3), F32)), np.zeros((0, 3), F32))
+    _same(run(lambda t: sf.reshape(t, []), np.array([5], I32)), I32.type(5))
+    for shape in ([4, -1], [-1, -1], [7]):
+        with pytest.raises(ValueError):
+            sf.reshape(sf.constant(x), shape)
+
+
+def test_concat_zero_size_negative_axis_and_errors(run: Runner) -> None:
+    """ConcatOpTest (testZeroSize, testConcatNegativeAxis, testConcatDtype mismatches,
+    testInvalidConcatDimTypeAndShape)."""
+    a = np.zeros((0, 3), F32)
+    b = np.ones((2, 3), F32)
+    _same(run(lambda x, y: sf.concat([x, y], 0), a, b), b)
+    _same(run(lambda x, y: sf.concat([x, y], -1), b, b), np.ones((2, 6), F32))
+    with pytest.raises(TypeError, match="same dtype"):
+        sf.concat([sf.constant([1]), sf.constant([2.0])], 0)
+    with pytest.raises(ValueError):
+        sf.concat([sf.constant([1]), sf.constant([[2]])], 0)
+    with pytest.raises(ValueError):
+        sf.concat([sf.constant([1]), sf.constant([2])], 1)
+
+
+def test_stack_axis_range_and_scalars(run: Runner) -> None:
+    """StackOpTest (testSimple, testAxis0Default, testAxisOutOfRange,
+    testAxisOutOfNegativeRange, testConst of scalars)."""
+    a, b = np.array([1, 2], I32), np.array([3, 4], I32)
+    _same(run(lambda x, y: sf.stack([x, y]), a, b), np.stack([a, b]))
+    _same(run(lambda x, y: sf.stack([x, y], axis=-1), a, b), np.stack([a, b], -1))
+    _same(sf.stack([sf.constant(1), sf.constant(2)]).numpy(), np.array([1, 2], I32))
+    for axis in (3, -4):
+        with pytest.raises(ValueError, match="out of range"):
+            sf.stack([sf.constant(a), sf.constant(b)], axis=axis)
+    with pytest.raises(ValueError):
+        sf.stack([sf.constant([1, 2]), sf.constant([3])])
+
+
+def test_tile_simple_empty_scalar_and_errors(run: Runner) -> None:
+    """TileTest (testScalar, testSimple, testEmpty, testInvalidDim / wrong multiples length)."""
+    x = np.array([[1, 2]], I32)
+    _same(run(lambda t: sf.tile(t, [2, 2]), x), np.tile(x, (2, 2)))
+    _same(run(lambda t: sf.tile(t, [0, 2]), x), np.zeros((0, 4), I32))
+    _same(sf.tile(sf.constant(1), []).numpy(), I32.type(1))
+    with pytest.raises(ValueError):
+        sf.tile(sf.constant(x), [2])
+    with pytest.raises(ValueError):
+        sf.tile(sf.constant(x), [2, -1])
+
+
+def test_squeeze_and_expand_dims(run: Runner) -> None:
+    """ShapeOpsTest.testSqueeze(SpecificDimension, AllOnes, Errors) and testExpandDims
+    (axis in [-rank-1, rank])."""
+    x = np.zeros((1, 2, 1), F32)
+    _same(run(sf.squeeze, x), np.zeros(2, F32))
+    _same(run(lambda t: sf.squeeze(t, [-1]), x), np.zeros((1, 2), F32))
+    _same(run(sf.squeeze, np.zeros((1, 1), F32)), F32.type(0))
+    with pytest.raises(ValueError, match="cannot squeeze"):
+        sf.squeeze(sf.constant(x), [1])
+    v = np.array([1, 2], I32)
+    for axis, shape in ((0, (1, 2)), (1, (2, 1)), (-1, (2, 1)), (-2, (1, 2))):
+        assert run(lambda t, a=axis: sf.expand_dims(t, a), v).shape == shape
+    for axis in (3, -3):
+        with pytest.raises(ValueError, match="out of range"):
+            sf.expand_dims(sf.constant(v), axis)
+
+
+def test_transpose_perms_and_errors(run: Runner) -> None:
+    """TransposeTest (test1D, testNop, testSimple, testError: short or repeated perm)."""
+    x = np.arange(24, dtype=F32).reshape(2, 3, 4)
+    _same(run(sf.transpose, x), x.T)
+    _same(run(lambda t: sf.transpose(t, [2, 0, 1]), x), x.transpose(2, 0, 1))
+    _same(run(sf.transpose, np.array([1, 2], I32)), np.array([1, 2], I32))
+    for perm in ([2, 0], [2, 0, 0], [-1, 0, 1]):
+        with pytest.raises(ValueError):
+            sf.transpose(sf.constant(x), perm)
+
+
+def test_fill_zeros_ones(run: Runner) -> None:
+    """FillTest.testFillNonFloat / testFillNegative, ZerosTest, OnesTest (dtypes, bool)."""
+    _same(run(lambda: sf.fill([2, 3], 9)), np.full((2, 3), 9, I32))
+    _same(run(lambda: sf.fill([2], 1.5)), np.full(2, 1.5, F32))
+    _same(run(lambda: sf.zeros([2], sf.int64)), np.zeros(2, I64))
+    _same(run(lambda: sf.ones([2], sf.bool)), np.ones(2, bool))
+    _same(run(lambda x: sf.zeros_like(x), np.array([True])), np.array([False]))
+    _same(run(lambda x: sf.ones_like(x, dtype=sf.float32), np.array([1], I32)), np.ones(1, F32))
+    for make in (lambda: sf.fill([-1, 3], 9), lambda: sf.zeros([-2])):
+        with pytest.raises(ValueError, match="negative"):
+            make()
+
+
+def test_range_basic_empty_non_integer_and_dtypes(run: Runner) -> None:
+    """RangeTest (testBasic, testLimitOnly, testNegativeDelta, testNonInteger, testDType,
+    testMixedDType); a start past the limit is an error in TF's kernel."""
+    _same(run(lambda: sf.range(5)), np.arange(5, dtype=I32))
+    _same(run(lambda: sf.range(5, 0, -2)), np.array([5, 3, 1], I32))
+    _same(run(lambda: sf.range(0, 1, 0.25)), np.arange(0, 1, 0.25, dtype=F32))
+    _same(run(lambda: sf.range(1.0, -1.0, -0.5)), np.array([1.0, 0.5, 0.0, -0.5], F32))
+    _same(run(lambda: sf.range(0, 2.5)), np.array([0.0, 1.0, 2.0], F32))
+    _same(run(lambda: sf.range(3, dtype=sf.float64)), np.arange(3.0))
+    _same(run(lambda: sf.range(3, dtype=sf.int64)), np.arange(3, dtype=I64))
+    for args in ((0, 5, 0), (5, 0), (0, 5, -1), (-3,)):
+        with pytest.raises(ValueError):
+            sf.range(*args)
+
+
+# -- clip_ops_test.py, where_op_test.py, array_ops_test.py (BooleanMaskTest), gather ------------
+
+
+def test_clip_by_value(run: Runner) -> None:
+    """ClipTest.testClipByValue (scalar and tensor bounds), testClipByValueNonFinite (NaN
+    stays NaN), testClipByValueBadShape."""
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], F32)
+    _same(run(lambda t: sf.clip_by_value(t, 2.0, 5.0), x), np.clip(x, 2.0, 5.0))
+    lo, hi = np.array([2.0, 2.0, 1.0], F32), np.array([4.0, 5.0, 2.0], F32)
+    _same(run(sf.clip_by_value, x, lo, hi), np.minimum(np.maximum(x, lo), hi))
+    _same(
+        run(lambda t: sf.clip_by_value(t, 2, 4), np.array([1, 5, 3], I32)), np.array([2, 4, 3], I32)
+    )
+    nan = np.array([np.nan, -np.inf, np.inf], F32)
+    _same(run(lambda t: sf.clip_by_value(t, -1.0, 1.0), nan), np.array([np.nan, -1.0, 1.0], F32))
+    with pytest.raises(ValueError):
+        sf.clip_by_value(sf.constant([1.0, 5.0]), sf.constant([1.0, 2.0, 3.0]), 4.0)
+
+
+def test_clip_by_value_min_above_max(run: Runner) -> None:
+    """clip_ops.clip_by_value computes maximum(minimum(t, max), min), so a lower bound above
+    the upper one wins everywhere (regression: scopeflow used to return the upper bound, as
+    np.clip does)."""
+    x = np.array([1.0, 3.0, 5.0], F32)
+    _same(run(lambda t: sf.clip_by_value(t, 4.0, 2.0), x), np.full(3, 4.0, F32))
+    _same(run(lambda t: sf.clip_by_value(t, 4, 2), x.astype(I32)), np.full(3, 4, I32))
+
+
+def test_where_basic_scalar_and_broadcast(run: Runner) -> None:
+    """WhereOpTest.testBasicVec/testBasicMat/testRandomInt32 (non-bool condition),
+    testScalar, and where_v2's three-way broadcasting."""
+    cond = np.array([[True, False], [False, True]])
+    _same(run(sf.where, cond, exact_shape=False), np.argwhere(cond).astype(I64))
+    _same(run(sf.where, np.array([0, 3, 1], I32), exact_shape=False), np.array([[1], [2]], I64))
+    _same(
+        run(sf.where, np.array([0.0, 1.0, np.nan], F32), exact_shape=False),
+        np.array([[1], [2]], I64),
+    )
+    assert sf.where(sf.constant(True)).shape == (1, 0)
+    c = np.array([[True], [False]])
+    _same(
+        run(sf.where, c, np.array([1, 2], I32), np.array([[10], [20]], I32)),
+        np.array([[1, 2], [20, 20]], I32),
+    )
+    with pytest.raises(TypeError):
+        sf.where(sf.constant([True]), sf.constant([1]), sf.constant([1.0]))
+    with pytest.raises(ValueError):
+        sf.where(sf.constant([True]), sf.constant([1]))
+
+
+def test_boolean_mask_dims_axis_and_errors(run: Runner) -> None:
+    """BooleanMaskTest (testOneDimensionalMask, testMultidimensionalMask, testEmptyInput2D /
+    all-false mask, testMaskWithAxis, testMaskIsScalarRaises,
+    testMaskShapeDifferentThanFirstPartOfTensorShapeRaises)."""
+    x = np.array([[1, 2], [3, 4]], I32)
+    _same(
+        run(sf.boolean_mask, x, np.array([True, False]), exact_shape=False), np.array([[1, 2]], I32)
+    )
+    _same(
+        run(sf.boolean_mask, x, np.array([[True, False], [False, True]]), exact_shape=False),
+        np.array([1, 4], I32),
+    )
+    _same(
+        run(sf.boolean_mask, x, np.array([False, False]), exact_shape=False), np.zeros((0, 2), I32)
+    )
+    got = run(
+        lambda t, m: sf.boolean_mask(t, m, axis=1), x, np.array([True, False]), exact_shape=False
+    )
+    _same(got, np.array([[1], [3]], I32))
+    with pytest.raises(ValueError, match="scalar"):
+        sf.boolean_mask(sf.constant([1, 2]), sf.constant(True))
+    with pytest.raises(ValueError):
+        sf.boolean_mask(sf.constant(x), sf.constant([True, False, True]))
+
+
+def test_gather_negative_axis_and_out_of_range_index() -> None:
+    """GatherTest.testBadIndicesCPU (negative and too-large indices are InvalidArgumentError
+    on CPU) and a negative axis."""
+    p = sf.constant([[1, 2], [3, 4]])
+    _same(sf.gather(p, sf.constant([1]), axis=-1).numpy(), np.array([[2], [4]], I32))
+    for bad in ([2], [-1]):
+        with pytest.raises(sf.InvalidArgumentError, match="out of range"):
+            sf.gather(sf.constant([1, 2]), sf.constant(bad))
+
+
+# -- gradients, checked against central finite differences (gradient_checker style) -----------
+
+_RNG = np.random.default_rng(7)
+_A = _RNG.uniform(0.5, 2.0, (2, 3))
+_W = np.arange(1.0, 7.0).reshape(2, 3)
+
+
+def _numeric_grad(f: Any, x: np.ndarray[Any, Any], eps: float = 1e-6) -> np.ndarray[Any, Any]:
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        hi, lo = x.copy(), x.copy()
+        hi[i] += eps
+        lo[i] -= eps
+        g[i] = (f(sf.constant(hi)).numpy().sum() - f(sf.constant(lo)).numpy().sum()) / (2 * eps)
+    return g
+
+
+def _k(v: Any) -> Any:
+    return sf.constant(np.asarray(v, F64))
+
+
+_GRAD_CASES: list[tuple[str, Any, np.ndarray[Any, Any]]] = [
+    ("softmax", lambda t: sf.nn.softmax(t) * _k(_W), _A),
+    ("softmax_axis0", lambda t: sf.nn.softmax(t, axis=0) * _k(_W), _A),
+    ("log_softmax", lambda t: sf.nn.log_softmax(t) * _k(_W), _A),
+    ("xent_logits", lambda t: sf.nn.softmax_cross_entropy_with_logits(
+        labels=_k([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]]), logits=t), _A),
+    ("xent_labels", lambda t: sf.nn.softmax_cross_entropy_with_logits(labels=t, logits=_k(_A)), _A),
+    ("sparse_xent", lambda t: sf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=sf.constant([2, 0]), logits=t), _A),
+    ("sigmoid_xent", lambda t: sf.nn.sigmoid_cross_entropy_with_logits(
+        labels=_k([0.0, 1.0, 0.5]), logits=t), np.array([-30.0, 30.0, 0.3])),
+    ("relu", sf.nn.relu, _A - 1.2),
+    ("l2_loss", sf.nn.l2_loss, _A),
+    ("matmul_a", lambda t: sf.matmul(t, _k(_W.T)), _A),
+    ("matmul_transpose_b", lambda t: sf.matmul(_k(_W), t, transpose_b=True), _A),
+    ("batch_matmul_broadcast", lambda t: sf.matmul(t, _k(np.ones((2, 3, 4)) * _W[0, 0])), _A),
+    ("reduce_prod_with_zeros", lambda t: sf.reduce_prod(t, 1), np.array([[0.0, 2, 3], [0, 0, 1]])),
+    ("reduce_max", lambda t: sf.reduce_max(t, -1, keepdims=True) * _k(2.0), _A),
+    ("reduce_mean_neg_axes", lambda t: sf.reduce_mean(t, [-1, -2]) * _k(3.0), _A),
+    ("reshape", lambda t: sf.reshape(t, [3, -1]) * _k(_W.reshape(3, 2)), _A),
+    ("transpose", lambda t: sf.transpose(t) * _k(_W.T), _A),
+    ("concat", lambda t: sf.concat([t, t * _k(2.0)], -1) * _k(np.tile(_W, 2)), _A),
+    ("stack", lambda t: sf.stack([t, t * _k(3.0)], axis=1) * _k(np.stack([_W, _W], 1)), _A),
+    ("split", lambda t: sf.split(t, [1, 2], axis=1)[1] * _k(_W[:, :2]), _A),
+    ("tile", lambda t: sf.tile(t, [2, 3]) * _k(np.arange(36.0).reshape(4, 9)), _A),
+    ("pad_reflect", lambda t: sf.pad(t, [[1, 0], [2, 1]], mode="REFLECT")
+        * _k(np.arange(18.0).reshape(3, 6)), _A),
+    ("gather", lambda t: sf.gather(t, [2, 0, 2], axis=1) * _k(_W), _A),
+    ("where", lambda t: sf.where(sf.constant([True, False, True]), t, t * t), _A),
+    ("boolean_mask", lambda t: sf.boolean_mask(t, sf.constant([[False, True, True],
+        [True, False, False]])) * _k([1.0, 2.0, 3.0]), _A),
+    ("squeeze", lambda t: sf.squeeze(t, [0]) * _k([1.0, 2.0, 3.0]), _A[:1]),
+    ("expand_dims", lambda t: sf.expand_dims(t, -1) * _k(_W[..., None]), _A),
+    ("clip", lambda t: sf.clip_by_value(t, _k(0.8), _k(1.5)), _A),
+    ("divide_bcast", lambda t: sf.divide(_k(_A), t), _A[:1]),
+    ("pow_both", lambda t: sf.pow(t, t), _A),
+    ("mod", lambda t: sf.mod(t, _k(0.3)), _A),
+    ("fill", lambda t: sf.fill([2, 2], t[0, 0]) * _k([[1.0, 2], [3, 4]]), _A),
+    ("one_hot_values", lambda t: sf.one_hot([0, 2], 3, on_value=t[0, 0], off_value=t[0, 1])
+        * _k(_W), _A),
+    ("rsqrt", sf.rsqrt, _A),
+    ("log1p", sf.log1p, _A),
+    ("sigmoid", sf.sigmoid, _A),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("f", "x"), [c[1:] for c in _GRAD_CASES], ids=[c[0] for c in _GRAD_CASES])
+def test_gradient_checker(f: Any, x: np.ndarray[Any, Any]) -> None:
+    """gradient_checker.compute_gradient-style checks from the op tests (testGradient*):
+    the tape's gradient of sum(f(x)) matches central differences in float64."""
+    t = sf.constant(x)
+    with sf.GradientTape() as tape:
+        tape.watch(t)
+        y = f(t)
+    g = tape.gradient(y, t)
+    np.testing.assert_allclose(g.numpy(), _numeric_grad(f, x), rtol=1e-5, atol=1e-6)
+
+
+def test_piecewise_constant_and_index_ops_have_no_gradient() -> None:
+    """math_grad.py: Floor, Round, FloorDiv, ArgMax, Equal and a float->int Cast give None."""
+    x = sf.constant([0.5, -1.5, 2.0])
+    with sf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        outs = [sf.floor(x), sf.round(x), sf.floordiv(x, sf.constant(0.3)), sf.argmax(x),
+                sf.equal(x, x), sf.cast(x, sf.int32)]  # fmt: skip
+    for y in outs:
+        assert tape.gradient(y, x) is None
+
+
+def test_sign_gradient() -> None:
+    """math_grad._SignGrad returns zeros_like(x), so TF's tape.gradient(sign(x), x) is zeros.
+    scopeflow registers Sign as not differentiable and returns None (pinned by
+    test_gradients_more.py::test_non_differentiable_ops_give_none); inside a larger
+    expression both give the same gradient."""
+    x = sf.constant([0.0, -1.0, 2.0])
+    with sf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        alone = sf.sign(x)
+        mixed = sf.sign(x) * x
+    assert tape.gradient(alone, x) is None
+    _same(tape.gradient(mixed, x).numpy(), np.array([0.0, -1.0, 1.0], F32))
+
+
+def test_shape_inference_with_unknown_dimensions() -> None:
+    """testShapeInference / testUnknownShape cases of the array and matmul tests: static
+    shapes keep what is known, and a known mismatch fails when the graph is built."""
+    with sf.Graph().as_default():
+        p = sf.placeholder(sf.float32, (None, 3))
+        r = sf.placeholder(sf.float32, (2, None))
+        assert (p + r).shape == (2, 3)
+        assert sf.concat([p, r], 1).shape == (2, None)
+        assert sf.stack([p, p], 1).shape == (None, 2, 3)
+        assert sf.tile(p, [2, 2]).shape == (None, 6)
+        assert sf.reshape(p, [-1, 6]).shape == (None, 6)
+        assert sf.matmul(p, sf.placeholder(sf.float32, (3, 5))).shape == (None, 5)
+        assert sf.expand_dims(p, -1).shape == (None, 3, 1)
+        assert sf.pad(p, [[1, 1], [0, 2]]).shape == (None, 5)
+        assert sf.one_hot(sf.placeholder(sf.int32, (None,)), 4).shape == (None, 4)
+        assert [s.shape for s in sf.split(p, 3, axis=1)] == [(None, 1)] * 3
+        with pytest.raises(ValueError):
+            sf.split(p, 2, axis=1)
+        with pytest.raises(ValueError):
+            sf.reduce_sum(p, 2)
+        with pytest.raises(ValueError):
+            sf.nn.softmax_cross_entropy_with_logits(
+                labels=sf.placeholder(sf.float32, (2, 4)), logits=p
+            )
+
+
+def test_run_time_shape_errors_in_a_graph() -> None:
+    """Shapes known only when the graph runs: a bad reshape, matmul or broadcast fails
+    with InvalidArgumentError from Session.run, as in TF."""
+    g = sf.Graph()
+    with g.as_default():
+        p = sf.placeholder(sf.float32, (None, 3))
+        q = sf.placeholder(sf.float32, (None, None))
+        outs = [sf.reshape(p, [4, -1]), sf.matmul(p, q), p + sf.placeholder(sf.float32, None)]
+    feeds = [{p: np.zeros((2, 3), F32)},
+             {p: np.zeros((2, 3), F32), q: np.zeros((2, 2), F32)},
+             {p: np.zeros((2, 3), F32), outs[2].op.inputs[1]: np.zeros((3, 3), F32)}]  # fmt: skip
+    for out, feed in zip(outs, feeds, strict=True):
+        with pytest.raises(sf.InvalidArgumentError):
+            sf.Session(g).run(out, feed_dict=feed)

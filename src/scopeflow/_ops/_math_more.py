@@ -149,7 +149,9 @@ def _clip_rule(specs: tuple[Spec, ...], attrs: dict[str, Any]) -> tuple[Spec, ..
 
 
 def _clip_kernel(attrs: dict[str, Any], t: Any, lo: Any, hi: Any) -> Any:
-    out = np.minimum(np.maximum(t, lo), hi)
+    # TensorFlow's order: min with the upper bound first, then max with the lower one, so a
+    # lower bound above the upper one wins (np.clip would give the upper bound).
+    out = np.maximum(np.minimum(t, hi), lo)
     if out.shape != t.shape:
         msg = (
             f"clip values of shapes {lo.shape} and {hi.shape} would broadcast t of shape "
@@ -292,7 +294,9 @@ def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any, name: str | 
 
     The bounds broadcast to ``t``'s shape (scalars, or shapes ``t`` already has) and must
     not enlarge it. Gradients flow to ``t`` where it lies within the bounds and to the
-    bound it was clipped to elsewhere.
+    bound it was clipped to elsewhere. As in TensorFlow, the result is
+    ``maximum(minimum(t, clip_value_max), clip_value_min)``: where the lower bound lies above
+    the upper one, the lower bound wins.
 
     Raises:
         ValueError: a bound's shape would broadcast ``t`` to a larger shape.
