@@ -247,7 +247,6 @@ _A, _B = rand(2, 3), rand(2, 3)
 NO_GRADIENT = [
     case("floor", sf.floor, _A),
     case("round", sf.round, _A * 3.0),
-    case("sign", sf.sign, _A),
     case("floordiv", sf.floordiv, _A, _B),
     case("floordiv-operator", lambda a, b: a // b, _A, _B),
     case("argmax", lambda a: sf.cast(sf.argmax(a, 1), sf.float64), _A),
@@ -287,3 +286,11 @@ def test_sparse_cross_entropy_gives_labels_no_gradient_and_rejects_float_labels(
             lambda z, x: sf.nn.sparse_softmax_cross_entropy_with_logits(z, x),
             [labels, logits],
         )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_gradient_of_sign_is_zeros(mode: str) -> None:
+    # TensorFlow registers zeros for Sign (Floor and Round have none: see above).
+    x = np.array([-1.7, 0.0, 2.5])
+    (g,) = symbolic_gradients(mode, sf.sign, [x])
+    np.testing.assert_array_equal(g, [0.0, 0.0, 0.0])

@@ -1093,16 +1093,14 @@ def test_piecewise_constant_and_index_ops_have_no_gradient() -> None:
 
 
 def test_sign_gradient() -> None:
-    """math_grad._SignGrad returns zeros_like(x), so TF's tape.gradient(sign(x), x) is zeros.
-    scopeflow registers Sign as not differentiable and returns None (pinned by
-    test_gradients_more.py::test_non_differentiable_ops_give_none); inside a larger
-    expression both give the same gradient."""
+    """math_grad._SignGrad returns zeros_like(x), so tape.gradient(sign(x), x) is zeros;
+    inside a larger expression it contributes nothing."""
     x = sf.constant([0.0, -1.0, 2.0])
     with sf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         alone = sf.sign(x)
         mixed = sf.sign(x) * x
-    assert tape.gradient(alone, x) is None
+    _same(tape.gradient(alone, x).numpy(), np.array([0.0, 0.0, 0.0], F32))
     _same(tape.gradient(mixed, x).numpy(), np.array([0.0, -1.0, 1.0], F32))
 
 
@@ -1146,3 +1144,21 @@ def test_run_time_shape_errors_in_a_graph() -> None:
     for out, feed in zip(outs, feeds, strict=True):
         with pytest.raises(sf.InvalidArgumentError):
             sf.Session(g).run(out, feed_dict=feed)
+
+
+def test_python_ints_beyond_int32_are_int64() -> None:
+    """constant_op_test: a Python int that does not fit in int32 becomes int64, also in a
+    list; beyond int64 it is refused."""
+    assert sf.constant(2**31 - 1).dtype == sf.int32
+    assert sf.constant(2**31).dtype == sf.int64
+    assert sf.constant(-(2**31) - 1).dtype == sf.int64
+    big = sf.constant([1, 2**40])
+    assert big.dtype == sf.int64
+    assert big.numpy().tolist() == [1, 2**40]
+    assert sf.constant([1, 2]).dtype == sf.int32
+    with sf.Graph().as_default():
+        assert sf.constant(2**40).dtype == sf.int64
+    with pytest.raises(TypeError, match=r"does not fit in int64"):
+        sf.constant(2**63)
+    with pytest.raises(TypeError, match=r"int32 tensor without changing its value"):
+        sf.constant(1) + 2**40  # an operand takes the other's dtype, as in TensorFlow

@@ -291,7 +291,12 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
             try:
                 return np.array(value, dtype=default)
             except OverflowError:
-                msg = f"{value!r} does not fit in {default.name}; pass dtype=sf.int64"
+                pass
+            # As in TensorFlow, a Python int beyond int32 is an int64.
+            try:
+                return np.array(value, dtype=np.int64)
+            except OverflowError:
+                msg = f"{value!r} does not fit in int64"
                 raise TypeError(msg) from None
         try:
             arr = np.array(value)
@@ -300,8 +305,10 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
             raise TypeError(msg) from None
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
-        elif arr.dtype == np.int64:
-            arr = _cast_checked(arr, np.dtype(np.int32))
+        elif arr.dtype == np.int64 and (
+            arr.size == 0 or (arr.min() >= _INT32_MIN and arr.max() <= _INT32_MAX)
+        ):
+            arr = arr.astype(np.int32)  # TensorFlow's default; an int beyond it stays int64
         elif arr.dtype.kind not in "biufc":
             msg = (
                 f"Cannot convert {value!r} to a tensor: its NumPy dtype {arr.dtype} is not "
@@ -315,6 +322,10 @@ def to_array(value: Any, dtype: np.dtype[Any] | None = None) -> np.ndarray[Any, 
         msg = f"Cannot convert {value!r} to a tensor of dtype {dtype.name}: {e}"
         raise TypeError(msg) from None
     return _cast_checked(arr, dtype)
+
+
+_INT32_MIN: Final = -(2**31)
+_INT32_MAX: Final = 2**31 - 1
 
 
 def _cast_checked(arr: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:

@@ -99,7 +99,7 @@ _REAL = "iuf"
 _FLOAT = "fc"
 
 # Piecewise constant: no gradient (SPEC section 9), so they are not recorded by tapes.
-SIGN = _unary("Sign", np.sign, _REAL, "real", differentiable=False)
+SIGN = _unary("Sign", np.sign, _REAL, "real")  # its gradient is zeros, as in TensorFlow
 FLOOR = _unary("Floor", np.floor, "f", "floating-point", differentiable=False)
 ROUND = _unary("Round", _round_kernel, _REAL, "real", differentiable=False)
 FLOORDIV = _binary("FloorDiv", _floordiv_kernel, _REAL, "real", differentiable=False)
@@ -358,6 +358,11 @@ def _mod_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
     # x mod y = x - floor(x / y) * y, and the floor is piecewise constant.
     quotient = apply(FLOORDIV, (x, y), NO_ATTRS)
     return unbroadcast(dy, x), unbroadcast(negative(multiply(dy, quotient)), y)
+
+
+@register_gradient("Sign")
+def _sign_grad(op: GradRecord, dy: Any) -> Sequence[Any]:
+    return (zeros_like(op.inputs[0]),)
 
 
 @register_gradient("Sin")
