@@ -29,8 +29,11 @@ def _name(fn: Any) -> str:
 
 
 def _true_divide(a: Any, b: Any) -> Any:
+    # TensorFlow: 8- and 16-bit integers divide to float32, wider ones to float64
     out = np.true_divide(a.astype(np.float64), b.astype(np.float64))
-    return out if a.dtype.kind in "iu" else out.astype(a.dtype)
+    if a.dtype.kind in "iu":
+        return out.astype(np.float32) if a.dtype.itemsize <= 2 else out
+    return out.astype(a.dtype)
 
 
 # (name, scopeflow function, NumPy oracle, dtypes, value range of the inputs)

@@ -75,11 +75,14 @@ def test_reductions_of_nothing_give_the_identity(run: Runner) -> None:
     assert_same(run(sf.reduce_prod, np.zeros((0,), np.float32)), np.float32(1.0))
 
 
-def test_reduce_min_of_nothing_fails_at_run_time(run: Runner) -> None:
-    with pytest.raises(
-        sf.InvalidArgumentError, match=r"reduce_min over no elements \(input shape \(0, 3\)"
-    ):
-        run(lambda x: sf.reduce_min(x, 0), np.zeros((0, 3), np.float32))
+def test_reduce_max_and_min_of_nothing_are_the_reductions_identities(run: Runner) -> None:
+    # As in TensorFlow: the lowest value of the dtype for a max, the highest for a min.
+    empty = np.zeros((0, 3), np.float32)
+    assert_same(run(lambda x: sf.reduce_min(x, 0), empty), np.full(3, np.inf, np.float32))
+    assert_same(run(lambda x: sf.reduce_max(x, 0), empty), np.full(3, -np.inf, np.float32))
+    ints = np.zeros((2, 0), np.int32)
+    assert_same(run(lambda x: sf.reduce_max(x, 1), ints), np.full(2, -(2**31), np.int32))
+    assert_same(run(lambda x: sf.reduce_min(x), ints), np.int32(2**31 - 1))
 
 
 def test_integer_prod_keeps_the_input_dtype(run: Runner) -> None:

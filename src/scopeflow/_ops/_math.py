@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _BOOL: Final = np.dtype(np.bool_)
+_FLOAT32: Final = np.dtype(np.float32)
 _FLOAT64: Final = np.dtype(np.float64)
 # Dtypes the arithmetic fast path accepts without further checks.
 _NUMERIC: Final = frozenset(
@@ -90,8 +91,11 @@ def _to_bool(dtype: np.dtype[Any]) -> np.dtype[Any]:
 
 
 def _true_div(dtype: np.dtype[Any]) -> np.dtype[Any]:
-    # TensorFlow's true division: integers divide to float64.
-    return _FLOAT64 if dtype.kind in "iu" else dtype
+    # TensorFlow's true division: 8- and 16-bit integers divide to float32, wider ones to
+    # float64; floats keep their dtype.
+    if dtype.kind in "iu":
+        return _FLOAT32 if dtype.itemsize <= 2 else _FLOAT64
+    return dtype
 
 
 _NUM = "iufc"
@@ -162,7 +166,7 @@ RELU = _unary("Relu", lambda a: np.maximum(a, np.zeros((), a.dtype)), _REAL, "re
 LOGICAL_NOT = _unary("LogicalNot", np.logical_not, "b", "bool", differentiable=False)
 
 
-# True division of floats keeps their dtype; integers divide to float64 (the general path).
+# True division of floats keeps their dtype; integers go the general path (_true_div).
 _INEXACT: Final = frozenset(d for d in _NUMERIC if d.kind in "fc")
 
 add = _fast_binary(ADD, np.add, _NUMERIC)
@@ -182,7 +186,8 @@ multiply.__name__ = "multiply"
 multiply.__doc__ = "``x * y`` element-wise, with broadcasting."
 divide = _fast_binary(DIV, np.true_divide, _INEXACT)
 divide.__name__ = "divide"
-divide.__doc__ = """``x / y`` element-wise (true division: integer inputs give float64).
+divide.__doc__ = """``x / y`` element-wise (true division: 8- and 16-bit integers give float32,
+    wider integers float64, as in TensorFlow).
 
     Example:
         >>> import scopeflow as sf

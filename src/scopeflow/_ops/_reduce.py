@@ -146,15 +146,24 @@ def _mean_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
     return np.true_divide(total, n).astype(x.dtype)
 
 
-def _extreme_kernel(what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def _extreme_kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
+    lowest = fn is np.max
+
+    def _identity(dtype: np.dtype[Any]) -> Any:
+        if dtype.kind == "f":
+            return -np.inf if lowest else np.inf
+        info = np.iinfo(dtype)
+        return info.min if lowest else info.max
+
     # What np.max/np.min call for an ndarray, called directly (see _add_reduce).
     reduce = {np.max: np.maximum.reduce, np.min: np.minimum.reduce}.get(fn)
 
     def kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
         axis = attrs["axis"]
         if _count(x, axis) == 0:
-            msg = f"{what} over no elements (input shape {x.shape}, axis {axis}) has no value"
-            raise ValueError(msg)
+            # As in TensorFlow, the reduction's identity (where NumPy refuses): the lowest
+            # value of the dtype for a max (-inf for floats), the highest for a min.
+            return fn(x, axis=axis, keepdims=attrs["keepdims"], initial=_identity(x.dtype))
         if reduce is not None and type(x) is np.ndarray:
             return reduce(x, axis, None, None, keepdims=attrs["keepdims"])
         return fn(x, axis=axis, keepdims=attrs["keepdims"])
@@ -176,12 +185,8 @@ def _all_kernel(attrs: dict[str, Any], x: NDArray[Any]) -> Any:
 
 SUM = register_op("Sum", infer=_reduce_rule("iufc", "numeric"), kernel=_sum_kernel)
 MEAN = register_op("Mean", infer=_reduce_rule("iufc", "numeric"), kernel=_mean_kernel)
-MAX = register_op(
-    "Max", infer=_reduce_rule("iuf", "real"), kernel=_extreme_kernel("reduce_max", np.max)
-)
-MIN = register_op(
-    "Min", infer=_reduce_rule("iuf", "real"), kernel=_extreme_kernel("reduce_min", np.min)
-)
+MAX = register_op("Max", infer=_reduce_rule("iuf", "real"), kernel=_extreme_kernel(np.max))
+MIN = register_op("Min", infer=_reduce_rule("iuf", "real"), kernel=_extreme_kernel(np.min))
 PROD = register_op("Prod", infer=_reduce_rule("iufc", "numeric"), kernel=_prod_kernel)
 ANY = register_op("Any", infer=_reduce_rule("b", "bool"), kernel=_any_kernel, differentiable=False)
 ALL = register_op("All", infer=_reduce_rule("b", "bool"), kernel=_all_kernel, differentiable=False)
@@ -241,7 +246,8 @@ def reduce_mean(
 def reduce_max(
     input_tensor: Any, axis: Any = None, keepdims: bool = False, name: str | None = None
 ) -> Any:
-    """The maximum of ``input_tensor`` over ``axis``; reducing an empty dimension fails at run time.
+    """The maximum of ``input_tensor`` over ``axis``; over no elements, the lowest value of
+    the dtype (``-inf`` for floats), as in TensorFlow.
 
     Example:
         >>> import scopeflow as sf
@@ -254,7 +260,8 @@ def reduce_max(
 def reduce_min(
     input_tensor: Any, axis: Any = None, keepdims: bool = False, name: str | None = None
 ) -> Any:
-    """The minimum of ``input_tensor`` over ``axis``; reducing an empty dimension fails at run time.
+    """The minimum of ``input_tensor`` over ``axis``; over no elements, the highest value of
+    the dtype (``inf`` for floats), as in TensorFlow.
 
     Ties share the gradient evenly, as for ``reduce_max``.
 
