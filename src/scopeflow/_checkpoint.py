@@ -24,9 +24,7 @@ training step running in another thread.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import struct
 import threading
 from collections.abc import Iterator
 from typing import Any, Final, final
@@ -38,7 +36,7 @@ from ._context import executing_eagerly
 from ._graph import get_default_graph
 from ._module import Module, walk_attributes
 from ._optimizers import Optimizer
-from ._safetensors_io import read_views
+from ._safetensors_io import FORMAT_VERSION, arrays_from_bytes, header_for, read_arrays
 from ._variables import Variable, _new_eager
 
 __all__ = [
@@ -51,7 +49,6 @@ __all__ = [
 ]
 
 FORMAT: Final = "scopeflow.checkpoint"
-FORMAT_VERSION: Final = "1"
 _SLOTS: Final = "slots"
 # Checkpoint's own instance attributes: never tracked objects, whatever the constructor got.
 _INTERNAL: Final = frozenset({"_objects", "_lock", "_save_lock", "_save_counter"})
@@ -252,7 +249,7 @@ class Checkpoint:
         with self._steps_paused():
             for key, var in self._entries().items():
                 arrays[key] = _value_of(var, key)
-        header = _header(arrays, target)
+        header = header_for(arrays, {"format": FORMAT, "version": FORMAT_VERSION}, target)
         atomic_write(target, header, *arrays.values(), sync=sync)
         return target
 
@@ -493,107 +490,6 @@ def _value_of(var: Variable, key: str) -> np.ndarray[Any, Any]:
     _check_eager(var, key)
     value = var.numpy()
     return value if value.flags.c_contiguous else value.copy(order="C")
-
-
-# safetensors' dtype codes, for the header written below.
-_SAFETENSORS_DTYPES: Final = {
-    "bool": "BOOL", "uint8": "U8", "int8": "I8", "uint16": "U16", "int16": "I16",
-    "float16": "F16", "uint32": "U32", "int32": "I32", "float32": "F32", "uint64": "U64",
-    "int64": "I64", "float64": "F64", "complex64": "C64",
-}  # fmt: skip
-
-
-def _header(arrays: dict[str, np.ndarray[Any, Any]], target: str) -> bytes:
-    """The safetensors header for ``arrays``, whose data follows it in the given order.
-
-    Writing the header and then each array's buffer straight to the file (rather than
-    through ``safetensors.numpy.save``, which first joins everything into one bytes
-    object) saves a full copy of the checkpoint; the file is the same format.
-    """
-    entries: dict[str, Any] = {"__metadata__": {"format": FORMAT, "version": FORMAT_VERSION}}
-    offset = 0
-    for key, arr in arrays.items():
-        code = _SAFETENSORS_DTYPES.get(arr.dtype.name)
-        if code is None:
-            msg = (
-                f"Cannot write checkpoint {target!r}: entry {key!r} has dtype "
-                f"{arr.dtype.name}, which safetensors cannot store"
-            )
-            raise ValueError(msg)
-        entries[key] = {
-            "dtype": code,
-            "shape": list(arr.shape),
-            "data_offsets": [offset, offset + arr.nbytes],
-        }
-        offset += arr.nbytes
-    header = json.dumps(entries, separators=(",", ":")).encode("utf-8")
-    header += b" " * (-len(header) % 8)  # the data starts 8-byte aligned
-    return struct.pack("<Q", len(header)) + header
-
-
-def read_arrays(source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
-    """The arrays of the safetensors file ``source``, whose metadata must name ``fmt``.
-
-    The file is read once, into one buffer the returned read-only arrays are views of (a
-    writer renaming a new file over it meanwhile is harmless); every failure is a
-    ``ValueError`` naming the file.
-    """
-    metadata, arrays = read_views(source)
-    _check_format(metadata, source, fmt)
-    return arrays
-
-
-def _check_format(metadata: dict[str, Any], source: str, fmt: str) -> None:
-    if metadata.get("format") != fmt:
-        msg = f"{source!r} is not a {fmt} file (its metadata names {metadata.get('format')!r})"
-        raise ValueError(msg)
-    if metadata.get("version") != FORMAT_VERSION:
-        msg = (
-            f"{source!r} has {fmt} version {metadata.get('version')!r}; this scopeflow "
-            f"reads version {FORMAT_VERSION}"
-        )
-        raise ValueError(msg)
-
-
-def arrays_from_bytes(data: bytes, source: str, fmt: str) -> dict[str, np.ndarray[Any, Any]]:
-    """The arrays of safetensors ``data`` read from ``source``; see :func:`read_arrays`."""
-    _check_format(_metadata(data, source), source, fmt)
-    # Imported here: ``import scopeflow`` does not load the safetensors extension.
-    import safetensors.numpy
-    from safetensors import SafetensorError
-
-    try:
-        arrays = safetensors.numpy.load(data)
-    # Untrusted bytes: safetensors.numpy raises KeyError for dtypes NumPy lacks (BF16, F8).
-    except (SafetensorError, ValueError, TypeError, KeyError, OverflowError, MemoryError) as err:
-        detail = (
-            f"dtype {err.args[0]!r} has no NumPy equivalent" if isinstance(err, KeyError) else err
-        )
-        msg = f"Cannot read {source!r}: {detail}"
-        raise ValueError(msg) from None
-    return dict(arrays)
-
-
-def _metadata(data: bytes, source: str) -> dict[str, Any]:
-    """The ``__metadata__`` of a safetensors header, validated before anything else."""
-    if len(data) < 8:
-        msg = f"Cannot read {source!r}: {len(data)} bytes is too short for a safetensors file"
-        raise ValueError(msg)
-    (size,) = struct.unpack("<Q", data[:8])
-    if size > len(data) - 8:
-        msg = f"Cannot read {source!r}: the file is truncated (header of {size} bytes)"
-        raise ValueError(msg)
-    try:
-        header = json.loads(data[8 : 8 + size])
-    # ValueError covers bad UTF-8, bad JSON and integers too long to convert.
-    except (ValueError, RecursionError) as err:
-        msg = f"Cannot read {source!r}: its header is not valid JSON ({err})"
-        raise ValueError(msg) from None
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
-    if not isinstance(metadata, dict):
-        msg = f"{source!r} has no scopeflow metadata: it is not a scopeflow file"
-        raise ValueError(msg)
-    return metadata
 
 
 def iter_paths(ckpt: Checkpoint) -> Iterator[str]:
